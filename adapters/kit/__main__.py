@@ -1,0 +1,3 @@
+from adapters.kit.cli import main
+
+main()

@@ -1,0 +1,187 @@
+"""The kit's HTTP face: ``GET /health`` and ``POST /lookup`` (``federator-lookup/1``)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from joserfc.jwk import KeySet
+from marshmallow import ValidationError
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from adapters.kit.audit import AuditLog
+from adapters.kit.keys import BrokerKeys, KeysUnavailable
+from adapters.kit.matching import match_child
+from adapters.kit.policy import apply_policy
+from adapters.kit.replay import make_replay_guard
+from adapters.kit.settings import KitSettings
+from adapters.kit.sources import CsvSource, Source, SourceError, SqlSource
+from adapters.protocol import PROTOCOL, RequestRefused, WireRequest, verify_request
+
+log = logging.getLogger("adapters.kit")
+
+KeyProvider = Callable[[str | None], KeySet]
+ReplayCheck = Callable[[str, int], bool]
+
+
+def make_source(settings: KitSettings) -> Source:
+    if settings.source == "sql":
+        assert settings.sql_url and settings.sql_query
+        return SqlSource(settings.sql_url, settings.sql_query)
+    assert settings.csv_path
+    return CsvSource(settings.csv_path)
+
+
+def _error(status: int, message: str, **extra: Any) -> Response:
+    response = jsonify({"error": message, **extra})
+    response.status_code = status
+    return response
+
+
+def create_kit_app(
+    settings: KitSettings,
+    *,
+    source: Source | None = None,
+    keys: KeyProvider | None = None,
+    replay: ReplayCheck | None = None,
+    today: Callable[[], date] = date.today,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Flask:
+    """The adapter app for one authority; every dependency may be injected for tests."""
+    source = source if source is not None else make_source(settings)
+    keys = keys if keys is not None else BrokerKeys(settings.jwks_url)
+    replay = replay if replay is not None else make_replay_guard(
+        settings.redis_url, authority_id=settings.authority_id
+    )
+    audit = AuditLog(settings.audit_log_path)
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.extensions["federator_kit"] = {"settings": settings, "source": source, "keys": keys}
+
+    @app.after_request
+    def no_store(response: Response) -> Response:
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @app.errorhandler(HTTPException)
+    def http_error(e: HTTPException) -> Response:
+        return _error(e.code or 500, (e.name or "error").lower())
+
+    @app.errorhandler(Exception)
+    def unexpected(e: Exception) -> Response:
+        # The exception's message could hold request data: log its type only.
+        log.error("unexpected error: %s", type(e).__name__)
+        return _error(500, "internal server error")
+
+    @app.get("/health")
+    def health() -> Response:
+        return jsonify({"status": "ok", "protocol": PROTOCOL,
+                        "authority": settings.authority_id})
+
+    @app.post("/lookup")
+    def lookup() -> Response:
+        if (request.content_length or 0) > settings.max_body_bytes:
+            return _error(413, "request body too large")
+        try:
+            body = request.get_data(cache=False)
+        except RequestEntityTooLarge:
+            return _error(413, "request body too large")
+        if len(body) > settings.max_body_bytes:
+            return _error(413, "request body too large")
+
+        try:
+            verify_request(
+                request.headers.get("Authorization"), body,
+                keys=keys, audience=settings.authority_id,
+                issuer=settings.broker_issuer, seen_before=replay,
+            )
+        except RequestRefused as e:
+            log.info("lookup refused: %s", e.reason)
+            audit.record(lookup_id=None, requester_id=None, requester_organisation=None,
+                         basis_type=None, outcome="refused", reason=e.reason)
+            response = _error(401, e.reason)
+            response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+            return response
+        except KeysUnavailable:
+            log.error("cannot fetch the broker's keys from %s", settings.jwks_url)
+            return _error(503, "cannot verify requests: broker keys unavailable")
+
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return _error(400, "body is not valid JSON")
+        if not isinstance(data, dict):
+            return _error(400, "body must be a JSON object")
+        try:
+            wire = WireRequest().load(data)
+        except ValidationError as e:
+            return _error(400, "invalid request: " + ", ".join(_field_names(e.messages)),
+                          fields=e.messages)
+
+        if settings.simulate_delay_ms:
+            sleep(settings.simulate_delay_ms / 1000)
+
+        try:
+            records = source.records()
+        except SourceError as e:
+            log.error("authority data unavailable: %s", type(e).__name__)
+            return _error(503, "authority data unavailable")
+
+        answer = answer_lookup(wire, records, settings, today=today())
+        basis_type = wire["basis"].get("type")
+        requester = wire["requester"]
+        log.info("lookup %s status=%s organisation=%s basis=%s", wire["lookup_id"],
+                 answer["status"], requester.get("organisation"), basis_type)
+        audit.record(
+            lookup_id=wire["lookup_id"], requester_id=requester.get("id"),
+            requester_organisation=requester.get("organisation"),
+            basis_type=basis_type if isinstance(basis_type, str) else None,
+            outcome=answer["status"],
+        )
+        return jsonify(answer)
+
+    return app
+
+
+def answer_lookup(wire: dict[str, Any], records: list[Any], settings: KitSettings, *,
+                  today: date) -> dict[str, Any]:
+    """Match and apply policy: the answer body for a validated wire request."""
+    result = match_child(
+        wire["child"], records,
+        match_threshold=settings.match_threshold,
+        possible_threshold=settings.possible_threshold,
+        authority=settings.name,
+    )
+    answer: dict[str, Any] = {
+        "lookup_id": wire["lookup_id"],
+        "status": result.status,
+        "confidence": result.confidence,
+        "professionals": [],
+        "notice": result.notice,
+    }
+    if result.status == "match" and result.record is not None:
+        outcome = apply_policy(
+            result.record, wire["basis"], include_past=wire["include_past"],
+            today=today, authority=settings.name,
+        )
+        answer.update(status=outcome.status, professionals=outcome.professionals,
+                      notice=outcome.notice)
+    return answer
+
+
+def _field_names(messages: Any, prefix: str = "") -> list[str]:
+    if not isinstance(messages, dict):
+        return [prefix.rstrip(".") or "body"]
+    names: list[str] = []
+    for key, value in messages.items():
+        if isinstance(value, dict):
+            names.extend(_field_names(value, f"{prefix}{key}."))
+        else:
+            names.append(f"{prefix}{key}")
+    return names

@@ -1,0 +1,122 @@
+"""Settings of one adapter kit instance, read from a TOML file."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SOURCES = ("csv", "sql")
+
+
+class SettingsError(ValueError):
+    """The settings file is missing a key or has a wrong value; the message names it."""
+
+
+@dataclass(frozen=True)
+class KitSettings:
+    authority_id: str
+    name: str
+    jwks_url: str
+    broker_issuer: str | None = None
+    source: str = "csv"
+    csv_path: str | None = None
+    sql_url: str | None = None
+    sql_query: str | None = None
+    redis_url: str | None = None
+    match_threshold: float = 0.85
+    possible_threshold: float = 0.6
+    simulate_delay_ms: int = 0
+    max_body_bytes: int = 65536
+    audit_log_path: str | None = None
+
+    def __post_init__(self) -> None:
+        validate_settings(self)
+
+
+def validate_settings(s: KitSettings) -> None:
+    for name in ("authority_id", "name", "jwks_url"):
+        if not getattr(s, name):
+            raise SettingsError(f"{name}: must not be empty")
+    if s.source not in SOURCES:
+        raise SettingsError(f"source: must be one of {', '.join(SOURCES)}, not {s.source!r}")
+    if s.source == "csv" and not s.csv_path:
+        raise SettingsError("csv_path: required when source is 'csv'")
+    if s.source == "sql":
+        if not s.sql_url:
+            raise SettingsError("sql_url: required when source is 'sql'")
+        if not s.sql_query:
+            raise SettingsError("sql_query: required when source is 'sql'")
+    for name in ("match_threshold", "possible_threshold"):
+        value = getattr(s, name)
+        if not 0.0 <= value <= 1.0:
+            raise SettingsError(f"{name}: must be between 0 and 1, not {value}")
+    if s.possible_threshold > s.match_threshold:
+        raise SettingsError("possible_threshold: must not be above match_threshold")
+    if s.simulate_delay_ms < 0:
+        raise SettingsError("simulate_delay_ms: must not be negative")
+    if s.max_body_bytes <= 0:
+        raise SettingsError("max_body_bytes: must be positive")
+
+
+def _field_types() -> dict[str, Any]:
+    return typing.get_type_hints(KitSettings)
+
+
+def _check_type(name: str, value: Any, annotation: Any) -> Any:
+    """Check one TOML value against the field's annotation; ints are fine for floats."""
+    optional = False
+    base = annotation
+    if isinstance(annotation, types.UnionType):
+        args = [a for a in annotation.__args__ if a is not type(None)]
+        optional = len(args) < len(annotation.__args__)
+        base = args[0]
+    if value is None and optional:
+        return None
+    if base is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if base is int and isinstance(value, bool):
+        raise SettingsError(f"{name}: must be an integer, not {value!r}")
+    if not isinstance(value, base):
+        raise SettingsError(f"{name}: must be {base.__name__}, not {type(value).__name__}")
+    return value
+
+
+def settings_from_mapping(data: dict[str, Any], *, base_dir: Path | None = None) -> KitSettings:
+    """Build settings from a mapping (a parsed TOML top-level table).
+
+    Relative ``csv_path`` / ``audit_log_path`` are taken relative to ``base_dir``.
+    """
+    hints = _field_types()
+    unknown = sorted(set(data) - set(hints))
+    if unknown:
+        raise SettingsError(f"{unknown[0]}: unknown setting")
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(KitSettings):
+        if f.name not in data:
+            if f.default is dataclasses.MISSING:
+                raise SettingsError(f"{f.name}: missing")
+            continue
+        values[f.name] = _check_type(f.name, data[f.name], hints[f.name])
+    if base_dir is not None:
+        for name in ("csv_path", "audit_log_path"):
+            if values.get(name) and not Path(values[name]).is_absolute():
+                values[name] = str(base_dir / values[name])
+    return KitSettings(**values)
+
+
+def load_settings(path: str | Path) -> KitSettings:
+    """Read a kit's TOML settings file; raises :class:`SettingsError` naming the bad key."""
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError as e:
+        raise SettingsError(f"settings file not found: {p}") from e
+    except tomllib.TOMLDecodeError as e:
+        raise SettingsError(f"{p}: not valid TOML: {e}") from e
+    return settings_from_mapping(data, base_dir=p.resolve().parent)

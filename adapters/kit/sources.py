@@ -1,0 +1,216 @@
+"""Where the kit reads the authority's children and involvements from.
+
+Both sources give the same shape: one row per involvement, with the child's
+columns repeated (see :data:`COLUMNS` and ``config/kit-template.csv``). A
+row with an empty ``professional_name`` means the child is known but no
+professional is involved.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+
+COLUMNS: tuple[str, ...] = (
+    "child_ref", "nhs_number", "given_name", "family_name", "date_of_birth", "postcode",
+    "shielded", "shield_notice", "professional_name", "role", "service", "sensitive",
+    "organisation", "team", "phone", "email", "registration_number", "from", "to",
+)
+
+
+class SourceError(ValueError):
+    """The authority's data cannot be read; the message says which row and column."""
+
+
+@dataclass(frozen=True)
+class Involvement:
+    professional_name: str
+    role: str
+    service: str
+    organisation: str
+    team: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    registration_number: str | None = None
+    sensitive: bool = False
+    from_: date | None = None
+    to: date | None = None
+
+
+@dataclass
+class ChildRecord:
+    child_ref: str
+    nhs_number: str | None
+    given_name: str
+    family_name: str
+    date_of_birth: date | None
+    postcode: str | None
+    shielded: bool = False
+    shield_notice: str | None = None
+    involvements: list[Involvement] = field(default_factory=list)
+
+
+class Source(Protocol):
+    def records(self) -> list[ChildRecord]: ...
+
+
+# --------------------------------------------------------------------------
+# Row parsing, shared by both sources
+# --------------------------------------------------------------------------
+
+_TRUE = {"true", "1", "yes", "y", "t"}
+_FALSE = {"false", "0", "no", "n", "f", ""}
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    s = str(value).strip()
+    return s or None
+
+
+def _bool(value: Any, column: str, where: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return bool(value)
+    s = (_text(value) or "").lower()
+    if s in _TRUE:
+        return True
+    if s in _FALSE:
+        return False
+    raise SourceError(f"{where}: {column} must be true or false, not {value!r}")
+
+
+def _date(value: Any, column: str, where: str) -> date | None:
+    if isinstance(value, date):
+        return value
+    s = _text(value)
+    if s is None:
+        return None
+    try:
+        return date.fromisoformat(s)
+    except ValueError as e:
+        raise SourceError(f"{where}: {column} must be an ISO date, not {s!r}") from e
+
+
+def records_from_rows(
+    rows: Iterable[Mapping[str, Any]], *, origin: str = "row"
+) -> list[ChildRecord]:
+    """Group involvement rows into child records, in the order children first appear."""
+    children: dict[str, ChildRecord] = {}
+    for number, row in enumerate(rows, start=1):
+        where = f"{origin} {number}"
+        missing = [c for c in COLUMNS if c not in row]
+        if missing:
+            raise SourceError(f"{where}: missing column {missing[0]}")
+        ref = _text(row["child_ref"])
+        if ref is None:
+            raise SourceError(f"{where}: child_ref must not be empty")
+        child = children.get(ref)
+        if child is None:
+            child = ChildRecord(
+                child_ref=ref,
+                nhs_number=_text(row["nhs_number"]),
+                given_name=_text(row["given_name"]) or "",
+                family_name=_text(row["family_name"]) or "",
+                date_of_birth=_date(row["date_of_birth"], "date_of_birth", where),
+                postcode=_text(row["postcode"]),
+                shielded=_bool(row["shielded"], "shielded", where),
+                shield_notice=_text(row["shield_notice"]),
+            )
+            children[ref] = child
+        name = _text(row["professional_name"])
+        if name is None:
+            continue
+        child.involvements.append(Involvement(
+            professional_name=name,
+            role=_text(row["role"]) or "",
+            service=_text(row["service"]) or "",
+            organisation=_text(row["organisation"]) or "",
+            team=_text(row["team"]),
+            phone=_text(row["phone"]),
+            email=_text(row["email"]),
+            registration_number=_text(row["registration_number"]),
+            sensitive=_bool(row["sensitive"], "sensitive", where),
+            from_=_date(row["from"], "from", where),
+            to=_date(row["to"], "to", where),
+        ))
+    return list(children.values())
+
+
+# --------------------------------------------------------------------------
+# CSV
+# --------------------------------------------------------------------------
+
+
+class CsvSource:
+    """Reads a CSV file in the template's format; re-reads it when it changes."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._stamp: tuple[int, int] | None = None
+        self._records: list[ChildRecord] = []
+        self.records()  # fail at start-up, not at the first lookup
+
+    def records(self) -> list[ChildRecord]:
+        try:
+            st = self.path.stat()
+        except OSError as e:
+            raise SourceError(f"cannot read {self.path}: {e.strerror}") from e
+        stamp = (st.st_mtime_ns, st.st_size)
+        with self._lock:
+            if stamp != self._stamp:
+                self._records = self._read()
+                self._stamp = stamp
+            return self._records
+
+    def _read(self) -> list[ChildRecord]:
+        with self.path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            header = tuple(h.strip() for h in (reader.fieldnames or ()))
+            if header != COLUMNS:
+                missing = [c for c in COLUMNS if c not in header]
+                detail = f"missing column {missing[0]}" if missing else "columns out of order"
+                raise SourceError(
+                    f"{self.path}: {detail}; expected header {','.join(COLUMNS)}"
+                )
+            reader.fieldnames = list(header)
+            # Data rows start on line 2 of the file.
+            rows = list(reader)
+        return records_from_rows(rows, origin=f"{self.path.name} data row")
+
+
+# --------------------------------------------------------------------------
+# SQL
+# --------------------------------------------------------------------------
+
+
+class SqlSource:
+    """Runs a configured query (any SQLAlchemy database) returning :data:`COLUMNS`.
+
+    Quote ``from`` and ``to`` in the query (``AS "from"``): they are SQL keywords.
+    """
+
+    def __init__(self, url: str, query: str, *, engine: Engine | None = None) -> None:
+        self.engine = engine or create_engine(url, pool_pre_ping=True)
+        self.query = text(query)
+
+    def records(self) -> list[ChildRecord]:
+        with self.engine.connect() as conn:
+            result = conn.execute(self.query)
+            rows = [dict(r) for r in result.mappings()]
+        return records_from_rows(rows, origin="query row")
+
+    def close(self) -> None:
+        self.engine.dispose()

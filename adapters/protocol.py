@@ -1,0 +1,245 @@
+"""The ``federator-lookup/1`` wire protocol: schemas, signing and verifying.
+
+Shared by the broker (which signs requests) and the adapter kit (which
+verifies them). No Flask, no network.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey, KeySet
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+
+PROTOCOL = "federator-lookup/1"
+MAX_TOKEN_LIFETIME_S = 120
+STATUSES = ("match", "no_match", "declined")
+BASIS_TYPES = ("consent", "safeguarding", "statutory")
+
+
+# --------------------------------------------------------------------------
+# Schemas (answers are read with unknown fields dropped)
+# --------------------------------------------------------------------------
+
+
+class WireChild(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    nhs_number = fields.String(load_default=None, allow_none=True)
+    given_name = fields.String(load_default=None, allow_none=True)
+    family_name = fields.String(load_default=None, allow_none=True)
+    date_of_birth = fields.String(load_default=None, allow_none=True)
+    postcodes = fields.List(fields.String(), load_default=list)
+
+
+class WireRequester(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    id = fields.String(required=True)
+    name = fields.String(load_default="")
+    role = fields.String(load_default="")
+    organisation = fields.String(load_default="")
+
+
+class WireRequest(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    lookup_id = fields.String(required=True)
+    child = fields.Nested(WireChild, required=True)
+    basis = fields.Dict(required=True)
+    purpose = fields.String(required=True)
+    requester = fields.Nested(WireRequester, required=True)
+    include_past = fields.Boolean(load_default=False)
+
+
+class WireProfessional(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    role = fields.String(load_default="", validate=validate.Length(max=200))
+    service = fields.String(load_default="", validate=validate.Length(max=200))
+    organisation = fields.String(load_default="", validate=validate.Length(max=200))
+    team = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    phone = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=50))
+    email = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=254))
+    registration_number = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(max=50)
+    )
+    current = fields.Boolean(load_default=True)
+    from_ = fields.String(data_key="from", load_default=None, allow_none=True)
+    to = fields.String(load_default=None, allow_none=True)
+
+
+class WireAnswer(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    lookup_id = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    confidence = fields.Float(load_default=None, allow_none=True,
+                              validate=validate.Range(min=0.0, max=1.0))
+    professionals = fields.List(fields.Dict(), load_default=list)
+    notice = fields.String(load_default=None, allow_none=True,
+                           validate=validate.Length(max=2000))
+
+
+class InvalidAnswer(ValueError):
+    """The adapter's answer does not follow the protocol."""
+
+
+def parse_answer(raw: bytes, lookup_id: str) -> dict[str, Any]:
+    """Parse and validate an adapter's answer.
+
+    Unknown fields are dropped; a professional that cannot be shown (no name,
+    or no way to reach them) is left out rather than failing the whole answer.
+    """
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise InvalidAnswer("answer is not JSON") from e
+    if not isinstance(data, dict):
+        raise InvalidAnswer("answer is not a JSON object")
+    try:
+        answer = WireAnswer().load(data)
+    except ValidationError as e:
+        raise InvalidAnswer(f"invalid answer: {sorted(e.messages)}") from e
+    if answer["lookup_id"] != lookup_id:
+        raise InvalidAnswer("answer is for another lookup")
+    people = []
+    for item in answer["professionals"]:
+        try:
+            person = WireProfessional().load(item)
+        except ValidationError:
+            continue
+        if not (person.get("phone") or person.get("email")):
+            continue
+        person["from"] = person.pop("from_")
+        people.append(person)
+    answer["professionals"] = people if answer["status"] == "match" else []
+    return answer
+
+
+# --------------------------------------------------------------------------
+# Signing
+# --------------------------------------------------------------------------
+
+
+def body_hash(body: bytes) -> str:
+    """base64url (unpadded) SHA-256 of the exact body bytes: the ``bh`` claim."""
+    return base64.urlsafe_b64encode(hashlib.sha256(body).digest()).rstrip(b"=").decode()
+
+
+def encode_body(payload: Mapping[str, Any]) -> bytes:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def generate_signing_key(kid: str | None = None) -> ECKey:
+    kid = kid or uuid.uuid4().hex[:16]
+    return ECKey.generate_key(
+        "P-256", parameters={"kid": kid, "use": "sig", "alg": "ES256"}, private=True
+    )
+
+
+def sign_request(
+    body: bytes, key: ECKey, *, issuer: str, audience: str, lifetime_s: int = 60,
+    now: float | None = None,
+) -> str:
+    """Bearer token for one request to one authority."""
+    issued = int(now if now is not None else time.time())
+    claims = {
+        "iss": issuer,
+        "aud": audience,
+        "iat": issued,
+        "exp": issued + min(lifetime_s, MAX_TOKEN_LIFETIME_S),
+        "jti": uuid.uuid4().hex,
+        "bh": body_hash(body),
+    }
+    return jwt.encode({"alg": "ES256", "kid": key.kid, "typ": "JWT"}, claims, key)
+
+
+class RequestRefused(Exception):
+    """The adapter must refuse this request with 401; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class VerifiedRequest:
+    issuer: str
+    jti: str
+    expires: int
+
+
+def verify_request(
+    authorization: str | None,
+    body: bytes,
+    *,
+    keys: Callable[[str | None], KeySet],
+    audience: str,
+    issuer: str | None = None,
+    seen_before: Callable[[str, int], bool],
+    now: float | None = None,
+    leeway_s: int = 5,
+) -> VerifiedRequest:
+    """Check a signed request as DESIGN.md says.
+
+    ``keys(kid)`` returns the broker's key set (it may refresh on an unknown
+    kid); ``seen_before(jti, exp)`` records the jti and says whether it was
+    already used. Raises :class:`RequestRefused`.
+    """
+    if not authorization or not authorization.startswith("Bearer "):
+        raise RequestRefused("missing bearer token")
+    token = authorization[len("Bearer "):].strip()
+    try:
+        header = json.loads(base64.urlsafe_b64decode(_pad(token.split(".")[0])))
+        kid = header.get("kid") if isinstance(header, dict) else None
+        decoded = jwt.decode(token, keys(kid), algorithms=["ES256"])
+    except (JoseError, ValueError, IndexError, KeyError) as e:
+        raise RequestRefused("bad signature") from e
+    claims = decoded.claims
+    current = int(now if now is not None else time.time())
+    for name in ("iss", "aud", "iat", "exp", "jti", "bh"):
+        if name not in claims:
+            raise RequestRefused(f"missing claim {name}")
+    try:
+        exp, iat = int(claims["exp"]), int(claims["iat"])
+    except (TypeError, ValueError) as e:
+        raise RequestRefused("bad time claims") from e
+    if claims["aud"] != audience and not (
+        isinstance(claims["aud"], list) and audience in claims["aud"]
+    ):
+        raise RequestRefused("wrong audience")
+    if issuer is not None and claims["iss"] != issuer:
+        raise RequestRefused("wrong issuer")
+    if exp < current - leeway_s:
+        raise RequestRefused("token expired")
+    if iat > current + leeway_s or exp - iat > MAX_TOKEN_LIFETIME_S:
+        raise RequestRefused("token lifetime not allowed")
+    if claims["bh"] != body_hash(body):
+        raise RequestRefused("body hash mismatch")
+    if seen_before(str(claims["jti"]), exp):
+        raise RequestRefused("replayed request")
+    return VerifiedRequest(issuer=str(claims["iss"]), jti=str(claims["jti"]), expires=exp)
+
+
+def _pad(segment: str) -> bytes:
+    return (segment + "=" * (-len(segment) % 4)).encode()
+
+
+def public_jwks(keys: list[ECKey]) -> dict[str, Any]:
+    return {"keys": [k.as_dict(private=False) for k in keys]}

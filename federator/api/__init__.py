@@ -1,0 +1,1 @@
+"""The JSON API (flask-smorest): a face over the services, holding no rules."""

@@ -1,0 +1,57 @@
+"""Hashing of the trail: pure functions, no I/O."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+GENESIS = "0" * 64
+
+
+def canonical(record: Mapping[str, Any]) -> str:
+    """One encoding of a record: sorted keys, no spaces, UTF-8 kept."""
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def record_hash(prev_hash: str, body: str) -> str:
+    """SHA-256 over the previous hash and the canonical body."""
+    return hashlib.sha256(prev_hash.encode("ascii") + b"\n" + body.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    count: int
+    first_bad_seq: int | None = None
+    reason: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        if self.ok:
+            return {"ok": True, "count": self.count}
+        return {"ok": False, "count": self.count, "seq": self.first_bad_seq,
+                "reason": self.reason}
+
+
+def verify_chain(rows: Iterable[Mapping[str, Any]], *, start_prev: str = GENESIS,
+                 start_seq: int = 1) -> Verdict:
+    """Check seq continuity, links and hashes of stored rows, in seq order."""
+    expected_prev, expected_seq, count = start_prev, start_seq, 0
+    for row in rows:
+        seq = int(row["seq"])
+        if seq != expected_seq:
+            return Verdict(False, count, expected_seq, f"record {expected_seq} is missing")
+        if row["prev_hash"] != expected_prev:
+            return Verdict(False, count, seq, "link to the previous record is broken")
+        if record_hash(row["prev_hash"], row["body"]) != row["hash"]:
+            return Verdict(False, count, seq, "record content does not match its hash")
+        try:
+            body = json.loads(row["body"])
+        except ValueError:
+            return Verdict(False, count, seq, "record body is not JSON")
+        if body.get("seq") != seq:
+            return Verdict(False, count, seq, "sequence number altered")
+        expected_prev, expected_seq, count = row["hash"], seq + 1, count + 1
+    return Verdict(True, count)

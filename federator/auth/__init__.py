@@ -1,0 +1,1 @@
+"""Who is asking: bearer tokens from the identity provider, roles, access control."""

@@ -1,0 +1,69 @@
+"""Access control, attached per blueprint, enforced in one place.
+
+Every blueprint registers here as public or with the roles it admits; the
+app refuses to start when a route belongs to neither (and a test checks it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, current_app, g, request
+from flask_smorest import abort
+
+from federator.auth.tokens import InvalidToken, ProviderUnavailable, TokenValidator
+
+PUBLIC: tuple[str, ...] = ()
+ACCESS: dict[str, tuple[str, ...]] = {}
+
+
+def public(blueprint: Blueprint) -> Blueprint:
+    ACCESS[blueprint.name] = PUBLIC
+    return blueprint
+
+
+def require_roles(blueprint: Blueprint, *roles: str) -> Blueprint:
+    """Every route of ``blueprint`` needs a bearer token with one of ``roles``."""
+    if not roles:
+        raise ValueError("name at least one role, or use public()")
+    ACCESS[blueprint.name] = roles
+
+    @blueprint.before_request
+    def _authorise() -> None:
+        g.principal, g.role = authenticate(roles)
+
+    return blueprint
+
+
+def authenticate(roles: tuple[str, ...]) -> tuple[Any, str]:
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        abort(401, message="Sign in: send a bearer token from the identity provider.",
+              headers={"WWW-Authenticate": 'Bearer realm="federator"'})
+    validator: TokenValidator | None = current_app.extensions["federator"].tokens
+    if validator is None:
+        abort(503, message="No identity provider is configured.")
+    try:
+        principal = validator.principal(header[len("Bearer "):].strip())
+    except InvalidToken as e:
+        abort(401, message=str(e),
+              headers={"WWW-Authenticate": 'Bearer realm="federator", error="invalid_token"'})
+    except ProviderUnavailable:
+        abort(503, message="The identity provider cannot be reached; try again shortly.")
+    role = next((r for r in roles if r in principal.roles), None)
+    if role is None:
+        abort(403, message=f"This needs the role: {' or '.join(roles)}.")
+    return principal, role
+
+
+def unguarded_endpoints(app: Any, blueprint_of: Callable[[str], str | None]) -> list[str]:
+    """Endpoints whose blueprint has no access rule (``static`` is public)."""
+    missing = []
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        name = blueprint_of(rule.endpoint)
+        if name is None or name not in ACCESS:
+            missing.append(rule.endpoint)
+    return missing

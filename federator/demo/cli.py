@@ -1,0 +1,141 @@
+"""``federator demo``: the whole federation on loopback, and its helpers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+
+from federator.config import ConfigError, Settings
+
+DEFAULT_PORT = 5000
+
+
+def _demo_dir() -> Path:
+    return Path(os.environ.get("FEDERATOR_INSTANCE_DIR") or "instance") / "demo"
+
+
+@click.group(invoke_without_command=True)
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=int,
+              help="The broker's port; the identity provider takes the next one and the "
+                   "authorities consecutive ports from port+101.")
+@click.option("--authorities", default=6, show_default=True, type=click.IntRange(3, 9))
+@click.option("--with-registry", "with_registry", type=click.Path(exists=True, dir_okay=False),
+              help="A registry seed file whose endpoints join the synthetic ones.")
+@click.option("--seed", default=2026, show_default=True, type=int)
+@click.pass_context
+def demo(ctx: click.Context, port: int, authorities: int, with_registry: str | None,
+         seed: int) -> None:
+    """Run the broker, a development identity provider and synthetic authorities."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from federator.demo.federation import describe, start_federation
+
+    if os.environ.get("FEDERATOR_ENV") == "production":
+        raise click.ClickException("the demo cannot run with FEDERATOR_ENV=production")
+    try:
+        base = Settings.from_env({**os.environ, "FEDERATOR_ENV": "development"})
+    except ConfigError as e:
+        raise click.ClickException(str(e)) from e
+    directory = _demo_dir()
+    click.echo(f"Starting the demo in {directory.resolve()} ...")
+    fed = start_federation(directory, base=base, seed=seed, authorities=authorities,
+                           broker_port=port, idp_port=port + 1, kit_base_port=port + 101,
+                           extra_seed=Path(with_registry) if with_registry else None)
+    info = describe(fed)
+    (directory / "running.json").write_text(json.dumps(info, indent=2))
+    _print_banner(info, fed.world, port, fed.settings)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    click.echo("\nStopping ...")
+    fed.stop()
+    (directory / "running.json").unlink(missing_ok=True)
+
+
+def _print_banner(info: dict[str, Any], world: Any, port: int, settings: Settings) -> None:
+    echo = click.echo
+    echo("")
+    echo(f"Broker             {info['broker']}   (API: {info['broker']}/api/v1/lookups, "
+         f"OpenAPI: {info['broker']}/api/openapi.json)")
+    echo(f"Identity provider  {info['identity_provider']}   (development only)")
+    echo(f"Database           {settings.sqlalchemy_url.split('?')[0]}")
+    echo(f"Shared state       {'Redis' if settings.redis_url else 'in-process'}")
+    echo("\nAuthorities:")
+    for a in info["authorities"]:
+        note = {"slow": "  <- slow: answers after 3.5 s", "down": "  <- down: nothing listens"
+                }.get(a["behaviour"], "")
+        echo(f"  {a['id']:18} {a['url']:24} {a['name']}{note}")
+    echo("\nPersonas (password 'demo'): practitioner, practitioner-2, auditor, broker-admin, "
+         "authority-admin:<authority id>")
+    echo("\nChildren to look up:")
+    for child in world.children_for_display(6):
+        echo(f"  NHS {child.nhs_number}  {child.given_name} {child.family_name}, born "
+             f"{child.date_of_birth.isoformat()}, {', '.join(child.postcodes)}  "
+             f"- {world.label(child)}")
+    extra = "" if port == DEFAULT_PORT else f" --port {port}"
+    down = {a["id"] for a in info["authorities"] if a["behaviour"] == "down"}
+    child = next((c for c in world.children_for_display(12) if down & set(c.known_to)),
+                 world.children_for_display(1)[0])
+    example = json.dumps({
+        "child": {"nhs_number": child.nhs_number, "postcodes": list(child.postcodes)},
+        "purpose": "Assessment under section 17: finding services already involved",
+        "basis": {"type": "consent", "given_by": "parent",
+                  "given_on": (date.today() - timedelta(days=1)).isoformat(),
+                  "reference": "CASE-123"},
+        "include_past": True,
+    })
+    echo(f"""
+Try it (one authority is down, so the answer says "complete": false):
+  TOKEN=$(federator demo token --persona practitioner{extra})
+  curl -s -X POST {info['broker']}/api/v1/lookups -H "Authorization: Bearer $TOKEN" \\
+    -H 'Content-Type: application/json' -d '{example}'
+
+Press Ctrl-C to stop everything.""")
+
+
+@demo.command("token")
+@click.option("--persona", default="practitioner", show_default=True,
+              help="practitioner | practitioner-2 | auditor | broker-admin | "
+                   "authority-admin:<authority id>")
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=int,
+              help="The demo broker's port (the identity provider is on the next).")
+@click.option("--idp", "idp_url", default=None, help="The identity provider's URL.")
+def token(persona: str, port: int, idp_url: str | None) -> None:
+    """Print a bearer token from the running demo's identity provider."""
+    import requests
+
+    from federator.demo.idp import fetch_token
+
+    url = idp_url or f"http://127.0.0.1:{port + 1}"
+    try:
+        click.echo(fetch_token(url, persona))
+    except requests.RequestException as e:
+        raise click.ClickException(
+            f"cannot reach the identity provider at {url}: is `federator demo` running?") from e
+    except RuntimeError as e:
+        raise click.ClickException(str(e)) from e
+
+
+@demo.command("children")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--seed", default=2026, show_default=True, type=int)
+@click.option("--authorities", default=6, show_default=True, type=click.IntRange(3, 9))
+def children(as_json: bool, seed: int, authorities: int) -> None:
+    """The synthetic children and which authorities know them."""
+    from federator.demo.world import generate_world
+
+    world = generate_world(seed=seed, authorities=authorities)
+    summary = world.children_summary()
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, default=str))
+        return
+    for child in summary:
+        click.echo(json.dumps(child, default=str))

@@ -1,0 +1,1 @@
+"""The lookup: validation, consent policy, routing, fan-out, merge."""

@@ -1,0 +1,81 @@
+"""Fan-out: ask each authority in parallel, all bounded by one deadline."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from adapters.base import AdapterFailure
+from federator.lookup.routing import Endpoint
+
+Ask = Callable[[Endpoint, float], Mapping[str, Any]]
+"""``ask(endpoint, deadline) -> answer``; raises ``AdapterFailure``."""
+
+
+@dataclass
+class Outcome:
+    id: str
+    name: str
+    outcome: str
+    latency_ms: int
+    detail: str | None = None
+    professionals: list[dict[str, Any]] = field(default_factory=list)
+    notice: str | None = None
+
+    def public(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "outcome": self.outcome,
+                "latency_ms": self.latency_ms, "detail": self.detail}
+
+
+def unavailable(endpoint: Endpoint, detail: str) -> Outcome:
+    return Outcome(endpoint.id, endpoint.name, "unavailable", 0, detail)
+
+
+class FanOut:
+    """A bounded pool shared by all lookups of one broker process."""
+
+    def __init__(self, workers: int) -> None:
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fanout")
+
+    def run(self, endpoints: Sequence[Endpoint], ask: Ask, *, deadline: float
+            ) -> Iterator[Outcome]:
+        """Yield each authority's outcome as it arrives; the rest time out at the deadline."""
+        started = time.monotonic()
+        futures: dict[Future[Mapping[str, Any]], Endpoint] = {
+            self.pool.submit(ask, endpoint, deadline): endpoint for endpoint in endpoints
+        }
+        pending = set(futures)
+        while pending:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            done, pending = wait(pending, timeout=remaining, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield _outcome(futures[future], future, started)
+        for future in pending:
+            future.cancel()
+            endpoint = futures[future]
+            yield Outcome(endpoint.id, endpoint.name, "timeout",
+                          int((time.monotonic() - started) * 1000),
+                          "no answer before the deadline")
+
+    def shutdown(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _outcome(endpoint: Endpoint, future: Future[Mapping[str, Any]], started: float) -> Outcome:
+    elapsed = int((time.monotonic() - started) * 1000)
+    try:
+        answer = future.result()
+    except AdapterFailure as e:
+        return Outcome(endpoint.id, endpoint.name, e.outcome, elapsed, e.detail)
+    except Exception:  # an adapter bug is that authority's error, never the lookup's
+        return Outcome(endpoint.id, endpoint.name, "error", elapsed, "adapter failed")
+    status = answer["status"]
+    return Outcome(
+        endpoint.id, endpoint.name, status, int(answer.get("latency_ms", elapsed)),
+        None, list(answer.get("professionals") or []), answer.get("notice"),
+    )

@@ -1,0 +1,159 @@
+"""The lookup API's request and answer schemas (marshmallow, documented by flask-smorest)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import nhs_number
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    pre_load,
+    validate,
+    validates,
+    validates_schema,
+)
+
+from federator.lookup.consent import CONSENT_GIVERS, STATUTORY_POWERS
+
+POSTCODE = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}$")
+GSS_CODE = re.compile(r"^[EWSN][0-9]{8}$")
+NAME = validate.Length(min=1, max=100)
+
+
+class Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class ChildSchema(Strict):
+    nhs_number = fields.String(load_default=None, allow_none=True,
+                               metadata={"example": "9434765919"})
+    given_name = fields.String(load_default=None, allow_none=True, validate=NAME)
+    family_name = fields.String(load_default=None, allow_none=True, validate=NAME)
+    date_of_birth = fields.Date(load_default=None, allow_none=True)
+    postcodes = fields.List(fields.String(), load_default=list,
+                            validate=validate.Length(max=10))
+
+    @pre_load
+    def tidy(self, data: Any, **_: Any) -> Any:
+        if isinstance(data, dict):
+            data = dict(data)
+            for key in ("nhs_number", "given_name", "family_name", "date_of_birth"):
+                if isinstance(data.get(key), str):
+                    data[key] = data[key].strip() or None
+            if isinstance(data.get("nhs_number"), str):
+                data["nhs_number"] = re.sub(r"[\s-]+", "", data["nhs_number"])
+            if isinstance(data.get("postcodes"), list):
+                data["postcodes"] = [
+                    " ".join(p.upper().split()) if isinstance(p, str) else p
+                    for p in data["postcodes"]
+                ]
+        return data
+
+    @validates("nhs_number")
+    def check_nhs_number(self, value: str | None, **_: Any) -> None:
+        if value is None:
+            return
+        if not re.fullmatch(r"[0-9]{10}", value):
+            raise ValidationError("An NHS number is 10 digits.")
+        if not nhs_number.is_valid(value):
+            raise ValidationError("This is not a valid NHS number: its check digit is wrong.")
+
+    @validates("date_of_birth")
+    def check_date_of_birth(self, value: Any, **_: Any) -> None:
+        if value is not None and value > datetime.now(UTC).date():
+            raise ValidationError("Date of birth must be in the past.")
+
+    @validates("postcodes")
+    def check_postcodes(self, value: list[str], **_: Any) -> None:
+        bad = {str(i): ["Enter a full UK postcode, like LS6 2AB."]
+               for i, p in enumerate(value) if not POSTCODE.match(p)}
+        if bad:
+            raise ValidationError(bad)
+
+    @validates_schema
+    def identity_given(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("nhs_number"):
+            return
+        missing = {k: ["Give this, or the child's NHS number."]
+                   for k in ("given_name", "family_name", "date_of_birth") if not data.get(k)}
+        if missing:
+            raise ValidationError(missing)
+
+
+class BasisSchema(Strict):
+    type = fields.String(required=True, validate=validate.OneOf(
+        ["consent", "safeguarding", "statutory"]))
+    given_by = fields.String(validate=validate.OneOf(CONSENT_GIVERS))
+    given_on = fields.Date()
+    reference = fields.String(validate=validate.Length(max=200))
+    covers_sensitive_services = fields.Boolean(load_default=False)
+    justification = fields.String(validate=validate.Length(max=4000))
+    power = fields.String(validate=validate.OneOf(STATUTORY_POWERS))
+
+    @validates_schema
+    def fields_for_type(self, data: dict[str, Any], **_: Any) -> None:
+        needed = {
+            "consent": ("given_by", "given_on", "reference"),
+            "safeguarding": ("justification",),
+            "statutory": ("power", "reference"),
+        }.get(data.get("type", ""), ())
+        missing = {k: [f"Required for a {data['type']} basis."]
+                   for k in needed if k not in data}
+        if missing:
+            raise ValidationError(missing)
+
+
+class LookupRequestSchema(Strict):
+    child = fields.Nested(ChildSchema, required=True)
+    areas = fields.List(
+        fields.String(validate=validate.Regexp(GSS_CODE, error="Not a GSS code, like E08000035.")),
+        load_default=list, validate=validate.Length(max=20))
+    scope = fields.String(load_default="targeted",
+                          validate=validate.OneOf(["targeted", "all"]))
+    purpose = fields.String(required=True, validate=validate.Length(min=10, max=500))
+    basis = fields.Nested(BasisSchema, required=True)
+    include_past = fields.Boolean(load_default=False)
+    deadline_ms = fields.Integer(load_default=None, allow_none=True,
+                                 validate=validate.Range(min=100))
+
+
+class AuthorityOutcomeSchema(Schema):
+    id = fields.String()
+    name = fields.String()
+    outcome = fields.String(validate=validate.OneOf(
+        ["match", "no_match", "declined", "timeout", "error", "unavailable"]))
+    latency_ms = fields.Integer()
+    detail = fields.String(allow_none=True)
+
+
+class ProfessionalSchema(Schema):
+    name = fields.String()
+    role = fields.String()
+    service = fields.String()
+    organisation = fields.String()
+    team = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+    current = fields.Boolean()
+    from_ = fields.String(data_key="from", attribute="from", allow_none=True)
+    to = fields.String(allow_none=True)
+    sources = fields.List(fields.String())
+
+
+class NoticeSchema(Schema):
+    authority = fields.String(allow_none=True)
+    text = fields.String()
+
+
+class LookupResultSchema(Schema):
+    lookup_id = fields.String()
+    complete = fields.Boolean()
+    authorities = fields.List(fields.Nested(AuthorityOutcomeSchema))
+    professionals = fields.List(fields.Nested(ProfessionalSchema))
+    notices = fields.List(fields.Nested(NoticeSchema))

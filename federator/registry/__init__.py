@@ -1,0 +1,1 @@
+"""The endpoint registry: which authorities exist, how to reach them."""

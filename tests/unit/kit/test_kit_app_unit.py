@@ -1,0 +1,194 @@
+"""The app with injected keys, source and replay guard (Flask test client)."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from joserfc.jwk import KeySet
+
+from adapters.kit.app import create_kit_app
+from adapters.kit.keys import KeysUnavailable
+from adapters.kit.replay import MemoryReplayGuard
+from adapters.kit.settings import KitSettings
+from adapters.kit.sources import SourceError
+from adapters.protocol import encode_body, generate_signing_key, public_jwks, sign_request
+
+KEY = generate_signing_key("unit")
+
+
+class ListSource:
+    def __init__(self, records):
+        self._records = records
+
+    def records(self):
+        return self._records
+
+
+class BrokenSource:
+    def records(self):
+        raise SourceError("row 3: date_of_birth must be an ISO date, not 'Amara'")
+
+
+def settings(tmp_path, **kw):
+    values = {"authority_id": "test-cs", "name": "Test Council",
+              "jwks_url": "http://unused.invalid/jwks", "csv_path": "unused.csv",
+              "audit_log_path": str(tmp_path / "audit.jsonl")}
+    values.update(kw)
+    return KitSettings(**values)
+
+
+def keyset(kid=None):
+    return KeySet.import_key_set(public_jwks([KEY]))
+
+
+def wire(**kw):
+    body = {"lookup_id": "L-1",
+            "child": {"given_name": "Amara", "family_name": "Okafor",
+                      "date_of_birth": "2015-03-12", "postcodes": ["LS6 2AB"]},
+            "basis": {"type": "statutory", "power": "children-act-1989-s47", "reference": "R"},
+            "purpose": "test", "include_past": False,
+            "requester": {"id": "u1", "name": "Pat Asker", "role": "Social worker",
+                          "organisation": "Other Council"}}
+    body.update(kw)
+    return body
+
+
+def post(client, payload, audience="test-cs"):
+    body = encode_body(payload)
+    token = sign_request(body, KEY, issuer="broker", audience=audience)
+    return client.post("/lookup", data=body, content_type="application/json",
+                       headers={"Authorization": f"Bearer {token}"})
+
+
+@pytest.fixture
+def records(make_record, make_involvement):
+    return [make_record(involvements=[make_involvement()])]
+
+
+@pytest.fixture
+def make_client(tmp_path, records):
+    def make(source=None, keys=keyset, **kw):
+        app = create_kit_app(settings(tmp_path, **kw), source=source or ListSource(records),
+                             keys=keys, replay=MemoryReplayGuard(), sleep=sleeps.append)
+        return app.test_client()
+    sleeps: list[float] = []
+    make.sleeps = sleeps
+    return make
+
+
+def test_health(make_client):
+    r = make_client().get("/health")
+    assert r.status_code == 200
+    assert r.json == {"status": "ok", "protocol": "federator-lookup/1", "authority": "test-cs"}
+
+
+@pytest.mark.parametrize(("method", "path", "status"),
+                         [("get", "/nowhere", 404), ("get", "/lookup", 405),
+                          ("delete", "/health", 405)])
+def test_errors_are_json(make_client, method, path, status):
+    r = getattr(make_client(), method)(path)
+    assert r.status_code == status
+    assert r.is_json and "error" in r.json
+
+
+def test_unexpected_error_is_json_500_and_logs_no_personal_data(make_client, caplog):
+    class Exploding:
+        def records(self):
+            raise RuntimeError("Amara Okafor 2015-03-12")
+    with caplog.at_level(logging.INFO, logger="adapters.kit"):
+        r = post(make_client(source=Exploding()), wire())
+    assert r.status_code == 500
+    assert r.json == {"error": "internal server error"}
+    assert "Amara" not in caplog.text and "Okafor" not in caplog.text
+
+
+def test_source_error_is_503(make_client):
+    r = post(make_client(source=BrokenSource()), wire())
+    assert r.status_code == 503
+    assert "Amara" not in r.get_data(as_text=True)
+
+
+def test_keys_unavailable_is_503(make_client):
+    def no_keys(kid):
+        raise KeysUnavailable("down")
+    r = post(make_client(keys=no_keys), wire())
+    assert r.status_code == 503
+
+
+def test_match_answer_and_logs_only_allowed_fields(make_client, caplog):
+    with caplog.at_level(logging.INFO, logger="adapters.kit"):
+        r = post(make_client(), wire())
+    assert r.status_code == 200
+    assert r.headers["Cache-Control"] == "no-store"
+    assert r.json["status"] == "match"
+    assert r.json["lookup_id"] == "L-1"
+    assert [p["name"] for p in r.json["professionals"]] == ["Sam Patel"]
+    assert "L-1" in caplog.text and "Other Council" in caplog.text and "statutory" in caplog.text
+    for personal in ("Amara", "Okafor", "2015-03-12", "LS6", "Sam Patel", "Pat Asker"):
+        assert personal not in caplog.text
+
+
+def test_audit_log_lines(make_client, tmp_path):
+    client = make_client()
+    post(client, wire())
+    post(client, wire(lookup_id="L-2", child={"given_name": "No", "family_name": "Body",
+                                              "date_of_birth": "2000-01-01"}))
+    client.post("/lookup", data=b"{}", content_type="application/json")
+    lines = [json.loads(x) for x in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    assert [(x["lookup_id"], x["outcome"]) for x in lines] == [
+        ("L-1", "match"), ("L-2", "no_match"), (None, "refused")]
+    first = lines[0]
+    assert set(first) == {"at", "lookup_id", "requester_id", "requester_organisation",
+                          "basis_type", "outcome"}
+    assert (first["requester_id"], first["requester_organisation"], first["basis_type"]) == (
+        "u1", "Other Council", "statutory")
+    assert "Amara" not in (tmp_path / "audit.jsonl").read_text()
+
+
+def test_no_audit_file_when_not_configured(make_client, tmp_path):
+    post(make_client(audit_log_path=None), wire())
+    assert not (tmp_path / "audit.jsonl").exists()
+
+
+def test_simulated_delay(make_client):
+    make = make_client
+    r = post(make(simulate_delay_ms=250), wire())
+    assert r.status_code == 200
+    assert make.sleeps == [0.25]
+
+
+def test_no_delay_by_default(make_client):
+    post(make_client(), wire())
+    assert make_client.sleeps == []
+
+
+def test_validation_error_names_fields(make_client):
+    payload = wire()
+    del payload["purpose"]
+    payload["requester"] = {"name": "x"}
+    r = post(make_client(), payload)
+    assert r.status_code == 400
+    assert "purpose" in r.json["error"] and "requester.id" in r.json["error"]
+    assert set(r.json["fields"]) == {"purpose", "requester"}
+
+
+def test_json_array_body_is_400(make_client):
+    r = post(make_client(), [1, 2])  # type: ignore[arg-type]
+    assert r.status_code == 400
+
+
+def test_possible_match_gives_notice_not_professionals(make_client):
+    child = {"given_name": "Amara", "family_name": "Okafor", "date_of_birth": "2011-01-01",
+             "postcodes": ["LS6 2AB"]}
+    r = post(make_client(), wire(child=child))
+    assert r.json["status"] == "no_match"
+    assert r.json["professionals"] == []
+    assert "Test Council" in r.json["notice"]
+
+
+def test_issuer_checked_when_configured(make_client):
+    r = post(make_client(broker_issuer="the-real-broker"), wire())
+    assert r.status_code == 401
+    assert r.json == {"error": "wrong issuer"}

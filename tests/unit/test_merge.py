@@ -1,0 +1,264 @@
+"""Merging professionals across authorities: identity, merge and ordering."""
+
+from __future__ import annotations
+
+import itertools
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from federator.lookup.merge import FIELDS, identity, merge
+
+
+def person(name="Sam Patel", *, role="Social worker", organisation="Leeds City Council",
+           current=True, from_="2025-09-01", to=None, **extra):
+    return {"name": name, "role": role, "service": "children's social care",
+            "organisation": organisation, "team": None, "phone": "0113 000 0000",
+            "email": None, "current": current, "from": from_, "to": to, **extra}
+
+
+# -- identity ------------------------------------------------------------------------
+
+
+def test_identity_prefers_the_registration_number():
+    a = person("Sam Patel", registration_number="SW123456")
+    b = person("Samuel Patel", organisation="Bradford", role="Nurse",
+               registration_number="SW123456")
+    assert identity(a) == identity(b) == ("reg", "SW123456")
+
+
+def test_identity_normalises_registration_number_case_and_spaces():
+    assert identity(person(registration_number=" sw 123 456 ")) == ("reg", "SW123456")
+
+
+def test_different_registration_numbers_are_different_people():
+    assert identity(person(registration_number="SW1")) != identity(
+        person(registration_number="SW2"))
+
+
+def test_blank_registration_number_falls_back_to_name_organisation_role():
+    for blank in (None, "", "   "):
+        assert identity(person(registration_number=blank))[0] == "nor"
+    assert identity(person(registration_number=None)) == identity(person())
+
+
+def test_identity_normalises_case_accents_punctuation_and_spacing():
+    a = person("Zoë  O'Brien", organisation="Leeds City Council", role="Social Worker")
+    b = person("zoe o brien", organisation="LEEDS CITY COUNCIL ", role="social-worker")
+    assert identity(a) == identity(b)
+
+
+def test_identity_separates_same_name_in_another_organisation_or_role():
+    base = identity(person())
+    assert identity(person(organisation="Bradford Council")) != base
+    assert identity(person(role="Health visitor")) != base
+    assert identity(person("Sam Patil")) != base
+
+
+def test_identity_ignores_contact_and_dates():
+    assert identity(person()) == identity(
+        {**person(), "phone": "999", "email": "x@y", "from": "2001-01-01", "current": False})
+
+
+# -- merge: examples -----------------------------------------------------------------
+
+
+def test_same_professional_from_two_authorities_is_listed_once_with_both_sources():
+    out = merge([("leeds-cs", [person()]), ("bradford-cs", [person("SAM PATEL")])])
+    assert len(out) == 1
+    assert out[0]["sources"] == ["bradford-cs", "leeds-cs"]
+
+
+def test_same_registration_number_merges_despite_different_names():
+    out = merge([("a", [person("Sam Patel", registration_number="X1")]),
+                 ("b", [person("S. Patel", organisation="Other", registration_number="x1")])])
+    assert len(out) == 1
+    assert out[0]["sources"] == ["a", "b"]
+
+
+def test_different_people_are_kept_apart():
+    out = merge([("a", [person("Sam Patel"), person("Jo Bloggs")])])
+    assert sorted(e["name"] for e in out) == ["Jo Bloggs", "Sam Patel"]
+    assert all(e["sources"] == ["a"] for e in out)
+
+
+def test_a_source_is_listed_once_even_if_it_reports_the_person_twice():
+    out = merge([("a", [person(), person()])])
+    assert len(out) == 1 and out[0]["sources"] == ["a"]
+
+
+def test_output_has_the_response_fields_and_no_others():
+    out = merge([("a", [person(registration_number="R1", secret="case notes")])])
+    assert set(out[0]) == {*FIELDS, "current", "from", "to", "sources"}
+
+
+def test_missing_details_are_filled_from_the_other_report():
+    out = merge([("a", [{**person(), "phone": None, "email": "sam@example.gov.uk"}]),
+                 ("b", [{**person(), "phone": "0113", "team": "West", "email": None}])])
+    assert out[0]["phone"] == "0113"
+    assert out[0]["email"] == "sam@example.gov.uk"
+    assert out[0]["team"] == "West"
+
+
+def test_merged_entry_is_current_if_any_report_is_current():
+    out = merge([("a", [person(current=False, to="2024-01-01")]),
+                 ("b", [person(current=True, from_="2025-01-01")])])
+    assert out[0]["current"] is True
+    assert out[0]["to"] is None
+
+
+def test_merged_entry_starts_at_the_earliest_from():
+    out = merge([("a", [person(from_="2025-01-01")]), ("b", [person(from_="2023-06-01")])])
+    assert out[0]["from"] == "2023-06-01"
+
+
+def test_merged_past_entry_ends_at_the_latest_to():
+    out = merge([("a", [person(current=False, to="2023-01-01")]),
+                 ("b", [person(current=False, to="2024-05-01")])])
+    assert out[0]["current"] is False
+    assert out[0]["to"] == "2024-05-01"
+
+
+def test_current_before_past_then_most_recent_first():
+    out = merge([("a", [
+        person("Past Old", current=False, from_="2018-01-01", to="2019-01-01"),
+        person("Current Old", from_="2020-01-01"),
+        person("Past New", current=False, from_="2018-01-01", to="2024-01-01"),
+        person("Current New", from_="2025-09-01"),
+        person("Past Undated", current=False, from_=None, to=None),
+        person("Current Undated", from_=None),
+    ])])
+    assert [e["name"] for e in out] == [
+        "Current New", "Current Old", "Current Undated",
+        "Past New", "Past Old", "Past Undated"]
+
+
+def test_current_entries_are_ordered_by_start_past_entries_by_end():
+    out = merge([("a", [
+        person("Ended late", current=False, from_="2010-01-01", to="2024-12-01"),
+        person("Ended early", current=False, from_="2023-01-01", to="2023-06-01"),
+    ])])
+    assert [e["name"] for e in out] == ["Ended late", "Ended early"]
+
+
+def test_merge_of_nothing_is_empty():
+    assert merge([]) == []
+    assert merge([("a", []), ("b", [])]) == []
+
+
+def test_merge_does_not_modify_its_input():
+    report = [person(phone=None)]
+    snapshot = [dict(p) for p in report]
+    merge([("a", report), ("b", [person()])])
+    assert report == snapshot
+
+
+# -- merge: properties ---------------------------------------------------------------
+
+NAMES = ["Sam Patel", "sam  patel", "Zoë Okafor", "Zoe Okafor", "Jo Bloggs"]
+ORGS = ["Leeds City Council", "leeds city council", "Bradford Council"]
+ROLES = ["Social worker", "Health visitor"]
+DATES = [None, "2019-03-01", "2021-07-15", "2024-01-31", "2025-09-01"]
+
+people = st.builds(
+    lambda name, org, role, reg, current, start, end, phone, email, team: {
+        "name": name, "organisation": org, "role": role, "registration_number": reg,
+        "service": "svc", "team": team, "phone": phone, "email": email,
+        "current": current, "from": start, "to": None if current else end},
+    st.sampled_from(NAMES), st.sampled_from(ORGS), st.sampled_from(ROLES),
+    st.sampled_from([None, None, "SW1", "sw 1", "SW2"]), st.booleans(),
+    st.sampled_from(DATES), st.sampled_from(DATES),
+    st.sampled_from([None, "0113 000 0000", "01274 111 111"]),
+    st.sampled_from([None, "a@example.gov.uk", "b@example.gov.uk"]),
+    st.sampled_from([None, "West", "East"]),
+)
+reports = st.lists(
+    st.tuples(st.sampled_from(["leeds-cs", "bradford-cs", "york-health", "nhs", "kirklees"]),
+              st.lists(people, max_size=5)),
+    max_size=5, unique_by=lambda r: r[0])
+
+
+@settings(max_examples=200)
+@given(reports, st.randoms(use_true_random=False))
+def test_merge_does_not_depend_on_the_order_of_reports(given_reports, rnd):
+    shuffled = list(given_reports)
+    rnd.shuffle(shuffled)
+    assert merge(shuffled) == merge(given_reports)
+
+
+def test_merge_does_not_depend_on_the_order_of_reports_for_conflicting_details():
+    a = ("a", [{**person(), "phone": "1111", "team": "A team"}])
+    b = ("b", [{**person(), "phone": "2222", "team": "B team"}])
+    assert merge([a, b]) == merge([b, a])
+
+
+def test_merge_order_is_total_for_namesakes_in_other_organisations():
+    a = ("a", [person("Sam Patel", organisation="Leeds")])
+    b = ("b", [person("Sam Patel", organisation="Bradford")])
+    results = {repr(merge(list(p))) for p in itertools.permutations([a, b])}
+    assert len(results) == 1
+
+
+@given(reports)
+def test_merge_never_loses_a_source(given_reports):
+    out = merge(given_reports)
+    for source, people_ in given_reports:
+        for p in people_:
+            holders = [e for e in out if source in e["sources"]]
+            assert holders, (source, p)
+    wanted = {s for s, ps in given_reports if ps}
+    assert {s for e in out for s in e["sources"]} == wanted
+
+
+@given(reports)
+def test_each_reported_person_is_credited_to_its_source(given_reports):
+    out = merge(given_reports)
+    by_identity: dict[tuple[str, ...], set[str]] = {}
+    for source, people_ in given_reports:
+        for p in people_:
+            by_identity.setdefault(identity(p), set()).add(source)
+    assert sorted(sorted(s) for s in by_identity.values()) == sorted(
+        e["sources"] for e in out)
+
+
+@given(reports)
+def test_every_entry_has_at_least_one_source_listed_once(given_reports):
+    for entry in merge(given_reports):
+        assert len(entry["sources"]) >= 1
+        assert len(set(entry["sources"])) == len(entry["sources"])
+        assert entry["sources"] == sorted(entry["sources"])
+
+
+@given(reports)
+def test_current_entries_precede_past_ones(given_reports):
+    flags = [e["current"] for e in merge(given_reports)]
+    assert flags == sorted(flags, reverse=True)
+
+
+@given(reports)
+def test_within_current_and_past_most_recent_comes_first(given_reports):
+    out = merge(given_reports)
+    for current, key in ((True, "from"), (False, "to")):
+        dates = [e[key] for e in out if e["current"] is current]
+        dated = [d for d in dates if d]
+        assert dated == sorted(dated, reverse=True)
+        assert dates == dated + [None] * (len(dates) - len(dated))
+
+
+@given(reports)
+def test_number_of_entries_equals_number_of_distinct_identities(given_reports):
+    distinct = {identity(p) for _, ps in given_reports for p in ps}
+    assert len(merge(given_reports)) == len(distinct)
+
+
+@given(reports)
+def test_merge_is_idempotent_when_a_report_is_repeated(given_reports):
+    assert merge(given_reports + given_reports) == merge(given_reports)
+
+
+@given(reports)
+def test_current_entry_has_no_end_and_a_past_entry_is_not_current(given_reports):
+    for entry in merge(given_reports):
+        assert isinstance(entry["current"], bool)
+        if entry["current"]:
+            assert entry["to"] is None
