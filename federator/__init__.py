@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ from sqlalchemy import Engine
 from adapters.base import AdapterError, Target
 from adapters.lookup_v1 import LookupV1Client
 from federator.audit.trail import AuditTrail
-from federator.auth.access import unguarded_endpoints
+from federator.auth.access import public, unguarded_endpoints
 from federator.auth.tokens import TokenValidator
 from federator.config import Settings
 from federator.lookup.fanout import FanOut
@@ -26,6 +27,12 @@ from federator.state import SharedState
 from federator.storage import make_engine, upgrade
 
 log = logging.getLogger(__name__)
+
+#: Modules with a ``blp``, each attached to its access rule where it is defined.
+BLUEPRINTS = (
+    "federator.health",
+    "federator.api.lookups",
+)
 
 DEFAULT_POSTCODES = Path(__file__).resolve().parent.parent / "config" / "postcodes.csv"
 
@@ -65,13 +72,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> Fl
     app.extensions["federator"] = services
 
     api = Api(app)
-    from federator import health
-    from federator.api import lookups
-
-    for module in (health, lookups):
-        api.register_blueprint(module.blp)
-    from federator.auth.access import public
-
+    for name in BLUEPRINTS:
+        api.register_blueprint(importlib.import_module(name).blp)
     public(app.blueprints["api-docs"])
     missing = unguarded_endpoints(app, lambda ep: ep.split(".")[0] if "." in ep else None)
     if missing:
@@ -107,6 +109,7 @@ def _services(settings: Settings, *, migrate: bool) -> Services:
     )
     tokens = TokenValidator(settings.oidc_issuer, settings.oidc_audience,
                             roles_claim=settings.roles_claim) if settings.oidc_issuer else None
-    return Services(settings=settings, engine=engine, state=SharedState(settings.redis_url),
+    state = SharedState(settings.redis_url, settings.redis_prefix)
+    return Services(settings=settings, engine=engine, state=state,
                     trail=trail, registry=registry, keys=keys, tokens=tokens,
                     lookups=lookups, fanout=fanout)

@@ -26,6 +26,7 @@ class Settings:
     instance_dir: Path = Path("instance")
     database_url: str | None = None
     redis_url: str | None = None
+    redis_prefix: str = "federator:"
     secret_key: str = ""
     audit_key: str = ""
     broker_id: str = "federator"
@@ -85,6 +86,7 @@ class Settings:
             instance_dir=instance,
             database_url=get("DATABASE_URL"),
             redis_url=get("REDIS_URL"),
+            redis_prefix=get("REDIS_PREFIX") or "federator:",
             secret_key=get("SECRET_KEY") or "",
             audit_key=get("AUDIT_KEY") or "",
             broker_id=get("BROKER_ID") or "federator",

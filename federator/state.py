@@ -11,7 +11,8 @@ import redis
 class SharedState:
     """The few operations the broker needs, over Redis or a local dict."""
 
-    def __init__(self, redis_url: str | None) -> None:
+    def __init__(self, redis_url: str | None, prefix: str = "federator:") -> None:
+        self.prefix = prefix
         self.redis = redis.Redis.from_url(redis_url, socket_timeout=1.0,
                                           socket_connect_timeout=1.0) if redis_url else None
         self._local: dict[str, tuple[float, str]] = {}
@@ -32,7 +33,7 @@ class SharedState:
     def set_if_absent(self, key: str, value: str, ttl_s: int) -> bool:
         """True when the key was not there and is now set for ``ttl_s`` seconds."""
         if self.redis is not None:
-            return bool(self.redis.set(key, value, nx=True, ex=ttl_s))
+            return bool(self.redis.set(self.prefix + key, value, nx=True, ex=ttl_s))
         now = time.monotonic()
         with self._lock:
             held = self._local.get(key)

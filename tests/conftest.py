@@ -51,12 +51,25 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture
 def redis_url() -> Iterator[str]:
-    """Redis database 15, emptied before and after."""
+    """The test Redis (database 15). Shared with other test runs on this machine:
+    never flush it; name keys with ``redis_prefix``."""
     client = redis.Redis.from_url(REDIS_URL)
     try:
-        client.flushdb()
+        client.ping()
     except redis.RedisError as e:
         _unavailable("Redis", e)
+    finally:
+        client.close()
     yield REDIS_URL
-    client.flushdb()
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix of this test's own; its keys are deleted afterwards."""
+    prefix = f"test-{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    if keys:
+        client.delete(*keys)
     client.close()

@@ -41,7 +41,10 @@ def verify_chain(rows: Iterable[Mapping[str, Any]], *, start_prev: str = GENESIS
     expected_prev, expected_seq, count = start_prev, start_seq, 0
     for row in rows:
         seq = int(row["seq"])
-        if seq != expected_seq:
+        if seq < expected_seq:
+            return Verdict(False, count, expected_seq,
+                           f"record {seq} appears again where record {expected_seq} belongs")
+        if seq > expected_seq:
             return Verdict(False, count, expected_seq, f"record {expected_seq} is missing")
         if row["prev_hash"] != expected_prev:
             return Verdict(False, count, seq, "link to the previous record is broken")
@@ -51,6 +54,8 @@ def verify_chain(rows: Iterable[Mapping[str, Any]], *, start_prev: str = GENESIS
             body = json.loads(row["body"])
         except ValueError:
             return Verdict(False, count, seq, "record body is not JSON")
+        if not isinstance(body, dict):
+            return Verdict(False, count, seq, "record body is not a JSON object")
         if body.get("seq") != seq:
             return Verdict(False, count, seq, "sequence number altered")
         expected_prev, expected_seq, count = row["hash"], seq + 1, count + 1

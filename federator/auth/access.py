@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, current_app, g, request
+from flask import Blueprint, current_app, g, redirect, request, session, url_for
+from flask import abort as flask_abort
 from flask_smorest import abort
 
 from federator.auth.tokens import InvalidToken, ProviderUnavailable, TokenValidator
+from federator.lookup.service import Principal
 
 PUBLIC: tuple[str, ...] = ()
 ACCESS: dict[str, tuple[str, ...]] = {}
@@ -34,6 +36,44 @@ def require_roles(blueprint: Blueprint, *roles: str) -> Blueprint:
         g.principal, g.role = authenticate(roles)
 
     return blueprint
+
+
+def require_page_roles(blueprint: Blueprint, *roles: str) -> Blueprint:
+    """Every page of ``blueprint`` needs a signed-in user with one of ``roles``.
+
+    The session holds the principal after web sign-in (``federator.auth.oidc``);
+    anonymous visitors are sent to sign in and come back afterwards; a signed-in
+    user without the role gets a 403 page.
+    """
+    if not roles:
+        raise ValueError("name at least one role, or use public()")
+    ACCESS[blueprint.name] = roles
+
+    @blueprint.before_request
+    def _authorise_page() -> Any:
+        principal = session_principal()
+        if principal is None:
+            return redirect(url_for("signin.sign_in", next=request.full_path))
+        role = next((r for r in roles if r in principal.roles), None)
+        if role is None:
+            flask_abort(403)
+        g.principal, g.role = principal, role
+        return None
+
+    return blueprint
+
+
+def session_principal() -> Principal | None:
+    """The signed-in user from the session, if any (set by web sign-in)."""
+    data = session.get("principal")
+    if not isinstance(data, dict):
+        return None
+    try:
+        return Principal(id=data["id"], name=data["name"], roles=tuple(data["roles"]),
+                         organisation=data["organisation"],
+                         job_title=data.get("job_title", ""), authority=data.get("authority"))
+    except (KeyError, TypeError):
+        return None
 
 
 def authenticate(roles: tuple[str, ...]) -> tuple[Any, str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import socket
 import subprocess
 import sys
 import time
@@ -39,6 +40,7 @@ class Federation:
     kit_urls: dict[str, str]
     kit_threads: list[ServedApp] = field(default_factory=list)
     kit_processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    held_ports: list[socket.socket] = field(default_factory=list)
 
     def token(self, persona: str = "practitioner") -> str:
         return fetch_token(self.idp.url, persona)
@@ -53,6 +55,8 @@ class Federation:
                 process.kill()
         for served in (*self.kit_threads, self.broker, self.idp):
             served.stop()
+        for sock in self.held_ports:
+            sock.close()
         self.app.extensions["federator"].fanout.shutdown()
         self.app.extensions["federator"].engine.dispose()
 
@@ -85,14 +89,17 @@ def start_federation(directory: Path, *, base: Settings | None = None, seed: int
     threads: list[ServedApp] = []
     processes: list[subprocess.Popen[bytes]] = []
     urls: dict[str, str] = {}
+    held: list[socket.socket] = []
     for adapter in files.adapters:
         if kit_base_port is None:
-            served = bind(0)
             if adapter.should_start:
-                threads.append(served.start(create_kit_app(load_settings(adapter.settings_path))))
+                served = bind(0).start(create_kit_app(load_settings(adapter.settings_path)))
+                threads.append(served)
+                urls[adapter.authority.id] = served.url
             else:
-                served.server.server_close()  # a port nothing listens on
-            urls[adapter.authority.id] = served.url
+                closed = _refusing_port()
+                held.append(closed)
+                urls[adapter.authority.id] = f"http://127.0.0.1:{closed.getsockname()[1]}"
         else:
             urls[adapter.authority.id] = adapter.url
             if adapter.should_start:
@@ -116,9 +123,17 @@ def start_federation(directory: Path, *, base: Settings | None = None, seed: int
     app = create_app(settings, migrate=True)
     broker.start(app)
     federation = Federation(directory, world, files, settings, app, broker, idp, urls,
-                            threads, processes)
+                            threads, processes, held)
     wait_for_kits(federation)
     return federation
+
+
+def _refusing_port() -> socket.socket:
+    """A loopback port that refuses connections for as long as the socket is held
+    (bound, never listening), so no other process can take it meanwhile."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    return sock
 
 
 def wait_for_kits(federation: Federation, timeout_s: float = 30.0) -> None:

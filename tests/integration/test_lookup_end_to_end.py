@@ -22,9 +22,12 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(params=["in-process", "redis"])
 def federation(request: pytest.FixtureRequest, tmp_path: Path, database_url: str
                ) -> Iterator[Federation]:
-    redis_url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    redis = request.param == "redis"
     fed = start_federation(tmp_path / "demo", base=Settings(
-        database_url=database_url, redis_url=redis_url, deadline_default_ms=5000))
+        database_url=database_url,
+        redis_url=request.getfixturevalue("redis_url") if redis else None,
+        redis_prefix=request.getfixturevalue("redis_prefix") if redis else "federator:",
+        deadline_default_ms=5000))
     yield fed
     fed.stop()
 

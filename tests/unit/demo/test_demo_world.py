@@ -258,3 +258,20 @@ def test_toml_string_round_trips_any_text():
         assert tomllib.loads(f"k = {toml_string(text)}\n")["k"] == text
 
     check()
+
+
+def test_same_world_in_another_process_whatever_the_hash_seed(world):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    script = ("import json; from federator.demo.world import generate_world; "
+              "w = generate_world(); "
+              "print(json.dumps([w.children_summary(), repr(w.involvements)], default=str))")
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT,
+        env={**os.environ, "PYTHONHASHSEED": "12345"}, timeout=60,
+    ).stdout
+    assert json.loads(out) == json.loads(
+        json.dumps([world.children_summary(), repr(world.involvements)], default=str))
