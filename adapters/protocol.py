@@ -124,7 +124,9 @@ def parse_answer(raw: bytes, lookup_id: str) -> dict[str, Any]:
             person = WireProfessional().load(item)
         except ValidationError:
             continue
-        if not (person.get("phone") or person.get("email")):
+        if not person["name"].strip() or not any(
+            (person.get(way) or "").strip() for way in ("phone", "email")
+        ):
             continue
         person["from"] = person.pop("from_")
         people.append(person)

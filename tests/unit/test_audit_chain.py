@@ -223,7 +223,7 @@ def test_an_inserted_well_hashed_record_breaks_the_next_link(i):
     prev = rows[i - 1]["hash"] if i else GENESIS
     forged = forge(i + 1, prev, actor_id="intruder")
     renumbered = [{**r, "seq": r["seq"] + 1} for r in rows[i:]]
-    verdict = verify_chain(rows[:i] + [forged] + renumbered)
+    verdict = verify_chain([*rows[:i], forged, *renumbered])
     assert (verdict.ok, verdict.first_bad_seq) == (False, i + 2)
     assert verdict.reason == "link to the previous record is broken"
 
@@ -235,7 +235,7 @@ def test_an_inserted_record_repeating_a_seq_is_caught_where_the_repeat_appears(i
     rows = build(N)
     prev = rows[i - 1]["hash"] if i else GENESIS
     forged = forge(i + 1, prev, actor_id="intruder")
-    verdict = verify_chain(rows[:i] + [forged] + rows[i:])
+    verdict = verify_chain([*rows[:i], forged, *rows[i:]])
     assert (verdict.ok, verdict.first_bad_seq, verdict.count) == (False, i + 2, i + 1)
     assert verdict.reason == f"record {i + 1} appears again where record {i + 2} belongs"
 
