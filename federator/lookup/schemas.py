@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import nhs_number
 from marshmallow import (
@@ -12,6 +12,7 @@ from marshmallow import (
     Schema,
     ValidationError,
     fields,
+    post_load,
     pre_load,
     validate,
     validates,
@@ -96,17 +97,35 @@ class BasisSchema(Strict):
     justification = fields.String(validate=validate.Length(max=4000))
     power = fields.String(validate=validate.OneOf(STATUTORY_POWERS))
 
-    @validates_schema
-    def fields_for_type(self, data: dict[str, Any], **_: Any) -> None:
-        needed = {
-            "consent": ("given_by", "given_on", "reference"),
-            "safeguarding": ("justification",),
-            "statutory": ("power", "reference"),
-        }.get(data.get("type", ""), ())
-        missing = {k: [f"Required for a {data['type']} basis."]
-                   for k in needed if k not in data}
-        if missing:
-            raise ValidationError(missing)
+    FIELDS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "consent": ("given_by", "given_on", "reference", "covers_sensitive_services"),
+        "safeguarding": ("justification",),
+        "statutory": ("power", "reference"),
+    }
+    REQUIRED: ClassVar[dict[str, tuple[str, ...]]] = {
+        "consent": ("given_by", "given_on", "reference"),
+        "safeguarding": ("justification",),
+        "statutory": ("power", "reference"),
+    }
+
+    @validates_schema(pass_original=True)
+    def fields_for_type(self, data: dict[str, Any], original: Any, **_: Any) -> None:
+        kind = data.get("type", "")
+        if kind not in self.FIELDS:
+            return
+        errors = {k: [f"Required for a {kind} basis."]
+                  for k in self.REQUIRED[kind] if k not in data}
+        given = original if isinstance(original, dict) else {}
+        errors.update({k: [f"Not used for a {kind} basis."]
+                       for k in given if k != "type" and k in self.fields
+                       and k not in self.FIELDS[kind]})
+        if errors:
+            raise ValidationError(errors)
+
+    @post_load
+    def only_this_type(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        keep = ("type", *self.FIELDS.get(data["type"], ()))
+        return {k: v for k, v in data.items() if k in keep}
 
 
 class LookupRequestSchema(Strict):

@@ -72,7 +72,24 @@ def test_defaults_for_optional_fields():
     assert data["include_past"] is False
     assert data["deadline_ms"] is None
     assert data["child"]["postcodes"] == []
-    assert data["basis"]["covers_sensitive_services"] is False
+    assert data["basis"] == {"type": "safeguarding", "justification": "x" * 40}
+
+
+def test_consent_covers_sensitive_services_defaults_to_false():
+    basis = load(request())["basis"]
+    assert basis["covers_sensitive_services"] is False
+
+
+@pytest.mark.parametrize(("basis", "stray"), [
+    ({"type": "safeguarding", "justification": "x" * 40, "given_by": "parent"}, "given_by"),
+    ({"type": "statutory", "power": "court-order", "reference": "R", "justification": "x"},
+     "justification"),
+    ({"type": "consent", "given_by": "parent", "given_on": "2026-11-20", "reference": "C",
+      "power": "court-order"}, "power"),
+])
+def test_fields_of_another_basis_type_are_refused(basis, stray):
+    assert errors_of(request(basis=basis))["basis"] == {
+        stray: [f"Not used for a {basis['type']} basis."]}
 
 
 @pytest.mark.parametrize("missing", ["child", "purpose", "basis"])
