@@ -52,6 +52,10 @@ class Settings:
         return self.env == "development"
 
     @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
     def sqlalchemy_url(self) -> str:
         if self.database_url:
             return self.database_url
