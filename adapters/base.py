@@ -1,15 +1,24 @@
 """One base for every outbound client: timing, logging, and turning transport
-errors into the domain's outcomes (``raise ... from e``)."""
+errors into the domain's outcomes (``raise ... from e``).
+
+Every call is bounded by the lookup's deadline: the connect and read limits
+come from the time left, and the body is read with ``read1`` (whatever has
+arrived) with the socket's timeout shrunk to the time left before each read,
+so an authority that drips bytes cannot hold a worker past the deadline.
+"""
 
 from __future__ import annotations
 
 import logging
+import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import (
     ConnectTimeoutError,
     HTTPError,
@@ -17,8 +26,17 @@ from urllib3.exceptions import (
     ProtocolError,
     ReadTimeoutError,
 )
+from urllib3.util.connection import create_connection
 
 log = logging.getLogger("adapters")
+
+Resolver = Callable[[str, int], str]
+"""``resolve(host, port) -> address`` checked for this connection; raises
+``ValueError`` for an address the broker must not reach."""
+
+#: Connecting never needs longer than this, whatever time is left.
+CONNECT_LIMIT_S = 3.0
+READ_CHUNK = 65536
 
 
 class AdapterFailure(Exception):
@@ -39,6 +57,11 @@ class AdapterError(AdapterFailure):
     outcome = "error"
 
 
+class AddressRefused(Exception):
+    """The resolver refused the address of a new connection (not an ``OSError``,
+    so urllib3 lets it through untouched)."""
+
+
 @dataclass(frozen=True)
 class Target:
     """What a client needs to know about one registered endpoint."""
@@ -56,18 +79,57 @@ class Reply:
     elapsed_ms: int
 
 
+def call_limits(now: float, deadline: float, timeout_ms: int) -> tuple[float, float]:
+    """``(connect, read)`` seconds for one call: the time left before the lookup's
+    deadline, no more than the endpoint's own limit; connect at most 3 s.
+    A result of ``(0, 0)`` or less means there is no time left."""
+    remaining = min(deadline - now, timeout_ms / 1000)
+    return min(remaining, CONNECT_LIMIT_S), remaining
+
+
+def _checked_connection(base: type[HTTPConnection], resolve: Resolver) -> type[HTTPConnection]:
+    """A connection class that asks ``resolve`` for the address of every new
+    connection and connects there; ``host`` (Host header, TLS SNI and the
+    certificate's name check) stays the registered name."""
+
+    class Checked(base):  # type: ignore[valid-type, misc]
+        def _new_conn(self) -> socket.socket:
+            # ``self.host`` is not touched: urllib3 derives Host, SNI and the
+            # certificate check from it.
+            try:
+                address = resolve(self.host, self.port)
+            except ValueError as e:
+                raise AddressRefused(str(e)) from e
+            try:
+                return create_connection((address, self.port), self.timeout,
+                                         source_address=self.source_address,
+                                         socket_options=self.socket_options)
+            except TimeoutError as e:
+                raise ConnectTimeoutError(self, f"connect to {self.host} timed out") from e
+            except OSError as e:
+                raise NewConnectionError(self, f"could not connect: {e}") from e
+
+    return Checked
+
+
 class OutboundClient:
-    """Owns the connection pool; subclasses speak one protocol."""
+    """Owns the connection pools (one per endpoint); subclasses speak one protocol."""
 
     protocol = ""
 
     def __init__(self, *, max_answer_bytes: int = 1024 * 1024, pool_size: int = 8,
-                 user_agent: str = "federator") -> None:
+                 user_agent: str = "federator", resolve: Resolver | None = None) -> None:
         self.max_answer_bytes = max_answer_bytes
         self.user_agent = user_agent
         self.pool = urllib3.PoolManager(
-            num_pools=256, maxsize=pool_size, block=False, retries=False,
+            num_pools=512, maxsize=pool_size, block=False, retries=False,
         )
+        if resolve is not None:
+            http = type("CheckedHTTPPool", (HTTPConnectionPool,), {
+                "ConnectionCls": _checked_connection(HTTPConnection, resolve)})
+            https = type("CheckedHTTPSPool", (HTTPSConnectionPool,), {
+                "ConnectionCls": _checked_connection(HTTPSConnection, resolve)})
+            self.pool.pool_classes_by_scheme = {"http": http, "https": https}
 
     def post(self, target: Target, path: str, body: bytes, headers: Mapping[str, str], *,
              deadline: float) -> Reply:
@@ -75,45 +137,64 @@ class OutboundClient:
 
     def request(self, method: str, target: Target, path: str, *, body: bytes | None = None,
                 headers: Mapping[str, str] | None = None, deadline: float) -> Reply:
-        """One attempt, bounded by ``deadline`` (a ``time.monotonic()`` instant)."""
+        """One attempt (no retry, no redirect), bounded by ``deadline`` (a
+        ``time.monotonic()`` instant) and by the endpoint's own timeout."""
         started = time.monotonic()
-        remaining = min(deadline - started, target.timeout_ms / 1000)
-        if remaining <= 0:
+        connect, read = call_limits(started, deadline, target.timeout_ms)
+        if read <= 0:
             raise AdapterTimeout("no time left before the deadline")
+        until = started + read
         url = target.url.rstrip("/") + path
         all_headers = {"User-Agent": self.user_agent, "Accept": "application/json",
                        **(headers or {})}
         if body is not None:
             all_headers.setdefault("Content-Type", "application/json")
-        timeout = urllib3.Timeout(connect=min(remaining, 3.0), read=remaining)
         try:
             response = self.pool.request(
-                method, url, body=body, headers=all_headers, timeout=timeout,
+                method, url, body=body, headers=all_headers,
+                timeout=urllib3.Timeout(connect=connect, read=read),
                 preload_content=False, redirect=False, retries=False,
             )
             try:
-                data = self._read_capped(response, min(deadline, started + remaining))
-            finally:
+                data = self._read_capped(response, until)
+            except BaseException:
+                response.close()  # a half-read connection is never reused
                 response.release_conn()
+                raise
+            response.release_conn()
+        except AddressRefused as e:
+            raise AdapterError("address not allowed") from e
         except NewConnectionError as e:  # a subclass of ConnectTimeoutError: test it first
             raise AdapterError("could not connect") from e
-        except (ConnectTimeoutError, ReadTimeoutError) as e:
+        except (ConnectTimeoutError, ReadTimeoutError, TimeoutError) as e:
             raise AdapterTimeout("no answer before the deadline") from e
-        except (ProtocolError, HTTPError) as e:
+        except (ProtocolError, HTTPError, OSError) as e:
             raise AdapterError("connection failed") from e
         elapsed = int((time.monotonic() - started) * 1000)
-        log.info("adapter call", extra={"authority": target.id, "status": response.status,
-                                        "elapsed_ms": elapsed})
+        log.debug("adapter call", extra={"authority": target.id, "status": response.status,
+                                         "elapsed_ms": elapsed})
         return Reply(status=response.status, body=data, elapsed_ms=elapsed)
 
-    def _read_capped(self, response: Any, deadline: float) -> bytes:
-        chunks, size = [], 0
-        for chunk in response.stream(16384):
+    def _read_capped(self, response: Any, until: float) -> bytes:
+        """The body, at most ``max_answer_bytes``, all of it before ``until``."""
+        declared = response.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > self.max_answer_bytes:
+            raise AdapterError(f"answer larger than {self.max_answer_bytes} bytes")
+        sock = getattr(response.connection, "sock", None)
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            left = until - time.monotonic()
+            if left <= 0:
+                raise AdapterTimeout("answer still arriving at the deadline")
+            if sock is not None:
+                sock.settimeout(left)
+            chunk = response.read1(READ_CHUNK)
+            if not chunk:
+                break
             size += len(chunk)
             if size > self.max_answer_bytes:
                 raise AdapterError(f"answer larger than {self.max_answer_bytes} bytes")
-            if time.monotonic() > deadline:
-                raise AdapterTimeout("answer still arriving at the deadline")
             chunks.append(chunk)
         return b"".join(chunks)
 

@@ -13,15 +13,19 @@ from flask_smorest import Api
 from sqlalchemy import Engine
 
 from adapters.base import AdapterError, Target
-from adapters.lookup_v1 import LookupV1Client
+from adapters.plugins import ClientContext, load_clients
+from federator.audit.setup import make_trail
 from federator.audit.trail import AuditTrail
 from federator.auth.access import public, unguarded_endpoints
 from federator.auth.tokens import TokenValidator
 from federator.config import Settings
+from federator.logs import install_request_ids
+from federator.lookup.breakers import BreakerPolicy, Breakers
 from federator.lookup.fanout import FanOut
 from federator.lookup.routing import Endpoint, load_postcode_table
 from federator.lookup.service import LookupPolicy, LookupService
 from federator.registry.service import Registry
+from federator.registry.setup import make_registry
 from federator.signing import BrokerKeys
 from federator.state import SharedState
 from federator.storage import make_engine, upgrade
@@ -32,6 +36,12 @@ log = logging.getLogger(__name__)
 BLUEPRINTS = (
     "federator.health",
     "federator.api.lookups",
+    "federator.api.audit",
+    "federator.api.audit_authority",
+    "federator.api.registry",
+    "federator.web.assets",
+    "federator.web.home",
+    "federator.web.lookups",
 )
 
 DEFAULT_POSTCODES = Path(__file__).resolve().parent.parent / "config" / "postcodes.csv"
@@ -68,6 +78,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> Fl
     for name in settings.generated:
         log.warning("%s is not set: a random value is used for this process only", name)
 
+    install_request_ids(app)
     services = _services(settings, migrate=migrate)
     app.extensions["federator"] = services
 
@@ -75,41 +86,76 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> Fl
     for name in BLUEPRINTS:
         api.register_blueprint(importlib.import_module(name).blp)
     public(app.blueprints["api-docs"])
+    _web_security(app, settings)
     missing = unguarded_endpoints(app, lambda ep: ep.split(".")[0] if "." in ep else None)
     if missing:
         raise RuntimeError(f"routes without an access rule: {missing}")
     return app
 
 
+def _web_security(app: Flask, settings: Settings) -> None:
+    """Sign-in, sessions, CSRF, security headers and lookup limits (federator.auth)."""
+    from flask_wtf.csrf import CSRFProtect
+
+    from federator.auth.access import BEARER
+    from federator.auth.headers import init_headers
+    from federator.auth.limits import init_limits
+    from federator.auth.oidc import init_signin
+    from federator.auth.sessions import init_sessions
+
+    init_sessions(app, settings)
+    init_signin(app, settings)
+    csrf = CSRFProtect(app)
+    for name in BEARER & set(app.blueprints):
+        csrf.exempt(app.blueprints[name])
+    init_headers(app, identity_provider=settings.oidc_issuer)
+    app.extensions["federator_limiter"] = init_limits(app, settings)
+
+
 def _services(settings: Settings, *, migrate: bool) -> Services:
     engine = make_engine(settings.sqlalchemy_url, settings.instance_dir)
     if migrate:
         upgrade(engine)
-    trail = AuditTrail(engine)
-    registry = Registry(engine)
+    trail = make_trail(engine, settings)
+    registry = make_registry(engine, settings)
     if settings.registry_seed:
         registry.seed(settings.registry_seed, trail)
     key_file = settings.signing_key_file or settings.instance_dir / "signing-key.jwk.json"
     keys = BrokerKeys.load(key_file, settings.broker_id, create=settings.development)
-    client = LookupV1Client(sign=keys.sign, max_answer_bytes=settings.max_answer_bytes,
-                            user_agent=f"federator/{settings.broker_id}")
+    trail.sign_with(keys)
     fanout = FanOut(settings.fanout_workers)
     table = load_postcode_table(settings.postcode_table or DEFAULT_POSTCODES)
+    state = SharedState(settings.redis_url, settings.redis_prefix)
+    # One client per installed adapter kind (entry point group federator.adapters).
+    clients = load_clients(ClientContext(
+        sign=keys.sign, max_answer_bytes=settings.max_answer_bytes,
+        user_agent=f"federator/{settings.broker_id}", redis=state.redis,
+        redis_prefix=settings.redis_prefix))
 
     def ask(endpoint: Endpoint, payload: Any, deadline: float) -> Any:
-        if endpoint.protocol != client.protocol:
-            raise AdapterError(f"protocol {endpoint.protocol} is not supported yet")
-        target = Target(id=endpoint.id, url=endpoint.url, timeout_ms=endpoint.timeout_ms)
+        client = clients.get(endpoint.protocol)
+        if client is None:
+            raise AdapterError(f"protocol {endpoint.protocol} is not installed")
+        credentials = (registry.credentials(endpoint.id)
+                       if getattr(client, "needs_credentials", False) else {})
+        target = Target(id=endpoint.id, url=endpoint.url, timeout_ms=endpoint.timeout_ms,
+                        credentials=credentials)
         return client.lookup(target, payload, deadline=deadline)
 
     lookups = LookupService(
         policy=LookupPolicy(settings.audit_key, settings.consent_max_age_days,
                             settings.deadline_default_ms, settings.deadline_max_ms),
         trail=trail, fanout=fanout, endpoints=registry.all, ask=ask, postcode_table=table,
+        breakers=Breakers(state, BreakerPolicy(
+            failures=settings.breaker_failures, window_s=settings.breaker_window_s,
+            cooldown_s=settings.breaker_cooldown_s,
+            probe_s=settings.deadline_max_ms // 1000 + 5)),
     )
     tokens = TokenValidator(settings.oidc_issuer, settings.oidc_audience,
-                            roles_claim=settings.roles_claim) if settings.oidc_issuer else None
-    state = SharedState(settings.redis_url, settings.redis_prefix)
+                            roles_claim=settings.roles_claim,
+                            organisation_claim=settings.organisation_claim,
+                            authority_claim=settings.authority_claim,
+                            ) if settings.oidc_issuer else None
     return Services(settings=settings, engine=engine, state=state,
                     trail=trail, registry=registry, keys=keys, tokens=tokens,
                     lookups=lookups, fanout=fanout)

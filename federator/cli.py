@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
@@ -36,6 +37,28 @@ def main() -> None:
     pass
 
 
+@main.command()
+@click.option("--bind", default=None, help="host:port (default from config/gunicorn.conf.py)")
+@click.option("--workers", default=None, type=click.IntRange(min=1))
+def serve(bind: str | None, workers: int | None) -> None:
+    """Run the broker under gunicorn; refuses development settings in production."""
+    from federator import create_app
+    from federator.serve import BrokerServer, preflight
+
+    try:
+        settings = Settings.from_env()
+    except ConfigError as e:
+        raise click.ClickException(str(e)) from e
+    server = BrokerServer({"bind": bind, "workers": workers})
+    app = create_app(settings)
+    problems = preflight(settings, workers=server.cfg.workers,
+                         endpoints=app.extensions["federator"].registry.all())
+    app.extensions["federator"].engine.dispose()
+    if problems:
+        raise click.ClickException("refusing to serve: " + "; ".join(problems))
+    server.run()
+
+
 @main.group()
 def db() -> None:
     """The broker's database."""
@@ -62,16 +85,82 @@ def audit() -> None:
 @audit.command("verify")
 @click.option("--from", "start", type=int, default=1, show_default=True)
 @click.option("--to", "end", type=int, default=None)
-@with_app
-def audit_verify(app: Flask, start: int, end: int | None) -> None:
-    """Check every record's hash and link; exit 1 at the first broken one."""
-    verdict = app.extensions["federator"].trail.verify(start=start, end=end)
+def audit_verify(start: int, end: int | None) -> None:
+    """Check every record's hash and link, and every signed checkpoint; exit 1 at
+    the first broken one."""
+    with _audit_trail() as trail:
+        verdict = trail.verify(start=start, end=end)
     if verdict.ok:
         click.echo(f"OK: {verdict.count} records verified")
         return
     click.echo(f"BROKEN at record {verdict.first_bad_seq}: {verdict.reason} "
                f"({verdict.count} records verified before it)", err=True)
     sys.exit(1)
+
+
+@audit.command("export")
+@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), required=True,
+              help="First day (UTC), inclusive.")
+@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), required=True,
+              help="Last day (UTC), inclusive.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="jsonl",
+              show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False), default=None,
+              help="File to write (default: standard output).")
+@click.option("--checkpoint", "checkpoint_path", type=click.Path(dir_okay=False), default=None,
+              help="Where to write the signed checkpoint (default: OUTPUT.checkpoint.json, "
+                   "or standard error).")
+def audit_export(start: Any, end: Any, fmt: str, output: str | None,
+                 checkpoint_path: str | None) -> None:
+    """Records between two dates, with the signed checkpoint that covers them."""
+    if start.date() > end.date():
+        raise click.BadParameter("must not be after --to", param_hint="--from")
+    with _audit_trail() as trail:
+        _export(trail, start.date(), end.date(), fmt, output, checkpoint_path)
+
+
+@contextlib.contextmanager
+def _audit_trail() -> Iterator[Any]:
+    from federator.audit.setup import open_trail
+
+    try:
+        with open_trail(Settings.from_env()) as trail:
+            yield trail
+    except ConfigError as e:
+        raise click.ClickException(str(e)) from e
+
+
+def _export(trail: Any, start: Any, end: Any, fmt: str, output: str | None,
+            checkpoint_path: str | None) -> None:
+    import getpass
+
+    from federator.audit.export import lines
+    from federator.audit.queries import RecordFilter, iter_records
+
+    trail.append("audit.exported", actor_id=f"cli:{getpass.getuser()}", actor_role="operator",
+                 query={"from": start.isoformat(), "to": end.isoformat(), "format": fmt})
+    checkpoint = trail.checkpoint() or trail.latest()
+    f = RecordFilter(start=start, end=end,
+                     seq_to=checkpoint.tree_size if checkpoint else None)
+    count = 0
+
+    def counted() -> Any:
+        nonlocal count
+        for record in iter_records(trail.engine, f):
+            count += 1
+            yield record
+
+    with click.open_file(output or "-", "w", encoding="utf-8") as out:
+        for line in lines(counted(), fmt):
+            out.write(line)
+    signed = json.dumps(checkpoint.public() if checkpoint else None, indent=2)
+    target = checkpoint_path or (f"{output}.checkpoint.json" if output else None)
+    if target:
+        with open(target, "w", encoding="utf-8") as handle:
+            handle.write(signed + "\n")
+    else:
+        click.echo(signed, err=True)
+    click.echo(f"exported {count} records", err=True)
 
 
 @main.group()
@@ -90,6 +179,42 @@ def registry_list(app: Flask, as_json: bool) -> None:
         return
     for e in endpoints:
         click.echo(f"{e.id:20} {e.status:10} {e.protocol:20} {','.join(e.coverage):30} {e.url}")
+
+
+@main.group()
+def adapter() -> None:
+    """Adapters at authorities."""
+
+
+@adapter.command("check")
+@click.argument("url")
+@click.option("--audience", required=True, help="The authority id the endpoint answers for.")
+@click.option("--timeout", "timeout_s", default=5.0, show_default=True, type=float)
+@click.option("--json", "as_json", is_flag=True)
+def adapter_check(url: str, audience: str, timeout_s: float, as_json: bool) -> None:
+    """Conformance checks against URL, signed with this broker's own key
+    (FEDERATOR_SIGNING_KEY_FILE), as the adapter will see real lookups."""
+    from adapters.conformance import run_checks
+    from adapters.kit.cli import report
+    from federator.signing import BrokerKeys
+
+    try:
+        settings = Settings.from_env()
+        key_file = settings.signing_key_file or settings.instance_dir / "signing-key.jwk.json"
+        keys = BrokerKeys.load(key_file, settings.broker_id, create=False)
+    except (ConfigError, FileNotFoundError) as e:
+        raise click.ClickException(str(e)) from e
+    report(run_checks(url, sign=keys.sign, audience=audience, timeout_s=timeout_s,
+                      key=keys.key, issuer=keys.issuer), as_json)
+
+
+def _add_registry_commands() -> None:
+    from federator.registry.commands import add_commands
+
+    add_commands(main, registry, with_app)
+
+
+_add_registry_commands()
 
 
 def _add_demo() -> None:

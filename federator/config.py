@@ -39,12 +39,33 @@ class Settings:
     roles_claim: str = "roles"
     registry_seed: Path | None = None
     allowed_networks: tuple[str, ...] = ()
+    credentials_key: str = ""  # Fernet key(s) for endpoint credentials, newest first
+    key_overlap_s: int = 7 * 24 * 3600  # an old signing key stays published this long
     postcode_table: Path | None = None
     deadline_default_ms: int = 5000
     deadline_max_ms: int = 15000
     consent_max_age_days: int = 365
     fanout_workers: int = 32
     max_answer_bytes: int = 1024 * 1024
+    govuk_frontend_dir: Path | None = None  # node_modules/govuk-frontend/dist/govuk
+    breaker_failures: int = 5
+    breaker_window_s: int = 60
+    breaker_cooldown_s: int = 30
+    oidc_scopes: str = "openid profile email roles"
+    organisation_claim: str = "organisation"
+    authority_claim: str = "authority"
+    session_idle_minutes: int = 15
+    session_max_hours: int = 10
+    lookups_per_minute: int = 10
+    lookups_per_day: int = 200
+    audit_checkpoint_every: int = 1000
+    audit_per_hour: int = 20
+    audit_per_day: int = 80
+    audit_office_hours: str = "08:00-18:00"
+    audit_timezone: str = "Europe/London"
+    audit_no_match_streak: int = 10
+    audit_child_organisations: int = 3
+    audit_child_window_hours: int = 72
     generated: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -106,11 +127,32 @@ class Settings:
                 n.strip() for n in (get("ALLOWED_NETWORKS") or "").split(",") if n.strip()
             ),
             postcode_table=Path(p) if (p := get("POSTCODE_TABLE")) else None,
+            credentials_key=get("CREDENTIALS_KEY") or "",
+            key_overlap_s=integer("KEY_OVERLAP_S", 7 * 24 * 3600, 0),
             deadline_default_ms=integer("DEADLINE_DEFAULT_MS", 5000, 100),
             deadline_max_ms=integer("DEADLINE_MAX_MS", 15000, 100),
             consent_max_age_days=integer("CONSENT_MAX_AGE_DAYS", 365),
             fanout_workers=integer("FANOUT_WORKERS", 32),
             max_answer_bytes=integer("MAX_ANSWER_BYTES", 1024 * 1024, 1024),
+            govuk_frontend_dir=Path(p) if (p := get("GOVUK_FRONTEND_DIR")) else None,
+            breaker_failures=integer("BREAKER_FAILURES", 5),
+            breaker_window_s=integer("BREAKER_WINDOW_S", 60),
+            breaker_cooldown_s=integer("BREAKER_COOLDOWN_S", 30),
+            oidc_scopes=get("OIDC_SCOPES") or "openid profile email roles",
+            organisation_claim=get("ORGANISATION_CLAIM") or "organisation",
+            authority_claim=get("AUTHORITY_CLAIM") or "authority",
+            session_idle_minutes=integer("SESSION_IDLE_MINUTES", 15),
+            session_max_hours=integer("SESSION_MAX_HOURS", 10),
+            lookups_per_minute=integer("LOOKUPS_PER_MINUTE", 10),
+            lookups_per_day=integer("LOOKUPS_PER_DAY", 200),
+            audit_checkpoint_every=integer("AUDIT_CHECKPOINT_EVERY", 1000),
+            audit_per_hour=integer("AUDIT_PER_HOUR", 20),
+            audit_per_day=integer("AUDIT_PER_DAY", 80),
+            audit_office_hours=get("AUDIT_OFFICE_HOURS") or "08:00-18:00",
+            audit_timezone=get("AUDIT_TIMEZONE") or "Europe/London",
+            audit_no_match_streak=integer("AUDIT_NO_MATCH_STREAK", 10),
+            audit_child_organisations=integer("AUDIT_CHILD_ORGANISATIONS", 3, 2),
+            audit_child_window_hours=integer("AUDIT_CHILD_WINDOW_HOURS", 72),
         )
         return settings.checked()
 

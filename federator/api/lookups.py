@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from typing import Any, NoReturn
 
-from flask import Response, current_app, g, request, stream_with_context
+import redis
+from flask import Response, current_app, g, request
 from flask_smorest import Blueprint, abort
 from marshmallow import ValidationError
 from webargs.flaskparser import FlaskParser
@@ -14,6 +16,10 @@ from webargs.flaskparser import FlaskParser
 from federator.audit.trail import AuditUnavailable
 from federator.auth.access import require_roles
 from federator.lookup.schemas import LookupRequestSchema, LookupResultSchema
+from federator.state import StateUnavailable
+
+STATE_DOWN = ("The broker's shared state (Redis) cannot be reached, so rate limits and "
+              "circuit breakers cannot be enforced; nothing was sent. Try again shortly.")
 
 
 class RefusalAuditingParser(FlaskParser):
@@ -39,6 +45,19 @@ blp = require_roles(
 )
 
 
+@blp.errorhandler(redis.RedisError)
+def _state_down(error: redis.RedisError) -> Any:
+    """Redis failed inside the rate limiter (it runs before the view): the same 503,
+    and the refusal is audited (nothing was sent)."""
+    principal = g.get("principal")
+    actor = principal.actor(g.get("role") or "practitioner") if principal else {}
+    with contextlib.suppress(AuditUnavailable):  # the answer is a 503 either way
+        current_app.extensions["federator"].trail.append(
+            "lookup.refused", **actor, fields=[], reason="shared state unavailable")
+    return {"code": 503, "status": "Service Unavailable", "message": STATE_DOWN}, 503, {
+        "Retry-After": "5"}
+
+
 def _refuse(messages: Any, body: Any, *, wrap: bool = True) -> NoReturn:
     errors = messages.get("json", messages) if isinstance(messages, dict) else messages
     try:
@@ -54,7 +73,8 @@ def _refuse(messages: Any, body: Any, *, wrap: bool = True) -> NoReturn:
 @blp.arguments(LookupRequestSchema)
 @blp.response(200, LookupResultSchema)
 @blp.alt_response(422, description="Invalid request: every field's messages")
-@blp.alt_response(503, description="The audit trail could not be written: nothing was sent")
+@blp.alt_response(503, description="The audit trail could not be written, or the shared "
+                  "state (Redis) is unreachable: nothing was sent")
 def create_lookup(payload: dict[str, Any]) -> Any:
     """Ask the authorities that may know the child who is involved with them.
 
@@ -69,17 +89,33 @@ def create_lookup(payload: dict[str, Any]) -> Any:
         events = service.run(payload, g.principal, role=g.role)
     except AuditUnavailable:
         abort(503, message="The audit trail cannot be written, so nothing was sent.")
+    except StateUnavailable:
+        abort(503, message=STATE_DOWN, headers={"Retry-After": "5"})
     if request.accept_mimetypes.best_match(["application/json", "text/event-stream"]) \
             == "text/event-stream":
-        return Response(stream_with_context(_sse(events)), mimetype="text/event-stream",
+        return Response(_ServerSentEvents(events), mimetype="text/event-stream",
                         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
     result: dict[str, Any] = {}
-    for kind, data in events:
-        if kind == "result":
-            result = data
+    try:
+        for kind, data in events:
+            if kind == "result":
+                result = data
+    finally:
+        events.close()
     return result, 200, {"Cache-Control": "no-store"}
 
 
-def _sse(events: Iterator[tuple[str, dict[str, Any]]]) -> Iterator[str]:
-    for kind, data in events:
-        yield f"event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+class _ServerSentEvents(Iterator[str]):
+    """The lookup's events as SSE text. The WSGI server calls ``close()`` when the
+    response ends or the client goes away, even before the first read; closing
+    the service's events finishes the lookup and writes its audit record."""
+
+    def __init__(self, events: Any) -> None:
+        self.events = events
+
+    def __next__(self) -> str:
+        kind, data = next(self.events)
+        return f"event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+    def close(self) -> None:
+        self.events.close()

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
-from federator.audit.chain import GENESIS, Verdict, canonical, record_hash, verify_chain
+from federator.audit.chain import GENESIS, Verdict, canonical, record_hash
+from federator.audit.checkpoints import Checkpoint, sign_checkpoint
+from federator.audit.flags import FlagLimits, lookup_flags
+from federator.audit.history import load_history
+from federator.audit.merkle import frontier_extend, frontier_root, leaf_hash
+from federator.audit.tables import audit_authorities, audit_checkpoints, audit_flags
+from federator.audit.verification import StoredCheckpoint, verify_trail
 from federator.storage import audit_records
 
 log = logging.getLogger(__name__)
@@ -26,40 +33,162 @@ class AuditUnavailable(RuntimeError):
 
 
 class AuditTrail:
-    def __init__(self, engine: Engine, *, attempts: int = 20) -> None:
+    def __init__(self, engine: Engine, *, attempts: int = 30,
+                 flag_limits: FlagLimits | None = None, checkpoint_every: int = 1000,
+                 log_id: str = "federator") -> None:
         self.engine = engine
         self.attempts = attempts
+        self.flag_limits = flag_limits or FlagLimits()
+        self.checkpoint_every = checkpoint_every
+        self.log_id = log_id
+        self.keys: Any = None  # federator.signing.BrokerKeys, once loaded
+
+    def sign_with(self, keys: Any) -> None:
+        """Checkpoints are signed with the broker's key (``key`` with a ``kid``)."""
+        self.keys = keys
+
+    # -- appending ------------------------------------------------------------------
 
     def append(self, event: str, **fields: Any) -> dict[str, Any]:
         """Write one record after the current head; retried when another process wins."""
         last_error: Exception | None = None
         for attempt in range(self.attempts):
             try:
-                return self._append_once(event, fields)
+                record = self._append_once(event, fields)
+                break
             except (IntegrityError, OperationalError) as e:
                 last_error = e
-                time.sleep(min(0.005 * (2**attempt), 0.2))
+                time.sleep(random.uniform(0.5, 1.0) * min(0.002 * (2**attempt), 0.1))  # noqa: S311
             except SQLAlchemyError as e:
                 raise AuditUnavailable("audit trail unavailable") from e
-        raise AuditUnavailable("audit trail unavailable") from last_error
+        else:
+            raise AuditUnavailable("audit trail unavailable") from last_error
+        if self.checkpoint_every and record["seq"] % self.checkpoint_every == 0:
+            try:
+                self.checkpoint()
+            except SQLAlchemyError:  # the record stands; the next checkpoint covers it
+                log.warning("audit checkpoint at %s not written", record["seq"])
+        return record
 
     def _append_once(self, event: str, fields: Mapping[str, Any]) -> dict[str, Any]:
-        with self.engine.begin() as conn:
-            head = conn.execute(
-                select(audit_records.c.seq, audit_records.c.hash)
-                .order_by(audit_records.c.seq.desc()).limit(1)
-            ).first()
-            seq, prev = (head.seq + 1, head.hash) if head else (1, GENESIS)
-            record = {"seq": seq, "at": datetime.now(UTC).isoformat(timespec="milliseconds"),
-                      "event": event, **fields}
-            body = canonical(record)
-            digest = record_hash(prev, body)
-            row = {k: record.get(k) for k in INDEXED}
-            conn.execute(audit_records.insert().values(
-                seq=seq, at=record["at"], event=event, body=body, prev_hash=prev,
-                hash=digest, **row,
-            ))
+        with self.engine.connect() as conn:
+            _take_the_head(conn)
+            record = self._write(conn, event, fields)
+            conn.commit()
+        return record
+
+    def _write(self, conn: Connection, event: str, fields: Mapping[str, Any]
+               ) -> dict[str, Any]:
+        head = conn.execute(
+            select(audit_records.c.seq, audit_records.c.hash)
+            .order_by(audit_records.c.seq.desc()).limit(1)
+        ).first()
+        seq, prev = (head.seq + 1, head.hash) if head else (1, GENESIS)
+        record = {"seq": seq, "at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                  "event": event, **fields}
+        if event == "lookup.requested":
+            record["flags"] = lookup_flags(
+                record, load_history(conn, record, self.flag_limits), self.flag_limits)
+        body = canonical(record)
+        digest = record_hash(prev, body)
+        row = {k: record.get(k) for k in INDEXED}
+        conn.execute(audit_records.insert().values(
+            seq=seq, at=record["at"], event=event, body=body, prev_hash=prev,
+            hash=digest, **row,
+        ))
+        authorities = sorted(_authorities(record))
+        if authorities:
+            conn.execute(audit_authorities.insert(),
+                         [{"seq": seq, "authority_id": a} for a in authorities])
+        flags = sorted({f["flag"] for f in record.get("flags") or []
+                        if isinstance(f, Mapping) and f.get("flag")})
+        if flags:
+            conn.execute(audit_flags.insert(), [{"seq": seq, "flag": f} for f in flags])
         return {**record, "prev_hash": prev, "hash": digest}
+
+    # -- checkpoints ----------------------------------------------------------------
+
+    def checkpoint(self) -> Checkpoint | None:
+        """Sign the trail as it stands (no-op when the head is already signed)."""
+        if self.keys is None:
+            return None
+        with self.engine.connect() as conn:
+            latest = self._latest_stored(conn)
+            size, frontier = 0, []
+            if latest is not None:
+                size, frontier = latest.tree_size, [bytes.fromhex(h) for h in latest.frontier]
+            head = conn.execute(select(audit_records.c.seq, audit_records.c.hash)
+                                .order_by(audit_records.c.seq.desc()).limit(1)).first()
+            if head is None or head.seq <= size:
+                return self.latest()
+            bodies = (b.encode() for b in self._bodies(conn, size + 1, head.seq))
+            frontier, size = frontier_extend(frontier, size, (leaf_hash(b) for b in bodies))
+        if size != head.seq:
+            return None  # a gap: verify will name it
+        cp = sign_checkpoint(Checkpoint(
+            log=self.log_id, tree_size=size, root_hash=frontier_root(frontier).hex(),
+            head_hash=head.hash, at=datetime.now(UTC).isoformat(timespec="milliseconds")),
+            self.keys.key)
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(audit_checkpoints.insert().values(
+                    tree_size=cp.tree_size, at=cp.at, root_hash=cp.root_hash,
+                    head_hash=cp.head_hash, kid=cp.kid, signed=cp.signed,
+                    frontier=json.dumps([h.hex() for h in frontier])))
+        except IntegrityError:
+            pass  # another process signed the same size
+        return cp
+
+    def latest(self) -> Checkpoint | None:
+        return self.covering(None)
+
+    def covering(self, seq: int | None) -> Checkpoint | None:
+        """The smallest checkpoint covering record ``seq`` (None: the latest)."""
+        query = select(audit_checkpoints)
+        if seq is None:
+            query = query.order_by(audit_checkpoints.c.tree_size.desc())
+        else:
+            query = query.where(audit_checkpoints.c.tree_size >= seq).order_by(
+                audit_checkpoints.c.tree_size)
+        with self.engine.connect() as conn:
+            row = conn.execute(query.limit(1)).mappings().first()
+        if row is None:
+            return None
+        return Checkpoint(log=self.log_id, tree_size=row["tree_size"], root_hash=row["root_hash"],
+                          head_hash=row["head_hash"], at=row["at"], kid=row["kid"],
+                          signed=row["signed"])
+
+    def leaf_hashes(self, size: int) -> list[bytes]:
+        """RFC 9162 leaf hashes of records 1..size, for proofs."""
+        with self.engine.connect() as conn:
+            return [leaf_hash(b.encode()) for b in self._bodies(conn, 1, size)]
+
+    @staticmethod
+    def _latest_stored(conn: Connection) -> StoredCheckpoint | None:
+        row = conn.execute(select(audit_checkpoints).order_by(
+            audit_checkpoints.c.tree_size.desc()).limit(1)).mappings().first()
+        if row is None:
+            return None
+        return StoredCheckpoint(row["tree_size"], row["signed"],
+                                tuple(json.loads(row["frontier"])))
+
+    @staticmethod
+    def _bodies(conn: Connection, first: int, last: int, batch: int = 5000) -> Iterator[str]:
+        cursor = first
+        while cursor <= last:
+            chunk = conn.execute(
+                select(audit_records.c.seq, audit_records.c.body)
+                .where(audit_records.c.seq >= cursor, audit_records.c.seq <= last)
+                .order_by(audit_records.c.seq).limit(batch)).all()
+            if not chunk:
+                return
+            for row in chunk:
+                if row.seq != cursor:
+                    return
+                yield row.body
+                cursor += 1
+
+    # -- reading and verifying --------------------------------------------------------
 
     def records(self, *, event: str | None = None, lookup_id: str | None = None,
                 limit: int = 100) -> list[dict[str, Any]]:
@@ -73,9 +202,11 @@ class AuditTrail:
         return [{**json.loads(r["body"]), "prev_hash": r["prev_hash"], "hash": r["hash"]}
                 for r in rows]
 
-    def verify(self, *, start: int = 1, end: int | None = None, batch: int = 1000) -> Verdict:
-        """Walk the chain from ``start`` (default: the first record)."""
+    def verify(self, *, start: int = 1, end: int | None = None, batch: int = 5000) -> Verdict:
+        """Walk the chain from ``start`` (default: the first record) and check
+        every signed checkpoint it reaches."""
         prev = GENESIS
+        jwks = self.keys.jwks() if self.keys is not None else None
         with self.engine.connect() as conn:
             if start > 1:
                 before = conn.execute(
@@ -84,11 +215,15 @@ class AuditTrail:
                 if before is None:
                     return Verdict(False, 0, start - 1, f"record {start - 1} is missing")
                 prev = before
+            stored = [StoredCheckpoint(r.tree_size, r.signed, tuple(json.loads(r.frontier)))
+                      for r in conn.execute(select(audit_checkpoints)).all()]
 
-            def rows():  # type: ignore[no-untyped-def]
+            def rows() -> Iterator[Mapping[str, Any]]:
                 cursor = start
                 while end is None or cursor <= end:
-                    query = (select(audit_records).where(audit_records.c.seq >= cursor)
+                    query = (select(audit_records.c.seq, audit_records.c.body,
+                                    audit_records.c.prev_hash, audit_records.c.hash)
+                             .where(audit_records.c.seq >= cursor)
                              .order_by(audit_records.c.seq).limit(batch))
                     if end is not None:
                         query = query.where(audit_records.c.seq <= end)
@@ -98,4 +233,28 @@ class AuditTrail:
                     yield from chunk
                     cursor = chunk[-1]["seq"] + 1
 
-            return verify_chain(rows(), start_prev=prev, start_seq=start)
+            return verify_trail(rows(), stored, jwks=jwks, start_seq=start, start_prev=prev,
+                                end=end)
+
+
+#: Key of the PostgreSQL advisory lock that queues appenders (any fixed number).
+HEAD_LOCK = 0x61756474
+
+
+def _take_the_head(conn: Connection) -> None:
+    """Queue writers instead of letting them race for the same seq: PostgreSQL
+    takes a transaction advisory lock, SQLite its write lock (BEGIN IMMEDIATE,
+    waiting up to the busy timeout). The primary key and the unique hashes stay
+    the guarantee; this only spares the retries."""
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": HEAD_LOCK})
+    elif dialect == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _authorities(record: Mapping[str, Any]) -> set[str]:
+    found = {a for a in record.get("authorities") or [] if isinstance(a, str)}
+    found |= {o["id"] for o in record.get("outcomes") or []
+              if isinstance(o, Mapping) and isinstance(o.get("id"), str)}
+    return {a[:64] for a in found}

@@ -18,6 +18,10 @@ from federator.lookup.service import Principal
 
 PUBLIC: tuple[str, ...] = ()
 ACCESS: dict[str, tuple[str, ...]] = {}
+#: Blueprints authenticated by bearer token (the JSON API): exempt from CSRF checks.
+BEARER: set[str] = set()
+#: Blueprints of pages, authenticated by the signed-in session.
+PAGES: set[str] = set()
 
 
 def public(blueprint: Blueprint) -> Blueprint:
@@ -30,6 +34,7 @@ def require_roles(blueprint: Blueprint, *roles: str) -> Blueprint:
     if not roles:
         raise ValueError("name at least one role, or use public()")
     ACCESS[blueprint.name] = roles
+    BEARER.add(blueprint.name)
 
     @blueprint.before_request
     def _authorise() -> None:
@@ -48,6 +53,7 @@ def require_page_roles(blueprint: Blueprint, *roles: str) -> Blueprint:
     if not roles:
         raise ValueError("name at least one role, or use public()")
     ACCESS[blueprint.name] = roles
+    PAGES.add(blueprint.name)
 
     @blueprint.before_request
     def _authorise_page() -> Any:

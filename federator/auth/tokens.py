@@ -18,6 +18,10 @@ from joserfc.jwt import JWTClaimsRegistry
 from federator.lookup.service import Principal
 
 ROLES = ("practitioner", "auditor", "broker-admin", "authority-admin")
+#: Asymmetric signatures only: never ``none``, never an HMAC a client could forge.
+ALGORITHMS = ("ES256", "ES384", "RS256", "PS256", "EdDSA")
+MAX_TOKEN_BYTES = 16 * 1024
+LEEWAY_S = 30
 
 
 class InvalidToken(Exception):
@@ -32,10 +36,13 @@ class TokenValidator:
     """Discovery and JWKS fetched lazily, cached, keys re-fetched on an unknown ``kid``."""
 
     def __init__(self, issuer: str, audience: str, *, roles_claim: str = "roles",
+                 organisation_claim: str = "organisation", authority_claim: str = "authority",
                  refresh_interval_s: float = 10.0, timeout_s: float = 5.0) -> None:
         self.issuer = issuer.rstrip("/")
         self.audience = audience
         self.roles_claim = roles_claim
+        self.organisation_claim = organisation_claim
+        self.authority_claim = authority_claim
         self.refresh_interval_s = refresh_interval_s
         self.timeout_s = timeout_s
         self._keys: KeySet | None = None
@@ -46,26 +53,25 @@ class TokenValidator:
         self._http.trust_env = False
 
     def principal(self, token: str) -> Principal:
-        claims = self.claims(token)
-        roles = claims.get(self.roles_claim) or []
-        if isinstance(roles, str):
-            roles = roles.split()
-        name = claims.get("name") or claims.get("preferred_username") or claims["sub"]
-        return Principal(
-            id=str(claims["sub"]), name=str(name),
-            roles=tuple(r for r in roles if r in ROLES),
-            organisation=str(claims.get("organisation") or ""),
-            job_title=str(claims.get("job_title") or ""),
-            authority=str(claims["authority"]) if claims.get("authority") else None,
-        )
+        return principal_from_claims(self.claims(token), roles_claim=self.roles_claim,
+                                     organisation_claim=self.organisation_claim,
+                                     authority_claim=self.authority_claim)
 
     def claims(self, token: str) -> Mapping[str, Any]:
-        kid = _kid(token)
+        """The validated claims; ``InvalidToken`` for anything not to be trusted."""
+        if len(token) > MAX_TOKEN_BYTES:
+            raise InvalidToken("token is too large")
+        header = _header(token)
+        if header.get("alg") not in ALGORITHMS:
+            raise InvalidToken("token rejected: signing algorithm not accepted")
+        kid = str(header["kid"]) if header.get("kid") else None
         keys = self._key_set(kid)
+        if kid is not None and not any(k.kid == kid for k in keys.keys):
+            raise InvalidToken("token rejected: signed with a key the provider does not publish")
         try:
-            decoded = jwt.decode(token, keys, algorithms=["ES256", "RS256", "PS256", "EdDSA"])
+            decoded = jwt.decode(token, keys, algorithms=list(ALGORITHMS))
             JWTClaimsRegistry(
-                leeway=30,
+                leeway=LEEWAY_S,
                 iss={"essential": True, "value": self.issuer},
                 aud={"essential": True, "value": self.audience},
                 exp={"essential": True},
@@ -73,7 +79,7 @@ class TokenValidator:
             ).validate(decoded.claims)
         except JoseError as e:
             raise InvalidToken(f"token rejected: {e.error}") from e
-        except ValueError as e:
+        except (ValueError, TypeError) as e:
             raise InvalidToken("token is malformed") from e
         return decoded.claims
 
@@ -107,11 +113,52 @@ class TokenValidator:
         return data
 
 
-def _kid(token: str) -> str | None:
+def _header(token: str) -> dict[str, Any]:
     try:
         head = token.split(".")[0]
         header = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
     except (ValueError, IndexError) as e:
         raise InvalidToken("token is malformed") from e
-    kid = header.get("kid") if isinstance(header, dict) else None
-    return str(kid) if kid else None
+    if not isinstance(header, dict):
+        raise InvalidToken("token is malformed")
+    return header
+
+
+def claim(claims: Mapping[str, Any], path: str) -> Any:
+    """A claim by name, or by a dotted path into nested objects (``realm_access.roles``)."""
+    if path in claims:
+        return claims[path]
+    value: Any = claims
+    for part in path.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def principal_from_claims(claims: Mapping[str, Any], *, roles_claim: str = "roles",
+                          organisation_claim: str = "organisation",
+                          authority_claim: str = "authority") -> Principal:
+    """Who the claims describe. Only known roles are kept; ``authority-admin`` only
+    with the authority it administers. Raises ``InvalidToken`` without a ``sub``."""
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub:
+        raise InvalidToken("token has no subject")
+    raw = claim(claims, roles_claim) or []
+    if isinstance(raw, str):
+        raw = raw.replace(",", " ").split()
+    if not isinstance(raw, list | tuple):
+        raw = []
+    authority = claim(claims, authority_claim)
+    authority = str(authority) if isinstance(authority, str | int) and authority else None
+    roles = tuple(dict.fromkeys(
+        r for r in raw if isinstance(r, str) and r in ROLES
+        and (r != "authority-admin" or authority is not None)))
+    name = claims.get("name") or claims.get("preferred_username") or sub
+    organisation = claim(claims, organisation_claim)
+    return Principal(
+        id=sub, name=str(name), roles=roles,
+        organisation=str(organisation) if isinstance(organisation, str | int) else "",
+        job_title=str(claims.get("job_title") or ""),
+        authority=authority,
+    )

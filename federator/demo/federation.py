@@ -23,7 +23,7 @@ from federator import create_app
 from federator.config import Settings
 from federator.demo.files import BROKER_ISSUER, DemoFiles, registry_entry, write_world
 from federator.demo.files import toml_array_of_tables as _toml_tables
-from federator.demo.idp import create_idp_app, fetch_token
+from federator.demo.idp import WEB_CLIENT_ID, WEB_CLIENT_SECRET, create_idp_app, fetch_token
 from federator.demo.serving import ServedApp, bind
 from federator.demo.world import World, generate_world
 
@@ -82,7 +82,8 @@ def start_federation(directory: Path, *, base: Settings | None = None, seed: int
     directory = Path(directory).resolve()
     world = generate_world(seed=seed, authorities=authorities)
     broker, idp = bind(broker_port), bind(idp_port)
-    idp.start(create_idp_app(idp.url, authorities={a.id: a.name for a in world.authorities}))
+    idp.start(create_idp_app(idp.url, authorities={a.id: a.name for a in world.authorities},
+                             redirect_uris=[f"{broker.url}/auth/callback"]))
     files = write_world(world, directory / "authorities",
                         broker_jwks_url=f"{broker.url}/.well-known/jwks.json",
                         base_port=kit_base_port or 0)
@@ -118,6 +119,7 @@ def start_federation(directory: Path, *, base: Settings | None = None, seed: int
         base or Settings(),
         env="development", instance_dir=directory, broker_id=BROKER_ISSUER,
         public_url=broker.url, oidc_issuer=idp.url, registry_seed=files.registry_path,
+        oidc_client_id=WEB_CLIENT_ID, oidc_client_secret=WEB_CLIENT_SECRET,
         secret_key=keys["secret_key"], audit_key=keys["audit_key"], generated=(),
     )
     app = create_app(settings, migrate=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,19 +49,22 @@ class FanOut:
             self.pool.submit(ask, endpoint, deadline): endpoint for endpoint in endpoints
         }
         pending = set(futures)
-        while pending:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            done, pending = wait(pending, timeout=remaining, return_when=FIRST_COMPLETED)
-            for future in done:
+        # ``as_completed`` waits on every future once; calling ``wait(FIRST_COMPLETED)``
+        # in a loop re-registers a waiter on each pending future per answer (O(n²)).
+        try:
+            for future in as_completed(futures, timeout=max(0.0, deadline - time.monotonic())):
+                pending.discard(future)
                 yield _outcome(futures[future], future, started)
+        except FuturesTimeout:
+            pass
         for future in pending:
-            future.cancel()
+            # A call still queued was never sent: all workers were busy until the deadline.
+            never_sent = future.cancel()
             endpoint = futures[future]
             yield Outcome(endpoint.id, endpoint.name, "timeout",
                           int((time.monotonic() - started) * 1000),
-                          "no answer before the deadline")
+                          "not asked before the deadline: the broker was busy" if never_sent
+                          else "no answer before the deadline")
 
     def shutdown(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)

@@ -14,11 +14,13 @@ from typing import Any
 
 from federator.audit.pseudonym import child_pseudonym
 from federator.audit.trail import AuditTrail
-from federator.lookup.consent import FieldErrors, check_basis, needs_review
+from federator.lookup.breakers import Breakers, Ticket
+from federator.lookup.consent import FieldErrors, check_basis
 from federator.lookup.fanout import FanOut, Outcome, unavailable
 from federator.lookup.ids import new_lookup_id
 from federator.lookup.merge import merge
 from federator.lookup.routing import Endpoint, route
+from federator.state import StateUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +54,8 @@ class LookupService:
                  endpoints: Callable[[], Sequence[Endpoint]],
                  ask: Callable[[Endpoint, Mapping[str, Any], float], Mapping[str, Any]],
                  postcode_table: Mapping[str, str],
-                 today: Callable[[], date] = lambda: datetime.now(UTC).date()) -> None:
+                 today: Callable[[], date] = lambda: datetime.now(UTC).date(),
+                 breakers: Breakers | None = None) -> None:
         self.policy = policy
         self.trail = trail
         self.fanout = fanout
@@ -60,6 +63,7 @@ class LookupService:
         self.ask = ask
         self.postcode_table = postcode_table
         self.today = today
+        self.breakers = breakers
 
     # -- before anything is sent ------------------------------------------------
 
@@ -96,7 +100,11 @@ class LookupService:
         """Write ``lookup.requested`` (raises ``AuditUnavailable``), then yield
         ``("authority", outcome)`` for each authority as it answers and finally
         ``("result", answer)``. ``lookup.completed`` is written even when the
-        caller stops listening early."""
+        caller stops listening early (``close()`` on the events, which every
+        WSGI server calls when the client goes away) or never starts reading.
+
+        Raises ``StateUnavailable`` (audited as ``lookup.refused``, nothing sent)
+        when Redis is configured and down: circuit breakers cannot be enforced."""
         lookup_id = new_lookup_id()
         child = _wire_child(request["child"])
         scope = request.get("scope", "targeted")
@@ -106,22 +114,42 @@ class LookupService:
         pseudonym = child_pseudonym(child, self.policy.audit_key)
         basis = _jsonable(request["basis"])
         actor = principal.actor(role)
+        tickets = self._admit(plan.ask, principal, role, request)
         self.trail.append(
             "lookup.requested", lookup_id=lookup_id, **actor, purpose=request["purpose"],
             basis_type=basis["type"], basis=basis, child_pseudonym=pseudonym, scope=scope,
             areas=sorted(plan.areas), include_past=bool(request.get("include_past")),
             deadline_ms=deadline_ms,
             authorities=[e.id for e in (*plan.ask, *plan.unavailable)],
-            flags=needs_review(basis, scope),
+            # flags: computed by the trail as it writes the record (federator.audit.flags)
         )
-        return self._answer(lookup_id, request, principal, actor, child, basis, plan.ask,
-                            [unavailable(e, "endpoint suspended") for e in plan.unavailable],
-                            pseudonym, deadline_ms, plan.areas)
+        outcomes = [unavailable(e, "endpoint suspended") for e in plan.unavailable]
+        outcomes += [unavailable(e, "circuit open: recent calls failed; tried again "
+                                    "after a cool-down")
+                     for e in plan.ask if not tickets[e.id].allowed]
+        ask = [e for e in plan.ask if tickets[e.id].allowed]
+        events = LookupEvents()
+        events.start(self._answer(events, lookup_id, request, principal, actor, child, basis,
+                                  ask, outcomes, tickets, pseudonym, deadline_ms, plan.areas))
+        return events
 
-    def _answer(self, lookup_id: str, request: Mapping[str, Any], principal: Principal,
-                actor: dict[str, Any], child: dict[str, Any], basis: dict[str, Any],
-                ask: Sequence[Endpoint], outcomes: list[Outcome], pseudonym: str,
-                deadline_ms: int, areas: frozenset[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    def _admit(self, ask: Sequence[Endpoint], principal: Principal, role: str,
+               request: Mapping[str, Any]) -> dict[str, Ticket]:
+        if self.breakers is None:
+            return {e.id: Ticket("closed") for e in ask}
+        try:
+            return self.breakers.admit([e.id for e in ask])
+        except StateUnavailable:
+            self.trail.append("lookup.refused", **principal.actor(role), fields=[],
+                              reason="shared state unavailable",
+                              purpose=str(request.get("purpose", ""))[:500])
+            raise
+
+    def _answer(self, events: LookupEvents, lookup_id: str, request: Mapping[str, Any],
+                principal: Principal, actor: dict[str, Any], child: dict[str, Any],
+                basis: dict[str, Any], ask: Sequence[Endpoint], outcomes: list[Outcome],
+                tickets: Mapping[str, Ticket], pseudonym: str, deadline_ms: int,
+                areas: frozenset[str]) -> Iterator[tuple[str, dict[str, Any]]]:
         payload = {
             "lookup_id": lookup_id, "child": child, "basis": basis,
             "purpose": request["purpose"],
@@ -131,28 +159,55 @@ class LookupService:
         }
         deadline = time.monotonic() + deadline_ms / 1000
         stream = self.fanout.run(ask, lambda e, d: self.ask(e, payload, d), deadline=deadline)
-        listening = True
-        try:
-            for outcome in outcomes:
+        for outcome in list(outcomes):
+            yield "authority", outcome.public()
+        for outcome in stream:
+            outcomes.append(outcome)
+            if self.breakers is not None:
+                self.breakers.record(outcome.id, outcome.outcome, tickets[outcome.id])
+            if events.listening:
                 yield "authority", outcome.public()
-            for outcome in stream:
-                outcomes.append(outcome)
-                yield "authority", outcome.public()
-        except GeneratorExit:
-            listening = False
-            outcomes.extend(stream)  # finish within the deadline, for the audit
         result = _result(lookup_id, outcomes, areas)
         self.trail.append(
             "lookup.completed", lookup_id=lookup_id, **actor, child_pseudonym=pseudonym,
-            complete=result["complete"], client_gone=not listening,
+            complete=result["complete"], client_gone=not events.listening,
             outcomes=[{"id": o.id, "outcome": o.outcome, "latency_ms": o.latency_ms,
                        "professionals": len(o.professionals)} for o in outcomes],
             professionals=len(result["professionals"]),
         )
         log.info("lookup completed", extra={"lookup_id": lookup_id,
                                             "complete": result["complete"]})
-        if listening:
+        if events.listening:
             yield "result", result
+
+
+class LookupEvents(Iterator[tuple[str, dict[str, Any]]]):
+    """The events of one lookup. ``close()`` (the client went away) finishes the
+    fan-out within its deadline and writes ``lookup.completed`` all the same,
+    whether or not reading had started."""
+
+    def __init__(self) -> None:
+        self.listening = True
+        self._events: Iterator[tuple[str, dict[str, Any]]] = iter(())
+        self._finished = False
+
+    def start(self, events: Iterator[tuple[str, dict[str, Any]]]) -> None:
+        self._events = events
+
+    def __next__(self) -> tuple[str, dict[str, Any]]:
+        try:
+            return next(self._events)
+        except StopIteration:
+            self._finished = True
+            raise
+
+    def close(self) -> None:
+        if self._finished:
+            return
+        self.listening = False
+        self._finished = True
+        for _ in self._events:  # yields nothing more once nobody listens
+            pass
 
 
 def _result(lookup_id: str, outcomes: Sequence[Outcome], areas: frozenset[str]

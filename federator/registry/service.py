@@ -1,22 +1,37 @@
-"""Reading the registry and seeding it from a TOML file."""
+"""The endpoint registry: reading, seeding from TOML, registering and changing
+endpoints. Every change is written to the audit trail; a change whose audit
+record cannot be written is undone (``AuditUnavailable`` reaches the caller)."""
 
 from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, delete, select
 
-from federator.audit.trail import AuditTrail
+from federator.audit.trail import AuditTrail, AuditUnavailable
 from federator.lookup.routing import Endpoint
+from federator.registry.health import Health
+from federator.registry.rules import (
+    Refused,
+    changed_fields,
+    next_status,
+    status_after_change,
+)
+from federator.registry.schemas import BUILT_IN_PROTOCOLS
+from federator.registry.secrets import CredentialCipher, CredentialsKeyError
+from federator.registry.tables import endpoint_checks, endpoint_reviews
+from federator.registry.urlguard import UnsafeURL, UrlGuard, UrlPolicy
 from federator.storage import endpoints
 
-PROTOCOLS = ("federator-lookup/1", "fhir-r4")
+PROTOCOLS = BUILT_IN_PROTOCOLS
 REQUIRED = ("id", "name", "code", "coverage", "protocol", "url")
+PUBLIC_FIELDS = ("id", "name", "code", "protocol", "url", "timeout_ms", "contact", "status",
+                 "created_at", "updated_at")
 
 
 class SeedError(ValueError):
@@ -28,8 +43,14 @@ def _now() -> str:
 
 
 class Registry:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, cipher: CredentialCipher | None = None,
+                 guard: UrlGuard | None = None) -> None:
         self.engine = engine
+        self.cipher = cipher or CredentialCipher(None)
+        self.guard = guard or UrlGuard(UrlPolicy())
+        self.health = Health(engine)
+
+    # -- reading ------------------------------------------------------------------
 
     def all(self) -> list[Endpoint]:
         with self.engine.connect() as conn:
@@ -42,22 +63,161 @@ class Registry:
                 select(endpoints).where(endpoints.c.id == endpoint_id)).mappings().first()
         return _endpoint(row) if row else None
 
+    def describe(self, authority: str | None = None) -> list[dict[str, Any]]:
+        """Endpoints as the API shows them (never their credentials); one
+        authority's only when ``authority`` is given."""
+        query = select(endpoints, endpoint_reviews.c.reason).outerjoin(
+            endpoint_reviews, endpoint_reviews.c.endpoint_id == endpoints.c.id
+        ).order_by(endpoints.c.id)
+        if authority is not None:
+            query = query.where(endpoints.c.id == authority)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+            return [_public(r, _last_check(conn, r["id"])) for r in rows]
+
+    def describe_one(self, endpoint_id: str) -> dict[str, Any] | None:
+        found = [d for d in self.describe(endpoint_id) if d["id"] == endpoint_id]
+        return found[0] if found else None
+
+    def credentials(self, endpoint_id: str) -> dict[str, str]:
+        """The decrypted credentials for an outbound client (empty when none)."""
+        with self.engine.connect() as conn:
+            token = conn.execute(select(endpoints.c.credentials)
+                                 .where(endpoints.c.id == endpoint_id)).scalar()
+        return self.cipher.decrypt(token) if token else {}
+
+    def has_credentials(self) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(select(endpoints.c.id)
+                                .where(endpoints.c.credentials.is_not(None)).limit(1)
+                                ).first() is not None
+
+    # -- changes ------------------------------------------------------------------
+
+    def register(self, data: Mapping[str, Any], actor: Mapping[str, Any],
+                 trail: AuditTrail) -> dict[str, Any]:
+        """A new endpoint, ``pending`` approval. ``Refused(409)`` when the id exists."""
+        endpoint_id = data["id"]
+        if self._row(endpoint_id) is not None:
+            raise Refused(409, f"Endpoint {endpoint_id} is already registered; change it "
+                               "with PATCH instead.")
+        now = _now()
+        values = {**_columns(data, self.cipher), "status": "pending",
+                  "created_at": now, "updated_at": now}
+
+        def apply(conn: Connection) -> None:
+            conn.execute(endpoints.insert().values(id=endpoint_id, **values))
+            _set_review(conn, endpoint_id, None, actor, registered=True)
+
+        self._audited(endpoint_id, apply, trail, "registry.registered", actor,
+                      protocol=data["protocol"], url=data["url"],
+                      coverage=list(data["coverage"]),
+                      credentials=bool(data.get("credentials")))
+        return self._shown(endpoint_id)
+
+    def change(self, endpoint_id: str, update: Mapping[str, Any], actor: Mapping[str, Any],
+               trail: AuditTrail) -> dict[str, Any]:
+        row = self._row(endpoint_id)
+        if row is None:
+            raise Refused(404, f"No endpoint {endpoint_id}.")
+        current = {**row, "coverage": json.loads(row["coverage"])}
+        changed = changed_fields(current, update,
+                                 credentials_given=bool(update.get("credentials")))
+        if not changed:
+            return self._shown(endpoint_id)
+        status = status_after_change(row["status"], changed)
+        values: dict[str, Any] = {k: update[k] for k in changed if k != "credentials"}
+        if "coverage" in values:
+            values["coverage"] = json.dumps(values["coverage"])
+        if "credentials" in changed:
+            values["credentials"] = self.cipher.encrypt(update["credentials"])
+        values.update(status=status, updated_at=_now())
+
+        def apply(conn: Connection) -> None:
+            result = conn.execute(endpoints.update().where(
+                endpoints.c.id == endpoint_id, endpoints.c.updated_at == row["updated_at"],
+            ).values(**values))
+            if result.rowcount != 1:
+                raise Refused(409, "The endpoint changed meanwhile; read it and try again.")
+            if status != row["status"]:
+                _set_review(conn, endpoint_id, "details changed: needs approval again", actor)
+
+        self._audited(endpoint_id, apply, trail, "registry.updated", actor,
+                      fields=changed, status_before=row["status"], status=status,
+                      **({"url": update["url"]} if "url" in changed else {}))
+        return self._shown(endpoint_id)
+
+    def transition(self, endpoint_id: str, action: str, reason: str | None,
+                   actor: Mapping[str, Any], trail: AuditTrail) -> dict[str, Any]:
+        row = self._row(endpoint_id)
+        if row is None:
+            raise Refused(404, f"No endpoint {endpoint_id}.")
+        status = next_status(action, row["status"])
+
+        def apply(conn: Connection) -> None:
+            result = conn.execute(endpoints.update().where(
+                endpoints.c.id == endpoint_id, endpoints.c.status == row["status"],
+            ).values(status=status, updated_at=_now()))
+            if result.rowcount != 1:
+                raise Refused(409, "The endpoint changed meanwhile; read it and try again.")
+            _set_review(conn, endpoint_id, reason, actor)
+
+        past = {"approve": "approved", "reject": "rejected", "suspend": "suspended",
+                "resume": "resumed"}[action]
+        self._audited(endpoint_id, apply, trail, f"registry.{past}", actor,
+                      status_before=row["status"], status=status, reason=reason)
+        return self._shown(endpoint_id)
+
+    def _audited(self, endpoint_id: str, apply: Callable[[Connection], None],
+                 trail: AuditTrail, event: str, actor: Mapping[str, Any],
+                 **fields: Any) -> None:
+        """Apply the change, then audit it; undo the change if the audit fails."""
+        with self.engine.connect() as conn:
+            before = _snapshot(conn, endpoint_id)
+        with self.engine.begin() as conn:
+            apply(conn)
+        try:
+            trail.append(event, **actor, endpoint=endpoint_id, **fields)
+        except AuditUnavailable:
+            with self.engine.begin() as conn:
+                _restore(conn, endpoint_id, before)
+            raise
+
+    def _row(self, endpoint_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(endpoints).where(endpoints.c.id == endpoint_id)
+                               ).mappings().first()
+        return dict(row) if row else None
+
+    def _shown(self, endpoint_id: str) -> dict[str, Any]:
+        shown = self.describe_one(endpoint_id)
+        assert shown is not None
+        return shown
+
+    # -- seeding ------------------------------------------------------------------
+
     def seed(self, path: Path, trail: AuditTrail) -> list[str]:
-        """Upsert every ``[[endpoint]]`` of the file as ``active``; audited."""
+        """Upsert every ``[[endpoint]]`` of the file as ``active``; audited.
+
+        URLs get the static checks (scheme, literal addresses); their names are
+        checked again at each connection. Credentials are stored encrypted.
+        """
         entries = parse_seed(path.read_bytes())
+        for entry in entries:
+            for url in (entry["url"], entry["credentials"].get("token_url")):
+                if url is None:
+                    continue
+                try:
+                    self.guard.check_static(url)
+                except UnsafeURL as e:
+                    raise SeedError(f"registry seed endpoint {entry['id']}: {e}") from e
         with self.engine.begin() as conn:
             for entry in entries:
-                values = {
-                    "name": entry["name"], "code": entry["code"],
-                    "coverage": json.dumps(entry["coverage"]),
-                    "protocol": entry["protocol"], "url": entry["url"],
-                    "timeout_ms": entry["timeout_ms"], "contact": entry["contact"],
-                    "status": "active",
-                    # Credentials are kept out of the database until they can be
-                    # encrypted at rest (registry issue); no protocol here needs them yet.
-                    "credentials": None,
-                    "updated_at": _now(),
-                }
+                try:
+                    values = {**_columns(entry, self.cipher), "status": "active",
+                              "updated_at": _now()}
+                except CredentialsKeyError as e:
+                    raise SeedError(f"registry seed endpoint {entry['id']}: {e}") from e
                 exists = conn.execute(
                     select(endpoints.c.id).where(endpoints.c.id == entry["id"])).first()
                 if exists:
@@ -70,6 +230,68 @@ class Registry:
         trail.append("registry.seeded", actor_id="system", actor_role="operator",
                      endpoints=ids)
         return ids
+
+
+def _columns(data: Mapping[str, Any], cipher: CredentialCipher) -> dict[str, Any]:
+    credentials = data.get("credentials") or None
+    return {
+        "name": data["name"], "code": data["code"], "coverage": json.dumps(data["coverage"]),
+        "protocol": data["protocol"], "url": data["url"],
+        "timeout_ms": data.get("timeout_ms", 3000), "contact": data.get("contact") or "",
+        "credentials": cipher.encrypt(credentials) if credentials else None,
+    }
+
+
+def _set_review(conn: Connection, endpoint_id: str, reason: str | None,
+                actor: Mapping[str, Any], *, registered: bool = False) -> None:
+    values = {"reason": reason, "changed_by": str(actor.get("actor_id", "")),
+              "changed_at": _now()}
+    if registered:
+        values["registered_by"] = values["changed_by"]
+    exists = conn.execute(select(endpoint_reviews.c.endpoint_id)
+                          .where(endpoint_reviews.c.endpoint_id == endpoint_id)).first()
+    if exists:
+        conn.execute(endpoint_reviews.update()
+                     .where(endpoint_reviews.c.endpoint_id == endpoint_id).values(**values))
+    else:
+        conn.execute(endpoint_reviews.insert().values(endpoint_id=endpoint_id, **values))
+
+
+def _snapshot(conn: Connection, endpoint_id: str) -> tuple[Any, Any]:
+    row = conn.execute(select(endpoints).where(endpoints.c.id == endpoint_id)).mappings().first()
+    review = conn.execute(select(endpoint_reviews)
+                          .where(endpoint_reviews.c.endpoint_id == endpoint_id)
+                          ).mappings().first()
+    return (dict(row) if row else None, dict(review) if review else None)
+
+
+def _restore(conn: Connection, endpoint_id: str, before: tuple[Any, Any]) -> None:
+    row, review = before
+    conn.execute(delete(endpoints).where(endpoints.c.id == endpoint_id))
+    conn.execute(delete(endpoint_reviews).where(endpoint_reviews.c.endpoint_id == endpoint_id))
+    if row:
+        conn.execute(endpoints.insert().values(**row))
+    if review:
+        conn.execute(endpoint_reviews.insert().values(**review))
+
+
+def _last_check(conn: Connection, endpoint_id: str) -> dict[str, Any] | None:
+    row = conn.execute(
+        select(endpoint_checks).where(endpoint_checks.c.endpoint_id == endpoint_id,
+                                      endpoint_checks.c.kind == "conformance")
+        .order_by(endpoint_checks.c.id.desc()).limit(1)).mappings().first()
+    if row is None:
+        return None
+    return {"at": row["at"], "passed": bool(row["ok"]), "checks": json.loads(row["result"])}
+
+
+def _public(row: Mapping[str, Any], last_check: dict[str, Any] | None) -> dict[str, Any]:
+    shown = {k: row[k] for k in PUBLIC_FIELDS}
+    shown["coverage"] = json.loads(row["coverage"])
+    shown["status_reason"] = row.get("reason")
+    shown["credentials_stored"] = row["credentials"] is not None
+    shown["last_check"] = last_check
+    return shown
 
 
 def parse_seed(raw: bytes) -> list[dict[str, Any]]:
@@ -96,11 +318,15 @@ def _seed_entry(index: int, item: Mapping[str, Any]) -> dict[str, Any]:
     timeout = item.get("timeout_ms", 3000)
     if not isinstance(timeout, int) or not 100 <= timeout <= 60000:
         raise SeedError(f"{where}: 'timeout_ms' must be a whole number from 100 to 60000")
+    credentials = item.get("credentials") or {}
+    if not isinstance(credentials, dict) or not all(
+            isinstance(v, str) for v in credentials.values()):
+        raise SeedError(f"{where}: 'credentials' must be a table of strings")
     return {
         "id": str(item["id"]), "name": str(item["name"]), "code": str(item["code"]),
         "coverage": coverage, "protocol": item["protocol"], "url": str(item["url"]),
         "timeout_ms": timeout, "contact": str(item.get("contact", "")),
-        "credentials": dict(item.get("credentials") or {}),
+        "credentials": {str(k): v for k, v in credentials.items()},
     }
 
 

@@ -1,0 +1,315 @@
+"""The broker's client for FHIR R4 (UK Core) endpoints: protocol ``fhir-r4``.
+
+One lookup is a few FHIR searches, all within the lookup's deadline:
+
+1. the Patient, by ``identifier=https://fhir.nhs.uk/Id/nhs-number|…``, or by
+   family name, given name and birth date when there is no NHS number (a
+   demographic hit must agree exactly once names are normalised);
+2. its CareTeams (participants) and EpisodeOfCares (care managers), asking
+   the server to ``_include`` the Practitioner, PractitionerRole and
+   Organization they name, and fetching by id whatever it did not include;
+   ``next`` links are followed on the same server only, up to ``max_pages``;
+3. the professionals mapped to the ``federator-lookup/1`` answer shape and
+   validated by the same :func:`adapters.protocol.parse_answer` as any adapter's.
+
+Authentication: OAuth2 client credentials (authlib) from the endpoint's
+``credentials`` (``token_url``, ``client_id``, ``client_secret``, optional
+``scope``); the token is cached until shortly before it expires, in Redis when
+the broker has it; a 401 with a cached token fetches a new one once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from datetime import date
+from typing import Any, Protocol
+from urllib.parse import urlencode
+
+import redis
+import requests
+from authlib.common.errors import AuthlibBaseError
+from authlib.integrations.requests_client import OAuth2Session
+
+from adapters.base import AdapterError, AdapterTimeout, OutboundClient, Reply, Target
+from adapters.fhir_r4_mapping import demographics_agree, professionals_from, ref, references
+from adapters.protocol import InvalidAnswer, parse_answer
+
+PROTOCOL = "fhir-r4"
+NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
+FHIR_JSON = "application/fhir+json"
+TOKEN_MARGIN_S = 30
+MAX_RESOLVE = 50
+NOT_CONFIDENT = ("More than one record may be this child, so none is shared. Please contact "
+                 "the service to confirm the child's identity.")
+
+
+class TokenCache(Protocol):
+    def get(self, key: str) -> str | None: ...
+    def set(self, key: str, value: str, ttl_s: int) -> None: ...
+    def delete(self, key: str) -> None: ...
+
+
+class MemoryTokenCache:
+    """For one process; several broker processes share tokens through Redis."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, tuple[float, str]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> str | None:
+        with self._lock:
+            held = self._items.get(key)
+            if held is None or held[0] <= time.monotonic():
+                self._items.pop(key, None)
+                return None
+            return held[1]
+
+    def set(self, key: str, value: str, ttl_s: int) -> None:
+        with self._lock:
+            self._items[key] = (time.monotonic() + ttl_s, value)
+
+    def delete(self, key: str) -> None:
+        with self._lock:
+            self._items.pop(key, None)
+
+
+class RedisTokenCache:
+    def __init__(self, client: redis.Redis, prefix: str = "federator:") -> None:
+        self.client = client
+        self.prefix = prefix + "fhir-token:"
+
+    def get(self, key: str) -> str | None:
+        value = self.client.get(self.prefix + key)
+        return value.decode() if isinstance(value, bytes) else value
+
+    def set(self, key: str, value: str, ttl_s: int) -> None:
+        self.client.set(self.prefix + key, value, ex=max(1, ttl_s))
+
+    def delete(self, key: str) -> None:
+        self.client.delete(self.prefix + key)
+
+
+class FhirR4Client(OutboundClient):
+    protocol = PROTOCOL
+    needs_credentials = True  # the broker passes the endpoint's decrypted credentials
+
+    def __init__(self, *, tokens: TokenCache | None = None, max_pages: int = 10,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.tokens: TokenCache = tokens or MemoryTokenCache()
+        self.max_pages = max_pages
+
+    @classmethod
+    def from_context(cls, context: Any) -> FhirR4Client:
+        """Built by :mod:`adapters.plugins` for the broker."""
+        tokens = (RedisTokenCache(context.redis, context.redis_prefix)
+                  if getattr(context, "redis", None) is not None else MemoryTokenCache())
+        return cls(tokens=tokens, max_answer_bytes=context.max_answer_bytes,
+                   user_agent=context.user_agent, resolve=getattr(context, "resolve", None))
+
+    # -- the lookup -------------------------------------------------------------
+
+    def lookup(self, target: Target, payload: Mapping[str, Any], *, deadline: float,
+               request_id: str | None = None) -> dict[str, Any]:
+        started = time.monotonic()
+        lookup_id = str(payload["lookup_id"])
+        child = payload.get("child") or {}
+        patients = self._patients(target, child, deadline)
+        if not patients:
+            answer: dict[str, Any] = {"lookup_id": lookup_id, "status": "no_match",
+                                      "confidence": 0.0, "professionals": []}
+        elif len(patients) > 1:
+            answer = {"lookup_id": lookup_id, "status": "no_match", "confidence": 0.5,
+                      "professionals": [], "notice": NOT_CONFIDENT}
+        else:
+            patient, confidence = patients[0]
+            people = self._professionals(target, patient, deadline,
+                                         include_past=bool(payload.get("include_past")))
+            answer = {"lookup_id": lookup_id, "status": "match", "confidence": confidence,
+                      "professionals": people}
+        try:
+            result = parse_answer(json.dumps(answer).encode(), lookup_id)
+        except InvalidAnswer as e:  # pragma: no cover - our own mapping's shape
+            raise AdapterError(str(e)) from e
+        result["latency_ms"] = int((time.monotonic() - started) * 1000)
+        return result
+
+    def _patients(self, target: Target, child: Mapping[str, Any], deadline: float
+                  ) -> list[tuple[dict[str, Any], float]]:
+        nhs = "".join(ch for ch in str(child.get("nhs_number") or "") if ch.isdigit())
+        if nhs:
+            found = self._search(target, "Patient",
+                                 {"identifier": f"{NHS_NUMBER_SYSTEM}|{nhs}"}, deadline)
+            return [(p, 1.0) for p in found if p.get("resourceType") == "Patient"]
+        given, family = child.get("given_name"), child.get("family_name")
+        born = child.get("date_of_birth")
+        if not (given and family and born):
+            return []
+        found = self._search(target, "Patient",
+                             {"family": family, "given": given, "birthdate": born}, deadline)
+        return [(p, 0.9) for p in found if p.get("resourceType") == "Patient"
+                and demographics_agree(p, given, family, born)]
+
+    def _professionals(self, target: Target, patient: Mapping[str, Any], deadline: float,
+                       *, include_past: bool) -> list[dict[str, Any]]:
+        subject = f"Patient/{patient['id']}"
+        known: dict[str, dict[str, Any]] = {}
+        teams = self._search(target, "CareTeam", [
+            ("patient", subject), ("_include", "CareTeam:participant"),
+            ("_include:iterate", "PractitionerRole:practitioner")], deadline, known)
+        episodes = self._search(target, "EpisodeOfCare", [
+            ("patient", subject), ("_include", "EpisodeOfCare:care-manager"),
+            ("_include", "EpisodeOfCare:organization")], deadline, known)
+        teams = [t for t in teams if t.get("resourceType") == "CareTeam"]
+        episodes = [e for e in episodes if e.get("resourceType") == "EpisodeOfCare"]
+        self._resolve(target, references(teams, episodes, known), known, deadline)
+        people = list(professionals_from(teams, episodes, known, today=date.today()))
+        return [p for p in people if include_past or p["current"]]
+
+    # -- FHIR REST ----------------------------------------------------------------
+
+    def _search(self, target: Target, kind: str, params: Mapping[str, str] | list[
+                tuple[str, str]], deadline: float, known: dict[str, dict[str, Any]] | None = None,
+                ) -> list[dict[str, Any]]:
+        """Every matched resource over every page; included ones go to ``known``."""
+        path: str | None = f"/{kind}?{urlencode(params)}"
+        matches: list[dict[str, Any]] = []
+        pages = 0
+        while path is not None:
+            pages += 1
+            if pages > self.max_pages:
+                raise AdapterError(f"more than {self.max_pages} pages of {kind} results")
+            bundle = self._get_json(target, path, deadline)
+            if bundle.get("resourceType") != "Bundle":
+                raise AdapterError(f"{kind} search did not return a Bundle")
+            for entry in bundle.get("entry") or []:
+                resource = entry.get("resource") if isinstance(entry, dict) else None
+                if not isinstance(resource, dict):
+                    continue
+                mode = (entry.get("search") or {}).get("mode", "match")
+                if resource.get("resourceType") == kind and mode == "match":
+                    matches.append(resource)
+                elif known is not None and resource.get("id"):
+                    known[f"{resource.get('resourceType')}/{resource['id']}"] = resource
+            path = _next_path(bundle, target.url)
+        return matches
+
+    def _resolve(self, target: Target, wanted: Iterator[str], known: dict[str, dict[str, Any]],
+                 deadline: float) -> None:
+        """Fetch referenced resources the server did not include (and what they name)."""
+        queue = [r for r in wanted if r not in known]
+        fetched = 0
+        while queue:
+            wanted_ref = queue.pop(0)
+            if wanted_ref in known:
+                continue
+            fetched += 1
+            if fetched > MAX_RESOLVE:
+                raise AdapterError(f"more than {MAX_RESOLVE} referenced resources")
+            resource = self._get_json(target, f"/{wanted_ref}", deadline, missing_ok=True)
+            if resource is None:
+                known[wanted_ref] = {}
+                continue
+            known[wanted_ref] = resource
+            if resource.get("resourceType") == "PractitionerRole":
+                queue.extend(r for r in (ref(resource.get("practitioner")),
+                                         ref(resource.get("organization"))) if r)
+
+    def _get_json(self, target: Target, path: str, deadline: float, *,
+                  missing_ok: bool = False) -> Any:
+        reply = self._get(target, path, deadline)
+        if reply.status == 404 and missing_ok:
+            return None
+        if reply.status != 200:
+            raise AdapterError(f"HTTP {reply.status}{operation_outcome(reply.body)}")
+        try:
+            data = json.loads(reply.body)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise AdapterError("the FHIR server did not answer JSON") from e
+        if not isinstance(data, dict):
+            raise AdapterError("the FHIR server did not answer a resource")
+        return data
+
+    def _get(self, target: Target, path: str, deadline: float) -> Reply:
+        headers = {"Accept": FHIR_JSON}
+        token, cached = self._token(target, deadline)
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        reply = self.request("GET", target, path, headers=headers, deadline=deadline)
+        if reply.status == 401 and cached:
+            self.tokens.delete(_token_key(target))
+            token, _ = self._token(target, deadline)
+            headers["Authorization"] = f"Bearer {token}"
+            reply = self.request("GET", target, path, headers=headers, deadline=deadline)
+        if reply.status == 401:
+            raise AdapterError("HTTP 401: the FHIR server refused the broker's credentials")
+        return reply
+
+    def _token(self, target: Target, deadline: float) -> tuple[str | None, bool]:
+        """The access token and whether it came from the cache (None: no credentials)."""
+        creds = target.credentials or {}
+        if not creds.get("token_url"):
+            return None, False
+        key = _token_key(target)
+        held = self.tokens.get(key)
+        if held:
+            return held, True
+        remaining = min(deadline - time.monotonic(), target.timeout_ms / 1000)
+        if remaining <= 0:
+            raise AdapterTimeout("no time left to obtain an access token")
+        session = OAuth2Session(creds.get("client_id"), creds.get("client_secret"),
+                                scope=creds.get("scope"))
+        session.trust_env = False
+        try:
+            token = session.fetch_token(creds["token_url"], grant_type="client_credentials",
+                                        timeout=remaining, allow_redirects=False)
+        except requests.Timeout as e:
+            raise AdapterTimeout("no access token before the deadline") from e
+        except (requests.RequestException, AuthlibBaseError, ValueError) as e:
+            raise AdapterError(f"could not obtain an access token ({type(e).__name__})") from e
+        finally:
+            session.close()
+        access = token.get("access_token")
+        if not access:
+            raise AdapterError("the token endpoint gave no access token")
+        lifetime = int(token.get("expires_in") or 300)
+        keep = lifetime - min(TOKEN_MARGIN_S, lifetime // 2)
+        if keep >= 1:
+            self.tokens.set(key, access, keep)
+        return access, False
+
+
+def _token_key(target: Target) -> str:
+    creds = target.credentials or {}
+    raw = f"{target.id}|{creds.get('token_url')}|{creds.get('client_id')}|{creds.get('scope')}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def _next_path(bundle: Mapping[str, Any], base: str) -> str | None:
+    """The ``next`` page as a path under ``base``; a link elsewhere is refused."""
+    for link in bundle.get("link") or []:
+        if isinstance(link, dict) and link.get("relation") == "next" and link.get("url"):
+            url = str(link["url"])
+            root = base.rstrip("/")
+            if url.startswith((root + "/", root + "?")):
+                return url[len(root):]
+            raise AdapterError("the next page link points to another server")
+    return None
+
+
+def operation_outcome(body: bytes) -> str:
+    """A short summary of an OperationOutcome: severities and codes only, because
+    its diagnostics may repeat the search (an NHS number)."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return ""
+    if not isinstance(data, dict) or data.get("resourceType") != "OperationOutcome":
+        return ""
+    codes = [f"{i.get('severity', '?')}/{i.get('code', '?')}"
+             for i in data.get("issue") or [] if isinstance(i, dict)]
+    return f": OperationOutcome {', '.join(codes[:5])}" if codes else ": OperationOutcome"

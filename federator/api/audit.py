@@ -1,0 +1,188 @@
+"""``/api/v1/audit``: the trail for auditors (role ``auditor`` only).
+
+Every call here is itself written to the trail (``audit.*``); when that write
+fails the call answers 503 and shows nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Response, current_app, g, stream_with_context
+from flask_smorest import Blueprint, abort
+
+from federator.audit import queries
+from federator.audit.export import lines
+from federator.audit.merkle import ProofError, consistency_proof, inclusion_proof
+from federator.audit.schemas import (
+    CheckChildAnswer,
+    CheckChildBody,
+    ConsistencyQuery,
+    ExportQuery,
+    InclusionQuery,
+    PageSchema,
+    RecordQuery,
+    VerdictSchema,
+    VerifyQuery,
+)
+from federator.audit.trail import AuditTrail, AuditUnavailable
+from federator.auth.access import require_roles
+
+blp = require_roles(
+    Blueprint("audit", __name__, url_prefix="/api/v1/audit",
+              description="The audit trail: review, check a child, verify, export"),
+    "auditor",
+)
+
+
+def _trail() -> AuditTrail:
+    trail: AuditTrail = current_app.extensions["federator"].trail
+    return trail
+
+
+def audited(event: str, **fields: Any) -> None:
+    """Record what the auditor did; nothing is shown unless that is recorded."""
+    try:
+        _trail().append(event, **g.principal.actor(g.role), **fields)
+    except AuditUnavailable:
+        abort(503, message="The audit trail cannot be written, so nothing is shown.")
+
+
+def _filter(args: dict[str, Any]) -> queries.RecordFilter:
+    return queries.RecordFilter(
+        start=args.get("from_"), end=args.get("to"), actor=args.get("actor"),
+        organisation=args.get("organisation"), authority=args.get("authority"),
+        basis=args.get("basis"), event=args.get("event"), flagged=args.get("flagged"),
+        flag=args.get("flag"))
+
+
+def _described(args: dict[str, Any]) -> dict[str, Any]:
+    return {("from" if k == "from_" else k): (v.isoformat() if hasattr(v, "isoformat") else v)
+            for k, v in args.items() if v is not None}
+
+
+@blp.route("/records")
+@blp.arguments(RecordQuery, location="query")
+@blp.response(200, PageSchema)
+def list_records(args: dict[str, Any]) -> Any:
+    """Records, newest first (``sort=seq`` for oldest first), filtered; page with
+    ``cursor`` set to the previous page's ``next_cursor``."""
+    audited("audit.records_listed", query=_described(args))
+    page = queries.list_records(_trail().engine, _filter(args), cursor=args["cursor"],
+                                limit=args["limit"], newest_first=args["sort"] == "-seq")
+    return {"records": page.records, "next_cursor": page.next_cursor}
+
+
+@blp.route("/records/<int:seq>")
+@blp.response(200)
+@blp.alt_response(404, description="No record with this number")
+def get_record(seq: int) -> Any:
+    """One record, with its hashes and flags."""
+    audited("audit.record_viewed", record=seq)
+    record = queries.get_record(_trail().engine, seq)
+    if record is None:
+        abort(404, message=f"There is no record {seq}.")
+    covering = _trail().covering(seq)
+    return {"record": record, "checkpoint": covering.public() if covering else None}
+
+
+@blp.route("/verify")
+@blp.arguments(VerifyQuery, location="query")
+@blp.response(200, VerdictSchema)
+def verify(args: dict[str, Any]) -> Any:
+    """``{"ok": true, "count": N}``, or the first bad ``seq`` and why."""
+    verdict = _trail().verify(start=args["from_"], end=args["to"])
+    audited("audit.verified", range={"from": args["from_"], "to": args["to"]},
+            result=verdict.as_dict())
+    return verdict.as_dict()
+
+
+@blp.route("/check-child", methods=["POST"])
+@blp.arguments(CheckChildBody)
+@blp.response(200, CheckChildAnswer)
+def check_child(body: dict[str, Any]) -> Any:
+    """Was this child looked up? The identity is pseudonymised as lookups are
+    (NHS number, and name with date of birth) and the matching records listed."""
+    key = current_app.extensions["federator"].settings.audit_key
+    searched, pseudonyms = queries.child_pseudonyms(body["child"], key)
+    audited("audit.child_checked", child_pseudonym=pseudonyms[0], pseudonyms=pseudonyms,
+            searched=searched, reason=body.get("reason"))
+    return {"searched": searched,
+            "records": queries.lookups_of_child(_trail().engine, pseudonyms)}
+
+
+@blp.route("/export")
+@blp.arguments(ExportQuery, location="query")
+@blp.response(200, content_type="application/x-ndjson")
+def export(args: dict[str, Any]) -> Any:
+    """Records in a date range as JSON lines or CSV, oldest first. The signed
+    checkpoint covering the last one is in the ``Audit-Checkpoint`` header
+    (JWS compact) and at ``/api/v1/audit/checkpoints/<tree_size>``."""
+    trail = _trail()
+    audited("audit.exported", query=_described(args))
+    f = queries.RecordFilter(start=args.get("from_"), end=args.get("to"))
+    checkpoint = trail.checkpoint() or trail.latest()
+    if checkpoint is not None:
+        f = queries.RecordFilter(start=f.start, end=f.end, seq_to=checkpoint.tree_size)
+    mimetype = "text/csv" if args["format"] == "csv" else "application/x-ndjson"
+
+    def body() -> Iterator[str]:
+        yield from lines(queries.iter_records(trail.engine, f), args["format"])
+
+    headers = {"Content-Disposition": f"attachment; filename=audit.{args['format']}",
+               "Cache-Control": "no-store"}
+    if checkpoint is not None:
+        headers["Audit-Checkpoint"] = checkpoint.signed
+    return Response(stream_with_context(body()), mimetype=mimetype, headers=headers)
+
+
+@blp.route("/checkpoints/latest")
+@blp.response(200)
+def latest_checkpoint() -> Any:
+    """A signed checkpoint of the trail as it stands now."""
+    audited("audit.checkpoint_read")
+    checkpoint = _trail().checkpoint() or _trail().latest()
+    if checkpoint is None:
+        abort(404, message="The trail is empty.")
+    return checkpoint.public()
+
+
+@blp.route("/proofs/inclusion")
+@blp.arguments(InclusionQuery, location="query")
+@blp.response(200)
+def prove_inclusion(args: dict[str, Any]) -> Any:
+    """RFC 9162 inclusion proof of record ``seq`` in a signed checkpoint's tree
+    (the smallest covering it, unless ``tree_size`` names one)."""
+    trail = _trail()
+    audited("audit.proof_read", record=args["seq"], tree_size=args["tree_size"])
+    checkpoint = trail.covering(args["tree_size"] or args["seq"])
+    if checkpoint is None or (args["tree_size"] and checkpoint.tree_size != args["tree_size"]):
+        abort(404, message="No signed checkpoint of that size covers this record yet.")
+    leaves = trail.leaf_hashes(checkpoint.tree_size)
+    try:
+        proof = inclusion_proof(args["seq"] - 1, leaves)
+    except ProofError as e:
+        abort(409, message=f"The trail does not match its checkpoint: {e}")
+    return {"seq": args["seq"], "leaf_index": args["seq"] - 1,
+            "leaf_hash": leaves[args["seq"] - 1].hex(), "proof": [p.hex() for p in proof],
+            "checkpoint": checkpoint.public()}
+
+
+@blp.route("/proofs/consistency")
+@blp.arguments(ConsistencyQuery, location="query")
+@blp.response(200)
+def prove_consistency(args: dict[str, Any]) -> Any:
+    """RFC 9162 consistency proof between two signed checkpoints' trees."""
+    trail = _trail()
+    audited("audit.proof_read", first=args["first"], second=args["second"])
+    older = trail.covering(args["first"])
+    newer = trail.covering(args["second"]) if args["second"] else trail.latest()
+    if older is None or newer is None or older.tree_size != args["first"] \
+            or (args["second"] and newer.tree_size != args["second"]):
+        abort(404, message="Both sizes must be signed checkpoints.")
+    if older.tree_size > newer.tree_size:
+        abort(422, errors={"query": {"second": ["Must not be smaller than 'first'."]}})
+    leaves = trail.leaf_hashes(newer.tree_size)
+    return {"first": older.public(), "second": newer.public(),
+            "proof": [p.hex() for p in consistency_proof(older.tree_size, leaves)]}

@@ -1,0 +1,76 @@
+"""Export formats for the trail: JSON lines and CSV. Pure: records in, text out.
+
+Each exported record carries ``prev_hash`` and ``hash`` and (CSV: the ``body``
+column; JSON lines: the record itself, re-encoded canonically) what the hash
+covers, so a recipient can check every record and, with the signed checkpoint
+that accompanies the export, that none is missing at its end.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+FORMATS = ("jsonl", "csv")
+COLUMNS = ("seq", "at", "event", "lookup_id", "actor_id", "actor_role", "actor_organisation",
+           "purpose", "basis_type", "child_pseudonym", "authorities", "outcomes", "flags",
+           "prev_hash", "hash", "body")
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def body_of(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The record as hashed: everything but its own hashes."""
+    return {k: v for k, v in record.items() if k not in ("prev_hash", "hash")}
+
+
+def jsonl_lines(records: Iterable[Mapping[str, Any]]) -> Iterator[str]:
+    for record in records:
+        yield json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
+
+
+def _cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA) else text  # no spreadsheet formulas
+
+
+def csv_row(record: Mapping[str, Any]) -> list[str]:
+    authorities = record.get("authorities") or []
+    outcomes = record.get("outcomes") or []
+    flags = record.get("flags") or []
+    derived = {
+        "authorities": ";".join(str(a) for a in authorities),
+        "outcomes": ";".join(f"{o.get('id')}:{o.get('outcome')}" for o in outcomes
+                             if isinstance(o, Mapping)),
+        "flags": ";".join(str(f.get("flag")) if isinstance(f, Mapping) else str(f)
+                          for f in flags),
+        "body": json.dumps(body_of(record), sort_keys=True, separators=(",", ":"),
+                           ensure_ascii=False),
+    }
+    row = []
+    for column in COLUMNS:
+        value = derived[column] if column in derived else record.get(column)
+        row.append(value if column in ("body", "prev_hash", "hash") else _cell(value))
+    return row
+
+
+def csv_lines(records: Iterable[Mapping[str, Any]]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for record in records:
+        writer.writerow(csv_row(record))
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    rest = buffer.getvalue()
+    if rest:
+        yield rest
+
+
+def lines(records: Iterable[Mapping[str, Any]], fmt: str) -> Iterator[str]:
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}")
+    return jsonl_lines(records) if fmt == "jsonl" else csv_lines(records)

@@ -1,0 +1,129 @@
+"""Audit flags: which recorded lookups an auditor should look at, and why.
+
+Pure functions. ``lookup_flags`` sees the new ``lookup.requested`` record and
+a summary of what the trail already holds (``History``, read by
+``federator.audit.history`` in the same transaction as the append), and
+returns each flag with a reason an auditor can read.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+FLAGS = ("safeguarding_basis", "scope_all", "volume_hour", "volume_day", "out_of_hours",
+         "no_match_streak", "child_many_organisations")
+
+_HOURS = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
+
+
+@dataclass(frozen=True)
+class FlagLimits:
+    per_hour: int = 20
+    per_day: int = 80
+    office_start: time = time(8, 0)
+    office_end: time = time(18, 0)
+    timezone: str = "Europe/London"
+    no_match_streak: int = 10
+    child_organisations: int = 3
+    child_window: timedelta = timedelta(hours=72)
+
+    @classmethod
+    def parse(cls, *, per_hour: int, per_day: int, office_hours: str, timezone: str,
+              no_match_streak: int, child_organisations: int, child_window_hours: int
+              ) -> FlagLimits:
+        """From settings; ValueError names the setting that is wrong."""
+        match = _HOURS.match(office_hours.strip())
+        if not match:
+            raise ValueError("FEDERATOR_AUDIT_OFFICE_HOURS must look like 08:00-18:00")
+        h1, m1, h2, m2 = (int(g) for g in match.groups())
+        try:
+            start, end = time(h1, m1), time(h2, m2)
+        except ValueError as e:
+            raise ValueError("FEDERATOR_AUDIT_OFFICE_HOURS has an impossible time") from e
+        if start >= end:
+            raise ValueError("FEDERATOR_AUDIT_OFFICE_HOURS must start before it ends")
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError) as e:
+            raise ValueError("FEDERATOR_AUDIT_TIMEZONE is not a known time zone") from e
+        return cls(per_hour=per_hour, per_day=per_day, office_start=start, office_end=end,
+                   timezone=timezone, no_match_streak=no_match_streak,
+                   child_organisations=child_organisations,
+                   child_window=timedelta(hours=child_window_hours))
+
+
+@dataclass(frozen=True)
+class History:
+    """What the trail held before this record, about its actor and its child."""
+
+    actor_lookups_last_hour: int = 0
+    actor_lookups_last_day: int = 0
+    #: For the actor's most recent completed lookups, newest first: True when
+    #: every authority asked answered ``no_match``.
+    actor_recent_all_no_match: Sequence[bool] = ()
+    #: Organisations that looked this child up within the window (before now).
+    child_organisations: frozenset[str] = field(default_factory=frozenset)
+
+
+def lookup_flags(record: Mapping[str, Any], history: History, limits: FlagLimits
+                 ) -> list[dict[str, str]]:
+    """Flags for one ``lookup.requested`` record, each ``{"flag", "reason"}``."""
+    flags: list[dict[str, str]] = []
+
+    def raise_(flag: str, reason: str) -> None:
+        flags.append({"flag": flag, "reason": reason})
+
+    basis = record.get("basis") or {}
+    if basis.get("type") == "safeguarding":
+        raise_("safeguarding_basis", "Safeguarding basis: consent was not sought.")
+    if record.get("scope") == "all":
+        raise_("scope_all", "Scope 'all': every registered authority was asked, "
+               "not only those covering the child's areas.")
+    hour = history.actor_lookups_last_hour + 1
+    if hour > limits.per_hour:
+        raise_("volume_hour", f"{hour} lookups by this practitioner within an hour "
+               f"(limit {limits.per_hour}).")
+    day = history.actor_lookups_last_day + 1
+    if day > limits.per_day:
+        raise_("volume_day", f"{day} lookups by this practitioner within a day "
+               f"(limit {limits.per_day}).")
+    at = record.get("at")
+    if isinstance(at, str) and out_of_hours(datetime.fromisoformat(at), limits):
+        local = datetime.fromisoformat(at).astimezone(ZoneInfo(limits.timezone))
+        raise_("out_of_hours", f"Made at {local:%H:%M} on a {local:%A} ({limits.timezone}), "
+               f"outside {limits.office_start:%H:%M}-{limits.office_end:%H:%M} "
+               "Monday to Friday.")
+    streak = no_match_run(history.actor_recent_all_no_match)
+    if limits.no_match_streak and streak >= limits.no_match_streak:
+        raise_("no_match_streak", f"The practitioner's last {streak} lookups found no "
+               "authority that knew the child.")
+    organisations = set(history.child_organisations)
+    if record.get("actor_organisation"):
+        organisations.add(str(record["actor_organisation"]))
+    if len(organisations) >= limits.child_organisations:
+        hours = int(limits.child_window.total_seconds() // 3600)
+        raise_("child_many_organisations", f"This child was looked up by {len(organisations)} "
+               f"organisations within {hours} hours.")
+    return flags
+
+
+def out_of_hours(at: datetime, limits: FlagLimits) -> bool:
+    local = at.astimezone(ZoneInfo(limits.timezone))
+    if local.weekday() >= 5:
+        return True
+    return not limits.office_start <= local.time() < limits.office_end
+
+
+def no_match_run(recent: Sequence[bool]) -> int:
+    """How many of the newest entries in a row are True."""
+    run = 0
+    for all_no_match in recent:
+        if not all_no_match:
+            break
+        run += 1
+    return run

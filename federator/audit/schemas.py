@@ -1,0 +1,115 @@
+"""The audit API's query and body schemas (marshmallow, documented by flask-smorest)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from federator.audit.export import FORMATS
+from federator.audit.flags import FLAGS
+from federator.lookup.schemas import ChildSchema
+
+
+class Moment(fields.Field):
+    """A date (``2026-11-20``, the whole day) or a date and time (ISO 8601)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any
+                     ) -> date | datetime:
+        if not isinstance(value, str) or not value.strip():
+            raise ValidationError("Give a date like 2026-11-20 or a time like "
+                                  "2026-11-20T09:30:00Z.")
+        text = value.strip()
+        try:
+            if len(text) == 10:
+                return date.fromisoformat(text)
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError as e:
+            raise ValidationError("Give a date like 2026-11-20 or a time like "
+                                  "2026-11-20T09:30:00Z.") from e
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class RangeQuery(Strict):
+    from_ = Moment(data_key="from", load_default=None)
+    to = Moment(load_default=None)
+
+    @validates_schema
+    def ordered(self, data: dict[str, Any], **_: Any) -> None:
+        start, end = data.get("from_"), data.get("to")
+        if start is not None and end is not None and _day(start) > _day(end):
+            raise ValidationError({"to": ["Must not be before 'from'."]})
+
+
+def _day(value: date | datetime) -> date:
+    return value.date() if isinstance(value, datetime) else value
+
+
+class RecordQuery(RangeQuery):
+    actor = fields.String(load_default=None, validate=validate.Length(max=200))
+    organisation = fields.String(load_default=None, validate=validate.Length(max=200))
+    authority = fields.String(load_default=None, validate=validate.Length(max=64))
+    basis = fields.String(load_default=None, validate=validate.OneOf(
+        ["consent", "safeguarding", "statutory"]))
+    event = fields.String(load_default=None, validate=validate.Regexp(
+        r"^[a-z_]+(\.[a-z_]+)?(\.\*|\*)?$", error="An event name, like lookup.requested "
+        "or lookup.*."))
+    flagged = fields.Boolean(load_default=None)
+    flag = fields.String(load_default=None, validate=validate.OneOf(FLAGS))
+    cursor = fields.String(load_default=None, validate=validate.Regexp(
+        r"^[0-9]{1,18}$", error="Use the next_cursor of the previous page."))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    sort = fields.String(load_default="-seq", validate=validate.OneOf(["seq", "-seq"]))
+
+
+class AuthorityQuery(RangeQuery):
+    cursor = fields.String(load_default=None, validate=validate.Regexp(
+        r"^[0-9]{1,18}$", error="Use the next_cursor of the previous page."))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+class VerifyQuery(Strict):
+    from_ = fields.Integer(data_key="from", load_default=1, validate=validate.Range(min=1))
+    to = fields.Integer(load_default=None, validate=validate.Range(min=1))
+
+
+class ExportQuery(RangeQuery):
+    format = fields.String(load_default="jsonl", validate=validate.OneOf(FORMATS))
+
+
+class CheckChildBody(Strict):
+    child = fields.Nested(ChildSchema, required=True)
+    reason = fields.String(load_default=None, validate=validate.Length(max=500))
+
+
+class InclusionQuery(Strict):
+    seq = fields.Integer(required=True, validate=validate.Range(min=1))
+    tree_size = fields.Integer(load_default=None, validate=validate.Range(min=1))
+
+
+class ConsistencyQuery(Strict):
+    first = fields.Integer(required=True, validate=validate.Range(min=1))
+    second = fields.Integer(load_default=None, validate=validate.Range(min=1))
+
+
+class PageSchema(Schema):
+    records = fields.List(fields.Dict())
+    next_cursor = fields.String(allow_none=True)
+
+
+class VerdictSchema(Schema):
+    ok = fields.Boolean()
+    count = fields.Integer()
+    seq = fields.Integer()
+    reason = fields.String()
+
+
+class CheckChildAnswer(Schema):
+    searched = fields.List(fields.String())
+    records = fields.List(fields.Dict())

@@ -1,0 +1,38 @@
+"""The audit trail's own tables beside ``audit_records`` (created by 0002_audit)."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Integer, String, Table, Text
+
+from federator.storage import metadata
+
+SEQ = BigInteger().with_variant(Integer, "sqlite")
+
+#: Signed statements of the tree at a size: RFC 9162 root and the chain head.
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("tree_size", SEQ, primary_key=True, autoincrement=False),
+    Column("at", String(40), nullable=False),
+    Column("root_hash", String(64), nullable=False),
+    Column("head_hash", String(64), nullable=False),
+    Column("kid", String(100), nullable=False),
+    Column("signed", Text, nullable=False),  # JWS compact over the checkpoint claims
+    Column("frontier", Text, nullable=False),  # JSON list of hex subtree roots
+)
+
+#: Which authorities a lookup record names (asked, or answered), for filtering.
+audit_authorities = Table(
+    "audit_authorities",
+    metadata,
+    Column("seq", SEQ, primary_key=True, autoincrement=False),
+    Column("authority_id", String(64), primary_key=True),
+)
+
+#: Flags raised on a record when it was written, for filtering.
+audit_flags = Table(
+    "audit_flags",
+    metadata,
+    Column("seq", SEQ, primary_key=True, autoincrement=False),
+    Column("flag", String(40), primary_key=True),
+)

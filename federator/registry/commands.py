@@ -1,0 +1,102 @@
+"""``federator registry add|check|probe`` and ``federator keys rotate``."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import Flask
+
+from adapters.base import OutboundClient
+from federator.config import ConfigError, Settings
+
+
+def add_commands(main: click.Group, registry: click.Group,
+                 with_app: Callable[..., Any]) -> None:
+    @registry.command("add")
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+    @with_app
+    def registry_add(app: Flask, file: Path) -> None:
+        """Upsert the endpoints of a TOML file (the seed format) as active; audited.
+        Credentials in it are stored encrypted with FEDERATOR_CREDENTIALS_KEY."""
+        from federator.registry.service import SeedError
+
+        services = app.extensions["federator"]
+        try:
+            ids = services.registry.seed(file, services.trail)
+        except SeedError as e:
+            raise click.ClickException(str(e)) from e
+        click.echo(f"added or updated: {', '.join(ids) or 'nothing'}")
+
+    @registry.command("check")
+    @click.argument("endpoint_id")
+    @click.option("--json", "as_json", is_flag=True)
+    @with_app
+    def registry_check(app: Flask, endpoint_id: str, as_json: bool) -> None:
+        """Run the conformance checks against a registered endpoint; exit 1 if any fails."""
+        from federator.registry.conformance import run_conformance
+
+        services = app.extensions["federator"]
+        endpoint = services.registry.get(endpoint_id)
+        if endpoint is None:
+            raise click.ClickException(f"no endpoint {endpoint_id}")
+        results = run_conformance(endpoint, services.registry.guard, services.keys,
+                                  OutboundClient(user_agent="federator-check"))
+        passed = all(r["passed"] for r in results)
+        services.registry.health.record(endpoint_id, "conformance", passed, None, results)
+        services.trail.append("registry.checked", actor_id="system", actor_role="operator",
+                              endpoint=endpoint_id, passed=passed,
+                              failed=[r["name"] for r in results if not r["passed"]])
+        if as_json:
+            click.echo(json.dumps({"id": endpoint_id, "passed": passed, "checks": results},
+                                  indent=2))
+        else:
+            for r in results:
+                click.echo(f"{'PASS' if r['passed'] else 'FAIL'}  {r['name']:18} {r['detail']}")
+        if not passed:
+            raise SystemExit(1)
+
+    @registry.command("probe")
+    @click.option("--every", "every_s", type=click.IntRange(min=5), default=None,
+                  help="Keep probing every N seconds (else probe once, for cron).")
+    @with_app
+    def registry_probe(app: Flask, every_s: int | None) -> None:
+        """GET each active or suspended endpoint's /health (FHIR: /metadata) and record it."""
+        from federator.registry.health import probe_all
+
+        services = app.extensions["federator"]
+        client = OutboundClient(max_answer_bytes=64 * 1024, user_agent="federator-probe")
+        while True:
+            for r in probe_all(client, services.registry.all(), services.registry.health):
+                click.echo(f"{'ok  ' if r.ok else 'DOWN'}  {r.endpoint_id:20} "
+                           f"{r.latency_ms if r.latency_ms is not None else '-':>6} ms  "
+                           f"{r.detail}")
+            if every_s is None:
+                return
+            time.sleep(every_s)
+
+    @main.group()
+    def keys() -> None:
+        """The broker's signing keys."""
+
+    @keys.command("rotate")
+    @click.option("--overlap", "overlap_s", type=click.IntRange(min=0), default=None,
+                  help="Seconds the old key stays published (default FEDERATOR_KEY_OVERLAP_S).")
+    def keys_rotate(overlap_s: int | None) -> None:
+        """Add a new signing key; the old one retires after the overlap."""
+        from federator.signing import rotate
+
+        try:
+            settings = Settings.from_env()
+        except ConfigError as e:
+            raise click.ClickException(str(e)) from e
+        path = settings.signing_key_file or settings.instance_dir / "signing-key.jwk.json"
+        if not path.exists():
+            raise click.ClickException(f"signing key file {path} does not exist")
+        overlap = settings.key_overlap_s if overlap_s is None else overlap_s
+        new = rotate(path, overlap_s=overlap)
+        click.echo(f"new signing key {new.key.kid}; older keys retire in {overlap} s")

@@ -1,0 +1,171 @@
+"""The practitioner's pages: the lookup form, its progress, the results, and
+"My recent lookups". Views translate; the lookup service decides.
+
+``POST /lookups/new`` answers a plain form post with the whole results page
+(no JavaScript needed). With ``Accept: text/event-stream`` (our static JS) it
+streams ``progress`` events as authorities answer, then one ``result`` event
+holding the results HTML. Nothing of the answer is kept once it is sent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Response, abort, current_app, g, request, stream_with_context
+from marshmallow import ValidationError
+
+from federator.audit.trail import AuditUnavailable
+from federator.auth.access import require_page_roles
+from federator.lookup.schemas import LookupRequestSchema
+from federator.web.blueprint import PageBlueprint, render_page
+from federator.web.forms import (
+    DATE_MESSAGE,
+    LookupForm,
+    error_summary,
+    form_errors,
+    payload_from_form,
+)
+from federator.web.recent import latest_requested, outcome_words, recent_lookups
+from federator.web.results import results_view
+
+log = logging.getLogger(__name__)
+
+blp = require_page_roles(PageBlueprint("web_lookups", __name__, template_folder="templates"),
+                         "practitioner")
+
+FIELD_ORDER = ["nhs_number", "given_name", "family_name", "date_of_birth", "postcode",
+               "previous_postcodes", "areas", "purpose", "basis_type", "given_by",
+               "given_on", "consent_reference", "covers_sensitive_services",
+               "justification", "power", "statutory_reference", "include_past"]
+DATE_FIELDS = {"date_of_birth": ("child", "Date of birth"), "given_on": ("basis", "Consent date")}
+
+
+@blp.after_request
+def _no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _form_page(form: LookupForm, status: int = 200, general: list[str] | None = None) -> Any:
+    summary = error_summary(form, FIELD_ORDER)
+    summary += [{"text": text, "href": "#purpose"} for text in general or []]
+    title = "Find who is working with a child"
+    return render_page("web/lookup_form.html", status, no_store=True, form=form,
+                       errors=summary, title=f"Error: {title}" if summary else title)
+
+
+@blp.route("/lookups/new", methods=["GET", "POST"])
+def new_lookup() -> Any:
+    form = LookupForm()
+    if request.method == "GET":
+        return _form_page(form)
+    form.validate()
+    if "csrf_token" in form.errors:
+        abort(400)
+    for name in DATE_FIELDS:  # a post without the three date inputs (not from our page)
+        field = getattr(form, name)
+        if field.raw_data is not None and len(field.raw_data) != 3:
+            field.raw_data = None
+    service = current_app.extensions["federator"].lookups
+    kind = (form.basis_type.data or "").strip()
+    payload = payload_from_form(form.data)
+    bad_dates = {name for name in DATE_FIELDS if getattr(form, name).errors}
+    errors: dict[str, Any] = {}
+    loaded: dict[str, Any] = {}
+    try:
+        loaded = LookupRequestSchema().load(payload)
+    except ValidationError as e:
+        errors = dict(e.messages) if isinstance(e.messages, dict) else {"form": e.messages}
+    if not errors:
+        errors = service.problems(loaded)
+    placed = form_errors(errors, kind)
+    for name in bad_dates:
+        section, label = DATE_FIELDS[name]
+        placed[name] = [DATE_MESSAGE.format(label)]
+        errors.setdefault(section, {})
+        if isinstance(errors[section], dict):
+            errors[section][name] = ["not a date"]
+    if errors or bad_dates:
+        for name, messages in placed.items():
+            field = getattr(form, name, None)
+            if field is not None and name != "form":
+                field.errors = list(dict.fromkeys(messages))
+        try:
+            service.refuse(g.principal, g.role, errors, payload)
+        except AuditUnavailable:
+            abort(503)
+        return _form_page(form, 422, placed.get("form"))
+    try:
+        events = service.run(loaded, g.principal, role=g.role)
+    except AuditUnavailable:
+        abort(503)
+    if request.accept_mimetypes.best_match(["text/html", "text/event-stream"]) \
+            == "text/event-stream":
+        started = latest_requested(current_app.extensions["federator"].engine, g.principal.id)
+        total = len(started.get("authorities") or []) if started else None
+        return Response(stream_with_context(_progress(events, total, loaded)),
+                        mimetype="text/event-stream",
+                        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    result: dict[str, Any] = {}
+    for kind_, data in events:
+        if kind_ == "result":
+            result = data
+    return _results_page(result, loaded)
+
+
+def _results_page(result: dict[str, Any], request_: dict[str, Any]) -> Any:
+    return render_page("web/results.html", no_store=True, view=results_view(result),
+                       asked=_asked(request_), title=_results_title(result))
+
+
+def _results_title(result: dict[str, Any]) -> str:
+    return ("Who is working with this child" if result.get("complete")
+            else "Who is working with this child (incomplete answer)")
+
+
+def _asked(request_: dict[str, Any]) -> dict[str, Any]:
+    child = request_["child"]
+    dob = child.get("date_of_birth")
+    name = " ".join(p for p in (child.get("given_name"), child.get("family_name")) if p)
+    return {"nhs_number": child.get("nhs_number"), "name": name,
+            "date_of_birth": f"{dob.day} {dob:%B %Y}" if dob else None,
+            "postcodes": ", ".join(child.get("postcodes") or []),
+            "purpose": request_["purpose"], "basis_type": request_["basis"]["type"],
+            "include_past": bool(request_.get("include_past"))}
+
+
+def _event(kind: str, data: Any) -> str:
+    return f"event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+def _progress(events: Iterator[tuple[str, dict[str, Any]]], total: int | None,
+              request_: dict[str, Any]) -> Iterator[str]:
+    answered = 0
+    try:
+        for kind, data in events:
+            if kind == "authority":
+                answered += 1
+                yield _event("progress", {"answered": answered, "total": total,
+                                          "name": data.get("name"),
+                                          "outcome": data.get("outcome")})
+            elif kind == "result":
+                body, _, _ = _results_page(data, request_)
+                yield _event("result", {"html": body, "title": _results_title(data)})
+    except Exception as e:  # the page must say so, not hang
+        log.error("lookup page stream failed: %s", type(e).__name__)
+        yield _event("failure", {"text": "Sorry, the lookup could not be finished. "
+                                         "Try again."})
+
+
+@blp.route("/lookups/recent")
+def recent() -> Any:
+    engine = current_app.extensions["federator"].engine
+    items = recent_lookups(engine, g.principal.id)
+    rows = [{"at": item.at, "purpose": item.purpose, "basis_type": item.basis_type,
+             "asked": item.asked, "outcomes": outcome_words(item.outcomes),
+             "complete": item.complete} for item in items]
+    return render_page("web/recent.html", no_store=True, rows=rows,
+                       title="My recent lookups")

@@ -1,0 +1,85 @@
+"""The practitioner's own recent lookups, read from the audit trail.
+
+Only what the trail holds: when, purpose, basis type, and how many
+authorities gave each outcome. Never the answers (the trail has none).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from federator.storage import audit_records
+
+EVENTS = ("lookup.requested", "lookup.completed")
+OUTCOME_WORDS = {
+    "match": "knew the child", "no_match": "did not know the child",
+    "declined": "declined", "timeout": "did not answer in time",
+    "error": "could not be reached", "unavailable": "unavailable",
+}
+
+
+@dataclass
+class RecentLookup:
+    lookup_id: str
+    at: str
+    purpose: str
+    basis_type: str
+    asked: int
+    outcomes: dict[str, int] = field(default_factory=dict)
+    complete: bool | None = None  # None: not finished (or its record is missing)
+
+
+def summarise(records: Iterable[Mapping[str, Any]]) -> list[RecentLookup]:
+    """Pair each ``lookup.requested`` with its ``lookup.completed``, newest first."""
+    found: dict[str, RecentLookup] = {}
+    for record in records:
+        lookup_id = record.get("lookup_id")
+        if not isinstance(lookup_id, str):
+            continue
+        if record.get("event") == "lookup.requested":
+            found[lookup_id] = RecentLookup(
+                lookup_id=lookup_id, at=str(record.get("at", "")),
+                purpose=str(record.get("purpose") or ""),
+                basis_type=str(record.get("basis_type") or ""),
+                asked=len(record.get("authorities") or []))
+        elif record.get("event") == "lookup.completed" and lookup_id in found:
+            item = found[lookup_id]
+            item.outcomes = dict(Counter(str(o.get("outcome")) for o in
+                                         record.get("outcomes") or [] if isinstance(o, Mapping)))
+            item.complete = bool(record.get("complete"))
+    return sorted(found.values(), key=lambda r: r.at, reverse=True)
+
+
+def outcome_words(outcomes: Mapping[str, int]) -> list[str]:
+    """``{"match": 2, "timeout": 1}`` → ``["2 knew the child", "1 did not answer in time"]``."""
+    return [f"{outcomes[k]} {OUTCOME_WORDS[k]}" for k in OUTCOME_WORDS if outcomes.get(k)]
+
+
+def recent_lookups(engine: Engine, actor_id: str, limit: int = 20) -> list[RecentLookup]:
+    """The actor's last ``limit`` lookups (their requested and completed records)."""
+    query = (select(audit_records.c.body)
+             .where(audit_records.c.actor_id == actor_id)
+             .where(audit_records.c.event.in_(EVENTS))
+             .order_by(audit_records.c.seq.desc()).limit(limit * 2 + 10))
+    with engine.connect() as conn:
+        bodies = conn.execute(query).scalars().all()
+    records = [json.loads(b) for b in reversed(bodies)]
+    return summarise(records)[:limit]
+
+
+def latest_requested(engine: Engine, actor_id: str) -> Mapping[str, Any] | None:
+    """The actor's newest ``lookup.requested`` record: the lookup just started
+    (its list of authorities gives the progress its total)."""
+    query = (select(audit_records.c.body)
+             .where(audit_records.c.actor_id == actor_id)
+             .where(audit_records.c.event == "lookup.requested")
+             .order_by(audit_records.c.seq.desc()).limit(1))
+    with engine.connect() as conn:
+        body = conn.execute(query).scalar()
+    return json.loads(body) if body else None

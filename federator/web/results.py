@@ -1,0 +1,67 @@
+"""What the results page shows, from the API's answer (pure: no Flask, no I/O)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Any
+
+ANSWERED = ("match", "no_match")
+OUTCOME_TEXT = {
+    "match": ("Knows the child", "govuk-tag--green"),
+    "no_match": ("Does not know the child", "govuk-tag--grey"),
+    "declined": ("Declined to answer", "govuk-tag--orange"),
+    "timeout": ("Did not answer in time", "govuk-tag--red"),
+    "error": ("Could not be reached", "govuk-tag--red"),
+    "unavailable": ("Unavailable", "govuk-tag--red"),
+}
+
+
+def long_date(value: str | None) -> str | None:
+    """``2025-09-01`` → ``1 September 2025`` (anything else unchanged)."""
+    if not value:
+        return None
+    try:
+        day = date.fromisoformat(value[:10])
+    except ValueError:
+        return value
+    return f"{day.day} {day:%B %Y}"
+
+
+def involvement(person: Mapping[str, Any]) -> str:
+    start, end = long_date(person.get("from")), long_date(person.get("to"))
+    if person.get("current"):
+        return f"Current, since {start}" if start else "Current"
+    if start and end:
+        return f"{start} to {end}"
+    if end:
+        return f"Until {end}"
+    return f"From {start}" if start else "Past (dates not given)"
+
+
+def results_view(result: Mapping[str, Any]) -> dict[str, Any]:
+    """Split and label the answer for the page; drops nothing the answer holds."""
+    authorities: Sequence[Mapping[str, Any]] = result.get("authorities") or []
+    names = {a["id"]: a.get("name") or a["id"] for a in authorities}
+
+    def person(p: Mapping[str, Any]) -> dict[str, Any]:
+        return {**p, "involvement": involvement(p),
+                "source_names": [names.get(s, s) for s in p.get("sources") or []]}
+
+    people = [person(p) for p in result.get("professionals") or []]
+    return {
+        "lookup_id": result.get("lookup_id"),
+        "complete": bool(result.get("complete")),
+        "missing": [{"name": a.get("name") or a["id"],
+                     "text": OUTCOME_TEXT.get(a.get("outcome", ""), ("No answer", ""))[0]}
+                    for a in authorities if a.get("outcome") not in ANSWERED],
+        "authorities": [{"name": a.get("name") or a["id"],
+                         "outcome": OUTCOME_TEXT.get(a.get("outcome", ""),
+                                                     (a.get("outcome"), ""))[0],
+                         "tag": OUTCOME_TEXT.get(a.get("outcome", ""), ("", ""))[1]}
+                        for a in authorities],
+        "current": [p for p in people if p.get("current")],
+        "past": [p for p in people if not p.get("current")],
+        "notices": [{"authority": names.get(n.get("authority"), n.get("authority")),
+                     "text": n.get("text", "")} for n in result.get("notices") or []],
+    }

@@ -1,0 +1,379 @@
+"""The fan-out against authorities that misbehave, over real sockets on loopback.
+
+A small adapter server with a fault switch stands in for an authority; the
+broker, identity provider and the demo's kits are the real ones. Each fault
+gives its outcome, the lookup returns by its deadline (generous bounds, not a
+timing assertion), and the audit trail holds both records of every lookup.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from datetime import date, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from adapters.protocol import PROTOCOL
+from federator.config import Settings
+from federator.demo.federation import Federation, start_federation
+from federator.demo.files import toml_array_of_tables
+
+pytestmark = pytest.mark.integration
+
+DEADLINE_MS = 2000
+#: How far past its deadline a lookup may return here: scheduling on a shared
+#: machine, the audit writes and the HTTP round trip, not the authority.
+SLACK_S = 4.0
+
+
+class FaultServer:
+    """An adapter with a fault switch: ``fault`` is read on every request."""
+
+    def __init__(self, fault: str = "ok") -> None:
+        self.fault = fault
+        self.requests = 0
+        self.hosts: list[str] = []
+        self.stopping = threading.Event()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self._send(200, {"status": "ok", "protocol": PROTOCOL})
+
+            def do_POST(self) -> None:
+                outer.requests += 1
+                outer.hosts.append(self.headers.get("Host", ""))
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                lookup_id = json.loads(body).get("lookup_id", "")
+                outer.answer(self, outer.fault, lookup_id)
+
+            def _send(self, status: int, data: Any, raw: bytes | None = None) -> None:
+                payload = raw if raw is not None else json.dumps(data).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self.handler = Handler
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def answer(self, h: Any, fault: str, lookup_id: str) -> None:
+        match_ = {"lookup_id": lookup_id, "status": "match", "confidence": 1.0,
+                  "professionals": [{"name": "Rowan Fault", "role": "Social worker",
+                                     "organisation": "Fault Council",
+                                     "phone": "0113 000 0001", "current": True}]}
+        if fault == "ok":
+            h._send(200, match_)
+        elif fault.startswith("slow:"):
+            self.stopping.wait(int(fault.split(":")[1]) / 1000)
+            h._send(200, match_)
+        elif fault == "declined":
+            h._send(200, {"lookup_id": lookup_id, "status": "declined"})
+        elif fault == "hang":
+            self.stopping.wait(30)
+        elif fault == "drip":
+            payload = json.dumps(match_).encode()
+            h.send_response(200)
+            h.send_header("Content-Length", str(len(payload)))
+            h.end_headers()
+            for byte in payload:
+                if self.stopping.wait(1.0):
+                    return
+                h.wfile.write(bytes([byte]))
+                h.wfile.flush()
+        elif fault == "close":
+            payload = json.dumps(match_).encode()
+            h.send_response(200)
+            h.send_header("Content-Length", str(len(payload)))
+            h.end_headers()
+            h.wfile.write(payload[: len(payload) // 2])
+            h.wfile.flush()
+            h.close_connection = True
+            h.connection.shutdown(socket.SHUT_RDWR)
+        elif fault == "500":
+            h._send(500, {"error": "internal server error"})
+        elif fault == "garbage":
+            h._send(200, None, raw=b"<html>not json{")
+        elif fault == "huge":  # 50 MiB, no Content-Length: only a streaming cap stops it
+            h.send_response(200)
+            h.send_header("Connection", "close")
+            h.end_headers()
+            h.close_connection = True
+            block = b" " * 65536
+            try:
+                h.wfile.write(b'{"lookup_id": "' + lookup_id.encode() + b'", "notice": "')
+                for _ in range(50 * 16):
+                    h.wfile.write(block)
+            except OSError:
+                return
+        elif fault == "other_id":
+            h._send(200, {**match_, "lookup_id": "01JOTHERLOOKUP0000000000000"})
+        elif fault == "unsigned":
+            h._send(401, {"error": "bad signature"})
+        else:
+            raise AssertionError(f"unknown fault {fault}")
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+FAULTS = {
+    # fault: (outcome, words the detail must hold)
+    "ok": ("match", None),
+    "declined": ("declined", None),
+    "slow:300": ("match", None),
+    "slow:6000": ("timeout", "deadline"),
+    "hang": ("timeout", "deadline"),
+    "drip": ("timeout", "deadline"),
+    "close": ("error", "connection"),
+    "500": ("error", "HTTP 500"),
+    "garbage": ("error", "not JSON"),
+    "huge": ("error", "larger than"),
+    "other_id": ("error", "another lookup"),
+    "unsigned": ("error", "HTTP 401"),
+}
+
+
+def fault_code(i: int) -> str:
+    return f"E99{i:06d}"
+
+
+def seed_for(servers: dict[str, FaultServer], path: Path) -> Path:
+    entries = [{"id": f"fault-{i}", "name": f"Fault {name}", "code": fault_code(i),
+                "coverage": [fault_code(i)], "protocol": PROTOCOL, "url": server.url,
+                "timeout_ms": 10000, "contact": "Fault desk"}
+               for i, (name, server) in enumerate(servers.items())]
+    path.write_text(toml_array_of_tables("endpoint", entries), encoding="utf-8")
+    return path
+
+
+def body(fed: Federation, areas: list[str], deadline_ms: int = DEADLINE_MS) -> dict[str, Any]:
+    child = fed.world.children[0]
+    return {
+        "child": {"nhs_number": child.nhs_number, "postcodes": []},
+        "areas": areas,
+        "purpose": "Assessment under section 17: finding services already involved",
+        "basis": {"type": "consent", "given_by": "parent",
+                  "given_on": (date.today() - timedelta(days=3)).isoformat(),
+                  "reference": "CASE-123", "covers_sensitive_services": False},
+        "include_past": True, "deadline_ms": deadline_ms,
+    }
+
+
+def settings(**extra: Any) -> Settings:
+    return Settings(lookups_per_minute=10000, lookups_per_day=100000, **extra)
+
+
+@pytest.fixture(scope="module")
+def faulty(tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[tuple[Federation, dict[str, FaultServer]]]:
+    directory = tmp_path_factory.mktemp("faults")
+    servers = {name: FaultServer(name) for name in FAULTS}
+    try:
+        fed = start_federation(directory / "demo", base=settings(),
+                               extra_seed=seed_for(servers, directory / "faults.toml"))
+        yield fed, servers
+        fed.stop()
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
+def post(fed: Federation, data: Any, token: str, **kwargs: Any) -> requests.Response:
+    headers = {"Authorization": f"Bearer {token}", **kwargs.pop("headers", {})}
+    return requests.post(f"{fed.broker.url}/api/v1/lookups", json=data, headers=headers,
+                         timeout=60, **kwargs)
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_each_fault_gives_its_outcome_by_the_deadline_and_is_audited(
+        faulty: tuple[Federation, dict[str, FaultServer]], fault: str) -> None:
+    fed, servers = faulty
+    index = list(servers).index(fault)
+    token = fed.token()
+    started = time.monotonic()
+    response = post(fed, body(fed, [fault_code(index)]), token)
+    took = time.monotonic() - started
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    [entry] = [a for a in answer["authorities"] if a["id"] == f"fault-{index}"]
+    outcome, words = FAULTS[fault]
+    assert entry["outcome"] == outcome, entry
+    if words:
+        assert words in (entry["detail"] or ""), entry
+    assert answer["complete"] is (outcome in ("match", "no_match") and all(
+        a["outcome"] in ("match", "no_match") for a in answer["authorities"]))
+    if outcome != "match":
+        assert "fault-" + str(index) not in {s for p in answer["professionals"]
+                                             for s in p["sources"]}
+    assert took < DEADLINE_MS / 1000 + SLACK_S, f"lookup took {took:.1f}s"
+    trail = fed.app.extensions["federator"].trail
+    records = trail.records(lookup_id=answer["lookup_id"])
+    assert [r["event"] for r in records] == ["lookup.requested", "lookup.completed"]
+    assert {o["id"]: o["outcome"] for o in records[1]["outcomes"]}[f"fault-{index}"] == outcome
+
+
+def test_every_fault_at_once_still_returns_by_the_deadline(
+        faulty: tuple[Federation, dict[str, FaultServer]]) -> None:
+    fed, servers = faulty
+    started = time.monotonic()
+    answer = post(fed, body(fed, [fault_code(i) for i in range(len(servers))]),
+                  fed.token()).json()
+    took = time.monotonic() - started
+    assert took < DEADLINE_MS / 1000 + SLACK_S, f"lookup took {took:.1f}s"
+    got = {a["id"]: a["outcome"] for a in answer["authorities"]}
+    assert {got[f"fault-{i}"] for i in range(len(servers))} == {
+        o for o, _ in FAULTS.values()}
+    assert answer["complete"] is False
+    trail = fed.app.extensions["federator"].trail
+    assert [r["event"] for r in trail.records(lookup_id=answer["lookup_id"])] == [
+        "lookup.requested", "lookup.completed"]
+
+
+def test_event_stream_client_that_leaves_mid_stream_still_gets_the_lookup_audited(
+        faulty: tuple[Federation, dict[str, FaultServer]]) -> None:
+    fed, servers = faulty
+    names = list(servers)
+    areas = [fault_code(names.index(f)) for f in ("ok", "slow:300", "hang", "drip")]
+    raw = json.dumps(body(fed, areas)).encode()
+    request = (f"POST /api/v1/lookups HTTP/1.1\r\nHost: 127.0.0.1:{fed.broker.port}\r\n"
+               f"Authorization: Bearer {fed.token()}\r\nAccept: text/event-stream\r\n"
+               f"Content-Type: application/json\r\nContent-Length: {len(raw)}\r\n\r\n"
+               ).encode() + raw
+    trail = fed.app.extensions["federator"].trail
+    before = {r["lookup_id"] for r in trail.records(event="lookup.completed", limit=1000)}
+    with socket.create_connection(("127.0.0.1", fed.broker.port), timeout=10) as sock:
+        sock.sendall(request)
+        seen = b""
+        while b"event: authority" not in seen:
+            chunk = sock.recv(4096)
+            assert chunk, "the broker closed the stream before any event"
+            seen += chunk
+    # The client has gone after the first event; the lookup must still be finished and
+    # its completion audited (within the deadline, plus slack).
+    limit = time.monotonic() + DEADLINE_MS / 1000 + SLACK_S + 5
+    completed: list[dict[str, Any]] = []
+    while time.monotonic() < limit and not completed:
+        completed = [r for r in trail.records(event="lookup.completed", limit=1000)
+                     if r["lookup_id"] not in before]
+        time.sleep(0.2)
+    assert completed, "no lookup.completed after the client went away"
+    [record] = completed
+    assert record["client_gone"] is True
+    assert {o["outcome"] for o in record["outcomes"] if o["id"].startswith("fault-")} == {
+        "match", "timeout"}
+    assert [r["event"] for r in trail.records(lookup_id=record["lookup_id"])] == [
+        "lookup.requested", "lookup.completed"]
+
+
+def _redis_server(port: int, directory: Path) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [shutil.which("redis-server") or "redis-server", "--port", str(port),
+         "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(directory)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    limit = time.monotonic() + 10
+    while time.monotonic() < limit:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return process
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError("redis-server did not start")
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
+def test_redis_down_refuses_lookups_with_503_keeps_the_rest_and_recovers(
+        tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    redis = _redis_server(port, tmp_path)
+    fed = start_federation(tmp_path / "demo", base=settings(
+        redis_url=f"redis://127.0.0.1:{port}/0"))
+    try:
+        data = body(fed, [])
+        token = fed.token()
+        assert post(fed, data, token).status_code == 200
+        redis.terminate()
+        redis.wait(timeout=10)
+        refused = post(fed, data, token)
+        assert refused.status_code == 503, refused.text
+        assert "circuit breakers" in refused.json()["message"]
+        assert requests.get(f"{fed.broker.url}/healthz", timeout=10).status_code == 200
+        assert requests.get(f"{fed.broker.url}/.well-known/jwks.json",
+                            timeout=10).status_code == 200
+        assert requests.get(f"{fed.broker.url}/readyz", timeout=10).status_code == 503
+        trail = fed.app.extensions["federator"].trail
+        assert trail.records(event="lookup.refused")[-1]["reason"] == \
+            "shared state unavailable"
+        redis = _redis_server(port, tmp_path)
+        assert post(fed, data, token).status_code == 200  # no restart of the broker
+    finally:
+        fed.stop()
+        redis.kill()
+        redis.wait(timeout=10)
+
+
+@pytest.mark.parametrize("shared", ["in-process", "redis"])
+def test_a_failing_authority_is_left_alone_after_a_few_failures_then_tried_again(
+        tmp_path: Path, request: pytest.FixtureRequest, shared: str) -> None:
+    redis_options: dict[str, Any] = {}
+    if shared == "redis":
+        redis_options = {"redis_url": request.getfixturevalue("redis_url"),
+                         "redis_prefix": request.getfixturevalue("redis_prefix")}
+    server = FaultServer("500")
+    try:
+        fed = start_federation(tmp_path / "demo", base=settings(
+            breaker_failures=3, breaker_cooldown_s=1, **redis_options),
+            extra_seed=seed_for({"500": server}, tmp_path / "faults.toml"))
+        try:
+            token = fed.token()
+
+            def outcome() -> tuple[str, str]:
+                answer = post(fed, body(fed, [fault_code(0)]), token).json()
+                [entry] = [a for a in answer["authorities"] if a["id"] == "fault-0"]
+                return entry["outcome"], entry["detail"] or ""
+
+            assert [outcome()[0] for _ in range(3)] == ["error"] * 3
+            state, detail = outcome()
+            assert (state, server.requests) == ("unavailable", 3)
+            assert "circuit open" in detail
+            server.fault = "ok"
+            time.sleep(1.3)  # the cool-down
+            assert outcome()[0] == "match"  # the one probe went through and closed it
+            assert outcome()[0] == "match"
+            assert server.requests == 5
+        finally:
+            fed.stop()
+    finally:
+        server.stop()
