@@ -14,283 +14,34 @@ numbers in Ofcom's ranges reserved for drama, e-mail addresses under
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 import nhs_number
 from faker import Faker
 
-#: The date the synthetic world is "as of". Fixed, so the world does not
-#: change with the clock; involvements ending before it are past.
-REFERENCE_DATE = date(2026, 11, 1)
-
-BEHAVIOURS = ("normal", "slow", "down")
-SLOW_DELAY_MS = 3500
-
-
-@dataclass(frozen=True)
-class Council:
-    """A local authority the demo can stand up (static data)."""
-
-    id: str
-    name: str
-    code: str  # GSS code
-    organisation: str
-    place: str  # short place name used for team names
-    districts: tuple[str, ...]  # postcode districts (outward codes)
-    phone_range: str  # "0113 496 0" -> four-digit suffix, "01632 960" -> three
-
-
-def _seq(prefix: str, numbers) -> tuple[str, ...]:
-    return tuple(f"{prefix}{n}" for n in numbers)
-
-
-#: At least nine councils; the first ``authorities - 1`` are used.
-COUNCILS: tuple[Council, ...] = (
-    Council("leeds-cs", "Leeds Children's Services", "E08000035", "Leeds City Council",
-            "Leeds", _seq("LS", range(1, 29)), "0113 496 0"),
-    Council("bradford-cs", "Bradford Children's Services", "E08000032",
-            "City of Bradford Metropolitan District Council", "Bradford",
-            (*_seq("BD", range(1, 23)), "LS29"), "01632 960"),
-    Council("kirklees-cs", "Kirklees Children's Services", "E08000034", "Kirklees Council",
-            "Kirklees", (*_seq("HD", range(1, 10)), *_seq("WF", range(12, 18))), "01632 960"),
-    Council("calderdale-cs", "Calderdale Children's Services", "E08000033",
-            "Calderdale Metropolitan Borough Council", "Calderdale",
-            (*_seq("HX", range(1, 8)), "OL14"), "01632 960"),
-    Council("wakefield-cs", "Wakefield Children's Services", "E08000036",
-            "Wakefield Council", "Wakefield", _seq("WF", range(1, 12)), "01632 960"),
-    Council("york-cs", "York Children's Services", "E06000014", "City of York Council", "York",
-            ("YO1", "YO10", "YO19", "YO23", "YO24", "YO26", "YO30", "YO31", "YO32"),
-            "01632 960"),
-    Council("sheffield-cs", "Sheffield Children's Services", "E08000039", "Sheffield City Council",
-            "Sheffield", (*_seq("S", range(1, 15)), "S17", "S20", "S35"), "0114 496 0"),
-    Council("barnsley-cs", "Barnsley Children's Services", "E08000016",
-            "Barnsley Metropolitan Borough Council", "Barnsley", _seq("S", range(70, 76)),
-            "0114 496 0"),
-    Council("rotherham-cs", "Rotherham Children's Services", "E08000018",
-            "Rotherham Metropolitan Borough Council", "Rotherham", _seq("S", range(60, 67)),
-            "0114 496 0"),
-    Council("doncaster-cs", "Doncaster Children's Services", "E08000017",
-            "City of Doncaster Council", "Doncaster", _seq("DN", range(1, 13)), "0114 496 0"),
-    Council("hull-cs", "Hull Children's Services", "E06000010", "Hull City Council", "Hull",
-            _seq("HU", range(1, 10)), "01632 960"),
-    Council("north-yorkshire-cs", "North Yorkshire Children's Services", "E06000065",
-            "North Yorkshire Council", "North Yorkshire",
-            (*_seq("HG", range(1, 6)), "YO7", "YO8", "YO11", "YO12", "YO13", "YO14", "YO17",
-             "YO18", "YO21", "YO22", "BD23", "BD24", *_seq("DL", range(6, 12))),
-            "01632 960"),
+from federator.demo.model import (
+    BEHAVIOURS,
+    REFERENCE_DATE,
+    SLOW_DELAY_MS,
+    Authority,
+    Child,
+    Involvement,
+    World,
 )
-
-NATIONAL_ID = "yorkshire-health"
-NATIONAL_NAME = "Yorkshire Community Health"
-NATIONAL_CODE = "RXX"
-NATIONAL_ORGANISATION = "Yorkshire Community Health NHS Trust"
-NATIONAL_PHONE_RANGE = "0113 496 0"
-
-#: Index (into the councils in use) of the slow one and of the down one.
-_SLOW_INDEX = 1
-_DOWN_INDEX = 3
-
-
-# --------------------------------------------------------------------------
-# Data
-# --------------------------------------------------------------------------
-
-
-@dataclass
-class Authority:
-    id: str
-    name: str
-    code: str
-    coverage: list[str]
-    behaviour: str  # "normal" | "slow" | "down"
-    organisation: str = ""
-    contact: str = ""
-    districts: list[str] = field(default_factory=list)
-
-    @property
-    def national(self) -> bool:
-        return self.coverage == ["national"]
-
-    @property
-    def simulate_delay_ms(self) -> int:
-        return SLOW_DELAY_MS if self.behaviour == "slow" else 0
-
-
-@dataclass
-class Child:
-    child_ref: str
-    nhs_number: str
-    given_name: str
-    family_name: str
-    date_of_birth: date
-    postcodes: list[str]
-    known_to: list[str]
-    shielded: bool
-    notes: str
-    home_authority: str = ""
-
-    def identity(self) -> dict:
-        """The child as a lookup request's ``child`` object."""
-        return {
-            "nhs_number": self.nhs_number,
-            "given_name": self.given_name,
-            "family_name": self.family_name,
-            "date_of_birth": self.date_of_birth.isoformat(),
-            "postcodes": list(self.postcodes),
-        }
-
-
-@dataclass
-class Involvement:
-    """One professional's involvement with one child, as held by one authority.
-
-    ``professional_name`` is empty when the authority knows the child but has
-    no named worker. ``to`` is ``None`` while the involvement is current.
-    """
-
-    child_ref: str
-    authority_id: str
-    professional_name: str
-    role: str
-    service: str
-    sensitive: bool
-    organisation: str
-    team: str
-    phone: str
-    email: str
-    registration_number: str
-    from_: date | None
-    to: date | None
-
-    @property
-    def current(self) -> bool:
-        return self.to is None
-
-
-@dataclass
-class World:
-    seed: int
-    authorities: list[Authority]
-    children: list[Child]
-    involvements: list[Involvement]
-
-    # -- look-ups ---------------------------------------------------------
-
-    def authority(self, authority_id: str) -> Authority:
-        for a in self.authorities:
-            if a.id == authority_id:
-                return a
-        raise KeyError(authority_id)
-
-    def child(self, child_ref: str) -> Child:
-        for c in self.children:
-            if c.child_ref == child_ref:
-                return c
-        raise KeyError(child_ref)
-
-    def involvements_for(self, child_ref: str, authority_id: str | None = None
-                         ) -> list[Involvement]:
-        return [
-            i for i in self.involvements
-            if i.child_ref == child_ref and (authority_id is None or i.authority_id == authority_id)
-        ]
-
-    def involvements_at(self, authority_id: str) -> list[Involvement]:
-        return [i for i in self.involvements if i.authority_id == authority_id]
-
-    def children_known_to(self, authority_id: str) -> list[Child]:
-        return [c for c in self.children if authority_id in c.known_to]
-
-    # -- for people -------------------------------------------------------
-
-    def label(self, child: Child) -> str:
-        """Why a child is interesting to look up, in a few words."""
-        invs = self.involvements_for(child.child_ref)
-        if child.shielded:
-            return f"shielded at {child.known_to[0]}: a notice, no professionals"
-        if any(i.sensitive for i in invs):
-            return "has a sensitive service (shown only with a basis that covers it)"
-        if not child.known_to:
-            return "known to nobody"
-        behaviours = {self.authority(a).behaviour for a in child.known_to}
-        shared = _shared_professionals(invs)
-        parts = []
-        if len(child.known_to) > 1:
-            parts.append(f"known to {len(child.known_to)} authorities")
-        if shared:
-            parts.append("one professional reported by two authorities")
-        if any(i.to is not None for i in invs):
-            parts.append("past involvement")
-        if "slow" in behaviours:
-            parts.append("one authority is slow")
-        if "down" in behaviours:
-            parts.append("one authority is down")
-        if not [i for i in invs if i.professional_name]:
-            parts.append("known, no named worker")
-        return ", ".join(parts) or f"known to {child.known_to[0]}"
-
-    def children_for_display(self, n: int = 5) -> list[Child]:
-        """A few children worth looking up in the demo, most telling first:
-        multi-authority (with a shared professional), past involvement,
-        shielded, sensitive, unknown; then others known to several authorities."""
-        picked: list[Child] = []
-
-        def pick(pred) -> None:
-            for c in self.children:
-                if c not in picked and pred(c):
-                    picked.append(c)
-                    return
-
-        def healthy(c: Child) -> bool:
-            return all(self.authority(a).behaviour == "normal" for a in c.known_to)
-
-        def invs(c: Child) -> list[Involvement]:
-            return self.involvements_for(c.child_ref)
-
-        pick(lambda c: len(c.known_to) > 1 and _shared_professionals(invs(c)) and healthy(c)
-             and not c.shielded and not any(i.sensitive for i in invs(c)))
-        pick(lambda c: any(i.to is not None for i in invs(c)) and len(c.known_to) > 1
-             and not c.shielded and not any(i.sensitive for i in invs(c)))
-        pick(lambda c: c.shielded)
-        pick(lambda c: any(i.sensitive for i in invs(c)))
-        pick(lambda c: not c.known_to)
-        pick(lambda c: any(self.authority(a).behaviour != "normal" for a in c.known_to))
-        for c in self.children:
-            if len(c.known_to) > 1:
-                pick(lambda x, c=c: x is c)
-        for c in self.children:
-            pick(lambda x, c=c: x is c)
-        return picked[:n]
-
-    def children_summary(self) -> list[dict]:
-        """The children as plain data (for ``federator demo children --json``)."""
-        return [
-            {
-                "child_ref": c.child_ref,
-                **c.identity(),
-                "known_to": list(c.known_to),
-                "shielded": c.shielded,
-                "notes": c.notes,
-            }
-            for c in self.children
-        ]
-
-
-def _shared_professionals(invs: list[Involvement]) -> bool:
-    seen: dict[str, str] = {}
-    for i in invs:
-        if not i.registration_number:
-            continue
-        other = seen.setdefault(i.registration_number, i.authority_id)
-        if other != i.authority_id:
-            return True
-    return False
-
-
-# --------------------------------------------------------------------------
-# Generation
-# --------------------------------------------------------------------------
+from federator.demo.places import (
+    _DOWN_INDEX,
+    _SLOW_INDEX,
+    COUNCILS,
+    NATIONAL_CODE,
+    NATIONAL_ID,
+    NATIONAL_NAME,
+    NATIONAL_ORGANISATION,
+    NATIONAL_PHONE_RANGE,
+    Council,
+    district_of,
+    postcode_table,
+)
 
 
 @dataclass
@@ -607,29 +358,14 @@ def generate_world(seed: int = 2026, authorities: int = 6, children: int = 60) -
     return World(seed=seed, authorities=auths, children=kids, involvements=invs)
 
 
-def postcode_table() -> list[tuple[str, str, str]]:
-    """(district, gss_code, area_name) for every council the demo knows; the
-    source of ``config/postcodes.csv``."""
-    rows = []
-    for c in COUNCILS:
-        for d in c.districts:
-            rows.append((d, c.code, f"{c.place} (approximate)"))
-    return rows
-
-
-def district_of(postcode: str) -> str:
-    """The outward code of a postcode ("LS6 2AB" -> "LS6")."""
-    text = postcode.strip().upper()
-    if " " in text:
-        return text.split()[0]
-    return text[:-3] if len(text) > 4 else text
-
-
 __all__ = [
+    "BEHAVIOURS",
     "COUNCILS",
     "REFERENCE_DATE",
+    "SLOW_DELAY_MS",
     "Authority",
     "Child",
+    "Council",
     "Involvement",
     "World",
     "district_of",
