@@ -13,8 +13,12 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet
@@ -50,6 +54,9 @@ class WireRequester(Schema):
     name = fields.String(load_default="")
     role = fields.String(load_default="")
     organisation = fields.String(load_default="")
+    #: Optional (old adapters ignore it): how the child's worker can reach the requester.
+    email = fields.String(load_default=None, allow_none=True,
+                          validate=validate.Length(max=254))
 
 
 class WireRequest(Schema):
@@ -100,6 +107,13 @@ class InvalidAnswer(ValueError):
     """The adapter's answer does not follow the protocol."""
 
 
+# Built once: constructing a marshmallow Schema costs more than loading a small
+# answer with it (about 110 us against 55 us), and ``load`` keeps no state on the
+# instance, so one of each serves every thread.
+_ANSWER = WireAnswer()
+_PROFESSIONAL = WireProfessional()
+
+
 def parse_answer(raw: bytes, lookup_id: str) -> dict[str, Any]:
     """Parse and validate an adapter's answer.
 
@@ -113,7 +127,7 @@ def parse_answer(raw: bytes, lookup_id: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InvalidAnswer("answer is not a JSON object")
     try:
-        answer = WireAnswer().load(data)
+        answer = _ANSWER.load(data)
     except ValidationError as e:
         raise InvalidAnswer(f"invalid answer: {sorted(e.messages)}") from e
     if answer["lookup_id"] != lookup_id:
@@ -121,7 +135,7 @@ def parse_answer(raw: bytes, lookup_id: str) -> dict[str, Any]:
     people = []
     for item in answer["professionals"]:
         try:
-            person = WireProfessional().load(item)
+            person = _PROFESSIONAL.load(item)
         except ValidationError:
             continue
         if not person["name"].strip() or not any(
@@ -145,7 +159,19 @@ def body_hash(body: bytes) -> str:
 
 
 def encode_body(payload: Mapping[str, Any]) -> bytes:
+    if isinstance(payload, WirePayload):
+        return payload.body
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class WirePayload(dict[str, Any]):
+    """A lookup's request body, encoded once however many authorities it goes to
+    (every ``federator-lookup/1`` authority gets the same bytes; only the signed
+    token differs). Not to be changed once sent."""
+
+    @cached_property
+    def body(self) -> bytes:
+        return json.dumps(self, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def generate_signing_key(kid: str | None = None) -> ECKey:
@@ -169,7 +195,28 @@ def sign_request(
         "jti": uuid.uuid4().hex,
         "bh": body_hash(body),
     }
-    return jwt.encode({"alg": "ES256", "kid": key.kid, "typ": "JWT"}, claims, key)
+    return es256_compact({"alg": "ES256", "kid": key.kid, "typ": "JWT"}, claims, key)
+
+
+def _b64(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+def es256_compact(header: Mapping[str, Any], claims: Mapping[str, Any], key: ECKey) -> str:
+    """A compact JWS (RFC 7515) signed with ES256: the signature is R || S, 32
+    bytes each (RFC 7518 section 3.4), made with ``cryptography`` directly.
+
+    The broker signs once per authority per lookup (150 at a national fan-out);
+    ``joserfc.jwt.encode`` spends about 170 us on one token against 60 us for the
+    signature itself. Verification stays with joserfc (``verify_request``), which
+    is what checks these tokens in the adapter kit and in the protocol tests."""
+    private = key.private_key
+    if not isinstance(private, ec.EllipticCurvePrivateKey) or private.curve.name != "secp256r1":
+        raise ValueError("ES256 needs a private P-256 key")
+    signing_input = (_b64(json.dumps(header, separators=(",", ":")).encode()) + b"."
+                     + _b64(json.dumps(claims, separators=(",", ":")).encode()))
+    r, s = decode_dss_signature(private.sign(signing_input, ec.ECDSA(hashes.SHA256())))
+    return (signing_input + b"." + _b64(r.to_bytes(32, "big") + s.to_bytes(32, "big"))).decode()
 
 
 class RequestRefused(Exception):

@@ -130,6 +130,16 @@ def start_broker(work: Path, ports: list[int], idp_url: str, workers: int, threa
     raise RuntimeError("the broker did not start:\n" + (work / "gunicorn.log").read_text())
 
 
+def workers_cpu_s(master: int) -> float:
+    """CPU seconds (user + system) the gunicorn workers have used so far."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split():
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
 def worker_rss_mib(master: int) -> float:
     children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
     total = 0
@@ -268,13 +278,22 @@ def main() -> None:
                              "quick": args.quick, "cpus": os.cpu_count()},
                 "overhead": {str(n): overhead(url, token, n, count) for n in FANOUTS},
             }
+            cpu = time.process_time()
             bare = bare_throughput(ports, args.clients * 10, seconds)
+            bare_cpu_ms = (time.process_time() - cpu) * 1000 / (bare * seconds)
+            cpu = workers_cpu_s(broker.pid)
             lookups = broker_throughput(url, token, args.clients, seconds)
+            lookup_cpu_ms = (workers_cpu_s(broker.pid) - cpu) * 1000 / (lookups * seconds)
             results["throughput"] = {
                 "fanout": 10, "lookups_per_s": round(lookups, 1),
                 "outbound_per_s": round(lookups * 10, 1),
                 "bare_urllib3_per_s": round(bare, 1),
-                "ratio": round(lookups * 10 / bare, 3)}
+                "ratio": round(lookups * 10 / bare, 3),
+                # CPU, less at the mercy of other load on the machine than rates are:
+                # the broker's per lookup, the bare client's per request
+                "broker_cpu_ms_per_lookup": round(lookup_cpu_ms, 2),
+                "bare_cpu_ms_per_request": round(bare_cpu_ms, 3),
+                "cpu_ratio": round(10 * bare_cpu_ms / lookup_cpu_ms, 3)}
             drive(url, token, memory_block, args.clients)
             first = worker_rss_mib(broker.pid)
             drive(url, token, memory_block * 9, args.clients)
@@ -305,6 +324,10 @@ def print_table(results: dict[str, Any]) -> None:
     print(f"\nthroughput at fan-out 10: {t['lookups_per_s']} lookups/s, "
           f"{t['outbound_per_s']} outbound/s; bare urllib3 {t['bare_urllib3_per_s']}/s "
           f"({t['ratio']:.0%} of the ceiling)")
+    if "broker_cpu_ms_per_lookup" in t:
+        print(f"CPU: broker {t['broker_cpu_ms_per_lookup']} ms per lookup of 10; bare client "
+              f"{t['bare_cpu_ms_per_request']} ms per request (bare/broker "
+              f"{t['cpu_ratio']:.0%})")
     m = results["memory"]
     print(f"memory (gunicorn workers' RSS): {m['rss_mib_first']} MiB after "
           f"{m['lookups_first']} lookups, {m['rss_mib_after']} MiB after {m['lookups_after']}")

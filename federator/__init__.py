@@ -19,7 +19,7 @@ from federator.audit.trail import AuditTrail
 from federator.auth.access import public, unguarded_endpoints
 from federator.auth.tokens import TokenValidator
 from federator.config import Settings
-from federator.logs import install_request_ids
+from federator.logs import install_request_ids, outbound_request_id
 from federator.lookup.breakers import BreakerPolicy, Breakers
 from federator.lookup.fanout import FanOut
 from federator.lookup.routing import Endpoint, load_postcode_table
@@ -42,6 +42,14 @@ BLUEPRINTS = (
     "federator.web.assets",
     "federator.web.home",
     "federator.web.lookups",
+    "federator.web.receipts",
+    "federator.api.subject_access",
+    "federator.web.audit_pages",
+    "federator.web.subject_access_pages",
+    "federator.web.audit_authority_pages",
+    "federator.web.registry_pages",
+    "federator.web.registry_authority_pages",
+    "federator.web.registry_approval_pages",
 )
 
 DEFAULT_POSTCODES = Path(__file__).resolve().parent.parent / "config" / "postcodes.csv"
@@ -86,6 +94,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> Fl
     for name in BLUEPRINTS:
         api.register_blueprint(importlib.import_module(name).blp)
     public(app.blueprints["api-docs"])
+    from federator.metrics import blueprint as metrics_blueprint
+
+    app.register_blueprint(metrics_blueprint())  # GET /metrics, not in the API document
     _web_security(app, settings)
     missing = unguarded_endpoints(app, lambda ep: ep.split(".")[0] if "." in ep else None)
     if missing:
@@ -130,7 +141,10 @@ def _services(settings: Settings, *, migrate: bool) -> Services:
     clients = load_clients(ClientContext(
         sign=keys.sign, max_answer_bytes=settings.max_answer_bytes,
         user_agent=f"federator/{settings.broker_id}", redis=state.redis,
-        redis_prefix=settings.redis_prefix))
+        redis_prefix=settings.redis_prefix,
+        # every new connection to an authority re-resolves and re-checks its
+        # address (DNS rebinding); development allows loopback
+        resolve=lambda host, port: registry.guard.resolve_checked(host, port)))
 
     def ask(endpoint: Endpoint, payload: Any, deadline: float) -> Any:
         client = clients.get(endpoint.protocol)
@@ -140,11 +154,13 @@ def _services(settings: Settings, *, migrate: bool) -> Services:
                        if getattr(client, "needs_credentials", False) else {})
         target = Target(id=endpoint.id, url=endpoint.url, timeout_ms=endpoint.timeout_ms,
                         credentials=credentials)
-        return client.lookup(target, payload, deadline=deadline)
+        return client.lookup(target, payload, deadline=deadline,
+                             **outbound_request_id(client))  # X-Request-Id
 
     lookups = LookupService(
         policy=LookupPolicy(settings.audit_key, settings.consent_max_age_days,
-                            settings.deadline_default_ms, settings.deadline_max_ms),
+                            settings.deadline_default_ms, settings.deadline_max_ms,
+                            retry_window_s=settings.retry_window_s),
         trail=trail, fanout=fanout, endpoints=registry.all, ask=ask, postcode_table=table,
         breakers=Breakers(state, BreakerPolicy(
             failures=settings.breaker_failures, window_s=settings.breaker_window_s,

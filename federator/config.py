@@ -58,6 +58,7 @@ class Settings:
     session_max_hours: int = 10
     lookups_per_minute: int = 10
     lookups_per_day: int = 200
+    metrics_token: str = ""  # bearer token Prometheus sends to /metrics (federator.metrics)
     audit_checkpoint_every: int = 1000
     audit_per_hour: int = 20
     audit_per_day: int = 80
@@ -66,6 +67,9 @@ class Settings:
     audit_no_match_streak: int = 10
     audit_child_organisations: int = 3
     audit_child_window_hours: int = 72
+    audit_repeat_lookups: int = 3
+    audit_repeat_window_hours: int = 24
+    retry_window_s: int = 86400
     generated: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -145,6 +149,7 @@ class Settings:
             session_max_hours=integer("SESSION_MAX_HOURS", 10),
             lookups_per_minute=integer("LOOKUPS_PER_MINUTE", 10),
             lookups_per_day=integer("LOOKUPS_PER_DAY", 200),
+            metrics_token=get("METRICS_TOKEN") or "",
             audit_checkpoint_every=integer("AUDIT_CHECKPOINT_EVERY", 1000),
             audit_per_hour=integer("AUDIT_PER_HOUR", 20),
             audit_per_day=integer("AUDIT_PER_DAY", 80),
@@ -153,6 +158,9 @@ class Settings:
             audit_no_match_streak=integer("AUDIT_NO_MATCH_STREAK", 10),
             audit_child_organisations=integer("AUDIT_CHILD_ORGANISATIONS", 3, 2),
             audit_child_window_hours=integer("AUDIT_CHILD_WINDOW_HOURS", 72),
+            audit_repeat_lookups=integer("AUDIT_REPEAT_LOOKUPS", 3),
+            audit_repeat_window_hours=integer("AUDIT_REPEAT_WINDOW_HOURS", 24),
+            retry_window_s=integer("RETRY_WINDOW_S", 86400),
         )
         return settings.checked()
 

@@ -13,13 +13,22 @@ from federator.auth.access import public
 blp = public(Blueprint("health", __name__, description="Health and keys"))
 
 
+def _json(properties: dict[str, Any]) -> dict[str, Any]:
+    """A documented JSON answer (without one the error schema would apply)."""
+    return {"description": "OK", "content": {"application/json": {"schema": {
+        "type": "object", "properties": properties, "required": sorted(properties)}}}}
+
+
 @blp.route("/healthz")
+@blp.doc(responses={"200": _json({"status": {"type": "string"}})})
 def healthz() -> Any:
     """The process is up."""
     return {"status": "ok"}
 
 
 @blp.route("/readyz")
+@blp.doc(responses={s: _json({"status": {"type": "string"}, "checks": {"type": "object"}})
+                    for s in ("200", "503")})
 def readyz() -> Any:
     """The database and the shared state are reachable."""
     ext = current_app.extensions["federator"]
@@ -29,6 +38,7 @@ def readyz() -> Any:
 
 
 @blp.route("/.well-known/jwks.json")
+@blp.doc(responses={"200": _json({"keys": {"type": "array", "items": {"type": "object"}}})})
 def jwks() -> Any:
     """The keys adapters use to verify the broker's signed requests."""
     return current_app.extensions["federator"].keys.jwks(), 200, {

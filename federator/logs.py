@@ -8,6 +8,7 @@ a name or an NHS number is dropped rather than written.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import re
@@ -70,3 +71,18 @@ def install_request_ids(app: Flask) -> None:
         if request_id:
             response.headers["X-Request-Id"] = request_id
         return response
+
+
+def outbound_request_id(client: object) -> dict[str, str]:
+    """``{"request_id": ...}`` for an adapter client whose ``lookup`` takes one
+    (sent as ``X-Request-Id``), when this request has an id; else nothing.
+    Fan-out threads see the id because the fan-out copies the caller's context."""
+    request_id = REQUEST_ID.get()
+    lookup = getattr(client, "lookup", None)
+    if not request_id or lookup is None:
+        return {}
+    try:
+        takes = "request_id" in inspect.signature(lookup).parameters
+    except (TypeError, ValueError):
+        return {}
+    return {"request_id": request_id} if takes else {}

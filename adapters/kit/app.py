@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
@@ -17,13 +18,15 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from adapters.kit.audit import AuditLog
 from adapters.kit.keys import BrokerKeys, KeysUnavailable
 from adapters.kit.matching import match_child
+from adapters.kit.notify import Notifier, notification_for, smtp_sender
 from adapters.kit.policy import apply_policy
 from adapters.kit.replay import make_replay_guard
 from adapters.kit.settings import KitSettings
-from adapters.kit.sources import CsvSource, Source, SourceError, SqlSource
+from adapters.kit.sources import ChildRecord, CsvSource, Source, SourceError, SqlSource
 from adapters.protocol import PROTOCOL, RequestRefused, WireRequest, verify_request
 
 log = logging.getLogger("adapters.kit")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 KeyProvider = Callable[[str | None], KeySet]
 ReplayCheck = Callable[[str, int], bool]
@@ -35,6 +38,12 @@ def make_source(settings: KitSettings) -> Source:
         return SqlSource(settings.sql_url, settings.sql_query)
     assert settings.csv_path
     return CsvSource(settings.csv_path)
+
+
+def _request_id() -> str | None:
+    """The broker's ``X-Request-Id`` when well formed (never an arbitrary string in a log)."""
+    given = request.headers.get("X-Request-Id", "")
+    return given if _REQUEST_ID.match(given) else None
 
 
 def _error(status: int, message: str, **extra: Any) -> Response:
@@ -51,6 +60,7 @@ def create_kit_app(
     replay: ReplayCheck | None = None,
     today: Callable[[], date] = date.today,
     sleep: Callable[[float], None] = time.sleep,
+    notifier: Notifier | None = None,
 ) -> Flask:
     """The adapter app for one authority; every dependency may be injected for tests."""
     source = source if source is not None else make_source(settings)
@@ -59,14 +69,18 @@ def create_kit_app(
         settings.redis_url, authority_id=settings.authority_id
     )
     audit = AuditLog(settings.audit_log_path)
+    notifier = notifier if notifier is not None else make_notifier(settings)
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.extensions["federator_kit"] = {"settings": settings, "source": source, "keys": keys}
+    app.extensions["federator_kit"] = {"settings": settings, "source": source, "keys": keys,
+                                       "notifier": notifier}
 
     @app.after_request
     def no_store(response: Response) -> Response:
         response.headers["Cache-Control"] = "no-store"
+        if request_id := _request_id():  # the broker's, echoed for its logs
+            response.headers["X-Request-Id"] = request_id
         return response
 
     @app.errorhandler(HTTPException)
@@ -133,25 +147,57 @@ def create_kit_app(
             log.error("authority data unavailable: %s", type(e).__name__)
             return _error(503, "authority data unavailable")
 
-        answer = answer_lookup(wire, records, settings, today=today())
+        answer, record = answer_and_record(wire, records, settings, today=today())
         basis_type = wire["basis"].get("type")
         requester = wire["requester"]
-        log.info("lookup %s status=%s organisation=%s basis=%s", wire["lookup_id"],
-                 answer["status"], requester.get("organisation"), basis_type)
+        log.info("lookup %s status=%s organisation=%s basis=%s request_id=%s",
+                 wire["lookup_id"], answer["status"], requester.get("organisation"),
+                 basis_type, _request_id())
         audit.record(
             lookup_id=wire["lookup_id"], requester_id=requester.get("id"),
             requester_organisation=requester.get("organisation"),
             basis_type=basis_type if isinstance(basis_type, str) else None,
             outcome=answer["status"],
         )
+        if answer["status"] == "match" and record is not None:
+            tell_worker(notifier, settings, wire, record)
         return jsonify(answer)
 
     return app
 
 
+def make_notifier(settings: KitSettings) -> Notifier | None:
+    if settings.notify == "off" or not settings.smtp_url:
+        return None
+    return Notifier(smtp_sender(settings.smtp_url), mode=settings.notify,
+                    sender=settings.notify_from, max_queue=settings.notify_queue,
+                    digest_s=settings.notify_digest_s)
+
+
+def tell_worker(notifier: Notifier | None, settings: KitSettings, wire: dict[str, Any],
+                record: ChildRecord) -> None:
+    """Queue the e-mail to the child's worker (or the team mailbox); never blocks."""
+    if notifier is None:
+        return
+    to = record.worker_email or settings.team_mailbox
+    if not to:
+        log.info("lookup %s matched a child with no worker_email and no team_mailbox: "
+                 "nobody to notify", wire["lookup_id"])
+        return
+    notifier.submit(notification_for(
+        wire, to=to, child_ref=record.child_ref, authority_name=settings.name,
+        at=datetime.now(UTC).isoformat(timespec="seconds")))
+
+
 def answer_lookup(wire: dict[str, Any], records: list[Any], settings: KitSettings, *,
                   today: date) -> dict[str, Any]:
     """Match and apply policy: the answer body for a validated wire request."""
+    return answer_and_record(wire, records, settings, today=today)[0]
+
+
+def answer_and_record(wire: dict[str, Any], records: list[Any], settings: KitSettings, *,
+                      today: date) -> tuple[dict[str, Any], ChildRecord | None]:
+    """The answer body, and the matched child's record (for the notification)."""
     result = match_child(
         wire["child"], records,
         match_threshold=settings.match_threshold,
@@ -172,7 +218,8 @@ def answer_lookup(wire: dict[str, Any], records: list[Any], settings: KitSetting
         )
         answer.update(status=outcome.status, professionals=outcome.professionals,
                       notice=outcome.notice)
-    return answer
+        return answer, result.record
+    return answer, None
 
 
 def _field_names(messages: Any, prefix: str = "") -> list[str]:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import tomllib
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 SOURCES = ("csv", "sql")
+NOTIFY_MODES = ("immediate", "digest", "off")
 
 
 class SettingsError(ValueError):
@@ -33,6 +36,15 @@ class KitSettings:
     simulate_delay_ms: int = 0
     max_body_bytes: int = 65536
     audit_log_path: str | None = None
+    #: Telling the child's worker (adapters.kit.notify): immediate | digest | off.
+    notify: str = "off"
+    #: smtp://[user:password@]host:port (or smtps://); KIT_SMTP_URL when absent here.
+    smtp_url: str | None = None
+    #: Where notifications go when the child's record names no worker_email.
+    team_mailbox: str | None = None
+    notify_from: str = "federator-kit@localhost"
+    notify_digest_s: int = 86400
+    notify_queue: int = 1000
 
     def __post_init__(self) -> None:
         validate_settings(self)
@@ -61,6 +73,16 @@ def validate_settings(s: KitSettings) -> None:
         raise SettingsError("simulate_delay_ms: must not be negative")
     if s.max_body_bytes <= 0:
         raise SettingsError("max_body_bytes: must be positive")
+    if s.notify not in NOTIFY_MODES:
+        raise SettingsError(f"notify: must be one of {', '.join(NOTIFY_MODES)}, "
+                            f"not {s.notify!r}")
+    if s.notify != "off" and not s.smtp_url:
+        raise SettingsError("smtp_url: required when notify is on (or set KIT_SMTP_URL)")
+    if s.smtp_url and not s.smtp_url.startswith(("smtp://", "smtps://")):
+        raise SettingsError("smtp_url: must start with smtp:// or smtps://")
+    for name in ("notify_digest_s", "notify_queue"):
+        if getattr(s, name) <= 0:
+            raise SettingsError(f"{name}: must be positive")
 
 
 def _field_types() -> dict[str, Any]:
@@ -86,7 +108,8 @@ def _check_type(name: str, value: Any, annotation: Any) -> Any:
     return value
 
 
-def settings_from_mapping(data: dict[str, Any], *, base_dir: Path | None = None) -> KitSettings:
+def settings_from_mapping(data: dict[str, Any], *, base_dir: Path | None = None,
+                          environ: Mapping[str, str] | None = None) -> KitSettings:
     """Build settings from a mapping (a parsed TOML top-level table).
 
     Relative ``csv_path`` / ``audit_log_path`` are taken relative to ``base_dir``.
@@ -102,6 +125,9 @@ def settings_from_mapping(data: dict[str, Any], *, base_dir: Path | None = None)
                 raise SettingsError(f"{f.name}: missing")
             continue
         values[f.name] = _check_type(f.name, data[f.name], hints[f.name])
+    smtp_from_env = (os.environ if environ is None else environ).get("KIT_SMTP_URL")
+    if "smtp_url" not in values and smtp_from_env:
+        values["smtp_url"] = smtp_from_env
     if base_dir is not None:
         for name in ("csv_path", "audit_log_path"):
             if values.get(name) and not Path(values[name]).is_absolute():

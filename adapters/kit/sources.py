@@ -25,6 +25,9 @@ COLUMNS: tuple[str, ...] = (
     "shielded", "shield_notice", "professional_name", "role", "service", "sensitive",
     "organisation", "team", "phone", "email", "registration_number", "from", "to",
 )
+#: Optional last column: the child's allocated worker, told when the child is
+#: looked up (``adapters.kit.notify``). Files without it stay valid.
+OPTIONAL_COLUMNS: tuple[str, ...] = ("worker_email",)
 
 
 class SourceError(ValueError):
@@ -56,6 +59,7 @@ class ChildRecord:
     postcode: str | None
     shielded: bool = False
     shield_notice: str | None = None
+    worker_email: str | None = None
     involvements: list[Involvement] = field(default_factory=list)
 
 
@@ -127,8 +131,11 @@ def records_from_rows(
                 postcode=_text(row["postcode"]),
                 shielded=_bool(row["shielded"], "shielded", where),
                 shield_notice=_text(row["shield_notice"]),
+                worker_email=_text(row.get("worker_email")),
             )
             children[ref] = child
+        elif child.worker_email is None:
+            child.worker_email = _text(row.get("worker_email"))
         name = _text(row["professional_name"])
         if name is None:
             continue
@@ -179,7 +186,7 @@ class CsvSource:
         with self.path.open(newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
             header = tuple(h.strip() for h in (reader.fieldnames or ()))
-            if header != COLUMNS:
+            if header not in (COLUMNS, COLUMNS + OPTIONAL_COLUMNS):
                 missing = [c for c in COLUMNS if c not in header]
                 detail = f"missing column {missing[0]}" if missing else "columns out of order"
                 raise SourceError(

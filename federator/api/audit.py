@@ -16,6 +16,7 @@ from federator.audit import queries
 from federator.audit.export import lines
 from federator.audit.merkle import ProofError, consistency_proof, inclusion_proof
 from federator.audit.schemas import (
+    MAX_SEQ,
     CheckChildAnswer,
     CheckChildBody,
     ConsistencyQuery,
@@ -79,6 +80,8 @@ def list_records(args: dict[str, Any]) -> Any:
 @blp.alt_response(404, description="No record with this number")
 def get_record(seq: int) -> Any:
     """One record, with its hashes and flags."""
+    if seq > MAX_SEQ:  # beyond a database integer: no such record
+        abort(404, message=f"There is no record {seq}.")
     audited("audit.record_viewed", record=seq)
     record = queries.get_record(_trail().engine, seq)
     if record is None:

@@ -5,16 +5,26 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 import redis
 from flask import Response, current_app, g, request
 from flask_smorest import Blueprint, abort
-from marshmallow import ValidationError
-from webargs.flaskparser import FlaskParser
+from marshmallow import ValidationError, missing
+from webargs.flaskparser import FlaskParser, is_json_request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from federator.audit.trail import AuditUnavailable
 from federator.auth.access import require_roles
+from federator.inputs import parse_json_body, text_problems
+from federator.lookup.followups import (
+    NotYours,
+    RetryRefused,
+    load_lookup,
+    lookup_receipt,
+    retry_authorities,
+)
 from federator.lookup.schemas import LookupRequestSchema, LookupResultSchema
 from federator.state import StateUnavailable
 
@@ -28,6 +38,19 @@ class RefusalAuditingParser(FlaskParser):
     def handle_error(self, error: ValidationError, req: Any, schema: Any, *,
                      error_status_code: int | None, error_headers: Any) -> NoReturn:
         _refuse(error.messages, req.get_json(silent=True))
+
+    def _raw_load_json(self, req: Any) -> Any:
+        """As webargs does, but absurd numbers are invalid JSON, not a 500."""
+        if not is_json_request(req):
+            if req.content_length or req.headers.get("Transfer-Encoding"):
+                _refuse({"json": ["The body must be JSON, sent with Content-Type: "
+                                  "application/json."]}, None, wrap=False)
+            return missing
+        data = req.get_data(cache=True)
+        limit = current_app.config.get("MAX_CONTENT_LENGTH")
+        if req.content_length is None and limit and len(data) >= limit:
+            raise RequestEntityTooLarge()  # chunked: the stream stopped at the limit
+        return parse_json_body(data)
 
     def _handle_invalid_json_error(self, error: Any, req: Any, *args: Any,
                                    **kwargs: Any) -> NoReturn:
@@ -63,7 +86,8 @@ def _refuse(messages: Any, body: Any, *, wrap: bool = True) -> NoReturn:
     try:
         current_app.extensions["federator"].lookups.refuse(
             g.principal, g.role, errors if isinstance(errors, dict) else {"json": errors},
-            body if isinstance(body, dict) else None)
+            # a purpose that cannot be stored is not copied into the refusal's record
+            body if isinstance(body, dict) and not text_problems(body) else None)
     except AuditUnavailable:
         abort(503, message="The audit trail cannot be written, so nothing was sent.")
     abort(422, errors={"json": errors} if wrap else errors)
@@ -85,8 +109,14 @@ def create_lookup(payload: dict[str, Any]) -> Any:
     problems = service.problems(payload)
     if problems:
         _refuse(problems, payload)
+    return _respond(payload)
+
+
+def _respond(payload: dict[str, Any], **retry: Any) -> Any:
+    """Run the lookup; JSON, or server-sent events when the client asks for them."""
+    service = current_app.extensions["federator"].lookups
     try:
-        events = service.run(payload, g.principal, role=g.role)
+        events = service.run(payload, g.principal, role=g.role, **retry)
     except AuditUnavailable:
         abort(503, message="The audit trail cannot be written, so nothing was sent.")
     except StateUnavailable:
@@ -103,6 +133,59 @@ def create_lookup(payload: dict[str, Any]) -> Any:
     finally:
         events.close()
     return result, 200, {"Cache-Control": "no-store"}
+
+
+NOT_YOURS = "No lookup of yours has this id."
+
+
+@blp.route("/lookups/<lookup_id>/retry", methods=["POST"])
+@blp.arguments(LookupRequestSchema)
+@blp.response(200, LookupResultSchema)
+@blp.alt_response(404, description="No lookup of yours has this id")
+@blp.alt_response(409, description="Another child, too late, not finished, or nobody to ask")
+@blp.alt_response(422, description="Invalid request: every field's messages")
+def retry_lookup(payload: dict[str, Any], lookup_id: str) -> Any:
+    """Ask again only the authorities that did not answer one of your lookups
+    (``timeout``, ``error`` or ``unavailable``), with the same child, within
+    ``FEDERATOR_RETRY_WINDOW_S``. Audited as a lookup with ``follows``; the
+    first answer is not kept, so the answer holds only the authorities asked again.
+    ``authorities`` in the body narrows it further."""
+    service = current_app.extensions["federator"].lookups
+    problems = service.problems(payload)
+    if problems:
+        _refuse(problems, payload)
+    try:
+        first = load_lookup(service.trail, lookup_id, g.principal.id)
+        only = retry_authorities(first, pseudonym=service.pseudonym(payload["child"]),
+                                 now=datetime.now(UTC), window_s=service.policy.retry_window_s)
+    except NotYours:
+        abort(404, message=NOT_YOURS)
+    except RetryRefused as e:
+        try:
+            service.trail.append("lookup.refused", **g.principal.actor(g.role), fields=[],
+                                 follows=lookup_id, reason=str(e),
+                                 purpose=payload["purpose"][:500],
+                                 basis_type=payload["basis"]["type"])
+        except AuditUnavailable:
+            abort(503, message="The audit trail cannot be written, so nothing was sent.")
+        abort(409, message=str(e))
+    return _respond(payload, follows=lookup_id, only=only)
+
+
+@blp.route("/lookups/<lookup_id>/receipt", methods=["GET"])
+@blp.alt_response(404, description="No lookup of yours has this id")
+def lookup_receipt_json(lookup_id: str) -> Any:
+    """A receipt for the case file, from the audit trail: when, purpose, basis type,
+    each authority asked and its outcome, and the signed checkpoint covering the
+    records (or how many more records until one does). No professionals, no child."""
+    services = current_app.extensions["federator"]
+    try:
+        body = lookup_receipt(services.trail, lookup_id, g.principal.id,
+                              names=services.lookups.endpoint_names(),
+                              checkpoint_every=services.settings.audit_checkpoint_every)
+    except NotYours:
+        abort(404, message=NOT_YOURS)
+    return body, 200, {"Cache-Control": "no-store"}
 
 
 class _ServerSentEvents(Iterator[str]):

@@ -11,10 +11,10 @@ from flask import current_app, g, request
 from flask_smorest import Blueprint, abort
 from marshmallow import ValidationError
 
-from adapters.base import OutboundClient
 from federator.audit.trail import AuditUnavailable
 from federator.auth.access import require_roles
 from federator.registry.conformance import run_conformance
+from federator.registry.outbound import guarded_client
 from federator.registry.rules import Refused, authorise, needs_reason
 from federator.registry.schemas import EndpointSchema, ReviewSchema, safety_errors
 from federator.registry.secrets import CredentialsKeyError
@@ -72,7 +72,13 @@ def _run(change: Any) -> Any:
                            "is not set.")
 
 
+#: The document's 200 for answers without a response schema (else the error schema applies).
+OK = {"responses": {"200": {"description": "OK", "content": {
+    "application/json": {"schema": {"type": "object"}}}}}}
+
+
 @blp.route("/endpoints", methods=["GET"])
+@blp.doc(**OK)
 def list_endpoints() -> Any:
     """A broker admin sees every endpoint; an authority admin only its own."""
     registry = _services().registry
@@ -103,6 +109,7 @@ def register_endpoint() -> Any:
 
 
 @blp.route("/endpoints/<endpoint_id>", methods=["GET"])
+@blp.doc(**OK)
 def get_endpoint(endpoint_id: str) -> Any:
     _guarded("view", endpoint_id)
     shown = _services().registry.describe_one(endpoint_id)
@@ -112,6 +119,7 @@ def get_endpoint(endpoint_id: str) -> Any:
 
 
 @blp.route("/endpoints/<endpoint_id>", methods=["PATCH"])
+@blp.doc(**OK)
 @blp.alt_response(422, description="Invalid or unsafe: every field's messages")
 def change_endpoint(endpoint_id: str) -> Any:
     """Change details; a new URL, protocol or credentials need approval again."""
@@ -136,6 +144,7 @@ def change_endpoint(endpoint_id: str) -> Any:
 
 @blp.route("/endpoints/<endpoint_id>/<any(approve, reject, suspend, resume):action>",
            methods=["POST"])
+@blp.doc(**OK)
 def review_endpoint(endpoint_id: str, action: str) -> Any:
     """Approve or reject (broker admin, with a reason for a rejection); suspend or
     resume (the authority's admin or a broker admin)."""
@@ -149,6 +158,7 @@ def review_endpoint(endpoint_id: str, action: str) -> Any:
 
 
 @blp.route("/endpoints/<endpoint_id>/check", methods=["POST"])
+@blp.doc(**OK)
 def check_endpoint(endpoint_id: str) -> Any:
     """Run the conformance checks now and answer check by check (kept for approval)."""
     _guarded("check", endpoint_id)
@@ -157,7 +167,7 @@ def check_endpoint(endpoint_id: str) -> Any:
     if endpoint is None:
         abort(404, message=f"No endpoint {endpoint_id}.")
     results = run_conformance(endpoint, services.registry.guard, services.keys,
-                              OutboundClient(max_answer_bytes=64 * 1024,
+                              guarded_client(services.registry.guard,
                                              user_agent="federator-check"))
     passed = all(r["passed"] for r in results)
     services.registry.health.record(endpoint_id, "conformance", passed, None, results)
@@ -171,6 +181,7 @@ def check_endpoint(endpoint_id: str) -> Any:
 
 
 @blp.route("/endpoints/<endpoint_id>/health", methods=["GET"])
+@blp.doc(**OK)
 def endpoint_health(endpoint_id: str) -> Any:
     """Recent probes and the outcomes of lookups (counts and latency, no content)."""
     _guarded("view", endpoint_id)

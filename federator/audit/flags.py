@@ -9,6 +9,7 @@ returns each flag with a reason an auditor can read.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -16,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 FLAGS = ("safeguarding_basis", "scope_all", "volume_hour", "volume_day", "out_of_hours",
-         "no_match_streak", "child_many_organisations")
+         "no_match_streak", "child_many_organisations", "own_family_name", "repeat_lookups")
 
 _HOURS = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
 
@@ -31,11 +32,15 @@ class FlagLimits:
     no_match_streak: int = 10
     child_organisations: int = 3
     child_window: timedelta = timedelta(hours=72)
+    #: More than this many lookups of one child by one practitioner within
+    #: ``repeat_window`` (retries, which carry ``follows``, are not counted).
+    repeat_lookups: int = 3
+    repeat_window: timedelta = timedelta(hours=24)
 
     @classmethod
     def parse(cls, *, per_hour: int, per_day: int, office_hours: str, timezone: str,
-              no_match_streak: int, child_organisations: int, child_window_hours: int
-              ) -> FlagLimits:
+              no_match_streak: int, child_organisations: int, child_window_hours: int,
+              repeat_lookups: int = 3, repeat_window_hours: int = 24) -> FlagLimits:
         """From settings; ValueError names the setting that is wrong."""
         match = _HOURS.match(office_hours.strip())
         if not match:
@@ -54,7 +59,9 @@ class FlagLimits:
         return cls(per_hour=per_hour, per_day=per_day, office_start=start, office_end=end,
                    timezone=timezone, no_match_streak=no_match_streak,
                    child_organisations=child_organisations,
-                   child_window=timedelta(hours=child_window_hours))
+                   child_window=timedelta(hours=child_window_hours),
+                   repeat_lookups=repeat_lookups,
+                   repeat_window=timedelta(hours=repeat_window_hours))
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,9 @@ class History:
     actor_recent_all_no_match: Sequence[bool] = ()
     #: Organisations that looked this child up within the window (before now).
     child_organisations: frozenset[str] = field(default_factory=frozenset)
+    #: This actor's earlier lookups of this child within the repeat window
+    #: (not counting retries).
+    actor_child_lookups: int = 0
 
 
 def lookup_flags(record: Mapping[str, Any], history: History, limits: FlagLimits
@@ -109,7 +119,54 @@ def lookup_flags(record: Mapping[str, Any], history: History, limits: FlagLimits
         hours = int(limits.child_window.total_seconds() // 3600)
         raise_("child_many_organisations", f"This child was looked up by {len(organisations)} "
                f"organisations within {hours} hours.")
+    repeats = history.actor_child_lookups + 1
+    if (limits.repeat_lookups and not record.get("follows")
+            and repeats > limits.repeat_lookups):
+        hours = int(limits.repeat_window.total_seconds() // 3600)
+        raise_("repeat_lookups", f"{repeats} lookups of this child by this practitioner "
+               f"within {hours} hours (limit {limits.repeat_lookups}).")
     return flags
+
+
+OWN_FAMILY_NAME_REASON = ("The child's family name matches the practitioner's own "
+                          "(compared without accents, case or hyphenation).")
+
+
+PARTICLES = frozenset({"al", "ap", "bin", "da", "das", "de", "del", "della", "den", "der",
+                       "di", "dos", "du", "el", "la", "le", "mac", "mc", "st", "van",
+                       "von", "ter", "ten"})
+
+
+def name_parts(name: str | None) -> frozenset[str]:
+    """A family name's comparable parts: accents and case dropped, apostrophes
+    removed, split at hyphens and spaces; 'Núñez-O'Brien' -> {'nunez', 'obrien',
+    'nunezobrien'}. Single letters are not parts."""
+    if not name:
+        return frozenset()
+    plain = "".join(c for c in unicodedata.normalize("NFKD", name)
+                    if not unicodedata.combining(c)).casefold()
+    plain = re.sub(r"[\'\u2019`.]", "", plain)
+    parts = [p for p in re.split(r"[^a-z0-9]+", plain) if len(p) > 1]
+    if len(parts) > 1:  # 'de Souza' and 'de Silva' share no family
+        parts = [p for p in parts if p not in PARTICLES] or parts
+    whole = "".join(parts)
+    return frozenset([*parts, whole] if whole else parts)
+
+
+def practitioner_family_name(family_name: str | None, name: str | None) -> str:
+    """The token's ``family_name`` claim, else the last word of ``name``."""
+    if family_name and family_name.strip():
+        return family_name.strip()
+    words = (name or "").split()
+    return words[-1] if words else ""
+
+
+def own_family_name_flag(child_family_name: str | None, practitioner_family: str | None
+                         ) -> dict[str, str] | None:
+    """The ``own_family_name`` flag (no names in it), or None."""
+    if name_parts(child_family_name) & name_parts(practitioner_family):
+        return {"flag": "own_family_name", "reason": OWN_FAMILY_NAME_REASON}
+    return None
 
 
 def out_of_hours(at: datetime, limits: FlagLimits) -> bool:

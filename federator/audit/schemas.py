@@ -31,6 +31,10 @@ class Moment(fields.Field):
         return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+#: Above any record number, and inside a 64-bit database integer (no overflow, a 422).
+MAX_SEQ = 2**62
+
+
 class Strict(Schema):
     class Meta:
         unknown = RAISE
@@ -75,8 +79,9 @@ class AuthorityQuery(RangeQuery):
 
 
 class VerifyQuery(Strict):
-    from_ = fields.Integer(data_key="from", load_default=1, validate=validate.Range(min=1))
-    to = fields.Integer(load_default=None, validate=validate.Range(min=1))
+    from_ = fields.Integer(data_key="from", load_default=1,
+                           validate=validate.Range(min=1, max=MAX_SEQ))
+    to = fields.Integer(load_default=None, validate=validate.Range(min=1, max=MAX_SEQ))
 
 
 class ExportQuery(RangeQuery):
@@ -89,13 +94,13 @@ class CheckChildBody(Strict):
 
 
 class InclusionQuery(Strict):
-    seq = fields.Integer(required=True, validate=validate.Range(min=1))
-    tree_size = fields.Integer(load_default=None, validate=validate.Range(min=1))
+    seq = fields.Integer(required=True, validate=validate.Range(min=1, max=MAX_SEQ))
+    tree_size = fields.Integer(load_default=None, validate=validate.Range(min=1, max=MAX_SEQ))
 
 
 class ConsistencyQuery(Strict):
-    first = fields.Integer(required=True, validate=validate.Range(min=1))
-    second = fields.Integer(load_default=None, validate=validate.Range(min=1))
+    first = fields.Integer(required=True, validate=validate.Range(min=1, max=MAX_SEQ))
+    second = fields.Integer(load_default=None, validate=validate.Range(min=1, max=MAX_SEQ))
 
 
 class PageSchema(Schema):

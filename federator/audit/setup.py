@@ -19,7 +19,9 @@ def make_trail(engine: Engine, settings: Settings) -> AuditTrail:
             office_hours=settings.audit_office_hours, timezone=settings.audit_timezone,
             no_match_streak=settings.audit_no_match_streak,
             child_organisations=settings.audit_child_organisations,
-            child_window_hours=settings.audit_child_window_hours)
+            child_window_hours=settings.audit_child_window_hours,
+            repeat_lookups=settings.audit_repeat_lookups,
+            repeat_window_hours=settings.audit_repeat_window_hours)
     except ValueError as e:
         raise ConfigError(str(e)) from e
     return AuditTrail(engine, flag_limits=limits,

@@ -77,7 +77,8 @@ def session_principal() -> Principal | None:
     try:
         return Principal(id=data["id"], name=data["name"], roles=tuple(data["roles"]),
                          organisation=data["organisation"],
-                         job_title=data.get("job_title", ""), authority=data.get("authority"))
+                         job_title=data.get("job_title", ""), authority=data.get("authority"),
+                         email=data.get("email") or "", family_name=data.get("family_name") or "")
     except (KeyError, TypeError):
         return None
 

@@ -21,6 +21,7 @@ from flask import Flask, Response, current_app, g, jsonify, render_template_stri
 from flask_limiter import Limiter, RequestLimit
 from flask_limiter.errors import RateLimitExceeded
 
+from federator import metrics
 from federator.audit.trail import AuditUnavailable
 from federator.config import Settings
 
@@ -81,6 +82,9 @@ def init_limits(app: Flask, settings: Settings) -> Limiter:
         strategy="moving-window",
         headers_enabled=True,
         on_breach=_audit_breach,
+        # Redis failing mid-request (after the check, at the deduction) was a 500; the
+        # lookup itself still needs Redis for its breakers: it is refused with 503 there.
+        swallow_errors=bool(settings.redis_url),
     )
     rule = limiter.limit(limit_string(settings.lookups_per_minute, settings.lookups_per_day),
                          methods=["POST"], deduct_when=ran_a_lookup)
@@ -92,6 +96,7 @@ def init_limits(app: Flask, settings: Settings) -> Limiter:
 
 
 def _audit_breach(limit: RequestLimit) -> None:
+    metrics.rate_limited(request.endpoint)
     principal = g.get("principal")
     fields: dict[str, Any] = {"limit": str(limit.limit), "endpoint": request.endpoint}
     if principal is not None:

@@ -74,7 +74,8 @@ def session_data(principal: Principal) -> dict[str, Any]:
     """What ``federator.auth.access.session_principal`` reads back."""
     return {"id": principal.id, "name": principal.name, "roles": list(principal.roles),
             "organisation": principal.organisation, "job_title": principal.job_title,
-            "authority": principal.authority}
+            "authority": principal.authority, "email": principal.email,
+            "family_name": principal.family_name}
 
 
 def init_signin(app: Flask, settings: Settings) -> None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import requests
@@ -22,6 +25,9 @@ ROLES = ("practitioner", "auditor", "broker-admin", "authority-admin")
 ALGORITHMS = ("ES256", "ES384", "RS256", "PS256", "EdDSA")
 MAX_TOKEN_BYTES = 16 * 1024
 LEEWAY_S = 30
+#: How long a validated token is remembered, and how many are.
+CACHE_S = 30.0
+CACHE_SIZE = 4096
 
 
 class InvalidToken(Exception):
@@ -49,6 +55,8 @@ class TokenValidator:
         self._fetched_at = 0.0
         self._jwks_uri: str | None = None
         self._lock = threading.Lock()
+        self._validated: OrderedDict[bytes, tuple[Mapping[str, Any], float, float]] = (
+            OrderedDict())
         self._http = requests.Session()
         self._http.trust_env = False
 
@@ -58,9 +66,36 @@ class TokenValidator:
                                      authority_claim=self.authority_claim)
 
     def claims(self, token: str) -> Mapping[str, Any]:
-        """The validated claims; ``InvalidToken`` for anything not to be trusted."""
+        """The validated claims; ``InvalidToken`` for anything not to be trusted.
+
+        A token that passed is remembered for ``CACHE_S`` seconds (never past its
+        ``exp``; at most ``CACHE_SIZE`` tokens, least recently used dropped first):
+        a case system sends the same token with every lookup, and checking its
+        signature again each time was a fixed cost on every lookup. A token is a
+        bearer credential valid until ``exp`` however often it is checked; the cache
+        only delays by up to ``CACHE_S`` noticing that the provider withdrew its key."""
         if len(token) > MAX_TOKEN_BYTES:
             raise InvalidToken("token is too large")
+        digest = hashlib.sha256(token.encode()).digest()
+        with self._lock:
+            hit = self._validated.get(digest)
+            if hit is not None:
+                claims, until, exp = hit
+                if time.monotonic() < until and time.time() < exp:
+                    self._validated.move_to_end(digest)
+                    return claims
+                del self._validated[digest]
+        claims = self._check(token)
+        exp = claims.get("exp")
+        if isinstance(exp, int | float) and not isinstance(exp, bool):
+            with self._lock:
+                claims = MappingProxyType(dict(claims))  # shared by threads: read-only
+                self._validated[digest] = (claims, time.monotonic() + CACHE_S, float(exp))
+                while len(self._validated) > CACHE_SIZE:
+                    self._validated.popitem(last=False)
+        return claims
+
+    def _check(self, token: str) -> Mapping[str, Any]:
         header = _header(token)
         if header.get("alg") not in ALGORITHMS:
             raise InvalidToken("token rejected: signing algorithm not accepted")
@@ -161,4 +196,7 @@ def principal_from_claims(claims: Mapping[str, Any], *, roles_claim: str = "role
         organisation=str(organisation) if isinstance(organisation, str | int) else "",
         job_title=str(claims.get("job_title") or ""),
         authority=authority,
+        email=str(claims["email"]) if isinstance(claims.get("email"), str) else "",
+        family_name=(str(claims["family_name"])
+                     if isinstance(claims.get("family_name"), str) else ""),
     )

@@ -139,3 +139,39 @@ def children(as_json: bool, seed: int, authorities: int) -> None:
         return
     for child in summary:
         click.echo(json.dumps(child, default=str))
+
+
+@demo.command("mail")
+@click.option("--authority", default=None, help="Only this authority's mail.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def mail(authority: str | None, as_json: bool) -> None:
+    """What each authority's workers were told: the notifications the demo's
+    SMTP server received (instance/demo/mail)."""
+    from federator.demo.mail import read_mailbox
+
+    directory = _demo_dir() / "mail"
+    messages = read_mailbox(directory)
+    by_authority: dict[str, list[dict[str, str]]] = {}
+    for message in messages:
+        to = str(message["To"] or "")
+        # team@<authority>.demo.invalid, or a worker's own address
+        owner = to.split("@", 1)[1].removesuffix(".demo.invalid") if "@" in to else to
+        if authority and owner != authority:
+            continue
+        body = message.get_body(preferencelist=("plain",))
+        by_authority.setdefault(owner, []).append({
+            "to": to, "subject": str(message["Subject"] or ""), "date": str(message["Date"] or ""),
+            "body": body.get_content() if body is not None else ""})
+    if as_json:
+        click.echo(json.dumps(by_authority, indent=2))
+        return
+    if not by_authority:
+        click.echo(f"No notifications yet in {directory.resolve()}: run `federator demo` "
+                   "and make a lookup that matches a child.")
+        return
+    for owner, items in sorted(by_authority.items()):
+        click.echo(f"== {owner}: {len(items)} message{'s' if len(items) != 1 else ''}")
+        for item in items:
+            click.echo(f"-- To: {item['to']}\n   Subject: {item['subject']}\n   "
+                       f"Date: {item['date']}\n")
+            click.echo("   " + item["body"].rstrip().replace("\n", "\n   ") + "\n")

@@ -24,6 +24,7 @@ from federator.config import Settings
 from federator.demo.files import BROKER_ISSUER, DemoFiles, registry_entry, write_world
 from federator.demo.files import toml_array_of_tables as _toml_tables
 from federator.demo.idp import WEB_CLIENT_ID, WEB_CLIENT_SECRET, create_idp_app, fetch_token
+from federator.demo.mail import DEMO_MAILBOX, MailServer, start_mail_server
 from federator.demo.serving import ServedApp, bind
 from federator.demo.world import World, generate_world
 
@@ -41,6 +42,8 @@ class Federation:
     kit_threads: list[ServedApp] = field(default_factory=list)
     kit_processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     held_ports: list[socket.socket] = field(default_factory=list)
+    #: The demo's SMTP server, which catches the kits' notifications (``mail/``).
+    mail: MailServer | None = None
 
     def token(self, persona: str = "practitioner") -> str:
         return fetch_token(self.idp.url, persona)
@@ -55,8 +58,14 @@ class Federation:
                 process.kill()
         for served in (*self.kit_threads, self.broker, self.idp):
             served.stop()
+        for served in self.kit_threads:
+            kit = getattr(served.server.app, "extensions", {}).get("federator_kit") or {}
+            if kit.get("notifier") is not None:
+                kit["notifier"].close()
         for sock in self.held_ports:
             sock.close()
+        if self.mail is not None:
+            self.mail.stop()
         self.app.extensions["federator"].fanout.shutdown()
         self.app.extensions["federator"].engine.dispose()
 
@@ -76,9 +85,10 @@ def dev_secrets(directory: Path) -> dict[str, str]:
 def start_federation(directory: Path, *, base: Settings | None = None, seed: int = 2026,
                      authorities: int = 6, broker_port: int = 0, idp_port: int = 0,
                      kit_base_port: int | None = None, extra_seed: Path | None = None,
-                     ) -> Federation:
+                     notify: str = "immediate") -> Federation:
     """Kits run in threads on free ports when ``kit_base_port`` is None, else as
-    separate processes on consecutive ports from it."""
+    separate processes on consecutive ports from it. One SMTP server catches the
+    kits' notifications (``notify``: immediate | digest | off) in ``directory/mail``."""
     directory = Path(directory).resolve()
     world = generate_world(seed=seed, authorities=authorities)
     broker, idp = bind(broker_port), bind(idp_port)
@@ -87,6 +97,11 @@ def start_federation(directory: Path, *, base: Settings | None = None, seed: int
     files = write_world(world, directory / "authorities",
                         broker_jwks_url=f"{broker.url}/.well-known/jwks.json",
                         base_port=kit_base_port or 0)
+    mail = start_mail_server(directory / "mail") if notify != "off" else None
+    if mail is not None:
+        for adapter in files.adapters:
+            with adapter.settings_path.open("a", encoding="utf-8") as fh:
+                fh.write(notify_settings(adapter.authority.id, mail.url, notify))
     threads: list[ServedApp] = []
     processes: list[subprocess.Popen[bytes]] = []
     urls: dict[str, str] = {}
@@ -125,9 +140,18 @@ def start_federation(directory: Path, *, base: Settings | None = None, seed: int
     app = create_app(settings, migrate=True)
     broker.start(app)
     federation = Federation(directory, world, files, settings, app, broker, idp, urls,
-                            threads, processes, held)
+                            threads, processes, held, mail)
     wait_for_kits(federation)
     return federation
+
+
+def notify_settings(authority_id: str, smtp_url: str, mode: str) -> str:
+    """Kit settings lines: tell each authority's team mailbox (the demo data has no
+    ``worker_email``) through the demo's SMTP server."""
+    return "\n".join([
+        "", "# Added by the demo: notifications to the demo's SMTP server",
+        f'notify = "{mode}"', f'smtp_url = "{smtp_url}"',
+        f'team_mailbox = "{DEMO_MAILBOX.format(authority=authority_id)}"', ""])
 
 
 def _refusing_port() -> socket.socket:

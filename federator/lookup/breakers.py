@@ -25,6 +25,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from federator import metrics
 from federator.state import SharedState, StateUnavailable
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,7 @@ class Breakers:
                     _keys(endpoint_id)[3], "1", self.policy.probe_s, only_if_absent=True):
                 state = OPEN  # another lookup is probing it now
             tickets[endpoint_id] = Ticket(state, int(fails) if fails else 0)
+            metrics.breaker(endpoint_id, state)
         return tickets
 
     def record(self, endpoint_id: str, outcome: str, ticket: Ticket) -> None:
@@ -119,3 +121,4 @@ class Breakers:
         self.state.put(tripped, "1", p.cooldown_s + max(p.window_s, 10 * p.cooldown_s))
         self.state.delete(probe)
         log.warning("circuit opened", extra={"authority": endpoint_id})
+        metrics.breaker(endpoint_id, OPEN)

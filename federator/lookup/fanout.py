@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
@@ -46,7 +47,9 @@ class FanOut:
         """Yield each authority's outcome as it arrives; the rest time out at the deadline."""
         started = time.monotonic()
         futures: dict[Future[Mapping[str, Any]], Endpoint] = {
-            self.pool.submit(ask, endpoint, deadline): endpoint for endpoint in endpoints
+            # a context copy per call (the request id reaches the adapter's X-Request-Id)
+            self.pool.submit(contextvars.copy_context().run, ask, endpoint, deadline): endpoint
+            for endpoint in endpoints
         }
         pending = set(futures)
         # ``as_completed`` waits on every future once; calling ``wait(FIRST_COMPLETED)``

@@ -19,6 +19,7 @@ from marshmallow import (
     validates_schema,
 )
 
+from federator.inputs import text_problems
 from federator.lookup.consent import CONSENT_GIVERS, STATUTORY_POWERS
 
 POSTCODE = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}$")
@@ -140,6 +141,18 @@ class LookupRequestSchema(Strict):
     include_past = fields.Boolean(load_default=False)
     deadline_ms = fields.Integer(load_default=None, allow_none=True,
                                  validate=validate.Range(min=100))
+    #: Optional: ask only these of the routed authorities (never widens routing);
+    #: the results page's "add details and ask again" for a possible match.
+    authorities = fields.List(fields.String(validate=validate.Length(min=1, max=64)),
+                              load_default=None, validate=validate.Length(min=1, max=50))
+
+    @pre_load
+    def usable_text(self, data: Any, **_: Any) -> Any:
+        """Control characters and lone surrogates, named by field (federator.inputs)."""
+        problems = text_problems(data)
+        if problems:
+            raise ValidationError(problems)
+        return data
 
 
 class AuthorityOutcomeSchema(Schema):

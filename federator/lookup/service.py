@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from adapters.protocol import WirePayload
+from federator import metrics
+from federator.audit.flags import own_family_name_flag, practitioner_family_name
 from federator.audit.pseudonym import child_pseudonym
 from federator.audit.trail import AuditTrail
 from federator.lookup.breakers import Breakers, Ticket
@@ -19,7 +22,7 @@ from federator.lookup.consent import FieldErrors, check_basis
 from federator.lookup.fanout import FanOut, Outcome, unavailable
 from federator.lookup.ids import new_lookup_id
 from federator.lookup.merge import merge
-from federator.lookup.routing import Endpoint, route
+from federator.lookup.routing import Endpoint, Route, route
 from federator.state import StateUnavailable
 
 log = logging.getLogger(__name__)
@@ -35,6 +38,10 @@ class Principal:
     organisation: str
     job_title: str = ""
     authority: str | None = None
+    #: From the token's ``email`` claim: the contact the child's worker is given.
+    email: str = ""
+    #: The token's ``family_name`` claim (the own-family-name audit flag).
+    family_name: str = ""
 
     def actor(self, role: str) -> dict[str, Any]:
         return {"actor_id": self.id, "actor_role": role,
@@ -47,6 +54,7 @@ class LookupPolicy:
     consent_max_age_days: int
     deadline_default_ms: int
     deadline_max_ms: int
+    retry_window_s: int = 86400
 
 
 class LookupService:
@@ -80,6 +88,13 @@ class LookupService:
             errors["deadline_ms"] = [f"Must be at most {self.policy.deadline_max_ms}."]
         return errors
 
+    def pseudonym(self, child: Mapping[str, Any]) -> str:
+        """The child's audit pseudonym, as a lookup of ``child`` would record it."""
+        return child_pseudonym(_wire_child(child), self.policy.audit_key)
+
+    def endpoint_names(self) -> dict[str, str]:
+        return {e.id: e.name for e in self.endpoints()}
+
     def refuse(self, principal: Principal, role: str, errors: Mapping[str, Any],
                request: Mapping[str, Any] | None = None) -> None:
         """Audit a refused lookup: which fields failed, never their values."""
@@ -92,14 +107,18 @@ class LookupService:
             if isinstance(basis, Mapping) and isinstance(basis.get("type"), str):
                 extra["basis_type"] = basis["type"][:40]
         self.trail.append("lookup.refused", **principal.actor(role), fields=fields, **extra)
+        metrics.lookup("refused")
 
     # -- the lookup ---------------------------------------------------------------
 
-    def run(self, request: Mapping[str, Any], principal: Principal, *, role: str = "practitioner"
+    def run(self, request: Mapping[str, Any], principal: Principal, *, role: str = "practitioner",
+            follows: str | None = None, only: Collection[str] | None = None
             ) -> Iterator[tuple[str, dict[str, Any]]]:
         """Write ``lookup.requested`` (raises ``AuditUnavailable``), then yield
         ``("authority", outcome)`` for each authority as it answers and finally
-        ``("result", answer)``. ``lookup.completed`` is written even when the
+        ``("result", answer)``. ``only`` narrows the routed authorities to those ids
+        (a retry, or the request's ``authorities``); ``follows`` names the lookup a
+        retry finishes. ``lookup.completed`` is written even when the
         caller stops listening early (``close()`` on the events, which every
         WSGI server calls when the client goes away) or never starts reading.
 
@@ -110,16 +129,28 @@ class LookupService:
         scope = request.get("scope", "targeted")
         plan = route(self.endpoints(), areas=request.get("areas") or [],
                      postcodes=child["postcodes"], table=self.postcode_table, scope=scope)
+        if request.get("authorities"):
+            only = set(request["authorities"]) & set(only if only is not None
+                                                     else request["authorities"])
+        if only is not None:
+            plan = narrow(plan, only)
         deadline_ms = request.get("deadline_ms") or self.policy.deadline_default_ms
         pseudonym = child_pseudonym(child, self.policy.audit_key)
         basis = _jsonable(request["basis"])
         actor = principal.actor(role)
         tickets = self._admit(plan.ask, principal, role, request)
+        followup: dict[str, Any] = {"follows": follows} if follows else {}
+        if only is not None:
+            followup["only"] = sorted(only)
+        own = own_family_name_flag(child.get("family_name"), practitioner_family_name(
+            principal.family_name, principal.name))
+        if own:
+            followup["flags"] = [own]
         self.trail.append(
             "lookup.requested", lookup_id=lookup_id, **actor, purpose=request["purpose"],
             basis_type=basis["type"], basis=basis, child_pseudonym=pseudonym, scope=scope,
             areas=sorted(plan.areas), include_past=bool(request.get("include_past")),
-            deadline_ms=deadline_ms,
+            deadline_ms=deadline_ms, **followup,
             authorities=[e.id for e in (*plan.ask, *plan.unavailable)],
             # flags: computed by the trail as it writes the record (federator.audit.flags)
         )
@@ -150,24 +181,28 @@ class LookupService:
                 basis: dict[str, Any], ask: Sequence[Endpoint], outcomes: list[Outcome],
                 tickets: Mapping[str, Ticket], pseudonym: str, deadline_ms: int,
                 areas: frozenset[str]) -> Iterator[tuple[str, dict[str, Any]]]:
-        payload = {
+        payload = WirePayload({  # encoded once for every authority
             "lookup_id": lookup_id, "child": child, "basis": basis,
             "purpose": request["purpose"],
             "requester": {"id": principal.id, "name": principal.name,
-                          "role": principal.job_title, "organisation": principal.organisation},
+                          "role": principal.job_title, "organisation": principal.organisation,
+                          **({"email": principal.email} if principal.email else {})},
             "include_past": bool(request.get("include_past")),
-        }
+        })
         deadline = time.monotonic() + deadline_ms / 1000
         stream = self.fanout.run(ask, lambda e, d: self.ask(e, payload, d), deadline=deadline)
         for outcome in list(outcomes):
+            metrics.authority(outcome.id, outcome.outcome, outcome.latency_ms)
             yield "authority", outcome.public()
         for outcome in stream:
             outcomes.append(outcome)
+            metrics.authority(outcome.id, outcome.outcome, outcome.latency_ms)
             if self.breakers is not None:
                 self.breakers.record(outcome.id, outcome.outcome, tickets[outcome.id])
             if events.listening:
                 yield "authority", outcome.public()
         result = _result(lookup_id, outcomes, areas)
+        metrics.lookup("complete" if result["complete"] else "partial")
         self.trail.append(
             "lookup.completed", lookup_id=lookup_id, **actor, child_pseudonym=pseudonym,
             complete=result["complete"], client_gone=not events.listening,
@@ -208,6 +243,14 @@ class LookupEvents(Iterator[tuple[str, dict[str, Any]]]):
         self._finished = True
         for _ in self._events:  # yields nothing more once nobody listens
             pass
+
+
+def narrow(plan: Route, only: Collection[str]) -> Route:
+    """The routed plan, asking only the authorities named (never widening it)."""
+    keep = set(only)
+    return Route(ask=tuple(e for e in plan.ask if e.id in keep),
+                 unavailable=tuple(e for e in plan.unavailable if e.id in keep),
+                 areas=plan.areas)
 
 
 def _result(lookup_id: str, outcomes: Sequence[Outcome], areas: frozenset[str]

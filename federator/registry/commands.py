@@ -11,8 +11,8 @@ from typing import Any
 import click
 from flask import Flask
 
-from adapters.base import OutboundClient
 from federator.config import ConfigError, Settings
+from federator.registry.outbound import guarded_client
 
 
 def add_commands(main: click.Group, registry: click.Group,
@@ -45,7 +45,8 @@ def add_commands(main: click.Group, registry: click.Group,
         if endpoint is None:
             raise click.ClickException(f"no endpoint {endpoint_id}")
         results = run_conformance(endpoint, services.registry.guard, services.keys,
-                                  OutboundClient(user_agent="federator-check"))
+                                  guarded_client(services.registry.guard,
+                                                 user_agent="federator-check"))
         passed = all(r["passed"] for r in results)
         services.registry.health.record(endpoint_id, "conformance", passed, None, results)
         services.trail.append("registry.checked", actor_id="system", actor_role="operator",
@@ -69,7 +70,7 @@ def add_commands(main: click.Group, registry: click.Group,
         from federator.registry.health import probe_all
 
         services = app.extensions["federator"]
-        client = OutboundClient(max_answer_bytes=64 * 1024, user_agent="federator-probe")
+        client = guarded_client(services.registry.guard, user_agent="federator-probe")
         while True:
             for r in probe_all(client, services.registry.all(), services.registry.health):
                 click.echo(f"{'ok  ' if r.ok else 'DOWN'}  {r.endpoint_id:20} "

@@ -5,6 +5,7 @@ record cannot be written is undone (``AuditUnavailable`` reaches the caller)."""
 from __future__ import annotations
 
 import json
+import time
 import tomllib
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -22,9 +23,9 @@ from federator.registry.rules import (
     next_status,
     status_after_change,
 )
-from federator.registry.schemas import BUILT_IN_PROTOCOLS
+from federator.registry.schemas import BUILT_IN_PROTOCOLS, protocols
 from federator.registry.secrets import CredentialCipher, CredentialsKeyError
-from federator.registry.tables import endpoint_checks, endpoint_reviews
+from federator.registry.tables import endpoint_checks, endpoint_reviews, upsert_endpoint
 from federator.registry.urlguard import UnsafeURL, UrlGuard, UrlPolicy
 from federator.storage import endpoints
 
@@ -44,18 +45,38 @@ def _now() -> str:
 
 class Registry:
     def __init__(self, engine: Engine, *, cipher: CredentialCipher | None = None,
-                 guard: UrlGuard | None = None) -> None:
+                 guard: UrlGuard | None = None, cache_s: float = 2.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.engine = engine
         self.cipher = cipher or CredentialCipher(None)
         self.guard = guard or UrlGuard(UrlPolicy())
         self.health = Health(engine)
+        self.cache_s = cache_s
+        self._clock = clock
+        self._cached: tuple[float, list[Endpoint]] | None = None
 
     # -- reading ------------------------------------------------------------------
 
     def all(self) -> list[Endpoint]:
+        """Every endpoint, as read at most ``cache_s`` seconds ago. Every lookup
+        routes over this list, and reading and decoding 150 rows costs more than
+        the rest of a lookup's own work; a change made through this process is
+        seen at once (``invalidate``), one made through another broker process
+        within ``cache_s``."""
+        cached = self._cached
+        now = self._clock()
+        if cached is not None and now - cached[0] < self.cache_s:
+            return list(cached[1])
         with self.engine.connect() as conn:
             rows = conn.execute(select(endpoints).order_by(endpoints.c.id)).mappings().all()
-        return [_endpoint(r) for r in rows]
+        found = [_endpoint(r) for r in rows]
+        if self.cache_s > 0:
+            self._cached = (now, found)
+        return list(found)
+
+    def invalidate(self) -> None:
+        """Forget the cached list: the next ``all()`` reads the database."""
+        self._cached = None
 
     def get(self, endpoint_id: str) -> Endpoint | None:
         with self.engine.connect() as conn:
@@ -174,13 +195,17 @@ class Registry:
         """Apply the change, then audit it; undo the change if the audit fails."""
         with self.engine.connect() as conn:
             before = _snapshot(conn, endpoint_id)
-        with self.engine.begin() as conn:
-            apply(conn)
+        try:
+            with self.engine.begin() as conn:
+                apply(conn)
+        finally:
+            self.invalidate()
         try:
             trail.append(event, **actor, endpoint=endpoint_id, **fields)
         except AuditUnavailable:
             with self.engine.begin() as conn:
                 _restore(conn, endpoint_id, before)
+            self.invalidate()
             raise
 
     def _row(self, endpoint_id: str) -> dict[str, Any] | None:
@@ -211,21 +236,19 @@ class Registry:
                     self.guard.check_static(url)
                 except UnsafeURL as e:
                     raise SeedError(f"registry seed endpoint {entry['id']}: {e}") from e
+        rows = []
+        for entry in entries:
+            try:
+                rows.append({**_columns(entry, self.cipher), "status": "active",
+                             "updated_at": _now(), "id": entry["id"]})
+            except CredentialsKeyError as e:
+                raise SeedError(f"registry seed endpoint {entry['id']}: {e}") from e
+        # One upsert per endpoint (no read-then-insert): several broker processes
+        # starting at once on an empty database all seed, and none fails.
         with self.engine.begin() as conn:
-            for entry in entries:
-                try:
-                    values = {**_columns(entry, self.cipher), "status": "active",
-                              "updated_at": _now()}
-                except CredentialsKeyError as e:
-                    raise SeedError(f"registry seed endpoint {entry['id']}: {e}") from e
-                exists = conn.execute(
-                    select(endpoints.c.id).where(endpoints.c.id == entry["id"])).first()
-                if exists:
-                    conn.execute(endpoints.update().where(endpoints.c.id == entry["id"])
-                                 .values(**values))
-                else:
-                    conn.execute(endpoints.insert().values(id=entry["id"], created_at=_now(),
-                                                           **values))
+            for row in rows:
+                conn.execute(upsert_endpoint(self.engine.dialect.name, row, created_at=_now()))
+        self.invalidate()
         ids = [e["id"] for e in entries]
         trail.append("registry.seeded", actor_id="system", actor_role="operator",
                      endpoints=ids)
@@ -313,8 +336,8 @@ def _seed_entry(index: int, item: Mapping[str, Any]) -> dict[str, Any]:
     coverage = item["coverage"]
     if not isinstance(coverage, list) or not all(isinstance(c, str) for c in coverage):
         raise SeedError(f"{where}: 'coverage' must be a list of GSS codes or ['national']")
-    if item["protocol"] not in PROTOCOLS:
-        raise SeedError(f"{where}: 'protocol' must be one of {', '.join(PROTOCOLS)}")
+    if item["protocol"] not in protocols():
+        raise SeedError(f"{where}: 'protocol' must be one of {', '.join(protocols())}")
     timeout = item.get("timeout_ms", 3000)
     if not isinstance(timeout, int) or not 100 <= timeout <= 60000:
         raise SeedError(f"{where}: 'timeout_ms' must be a whole number from 100 to 60000")

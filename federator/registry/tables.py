@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Integer, String, Table, Text
+from collections.abc import Mapping
+from typing import Any
 
-from federator.storage import metadata
+from sqlalchemy import Boolean, Column, Integer, String, Table, Text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import Insert
+
+from federator.storage import endpoints, metadata
 
 #: Why an endpoint is in its status, and who put it there (one row per endpoint).
 endpoint_reviews = Table(
@@ -29,3 +34,16 @@ endpoint_checks = Table(
     Column("latency_ms", Integer, nullable=True),
     Column("result", Text, nullable=False),  # JSON: checks, or the probe's detail
 )
+
+
+def upsert_endpoint(dialect: str, row: Mapping[str, Any], *, created_at: str) -> Insert:
+    """``INSERT … ON CONFLICT (id) DO UPDATE``: one statement, so two processes
+    seeding the same endpoint at once both succeed (the later one's values win;
+    ``created_at`` stays the first)."""
+    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
+    if insert is None:
+        raise ValueError(f"seeding the registry is not supported on {dialect}")
+    statement = insert(endpoints).values(**row, created_at=created_at)
+    return statement.on_conflict_do_update(
+        index_elements=[endpoints.c.id],
+        set_={k: statement.excluded[k] for k in row if k != "id"})

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Response, abort, current_app, g, request, stream_with_context
@@ -19,6 +20,14 @@ from marshmallow import ValidationError
 
 from federator.audit.trail import AuditUnavailable
 from federator.auth.access import require_page_roles
+from federator.auth.limits import lookup_limited
+from federator.lookup.followups import (
+    NOT_ANSWERED,
+    NotYours,
+    RetryRefused,
+    load_lookup,
+    retry_authorities,
+)
 from federator.lookup.schemas import LookupRequestSchema
 from federator.web.blueprint import PageBlueprint, render_page
 from federator.web.forms import (
@@ -53,8 +62,12 @@ def _form_page(form: LookupForm, status: int = 200, general: list[str] | None = 
     summary = error_summary(form, FIELD_ORDER)
     summary += [{"text": text, "href": "#purpose"} for text in general or []]
     title = "Find who is working with a child"
+    only = request.form.get("only_authority") if request.method == "POST" else None
+    names = current_app.extensions["federator"].lookups.endpoint_names() if only else {}
     return render_page("web/lookup_form.html", status, no_store=True, form=form,
-                       errors=summary, title=f"Error: {title}" if summary else title)
+                       errors=summary, title=f"Error: {title}" if summary else title,
+                       only_authority={"id": only, "name": names.get(only, only)}
+                       if only else None)
 
 
 @blp.route("/lookups/new", methods=["GET", "POST"])
@@ -62,6 +75,30 @@ def new_lookup() -> Any:
     form = LookupForm()
     if request.method == "GET":
         return _form_page(form)
+    return _lookup_from_form(form)
+
+
+@blp.route("/lookups/again", methods=["POST"])
+def prefill_lookup() -> Any:
+    """A possible match's "add details and ask again": the form filled in with what
+    the browser posts back, asking only that authority (``only_authority``)."""
+    form = LookupForm()
+    for name in DATE_FIELDS:  # a date not given comes back as no inputs at all
+        field = getattr(form, name)
+        if field.raw_data is not None and len(field.raw_data) != 3:
+            field.raw_data = None
+    return _form_page(form)
+
+
+@blp.route("/lookups/<lookup_id>/retry", methods=["POST"])
+@lookup_limited
+def retry_lookup(lookup_id: str) -> Any:
+    """The results page's "ask again": the same form values, posted back by the
+    browser (the broker kept nothing), asking only those that did not answer."""
+    return _lookup_from_form(LookupForm(), retry_of=lookup_id)
+
+
+def _lookup_from_form(form: LookupForm, retry_of: str | None = None) -> Any:
     form.validate()
     if "csrf_token" in form.errors:
         abort(400)
@@ -72,6 +109,8 @@ def new_lookup() -> Any:
     service = current_app.extensions["federator"].lookups
     kind = (form.basis_type.data or "").strip()
     payload = payload_from_form(form.data)
+    if request.form.get("only_authority"):
+        payload["authorities"] = [request.form["only_authority"]]
     bad_dates = {name for name in DATE_FIELDS if getattr(form, name).errors}
     errors: dict[str, Any] = {}
     loaded: dict[str, Any] = {}
@@ -98,8 +137,26 @@ def new_lookup() -> Any:
         except AuditUnavailable:
             abort(503)
         return _form_page(form, 422, placed.get("form"))
+    retry: dict[str, Any] = {}
+    if retry_of is not None:
+        try:
+            first = load_lookup(service.trail, retry_of, g.principal.id)
+            retry = {"follows": retry_of, "only": retry_authorities(
+                first, pseudonym=service.pseudonym(loaded["child"]), now=datetime.now(UTC),
+                window_s=service.policy.retry_window_s)}
+        except NotYours:
+            abort(404)
+        except RetryRefused as e:
+            try:
+                service.trail.append("lookup.refused", **g.principal.actor(g.role), fields=[],
+                                     follows=retry_of, reason=str(e),
+                                     purpose=loaded["purpose"][:500],
+                                     basis_type=loaded["basis"]["type"])
+            except AuditUnavailable:
+                abort(503)
+            return _form_page(form, 409, [str(e)])
     try:
-        events = service.run(loaded, g.principal, role=g.role)
+        events = service.run(loaded, g.principal, role=g.role, **retry)
     except AuditUnavailable:
         abort(503)
     if request.accept_mimetypes.best_match(["text/html", "text/event-stream"]) \
@@ -118,7 +175,30 @@ def new_lookup() -> Any:
 
 def _results_page(result: dict[str, Any], request_: dict[str, Any]) -> Any:
     return render_page("web/results.html", no_store=True, view=results_view(result),
-                       asked=_asked(request_), title=_results_title(result))
+                       asked=_asked(request_), title=_results_title(result),
+                       resend=_resend(), follows=(request.view_args or {}).get("lookup_id")
+                       if request.endpoint == "web_lookups.retry_lookup" else None,
+                       **ask_again(result))
+
+
+def ask_again(result: dict[str, Any]) -> dict[str, Any]:
+    """Whether the page offers "ask again" (some authority did not answer), and
+    the authorities whose notice came with ``no_match`` (a possible match) that
+    can be asked alone with more details."""
+    outcomes = {a["id"]: a.get("outcome") for a in result.get("authorities") or []}
+    names = {a["id"]: a.get("name") or a["id"] for a in result.get("authorities") or []}
+    possible = [{"id": n["authority"], "name": names[n["authority"]]}
+                for n in result.get("notices") or []
+                if n.get("authority") in outcomes and outcomes[n["authority"]] == "no_match"]
+    return {"can_retry": any(o in NOT_ANSWERED for o in outcomes.values()),
+            "possible": possible}
+
+
+def _resend() -> list[tuple[str, str]]:
+    """The form values as posted, for the results page's "ask again" forms: the
+    browser sends the child again; the broker keeps nothing between requests."""
+    return [(name, value) for name, values in request.form.lists()
+            if name not in ("csrf_token", "only_authority") for value in values]
 
 
 def _results_title(result: dict[str, Any]) -> str:

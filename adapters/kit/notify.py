@@ -1,0 +1,311 @@
+"""Telling the child's own worker that someone asked about the child.
+
+When the kit answers ``match`` it notifies the child's allocated worker (the
+record's ``worker_email``) or else the service's team mailbox, by e-mail
+through SMTP: who asked (name, role, organisation, contact), when, purpose,
+basis type, the lookup id and the authority's own child reference. Never
+another authority's answer, never anything else about the child.
+
+Modes, per authority: ``immediate`` (one e-mail per lookup), ``digest`` (one
+e-mail per recipient every ``notify_digest_s``, a day by default) and
+``off``. Sending happens on a background thread, never on the lookup's path:
+the queue is bounded (a full queue drops the notification and logs it), and
+failed sends are tried again with exponential backoff. Pending notifications
+live in memory only: a restart loses them (the kit's audit log still holds
+every lookup).
+
+``compose`` and ``compose_digest`` are pure; :class:`Notifier` is the I/O.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import os
+import queue
+import smtplib
+import ssl
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+log = logging.getLogger("adapters.kit.notify")
+
+MODES = ("immediate", "digest", "off")
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One lookup that reached a child this authority knows."""
+
+    to: str
+    authority_name: str
+    child_ref: str
+    lookup_id: str
+    at: str
+    purpose: str
+    basis_type: str
+    requester_name: str
+    requester_role: str
+    requester_organisation: str
+    requester_contact: str
+
+
+def notification_for(wire: dict[str, Any], *, to: str, child_ref: str, authority_name: str,
+                     at: str) -> Notification:
+    """From a validated wire request: only the fields the worker may see."""
+    requester = wire.get("requester") or {}
+    basis = wire.get("basis") or {}
+    return Notification(
+        to=to, authority_name=authority_name, child_ref=child_ref,
+        lookup_id=str(wire["lookup_id"]), at=at, purpose=str(wire.get("purpose") or ""),
+        basis_type=str(basis.get("type") or ""),
+        requester_name=str(requester.get("name") or ""),
+        requester_role=str(requester.get("role") or ""),
+        requester_organisation=str(requester.get("organisation") or ""),
+        requester_contact=str(requester.get("email") or "")
+    )
+
+
+def _lines(n: Notification) -> list[str]:
+    return [
+        f"Lookup id:      {n.lookup_id}",
+        f"When:           {n.at}",
+        f"Our reference:  {n.child_ref}",
+        f"Asked by:       {n.requester_name or 'not given'}",
+        f"Role:           {n.requester_role or 'not given'}",
+        f"Organisation:   {n.requester_organisation or 'not given'}",
+        f"Contact:        {n.requester_contact or 'not given'}",
+        f"Purpose:        {n.purpose}",
+        f"Lawful basis:   {n.basis_type}",
+    ]
+
+
+FOOTER = (
+    "Federator told the person who asked how to reach the professionals {authority} "
+    "records for this child. Nothing else about the child was shared. If this lookup "
+    "looks wrong, tell your information governance lead and quote the lookup id."
+)
+
+
+def compose(n: Notification, *, sender: str) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = n.to
+    msg["Subject"] = f"Federator: a lookup about your child {n.child_ref}"
+    msg["Date"] = formatdate(localtime=False)
+    msg["Message-ID"] = make_msgid(domain="federator-kit")
+    msg.set_content("\n".join([
+        f"Someone asked {n.authority_name} through Federator who is working with a child "
+        "you are allocated to.", "", *_lines(n), "",
+        FOOTER.format(authority=n.authority_name), ""]))
+    return msg
+
+
+def compose_digest(items: Sequence[Notification], *, sender: str) -> EmailMessage:
+    first = items[0]
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = first.to
+    msg["Subject"] = f"Federator: {len(items)} lookup{'s' if len(items) != 1 else ''} " \
+                     "about children you work with"
+    msg["Date"] = formatdate(localtime=False)
+    msg["Message-ID"] = make_msgid(domain="federator-kit")
+    body = [f"Lookups through Federator that reached {first.authority_name} about "
+            "children you are allocated to, since the last digest:", ""]
+    for item in items:
+        body += [*_lines(item), ""]
+    body += [FOOTER.format(authority=first.authority_name), ""]
+    msg.set_content("\n".join(body))
+    return msg
+
+
+# --------------------------------------------------------------------------
+# SMTP
+# --------------------------------------------------------------------------
+
+
+def smtp_sender(url: str, *, timeout_s: float = 10.0) -> Callable[[EmailMessage], None]:
+    """``smtp://[user:password@]host[:port]`` (``?starttls=true`` to upgrade) or
+    ``smtps://...``: a function that sends one message."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ValueError("smtp_url: must look like smtp://host:port or smtps://host:port")
+    host, tls = parts.hostname, parts.scheme == "smtps"
+    port = parts.port or (465 if tls else 25)
+    starttls = "starttls=true" in (parts.query or "").lower()
+    user = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password else None
+
+    def send(message: EmailMessage) -> None:
+        context = ssl.create_default_context()
+        client: smtplib.SMTP = (smtplib.SMTP_SSL(host, port, timeout=timeout_s, context=context)
+                                if tls else smtplib.SMTP(host, port, timeout=timeout_s))
+        with client:
+            if starttls:
+                client.starttls(context=context)
+            if user is not None:
+                client.login(user, password or "")
+            client.send_message(message)
+
+    return send
+
+
+# --------------------------------------------------------------------------
+# The background sender
+# --------------------------------------------------------------------------
+
+
+class Notifier:
+    """Queues notifications and sends them on its own thread."""
+
+    def __init__(self, send: Callable[[EmailMessage], None], *, mode: str = "immediate",
+                 sender: str = "federator-kit@localhost", max_queue: int = 1000,
+                 attempts: int = 6, backoff_s: float = 1.0, max_backoff_s: float = 300.0,
+                 digest_s: float = 86400.0, clock: Callable[[], float] = time.monotonic
+                 ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"notify: must be one of {', '.join(MODES)}, not {mode!r}")
+        self.send, self.mode, self.sender = send, mode, sender
+        self.attempts, self.backoff_s, self.max_backoff_s = attempts, backoff_s, max_backoff_s
+        self.digest_s, self.clock = digest_s, clock
+        self.queue: queue.Queue[Notification | None] = queue.Queue(maxsize=max_queue)
+        self.dropped = 0
+        self.sent = 0
+        self.failed = 0
+        self._retries: list[tuple[float, int, EmailMessage, int]] = []
+        self._order = itertools.count()
+        self._digest: dict[str, list[Notification]] = {}
+        self._next_digest = clock() + digest_s
+        self._idle = threading.Condition()
+        self._busy = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._owner_pid = 0
+        self._start_lock = threading.Lock()
+
+    def _ensure_thread(self) -> None:
+        """Start the sender thread on first use, in this process: gunicorn builds the
+        app in its master and forks workers, which inherit no threads."""
+        with self._start_lock:
+            if (self._thread is None or not self._thread.is_alive()
+                    or self._owner_pid != os.getpid()):
+                self._owner_pid = os.getpid()
+                self._thread = threading.Thread(target=self._run, name="kit-notify",
+                                                daemon=True)
+                self._thread.start()
+
+    # -- the lookup's side: never blocks -----------------------------------------
+
+    def submit(self, notification: Notification) -> bool:
+        if self.mode == "off" or self._stop.is_set():
+            return False
+        self._ensure_thread()
+        with self._idle:
+            self._busy += 1
+        try:
+            self.queue.put_nowait(notification)
+        except queue.Full:
+            with self._idle:
+                self._busy -= 1
+                self._idle.notify_all()
+            self.dropped += 1
+            log.warning("notification queue full: one notification dropped (lookup %s)",
+                        notification.lookup_id)
+            return False
+        return True
+
+    # -- the thread ------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            now = self.clock()
+            wake = [self._next_digest] if self.mode == "digest" else []
+            if self._retries:
+                wake.append(self._retries[0][0])
+            timeout = max(0.0, min(wake) - now) if wake else 1.0
+            try:
+                item = self.queue.get(timeout=min(timeout, 1.0))
+            except queue.Empty:
+                item = None
+            if item is not None:
+                self._accept(item)
+            self._due()
+
+    def _accept(self, item: Notification) -> None:
+        try:
+            if self.mode == "digest":
+                self._digest.setdefault(item.to, []).append(item)
+            else:
+                self._attempt(compose(item, sender=self.sender), 1)
+        finally:
+            with self._idle:
+                self._busy -= 1
+                self._idle.notify_all()
+
+    def _due(self) -> None:
+        now = self.clock()
+        while self._retries and self._retries[0][0] <= now:
+            with self._idle:  # in flight: counted as busy until the attempt ends
+                _, _, message, attempt = heapq.heappop(self._retries)
+                self._busy += 1
+            try:
+                self._attempt(message, attempt)
+            finally:
+                with self._idle:
+                    self._busy -= 1
+                    self._idle.notify_all()
+        if self.mode == "digest" and now >= self._next_digest:
+            self.send_digests()
+
+    def send_digests(self) -> None:
+        """Send every recipient's digest now (the thread does it every ``digest_s``)."""
+        self._next_digest = self.clock() + self.digest_s
+        pending, self._digest = self._digest, {}
+        for items in pending.values():
+            self._attempt(compose_digest(items, sender=self.sender), 1)
+
+    def _attempt(self, message: EmailMessage, attempt: int) -> None:
+        try:
+            self.send(message)
+            self.sent += 1
+        except (OSError, smtplib.SMTPException) as e:
+            if attempt >= self.attempts:
+                self.failed += 1
+                log.error("notification not sent after %d attempts: %s", attempt,
+                          type(e).__name__)
+                return
+            delay = min(self.backoff_s * 2 ** (attempt - 1), self.max_backoff_s)
+            log.warning("notification send failed (%s); trying again in %.1f s",
+                        type(e).__name__, delay)
+            with self._idle:
+                heapq.heappush(self._retries,
+                               (self.clock() + delay, next(self._order), message, attempt + 1))
+
+    # -- for tests and shutdown ----------------------------------------------------
+
+    def pending(self) -> int:
+        with self._idle:
+            return self._busy + len(self._retries)
+
+    def wait_idle(self, timeout_s: float = 10.0) -> bool:
+        """Until nothing is queued or waiting for a retry (digests not counted)."""
+        limit = time.monotonic() + timeout_s
+        with self._idle:
+            while self._busy or self._retries:
+                left = limit - time.monotonic()
+                if left <= 0:
+                    return False
+                self._idle.wait(min(left, 0.1))
+        return True
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None and self._thread.is_alive():
+            self._thread.join(timeout=5)

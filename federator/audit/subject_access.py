@@ -1,0 +1,109 @@
+"""Subject access: "who asked about my child?", from the audit trail.
+
+The child's identity is pseudonymised as lookups are (``queries.child_pseudonyms``):
+the NHS number, and given name + family name + date of birth, each on its own,
+since a lookup made without an NHS number was recorded under the name pseudonym.
+The report says which of those identities it searched.
+
+Each lookup shows only what the trail holds and a family may be told: when,
+the asking organisation and role, the purpose, the basis type, and each
+authority asked with its outcome. Never the practitioner's name or id, never a
+safeguarding justification, never a professional (the trail has none). Lookups
+on a safeguarding or section 47 basis are also listed in ``to_review``: a
+person decides whether to disclose them, not this code.
+
+``build_report`` and the CSV writer are pure; ``subject_access`` reads the trail.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import Engine
+
+from federator.audit.queries import child_pseudonyms, lookups_of_child
+
+REVIEW_POWERS = ("children-act-1989-s47",)
+SEARCHED_TEXT = {"nhs_number": "NHS number",
+                 "name_dob": "first name, last name and date of birth"}
+CSV_COLUMNS = ("lookup_id", "at", "organisation", "role", "purpose", "basis_type",
+               "authorities", "to_review")
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def needs_review(requested: Mapping[str, Any]) -> bool:
+    """Safeguarding and section 47 lookups: a person decides before disclosure."""
+    basis = requested.get("basis") or {}
+    if requested.get("basis_type") == "safeguarding" or basis.get("type") == "safeguarding":
+        return True
+    return isinstance(basis, Mapping) and basis.get("power") in REVIEW_POWERS
+
+
+def build_report(records: Iterable[Mapping[str, Any]], searched: list[str],
+                 request_reference: str) -> dict[str, Any]:
+    """The report from the child's trail records (oldest first)."""
+    requested: dict[str, Mapping[str, Any]] = {}
+    completed: dict[str, Mapping[str, Any]] = {}
+    for record in records:
+        lookup_id = record.get("lookup_id")
+        if not isinstance(lookup_id, str):
+            continue
+        if record.get("event") == "lookup.requested":
+            requested.setdefault(lookup_id, record)
+        elif record.get("event") == "lookup.completed":
+            completed[lookup_id] = record
+    lookups, to_review = [], []
+    for lookup_id, asked in requested.items():
+        done = completed.get(lookup_id)
+        if done is not None:
+            authorities = [{"id": str(o.get("id")), "outcome": o.get("outcome")}
+                           for o in done.get("outcomes") or [] if isinstance(o, Mapping)]
+        else:  # never finished (or its record is missing): asked, outcome unknown
+            authorities = [{"id": str(a), "outcome": None}
+                           for a in asked.get("authorities") or []]
+        item = {"lookup_id": lookup_id, "at": asked.get("at"),
+                "organisation": asked.get("actor_organisation"),
+                "role": asked.get("actor_role"), "purpose": asked.get("purpose"),
+                "basis_type": asked.get("basis_type"), "authorities": authorities}
+        lookups.append(item)
+        if needs_review(asked):
+            to_review.append(item)
+    return {"request_reference": request_reference, "searched": list(searched),
+            "lookups": lookups, "to_review": to_review}
+
+
+def subject_access(engine: Engine, child: Mapping[str, Any], audit_key: str,
+                   request_reference: str) -> tuple[dict[str, Any], list[str]]:
+    """The report, and the pseudonyms searched (for the audit record)."""
+    searched, pseudonyms = child_pseudonyms(child, audit_key)
+    records = lookups_of_child(engine, pseudonyms, limit=10000)
+    return build_report(records, searched, request_reference), pseudonyms
+
+
+def searched_words(searched: Iterable[str]) -> list[str]:
+    """``["nhs_number", "name_dob"]`` → plain words for the page and the letter."""
+    return [SEARCHED_TEXT.get(s, s) for s in searched]
+
+
+def _cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA) else text  # no spreadsheet formulas
+
+
+def report_csv(report: Mapping[str, Any]) -> str:
+    """One row per lookup; authorities as ``id:outcome`` joined by ``;``."""
+    review = {item["lookup_id"] for item in report.get("to_review") or []}
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for item in report.get("lookups") or []:
+        authorities = ";".join(f"{a['id']}:{a['outcome'] or 'unknown'}"
+                               for a in item["authorities"])
+        writer.writerow([_cell(item["lookup_id"]), _cell(item["at"]),
+                         _cell(item["organisation"]), _cell(item["role"]),
+                         _cell(item["purpose"]), _cell(item["basis_type"]),
+                         _cell(authorities), "yes" if item["lookup_id"] in review else "no"])
+    return buffer.getvalue()

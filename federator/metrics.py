@@ -1,0 +1,137 @@
+"""Prometheus metrics, and who may read them at ``GET /metrics``.
+
+Labels carry authority ids, outcomes and event names only: never anything
+about a child or a person. Under gunicorn the metrics are in multiprocess
+mode (``config/gunicorn.conf.py`` sets ``PROMETHEUS_MULTIPROC_DIR`` before
+anything imports ``prometheus_client`` and marks dead workers), so one scrape
+of any worker sums every worker of that host. ``prometheus_client`` is
+imported lazily, on first use, for that reason: ``federator`` may be imported
+before gunicorn's config has set the directory.
+
+Who may read them: Prometheus is a machine, not a person signed in at an
+identity provider, so ``/metrics`` takes a static bearer token
+(``FEDERATOR_METRICS_TOKEN``, Prometheus' ``authorization.credentials_file``).
+Without the setting the metrics are open in development and refused (403) in
+production: per-authority volumes and failures are operational information
+an outsider should not map, even though they hold nothing personal.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import threading
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+#: Circuit breaker states as the gauge's values.
+BREAKER_VALUES = {"closed": 0, "probe": 1, "open": 2}
+LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 8, 15)
+APPEND_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
+
+_lock = threading.Lock()
+_metrics: dict[str, Any] = {}
+
+
+def _m() -> dict[str, Any]:
+    if _metrics:
+        return _metrics
+    with _lock:
+        if not _metrics:
+            from prometheus_client import Counter, Gauge, Histogram
+
+            _metrics.update(
+                lookups=Counter("federator_lookups", "Lookups by outcome: complete, partial, "
+                                "refused (bad input or policy), unavailable (audit or state "
+                                "down), rate_limited", ["outcome"]),
+                authority_outcomes=Counter(
+                    "federator_authority_outcomes", "Each authority's outcome per lookup",
+                    ["authority", "outcome"]),
+                authority_latency=Histogram(
+                    "federator_authority_latency_seconds",
+                    "Time for an authority to answer (or to be given up on)",
+                    ["authority"], buckets=LATENCY_BUCKETS),
+                breaker=Gauge("federator_breaker_state",
+                              "Circuit breaker per authority: 0 closed, 1 half-open, 2 open",
+                              ["authority"], multiprocess_mode="mostrecent"),
+                audit_append=Histogram("federator_audit_append_seconds",
+                                       "Time to append one audit record", ["event"],
+                                       buckets=APPEND_BUCKETS),
+                rate_limited=Counter("federator_rate_limited",
+                                     "Requests refused by the per-practitioner limits",
+                                     ["endpoint"]),
+            )
+    return _metrics
+
+
+def lookup(outcome: str) -> None:
+    _m()["lookups"].labels(outcome).inc()
+
+
+def authority(authority_id: str, outcome: str, latency_ms: int | float) -> None:
+    m = _m()
+    m["authority_outcomes"].labels(authority_id, outcome).inc()
+    if outcome != "unavailable":  # never called: no latency to report
+        m["authority_latency"].labels(authority_id).observe(max(0.0, latency_ms) / 1000)
+
+
+def breaker(authority_id: str, state: str) -> None:
+    _m()["breaker"].labels(authority_id).set(BREAKER_VALUES.get(state, 0))
+
+
+def audit_append(event: str, seconds: float) -> None:
+    _m()["audit_append"].labels(event.split(".")[0]).observe(seconds)
+
+
+def rate_limited(endpoint: str | None) -> None:
+    _m()["rate_limited"].labels(endpoint or "unknown").inc()
+
+
+def exposition() -> tuple[bytes, str]:
+    """The text format for every worker of this process group."""
+    from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+
+    _m()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def may_read(token: str, header: str, *, production: bool) -> bool:
+    """Whether a scrape with this ``Authorization`` header may read the metrics."""
+    if not token:
+        return not production
+    given = header[len("Bearer "):].strip() if header.startswith("Bearer ") else ""
+    return hmac.compare_digest(given.encode(), token.encode())
+
+
+def blueprint() -> Blueprint:
+    """``GET /metrics``: a plain Flask blueprint, not part of the JSON API's document.
+    Built on demand: this module is imported by the audit trail and the lookup
+    core, which the access rules import in turn."""
+    from federator.auth.access import public
+
+    blp = public(Blueprint("metrics", __name__))
+    blp.add_url_rule("/metrics", view_func=scrape, methods=["GET"])
+    return blp
+
+
+def scrape() -> Response:
+    """Prometheus metrics (text format); a bearer token when FEDERATOR_METRICS_TOKEN is set."""
+    settings = current_app.extensions["federator"].settings
+    if not may_read(settings.metrics_token, request.headers.get("Authorization", ""),
+                    production=settings.production):
+        status = 401 if settings.metrics_token else 403
+        response = jsonify(code=status, message="metrics need the scrape token "
+                                                 "(FEDERATOR_METRICS_TOKEN)")
+        response.status_code = status
+        if status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="federator-metrics"'
+        return response
+    body, content_type = exposition()
+    return Response(body, content_type=content_type, headers={"Cache-Control": "no-store"})

@@ -1,0 +1,38 @@
+"""``GET /lookups/<lookup_id>/receipt``: the practitioner's receipt for the case
+file, from the audit trail (the same as ``GET /api/v1/lookups/<id>/receipt``).
+No professionals, no child details: the trail holds neither."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, current_app, g
+
+from federator.auth.access import require_page_roles
+from federator.lookup.followups import NotYours, lookup_receipt
+from federator.web.blueprint import PageBlueprint, render_page
+from federator.web.recent import OUTCOME_WORDS
+from federator.web.results import long_date
+
+blp = require_page_roles(PageBlueprint("web_receipts", __name__, template_folder="templates"),
+                         "practitioner")
+
+
+@blp.route("/lookups/<lookup_id>/receipt")
+def receipt(lookup_id: str) -> Any:
+    services = current_app.extensions["federator"]
+    try:
+        body = lookup_receipt(services.trail, lookup_id, g.principal.id,
+                              names=services.lookups.endpoint_names(),
+                              checkpoint_every=services.settings.audit_checkpoint_every)
+    except NotYours:
+        abort(404)
+    return render_page("web/receipt.html", no_store=True, receipt=body,
+                       when=receipt_time(body["at"]), words=OUTCOME_WORDS,
+                       title="Lookup receipt")
+
+
+def receipt_time(at: str) -> str:
+    """``2026-11-26T06:40:01.123+00:00`` → ``26 November 2026 at 06:40:01 UTC``."""
+    day = long_date(at) or at
+    return f"{day} at {at[11:19]} UTC" if len(at) >= 19 else day

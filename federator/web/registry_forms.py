@@ -1,0 +1,172 @@
+"""The endpoint forms of the registry pages (Flask-WTF + govuk-frontend-wtf) and
+the pure mapping between their fields and the registry API's payload and
+error shapes.
+
+The forms check nothing themselves: every rule is the registry's
+(``EndpointSchema``, ``safety_errors``, ``federator.registry.rules``), whose
+messages are placed back on the fields here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from flask_wtf import FlaskForm
+from govuk_frontend_wtf.wtforms_widgets import (
+    GovPasswordInput,
+    GovRadioInput,
+    GovSubmitInput,
+    GovTextArea,
+    GovTextInput,
+)
+from wtforms import PasswordField, RadioField, StringField, SubmitField, TextAreaField
+
+#: The form's fields for each credential the protocols use.
+CREDENTIAL_FIELDS = {"token_url": "token_url", "client_id": "client_id",
+                     "client_secret": "client_secret", "scope": "scope"}
+#: The order of the fields on the page (the error summary follows it).
+FIELD_ORDER = ["name", "code", "coverage", "protocol", "url", "timeout_ms", "contact",
+               "token_url", "client_id", "client_secret", "scope"]
+PROTOCOL_NAMES = {
+    "federator-lookup/1": "federator-lookup/1 (the adapter kit, or any server of the protocol)",
+    "fhir-r4": "FHIR R4 (OAuth2 client credentials)",
+}
+
+
+class EndpointForm(FlaskForm):
+    name = StringField("Name", widget=GovTextInput(),
+                       description="As practitioners will see it, for example "
+                                   "Leeds Children's Social Care.")
+    code = StringField("GSS or ODS code", widget=GovTextInput(),
+                       description="For example E08000035 (a council) or RXF (an NHS trust).")
+    coverage = TextAreaField(
+        "Areas covered", widget=GovTextArea(),
+        description="GSS codes of the local authority areas it knows children in, "
+                    "separated by spaces or commas; or the word national.")
+    protocol = RadioField("How the broker asks it", widget=GovRadioInput(),
+                          validate_choice=False,
+                          description="The protocol your adapter speaks.")
+    url = StringField("Address (URL)", widget=GovTextInput(),
+                      description="Where the broker sends lookups, starting https://.")
+    timeout_ms = StringField("Time limit in milliseconds", widget=GovTextInput(),
+                             description="How long a lookup may wait for its answer: "
+                                         "100 to 60000.", default="3000")
+    contact = TextAreaField("Technical contact", widget=GovTextArea(),
+                            description="Who to tell when the endpoint fails.")
+    token_url = StringField("Token URL", widget=GovTextInput())
+    client_id = StringField("Client ID", widget=GovTextInput())
+    client_secret = PasswordField("Client secret", widget=GovPasswordInput(),
+                                  description="Stored encrypted; never shown again.")
+    scope = StringField("Scope (optional)", widget=GovTextInput())
+    submit = SubmitField("Save", widget=GovSubmitInput())
+
+
+class ReviewForm(FlaskForm):
+    reason = TextAreaField("Reason", widget=GovTextArea())
+    submit = SubmitField("Confirm", widget=GovSubmitInput())
+
+
+def protocol_choices(installed: Iterable[str]) -> list[tuple[str, str]]:
+    return [(p, PROTOCOL_NAMES.get(p, p)) for p in installed]
+
+
+# --------------------------------------------------------------------------
+# Pure mapping (no Flask)
+# --------------------------------------------------------------------------
+
+
+def _text(data: Mapping[str, Any], key: str) -> str:
+    value = data.get(key)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def coverage_codes(text: str) -> list[str]:
+    """``"E08000035, E08000034"`` → ``["E08000035", "E08000034"]``; ``national`` kept."""
+    codes = [c for c in re.split(r"[\s,;]+", text.strip()) if c]
+    return ["national" if c.lower() == "national" else c.upper() for c in codes]
+
+
+def payload_from_form(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The registry API's body from the form's values. An empty value is left
+    out, so the schema names the field as missing; credentials only when some
+    were typed (leaving them blank on a change keeps the stored ones)."""
+    timeout = _text(data, "timeout_ms")
+    payload: dict[str, Any] = {
+        "name": _text(data, "name"), "code": _text(data, "code").upper(),
+        "coverage": coverage_codes(_text(data, "coverage")),
+        "protocol": _text(data, "protocol"), "url": _text(data, "url"),
+        "timeout_ms": int(timeout) if timeout.isdigit() else timeout,
+        "contact": _text(data, "contact"),
+    }
+    payload = {k: v for k, v in payload.items() if v not in ("", None)}
+    credentials = {name: _text(data, field) for name, field in CREDENTIAL_FIELDS.items()
+                   if _text(data, field)}
+    if credentials:
+        payload["credentials"] = credentials
+    return payload
+
+
+def form_values(endpoint: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored endpoint (as the registry describes it) as the change form's values
+    (credentials are never shown)."""
+    return {"name": endpoint["name"], "code": endpoint["code"],
+            "coverage": " ".join(endpoint["coverage"]), "protocol": endpoint["protocol"],
+            "url": endpoint["url"], "timeout_ms": str(endpoint["timeout_ms"]),
+            "contact": endpoint["contact"]}
+
+
+def place_errors(errors: Mapping[str, Any]) -> dict[str, list[str]]:
+    """The registry's errors (schema and safety) on the form's fields; anything
+    the form does not show goes under ``"form"``."""
+    placed: dict[str, list[str]] = {}
+
+    def put(field: str, messages: Any) -> None:
+        placed.setdefault(field, []).extend(_flatten(messages))
+
+    for key, value in errors.items():
+        if key == "credentials" and isinstance(value, Mapping):
+            for name, messages in value.items():
+                put(CREDENTIAL_FIELDS.get(str(name), "form"), messages)
+        elif key == "credentials":
+            put("token_url", value)  # e.g. a protocol that takes no credentials
+        elif key in FIELD_ORDER:
+            put(key, value)
+        else:
+            put("form", value)
+    return {k: list(dict.fromkeys(v)) for k, v in placed.items()}
+
+
+def _flatten(messages: Any) -> list[str]:
+    if isinstance(messages, str):
+        return [messages]
+    if isinstance(messages, Mapping):
+        return [m for value in messages.values() for m in _flatten(value)]
+    if isinstance(messages, list | tuple):
+        return [m for value in messages for m in _flatten(value)]
+    return [str(messages)]
+
+
+#: Clearer words for the schema's generic messages, by field.
+MISSING = {
+    "name": "Enter the endpoint's name",
+    "code": "Enter a GSS or ODS code",
+    "coverage": "Enter the areas it covers, or national",
+    "protocol": "Choose how the broker asks it",
+    "url": "Enter the endpoint's address",
+    "token_url": "Enter the token URL",
+    "client_id": "Enter the client ID",
+    "client_secret": "Enter the client secret",
+}
+
+
+def friendly(placed: Mapping[str, list[str]]) -> dict[str, list[str]]:
+    """``Missing data for required field.`` said the GOV.UK way for each field."""
+    out: dict[str, list[str]] = {}
+    for field, messages in placed.items():
+        out[field] = [MISSING.get(field, m) if m == "Missing data for required field."
+                      else ("The time limit must be a whole number of milliseconds"
+                            if field == "timeout_ms" and m == "Not a valid integer." else m)
+                      for m in messages]
+    return out

@@ -1,0 +1,218 @@
+"""The registry's pages: an authority admin registers and runs its own endpoint;
+a broker admin sees every endpoint and approves or rejects them.
+
+Three blueprints, so the access table says who may open what: this one (both
+admin roles: the list, one endpoint, "Test this endpoint", suspend/resume),
+``registry_authority_pages`` (authority admins: register, change details) and
+``registry_approval_pages`` (broker admins: approve, reject).
+
+Views translate between forms and the registry's services (the same ones the
+API calls: ``EndpointSchema``, ``safety_errors``, ``rules.authorise``,
+``Registry``, ``check_and_record``); they hold no rules of their own.
+An authority admin asking for another authority's endpoint gets the same
+404 as for one that does not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from flask import abort, current_app, flash, g, get_flashed_messages, redirect, request, url_for
+
+from federator.audit.trail import AuditUnavailable
+from federator.auth.access import require_page_roles
+from federator.registry.conformance import check_and_record
+from federator.registry.rules import TRANSITIONS, Refused, authorise, needs_reason
+from federator.registry.secrets import CredentialsKeyError
+from federator.web.blueprint import PageBlueprint, add_nav_entry, render_page
+from federator.web.registry_forms import (
+    ReviewForm,
+)
+
+blp = require_page_roles(
+    PageBlueprint("web_registry", __name__, template_folder="templates"),
+    "authority-admin", "broker-admin")
+add_nav_entry("web_registry.endpoints", "Endpoints", "authority-admin", "broker-admin")
+
+ACTIONS = ("approve", "reject", "suspend", "resume")
+ACTION_WORDS = {
+    "approve": ("Approve", "Lookups will be sent to it from now on."),
+    "reject": ("Reject", "Say why, so the authority can put it right."),
+    "suspend": ("Suspend", "No lookups are sent to it until it is resumed. Say why."),
+    "resume": ("Resume", "Lookups will be sent to it again."),
+}
+STATUS_TAGS = {"pending": "yellow", "active": "green", "suspended": "orange",
+               "rejected": "red"}
+
+
+def federator_services() -> Any:
+    return current_app.extensions["federator"]
+
+
+def actor() -> dict[str, Any]:
+    return dict(g.principal.actor(g.role))
+
+
+def allowed(action: str, endpoint_id: str) -> bool:
+    try:
+        authorise(action, g.role, g.principal.authority, endpoint_id)
+    except Refused:
+        return False
+    return True
+
+
+def guard_action(action: str, endpoint_id: str) -> dict[str, Any]:
+    """The endpoint, if this user may take ``action`` on it; else a 403/404 page."""
+    try:
+        authorise(action, g.role, g.principal.authority, endpoint_id)
+    except Refused as e:
+        abort(e.status)
+    shown = federator_services().registry.describe_one(endpoint_id)
+    if shown is None:
+        abort(404)
+    return shown
+
+
+def run_change(run: Callable[[], Any]) -> str | None:
+    """Run a registry change; its refusal as words (None when done)."""
+    try:
+        run()
+    except Refused as e:
+        if e.status in (403, 404):
+            abort(e.status)
+        return e.message
+    except AuditUnavailable:
+        abort(503)
+    except CredentialsKeyError:
+        return ("This broker cannot store credentials: FEDERATOR_CREDENTIALS_KEY is not set. "
+                "Nothing was saved.")
+    return None
+
+
+def csrf_refused(form: Any) -> None:
+    form.validate()
+    if "csrf_token" in form.errors:
+        abort(400)
+
+
+def _tag(status: str) -> dict[str, str]:
+    return {"text": status.capitalize(), "classes": f"govuk-tag--{STATUS_TAGS.get(status, 'grey')}"}
+
+
+# --------------------------------------------------------------------------
+# The list
+# --------------------------------------------------------------------------
+
+@blp.route("/registry/endpoints")
+def endpoints() -> Any:
+    registry = federator_services().registry
+    if g.role == "broker-admin":
+        rows = registry.describe()
+    else:
+        authority = g.principal.authority
+        rows = registry.describe(authority) if authority else []
+    order = {"pending": 0, "active": 1, "suspended": 2, "rejected": 3}
+    rows.sort(key=lambda r: (order.get(r["status"], 9), r["id"]))
+    return render_page("web/registry/list.html", rows=rows, tag=_tag,
+                       can_register=g.role == "authority-admin" and not rows
+                       and bool(g.principal.authority),
+                       authority=g.principal.authority, title="Endpoints",
+                       notices=get_flashed_messages())
+
+
+# --------------------------------------------------------------------------
+# One endpoint: status, health, conformance; actions
+# --------------------------------------------------------------------------
+
+@blp.route("/registry/endpoints/<endpoint_id>")
+def endpoint(endpoint_id: str) -> Any:
+    shown = guard_action("view", endpoint_id)
+    return _endpoint_page(shown)
+
+
+def _endpoint_page(shown: Mapping[str, Any], *, check: Mapping[str, Any] | None = None,
+                   problem: str | None = None, status: int = 200) -> Any:
+    registry = federator_services().registry
+    report = registry.health.report(shown["id"], shown["status"], hours=24)
+    actions = [a for a in ACTIONS if allowed(a, shown["id"]) and _applies(a, shown["status"])]
+    return render_page(
+        "web/registry/endpoint.html", status, e=shown, tag=_tag(shown["status"]),
+        health=report, check=check, problem=problem, actions=actions,
+        action_words=ACTION_WORDS, review_url=review_url, can_change=allowed("change", shown["id"]),
+        can_check=allowed("check", shown["id"]), title=shown["name"],
+        notices=get_flashed_messages())
+
+
+def _applies(action: str, status: str) -> bool:
+    return status in TRANSITIONS[action][0]
+
+
+@blp.route("/registry/endpoints/<endpoint_id>/check", methods=["POST"])
+def check(endpoint_id: str) -> Any:
+    """Test this endpoint: the conformance checks now, check by check."""
+    shown = guard_action("check", endpoint_id)
+    csrf_refused(ReviewForm())
+    services = federator_services()
+    found = services.registry.get(endpoint_id)
+    if found is None:
+        abort(404)
+    try:
+        result = check_and_record(services.registry, services.keys, services.trail, found,
+                                  actor())
+    except AuditUnavailable:
+        abort(503)
+    shown = services.registry.describe_one(endpoint_id) or shown
+    return _endpoint_page(shown, check=result)
+
+
+@blp.route("/registry/endpoints/<endpoint_id>/<any(suspend, resume):action>",
+           methods=["GET", "POST"])
+def review(endpoint_id: str, action: str) -> Any:
+    return review_page(endpoint_id, action)
+
+
+def review_url(endpoint_id: str, action: str) -> str:
+    name = "web_registry_approval.review" if action in ("approve", "reject") \
+        else "web_registry.review"
+    return url_for(name, endpoint_id=endpoint_id, action=action)
+
+
+def review_page(endpoint_id: str, action: str) -> Any:
+    """Confirm an action (with its reason), then take it."""
+    shown = guard_action(action, endpoint_id)
+    form = ReviewForm()
+    if request.method == "POST":
+        csrf_refused(form)
+        reason = (form.reason.data or "").strip()
+        if needs_reason(action) and not reason:
+            form.reason.errors = [f"Say why you {action} this endpoint"]
+            return _review_page(shown, action, form, 422)
+        services = federator_services()
+        refused = run_change(lambda: services.registry.transition(
+            endpoint_id, action, reason or None, actor(), services.trail))
+        if refused:
+            return _review_page(shown, action, form, 409, refused)
+        flash({"approve": "Approved: the endpoint is active.",
+               "reject": "Rejected: the authority can see your reason.",
+               "suspend": "Suspended: no lookups are sent to it.",
+               "resume": "Resumed: the endpoint is active."}[action])
+        return redirect(url_for("web_registry.endpoint", endpoint_id=endpoint_id), 303)
+    if not _applies(action, shown["status"]):
+        return _endpoint_page(shown, status=409,
+                              problem=f"You cannot {action} an endpoint that is "
+                                      f"{shown['status']}.")
+    return _review_page(shown, action, form)
+
+
+def _review_page(shown: Mapping[str, Any], action: str, form: ReviewForm, status: int = 200,
+                 problem: str | None = None) -> Any:
+    verb, text = ACTION_WORDS[action]
+    errors = [{"text": form.reason.errors[0], "href": "#reason"}] if form.reason.errors else []
+    if problem:
+        errors.append({"text": problem, "href": "#reason"})
+    heading = f"{verb} {shown['name']}"
+    return render_page("web/registry/review.html", status, e=shown, form=form, action=action,
+                       review_url=review_url,
+                       verb=verb, text=text, errors=errors, needs_reason=needs_reason(action),
+                       heading=heading, title=f"Error: {heading}" if errors else heading)

@@ -1,0 +1,62 @@
+"""Which audit records wait for the disk at commit: ``lookup.requested`` (and
+every other event) does, ``lookup.completed`` does not (federator.audit.trail.RELAXED),
+and the relaxation never leaks to the next user of the pooled connection."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event
+
+from federator.audit.trail import AuditTrail
+from federator.storage import make_engine, upgrade
+
+
+def _durability(dbapi: Any, dialect: str) -> str:
+    cursor = dbapi.cursor()
+    try:
+        cursor.execute("PRAGMA synchronous" if dialect == "sqlite" else "SHOW synchronous_commit")
+        return str(cursor.fetchone()[0])
+    finally:
+        cursor.close()
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def test_only_lookup_completed_commits_without_waiting_for_the_disk(engine: Engine) -> None:
+    dialect = engine.dialect.name
+    seen: list[str] = []
+
+    @event.listens_for(engine, "commit")
+    def _at_commit(conn: Any) -> None:  # the setting in force for this commit
+        seen.append(_durability(conn.connection.dbapi_connection, dialect))
+
+    trail = AuditTrail(engine, checkpoint_every=0)
+    trail.append("lookup.requested", lookup_id="L1", actor_id="u1", child_pseudonym="c" * 64,
+                 authorities=["a"])
+    requested = seen[-1]
+    trail.append("lookup.completed", lookup_id="L1", actor_id="u1", outcomes=[])
+    completed = seen[-2] if dialect == "sqlite" else seen[-1]  # sqlite: then the reset's commit
+    trail.append("registry.changed", actor_id="u2", endpoint="a")
+    changed = seen[-1]
+    if dialect == "sqlite":  # 2 = FULL (the WAL is flushed at commit), 1 = NORMAL
+        assert (requested, completed, changed) == ("2", "1", "2")
+    else:
+        assert (requested, completed, changed) == ("on", "off", "on")
+    assert trail.verify().ok and trail.verify().count == 3
+
+
+def test_the_connection_goes_back_to_the_pool_flushing(engine: Engine) -> None:
+    trail = AuditTrail(engine, checkpoint_every=0)
+    trail.append("lookup.completed", lookup_id="L1", actor_id="u1", outcomes=[])
+    with engine.connect() as conn:
+        value = _durability(conn.connection.dbapi_connection, engine.dialect.name)
+    assert value == ("2" if engine.dialect.name == "sqlite" else "on")
