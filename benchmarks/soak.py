@@ -389,6 +389,14 @@ def main() -> None:
     for name, value in rows_out:
         print(f"  {name:<{width}}  {value}")
     print(f"\nwritten to {RESULTS / 'soak.json'}")
+    broken = [name for name, bad in (
+        ("server errors", result["responses"].get("500", 0) > 0),
+        ("answered lookups missing an audit record", result["answered_missing_records"] > 0),
+        ("trail does not verify", not result["trail_verifies"]),
+    ) if bad]
+    if broken:
+        print(f"SOAK FAILED: {', '.join(broken)}")
+        sys.exit(1)
 
 
 if __name__ == "__main__":

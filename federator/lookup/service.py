@@ -159,7 +159,7 @@ class LookupService:
                                     "after a cool-down")
                      for e in plan.ask if not tickets[e.id].allowed]
         ask = [e for e in plan.ask if tickets[e.id].allowed]
-        events = LookupEvents()
+        events = LookupEvents(lookup_id, [e.id for e in (*plan.ask, *plan.unavailable)])
         events.start(self._answer(events, lookup_id, request, principal, actor, child, basis,
                                   ask, outcomes, tickets, pseudonym, deadline_ms, plan.areas))
         return events
@@ -221,7 +221,10 @@ class LookupEvents(Iterator[tuple[str, dict[str, Any]]]):
     fan-out within its deadline and writes ``lookup.completed`` all the same,
     whether or not reading had started."""
 
-    def __init__(self) -> None:
+    def __init__(self, lookup_id: str = "", authorities: Sequence[str] = ()) -> None:
+        self.lookup_id = lookup_id
+        #: every authority this lookup reports on (asked, or unavailable without asking)
+        self.authorities = tuple(authorities)
         self.listening = True
         self._events: Iterator[tuple[str, dict[str, Any]]] = iter(())
         self._finished = False

@@ -72,7 +72,8 @@ def add_commands(main: click.Group, registry: click.Group,
         services = app.extensions["federator"]
         client = guarded_client(services.registry.guard, user_agent="federator-probe")
         while True:
-            for r in probe_all(client, services.registry.all(), services.registry.health):
+            for r in probe_all(client, services.registry.all(), services.registry.health,
+                               services.lookups.breakers):
                 click.echo(f"{'ok  ' if r.ok else 'DOWN'}  {r.endpoint_id:20} "
                            f"{r.latency_ms if r.latency_ms is not None else '-':>6} ms  "
                            f"{r.detail}")

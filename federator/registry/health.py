@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, select
 
 from adapters.base import AdapterFailure, OutboundClient, Target
+from federator.lookup.breakers import CLOSED, Breakers, Ticket
 from federator.lookup.routing import Endpoint
 from federator.registry.tables import endpoint_checks
 from federator.storage import audit_records
@@ -167,15 +168,22 @@ def probe(client: OutboundClient, endpoint: Endpoint, *, timeout_ms: int | None 
     return ProbeResult(endpoint.id, ok, reply.elapsed_ms, detail)
 
 
-def probe_all(client: OutboundClient, endpoints: Iterable[Endpoint], health: Health
-              ) -> list[ProbeResult]:
-    """Probe every active or suspended endpoint and record the results."""
+def probe_all(client: OutboundClient, endpoints: Iterable[Endpoint], health: Health,
+              breakers: Breakers | None = None) -> list[ProbeResult]:
+    """Probe every active or suspended endpoint and record the results.
+
+    A failed probe of an active endpoint also counts against its circuit breaker,
+    so a dead authority is skipped by lookups sooner. A good probe does not close
+    an open breaker: ``/health`` can answer while ``/lookup`` fails, so only a
+    lookup's own half-open probe may close it."""
     results = []
     for endpoint in endpoints:
         if endpoint.status not in ("active", "suspended"):
             continue
         result = probe(client, endpoint)
         health.record(endpoint.id, "probe", result.ok, result.latency_ms, result.detail)
+        if breakers is not None and not result.ok and endpoint.status == "active":
+            breakers.record(endpoint.id, "error", Ticket(CLOSED))
         log.info("endpoint probed", extra={"authority": endpoint.id, "ok": result.ok,
                                           "elapsed_ms": result.latency_ms})
         results.append(result)

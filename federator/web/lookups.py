@@ -37,7 +37,7 @@ from federator.web.forms import (
     form_errors,
     payload_from_form,
 )
-from federator.web.recent import latest_requested, outcome_words, recent_lookups
+from federator.web.recent import outcome_words, recent_lookups
 from federator.web.results import results_view
 
 log = logging.getLogger(__name__)
@@ -161,9 +161,7 @@ def _lookup_from_form(form: LookupForm, retry_of: str | None = None) -> Any:
         abort(503)
     if request.accept_mimetypes.best_match(["text/html", "text/event-stream"]) \
             == "text/event-stream":
-        started = latest_requested(current_app.extensions["federator"].engine, g.principal.id)
-        total = len(started.get("authorities") or []) if started else None
-        return Response(stream_with_context(_progress(events, total, loaded)),
+        return Response(stream_with_context(_progress(events, len(events.authorities), loaded)),
                         mimetype="text/event-stream",
                         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
     result: dict[str, Any] = {}

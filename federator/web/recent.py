@@ -71,15 +71,3 @@ def recent_lookups(engine: Engine, actor_id: str, limit: int = 20) -> list[Recen
         bodies = conn.execute(query).scalars().all()
     records = [json.loads(b) for b in reversed(bodies)]
     return summarise(records)[:limit]
-
-
-def latest_requested(engine: Engine, actor_id: str) -> Mapping[str, Any] | None:
-    """The actor's newest ``lookup.requested`` record: the lookup just started
-    (its list of authorities gives the progress its total)."""
-    query = (select(audit_records.c.body)
-             .where(audit_records.c.actor_id == actor_id)
-             .where(audit_records.c.event == "lookup.requested")
-             .order_by(audit_records.c.seq.desc()).limit(1))
-    with engine.connect() as conn:
-        body = conn.execute(query).scalar()
-    return json.loads(body) if body else None

@@ -6,6 +6,7 @@ lookups; axe-core (WCAG 2.2 AA) on every page; screenshots for README."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -159,6 +160,7 @@ def test_practitioner_journey_in_a_real_browser(federation: Federation, browser:
     page.wait_for_function(
         "() => / of \\d+ authorities have answered/.test("
         "document.getElementById('lookup-progress-count')?.textContent || '')", timeout=15000)
+    total = int(re.search(r" of (\d+) authorities", count.inner_text()).group(1))
     assert axe_violations(page) == []
     shot(page, "lookup-progress")
     page.locator("#results-heading").wait_for(timeout=20000)
@@ -170,6 +172,8 @@ def test_practitioner_journey_in_a_real_browser(federation: Federation, browser:
                 and not i.sensitive}
     shown = set(page.locator(".govuk-summary-card__title").all_inner_texts())
     assert expected and expected <= shown
+    asked = page.locator("caption:has-text('Each authority asked') >> xpath=.. >> tbody tr")
+    assert asked.count() == total  # the progress counted exactly the authorities reported
     assert axe_violations(page) == []
     shot(page, "lookup-results")
 
