@@ -16,7 +16,6 @@ from flask import Blueprint, Flask, current_app, g, render_template, request
 from flask_wtf.csrf import generate_csrf
 from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader, PackageLoader, PrefixLoader
 from jinja2.runtime import StrictUndefined
-from jinja2.utils import missing
 from werkzeug.exceptions import HTTPException
 
 from federator.auth.access import session_principal
@@ -27,19 +26,20 @@ SERVICE_NAME = "Find who is working with a child"
 class PageUndefined(StrictUndefined):
     """Strict about names: a template using a variable nobody passed fails.
 
-    Lenient about a missing key of a mapping (falsy, empty): that is how the
-    govuk-frontend-jinja components read their optional ``params``, so plain
-    ``StrictUndefined`` cannot render them.
+    Strict about a missing key or attribute in our own templates too (a view that
+    forgot a field fails a test); lenient (falsy, empty) only inside the
+    govuk-frontend-jinja components, which read their optional ``params`` that
+    way, so plain ``StrictUndefined`` cannot render them.
     """
 
     __slots__ = ()
 
     def _of_object(self) -> bool:
         # ``caller`` is undefined in a macro not used with ``{% call %}``: components test it
-        if self._undefined_obj is not missing or self._undefined_hint == "No caller defined":
+        if self._undefined_hint == "No caller defined":
             return True
-        # the GOV.UK component templates (a Nunjucks port) test names they set only
-        # sometimes; strictness is for our own templates
+        # the GOV.UK component templates (a Nunjucks port) test names and ``params`` keys
+        # they set only sometimes; strictness (names and keys) is for our own templates
         frame = sys._getframe(2)
         for _ in range(3):
             if frame is None:

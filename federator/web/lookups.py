@@ -242,8 +242,9 @@ def _progress(events: Iterator[tuple[str, dict[str, Any]]], total: int | None,
 def recent() -> Any:
     engine = current_app.extensions["federator"].engine
     items = recent_lookups(engine, g.principal.id)
-    rows = [{"at": item.at, "purpose": item.purpose, "basis_type": item.basis_type,
-             "asked": item.asked, "outcomes": outcome_words(item.outcomes),
+    rows = [{"lookup_id": item.lookup_id, "at": item.at, "purpose": item.purpose,
+             "basis_type": item.basis_type, "asked": item.asked,
+             "outcomes": outcome_words(item.outcomes),
              "complete": item.complete} for item in items]
     return render_page("web/recent.html", no_store=True, rows=rows,
                        title="My recent lookups")

@@ -187,6 +187,15 @@ def test_practitioner_journey_in_a_real_browser(federation: Federation, browser:
     assert axe_violations(page) == []
     shot(page, "recent-lookups")
 
+    # its receipt for the case file: outcomes, no child details, no professionals
+    row.locator("text=Receipt").click()
+    page.wait_for_url("**/receipt")
+    assert down_name in page.content()
+    assert child.nhs_number not in page.content()
+    assert not any(name in page.content() for name in expected)
+    assert axe_violations(page) == []
+    shot(page, "lookup-receipt")
+
     assert not [p for p in problems if "Content Security Policy" in p or "Refused" in p], problems
     page.context.close()
 
