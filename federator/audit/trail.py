@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from federator import metrics
-from federator.audit.chain import GENESIS, Verdict, canonical, record_hash
+from federator.audit.chain import GENESIS, INDEXED, MIRRORED, Verdict, canonical, record_hash
 from federator.audit.checkpoints import Checkpoint, sign_checkpoint
 from federator.audit.flags import FlagLimits, lookup_flags
 from federator.audit.history import load_history
@@ -25,8 +25,6 @@ from federator.storage import audit_records
 
 log = logging.getLogger(__name__)
 
-INDEXED = ("lookup_id", "actor_id", "actor_role", "actor_organisation", "purpose",
-           "basis_type", "child_pseudonym")
 
 
 #: Events committed without waiting for the disk (SQLite ``synchronous=NORMAL`` in
@@ -251,7 +249,8 @@ class AuditTrail:
                 cursor = start
                 while end is None or cursor <= end:
                     query = (select(audit_records.c.seq, audit_records.c.body,
-                                    audit_records.c.prev_hash, audit_records.c.hash)
+                                    audit_records.c.prev_hash, audit_records.c.hash,
+                                    *(audit_records.c[k] for k in MIRRORED))
                              .where(audit_records.c.seq >= cursor)
                              .order_by(audit_records.c.seq).limit(batch))
                     if end is not None:

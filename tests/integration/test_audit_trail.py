@@ -78,6 +78,17 @@ def test_a_changed_record_is_named(trail):
     assert verdict.reason == "record content does not match its hash"
 
 
+@pytest.mark.parametrize("column", ["actor_id", "actor_organisation", "event", "basis_type"])
+def test_a_changed_filter_column_alone_is_named(trail, column):
+    # the auditors' filters read these columns: editing one without the hashed body
+    # would hide a lookup from a filtered search, so verify compares them to the body
+    fill(trail, 6)
+    set_row(trail, 4, **{column: "something-else"})
+    verdict = trail.verify()
+    assert (verdict.ok, verdict.first_bad_seq) == (False, 4)
+    assert verdict.reason == f"column {column} no longer matches the hashed record"
+
+
 def test_a_deleted_record_is_named(trail):
     fill(trail, 6)
     with trail.engine.begin() as conn:
