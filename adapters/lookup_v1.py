@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from adapters.base import AdapterError, OutboundClient, Target
+from adapters.aio import AsyncOutboundClient
+from adapters.base import AdapterError, OutboundClient, Reply, Target
 from adapters.protocol import PROTOCOL, InvalidAnswer, encode_body, parse_answer
 
 Signer = Callable[[bytes, str], str]
@@ -24,11 +25,16 @@ def status_detail(status: int) -> str:
 
 
 class LookupV1Client(OutboundClient):
+    """Speaks ``federator-lookup/1``: ``lookup`` on a thread (conformance checks,
+    tools), ``alookup`` on the fan-out's event loop (the broker's hot path)."""
+
     protocol = PROTOCOL
 
     def __init__(self, *, sign: Signer, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.sign = sign
+        self.aio = AsyncOutboundClient(**{k: v for k, v in kwargs.items() if k in (
+            "max_answer_bytes", "pool_size", "user_agent", "resolve")})
 
     def lookup(self, target: Target, payload: Mapping[str, Any], *, deadline: float,
                request_id: str | None = None, body: bytes | None = None) -> dict[str, Any]:
@@ -37,15 +43,35 @@ class LookupV1Client(OutboundClient):
         ``body`` is ``encode_body(payload)`` when the caller has it already (a
         fan-out encodes the payload once for every authority)."""
         body = encode_body(payload) if body is None else body
+        reply = self.post(target, "/lookup", body, self._headers(target, body, request_id),
+                          deadline=deadline)
+        return _answer(reply, payload)
+
+    async def alookup(self, target: Target, payload: Mapping[str, Any], *, deadline: float,
+                      request_id: str | None = None) -> dict[str, Any]:
+        """``lookup`` on the running event loop."""
+        body = encode_body(payload)
+        reply = await self.aio.post(target, "/lookup", body,
+                                    self._headers(target, body, request_id), deadline=deadline)
+        return _answer(reply, payload)
+
+    async def aclose(self) -> None:
+        """Close the running loop's idle connections."""
+        await self.aio.aclose()
+
+    def _headers(self, target: Target, body: bytes, request_id: str | None) -> dict[str, str]:
         headers = {"Authorization": f"Bearer {self.sign(body, target.id)}"}
         if request_id:
             headers["X-Request-Id"] = request_id
-        reply = self.post(target, "/lookup", body, headers, deadline=deadline)
-        if reply.status != 200:
-            raise AdapterError(status_detail(reply.status))
-        try:
-            answer = parse_answer(reply.body, str(payload["lookup_id"]))
-        except InvalidAnswer as e:
-            raise AdapterError(str(e)) from e
-        answer["latency_ms"] = reply.elapsed_ms
-        return answer
+        return headers
+
+
+def _answer(reply: Reply, payload: Mapping[str, Any]) -> dict[str, Any]:
+    if reply.status != 200:
+        raise AdapterError(status_detail(reply.status))
+    try:
+        answer = parse_answer(reply.body, str(payload["lookup_id"]))
+    except InvalidAnswer as e:
+        raise AdapterError(str(e)) from e
+    answer["latency_ms"] = reply.elapsed_ms
+    return answer

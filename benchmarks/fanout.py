@@ -255,6 +255,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--profile", metavar="FILE",
+                        help="record the broker workers with py-spy during the throughput "
+                             "run (collapsed stacks to FILE; needs py-spy installed)")
+    parser.add_argument("--only-throughput", action="store_true",
+                        help="skip the overhead and memory blocks")
     args = parser.parse_args()
     count = 30 if args.quick else 200
     seconds = 5.0 if args.quick else 20.0
@@ -276,13 +281,23 @@ def main() -> None:
                 "settings": {"adapter_delay_ms": args.delay_ms, "gunicorn_workers": args.workers,
                              "gunicorn_threads": args.threads, "clients": args.clients,
                              "quick": args.quick, "cpus": os.cpu_count()},
-                "overhead": {str(n): overhead(url, token, n, count) for n in FANOUTS},
+                "overhead": {} if args.only_throughput else
+                {str(n): overhead(url, token, n, count) for n in FANOUTS},
             }
             cpu = time.process_time()
             bare = bare_throughput(ports, args.clients * 10, seconds)
             bare_cpu_ms = (time.process_time() - cpu) * 1000 / (bare * seconds)
+            spy = None
+            if args.profile:
+                spy = subprocess.Popen(
+                    [str(Path(sys.executable).parent / "py-spy"), "record", "--pid",
+                     str(broker.pid), "--subprocesses", "--format", "raw", "--rate", "250", "--gil",
+                     "--duration", str(int(seconds)), "--output", args.profile, "--nonblocking"],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             cpu = workers_cpu_s(broker.pid)
             lookups = broker_throughput(url, token, args.clients, seconds)
+            if spy is not None:
+                spy.wait(timeout=60)
             lookup_cpu_ms = (workers_cpu_s(broker.pid) - cpu) * 1000 / (lookups * seconds)
             results["throughput"] = {
                 "fanout": 10, "lookups_per_s": round(lookups, 1),
@@ -294,6 +309,8 @@ def main() -> None:
                 "broker_cpu_ms_per_lookup": round(lookup_cpu_ms, 2),
                 "bare_cpu_ms_per_request": round(bare_cpu_ms, 3),
                 "cpu_ratio": round(10 * bare_cpu_ms / lookup_cpu_ms, 3)}
+            if args.only_throughput:
+                memory_block = 0
             drive(url, token, memory_block, args.clients)
             first = worker_rss_mib(broker.pid)
             drive(url, token, memory_block * 9, args.clients)

@@ -146,22 +146,39 @@ def _services(settings: Settings, *, migrate: bool) -> Services:
         # address (DNS rebinding); development allows loopback
         resolve=lambda host, port: registry.guard.resolve_checked(host, port)))
 
+    for client in clients.values():
+        if hasattr(client, "aclose"):
+            fanout.on_shutdown(client.aclose)
+
+    def target(endpoint: Endpoint, client: Any) -> Target:
+        credentials = (registry.credentials(endpoint.id)
+                       if getattr(client, "needs_credentials", False) else {})
+        return Target(id=endpoint.id, url=endpoint.url, timeout_ms=endpoint.timeout_ms,
+                      credentials=credentials)
+
     def ask(endpoint: Endpoint, payload: Any, deadline: float) -> Any:
         client = clients.get(endpoint.protocol)
         if client is None:
             raise AdapterError(f"protocol {endpoint.protocol} is not installed")
-        credentials = (registry.credentials(endpoint.id)
-                       if getattr(client, "needs_credentials", False) else {})
-        target = Target(id=endpoint.id, url=endpoint.url, timeout_ms=endpoint.timeout_ms,
-                        credentials=credentials)
-        return client.lookup(target, payload, deadline=deadline,
+        return client.lookup(target(endpoint, client), payload, deadline=deadline,
                              **outbound_request_id(client))  # X-Request-Id
+
+    def aask(endpoint: Endpoint, payload: Any, deadline: float) -> Any:
+        """The call as a coroutine for the fan-out's event loop, when the client
+        has ``alookup``; else ``None`` (it runs on a thread through ``ask``)."""
+        client = clients.get(endpoint.protocol)
+        alookup = getattr(client, "alookup", None)
+        if alookup is None:
+            return None
+        return alookup(target(endpoint, client), payload, deadline=deadline,
+                       **outbound_request_id(client, "alookup"))
 
     lookups = LookupService(
         policy=LookupPolicy(settings.audit_key, settings.consent_max_age_days,
                             settings.deadline_default_ms, settings.deadline_max_ms,
                             retry_window_s=settings.retry_window_s),
-        trail=trail, fanout=fanout, endpoints=registry.all, ask=ask, postcode_table=table,
+        trail=trail, fanout=fanout, endpoints=registry.all, ask=ask, aask=aask,
+        postcode_table=table,
         breakers=Breakers(state, BreakerPolicy(
             failures=settings.breaker_failures, window_s=settings.breaker_window_s,
             cooldown_s=settings.breaker_cooldown_s,

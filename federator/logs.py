@@ -8,6 +8,7 @@ a name or an NHS number is dropped rather than written.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import logging
@@ -24,7 +25,7 @@ SAFE_FIELDS = frozenset({
     "lookup_id", "authority", "status", "elapsed_ms", "outcome", "complete", "count",
     "event", "seq", "method", "path", "status_code", "duration_ms", "role", "endpoint",
 })
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}\Z")  # \Z: "$" would let a final \n in
 
 
 class JsonFormatter(logging.Formatter):
@@ -73,16 +74,24 @@ def install_request_ids(app: Flask) -> None:
         return response
 
 
-def outbound_request_id(client: object) -> dict[str, str]:
-    """``{"request_id": ...}`` for an adapter client whose ``lookup`` takes one
+def outbound_request_id(client: object, method: str = "lookup") -> dict[str, str]:
+    """``{"request_id": ...}`` for an adapter client whose ``method`` takes one
     (sent as ``X-Request-Id``), when this request has an id; else nothing.
     Fan-out threads see the id because the fan-out copies the caller's context."""
     request_id = REQUEST_ID.get()
-    lookup = getattr(client, "lookup", None)
-    if not request_id or lookup is None:
+    if not request_id:
         return {}
+    return {"request_id": request_id} if _takes_request_id(type(client), method) else {}
+
+
+@functools.cache
+def _takes_request_id(kind: type, method: str) -> bool:
+    """Whether ``kind.method`` has a ``request_id`` parameter (asked once per kind:
+    ``inspect.signature`` costs more than the rest of a call's set-up)."""
+    function = getattr(kind, method, None)
+    if function is None:
+        return False
     try:
-        takes = "request_id" in inspect.signature(lookup).parameters
+        return "request_id" in inspect.signature(function).parameters
     except (TypeError, ValueError):
-        return {}
-    return {"request_id": request_id} if takes else {}
+        return False

@@ -1,12 +1,22 @@
-"""Fan-out: ask each authority in parallel, all bounded by one deadline."""
+"""Fan-out: ask each authority in parallel, all bounded by one deadline.
+
+Clients that speak on an event loop (``federator-lookup/1``: the hot path) run as
+tasks on one loop thread per broker process; the others (FHIR, plug-ins) on a
+bounded thread pool. Both report into one queue that the lookup reads until its
+deadline, so answers stream out in the order they arrive, whichever side they
+came from.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
+import os
+import queue
+import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from concurrent.futures import TimeoutError as FuturesTimeout
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +25,11 @@ from federator.lookup.routing import Endpoint
 
 Ask = Callable[[Endpoint, float], Mapping[str, Any]]
 """``ask(endpoint, deadline) -> answer``; raises ``AdapterFailure``."""
+
+Answer = Coroutine[Any, Any, Mapping[str, Any]]
+AsyncAsk = Callable[[Endpoint, float], Answer | None]
+"""``aask(endpoint, deadline)``: the call as a coroutine for the event loop, or
+``None`` when this endpoint's client only works on a thread."""
 
 
 @dataclass
@@ -37,32 +52,60 @@ def unavailable(endpoint: Endpoint, detail: str) -> Outcome:
 
 
 class FanOut:
-    """A bounded pool shared by all lookups of one broker process."""
+    """A bounded thread pool and one event loop, shared by all lookups of one
+    broker process."""
 
     def __init__(self, workers: int) -> None:
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fanout")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_pid = 0
+        self._lock = threading.Lock()
+        self._closers: list[Callable[[], Coroutine[Any, Any, None]]] = []
 
-    def run(self, endpoints: Sequence[Endpoint], ask: Ask, *, deadline: float
-            ) -> Iterator[Outcome]:
+    def on_shutdown(self, close: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """``close()`` runs on the loop at shutdown (a client's idle connections)."""
+        self._closers.append(close)
+
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The loop thread, started on first use (and again in a forked child)."""
+        with self._lock:
+            if self._loop is None or self._loop_pid != os.getpid():
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=_serve, args=(loop,), name="fanout-loop",
+                                 daemon=True).start()
+                self._loop, self._loop_pid = loop, os.getpid()
+            return self._loop
+
+    def run(self, endpoints: Sequence[Endpoint], ask: Ask, *, deadline: float,
+            aask: AsyncAsk | None = None) -> Iterator[Outcome]:
         """Yield each authority's outcome as it arrives; the rest time out at the deadline."""
         started = time.monotonic()
-        futures: dict[Future[Mapping[str, Any]], Endpoint] = {
-            # a context copy per call (the request id reaches the adapter's X-Request-Id)
-            self.pool.submit(contextvars.copy_context().run, ask, endpoint, deadline): endpoint
-            for endpoint in endpoints
-        }
+        arrived: queue.SimpleQueue[Future[Mapping[str, Any]]] = queue.SimpleQueue()
+        futures: dict[Future[Mapping[str, Any]], Endpoint] = {}
+        on_loop: set[Future[Mapping[str, Any]]] = set()
+        for endpoint in endpoints:
+            call = aask(endpoint, deadline) if aask is not None else None
+            if call is not None:
+                future = asyncio.run_coroutine_threadsafe(call, self.loop())
+                on_loop.add(future)
+            else:
+                # a context copy per call (the request id reaches the adapter's X-Request-Id)
+                future = self.pool.submit(contextvars.copy_context().run, ask, endpoint,
+                                          deadline)
+            futures[future] = endpoint
+            future.add_done_callback(arrived.put)
         pending = set(futures)
-        # ``as_completed`` waits on every future once; calling ``wait(FIRST_COMPLETED)``
-        # in a loop re-registers a waiter on each pending future per answer (O(n²)).
-        try:
-            for future in as_completed(futures, timeout=max(0.0, deadline - time.monotonic())):
-                pending.discard(future)
-                yield _outcome(futures[future], future, started)
-        except FuturesTimeout:
-            pass
+        while pending:
+            try:
+                future = arrived.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            pending.discard(future)
+            yield _outcome(futures[future], future, started)
         for future in pending:
-            # A call still queued was never sent: all workers were busy until the deadline.
-            never_sent = future.cancel()
+            # A thread call still queued was never sent: all workers were busy until
+            # the deadline. A call on the loop is cancelled, closing its connection.
+            never_sent = future.cancel() and future not in on_loop
             endpoint = futures[future]
             yield Outcome(endpoint.id, endpoint.name, "timeout",
                           int((time.monotonic() - started) * 1000),
@@ -71,12 +114,35 @@ class FanOut:
 
     def shutdown(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            loop, self._loop = self._loop, None
+        if loop is not None and self._loop_pid == os.getpid():
+            try:
+                asyncio.run_coroutine_threadsafe(self._close(), loop).result(timeout=5)
+            finally:
+                loop.call_soon_threadsafe(loop.stop)
+
+    async def _close(self) -> None:
+        for close in self._closers:
+            await close()
+        await asyncio.sleep(0)  # closed transports finish on the next turn
+
+
+def _serve(loop: asyncio.AbstractEventLoop) -> None:
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_forever()
+    finally:
+        loop.close()
 
 
 def _outcome(endpoint: Endpoint, future: Future[Mapping[str, Any]], started: float) -> Outcome:
     elapsed = int((time.monotonic() - started) * 1000)
     try:
         answer = future.result()
+    except CancelledError:
+        return Outcome(endpoint.id, endpoint.name, "timeout", elapsed,
+                       "no answer before the deadline")
     except AdapterFailure as e:
         return Outcome(endpoint.id, endpoint.name, e.outcome, elapsed, e.detail)
     except Exception:  # an adapter bug is that authority's error, never the lookup's

@@ -62,6 +62,7 @@ class LookupService:
                  endpoints: Callable[[], Sequence[Endpoint]],
                  ask: Callable[[Endpoint, Mapping[str, Any], float], Mapping[str, Any]],
                  postcode_table: Mapping[str, str],
+                 aask: Callable[[Endpoint, Mapping[str, Any], float], Any] | None = None,
                  today: Callable[[], date] = lambda: datetime.now(UTC).date(),
                  breakers: Breakers | None = None) -> None:
         self.policy = policy
@@ -69,6 +70,8 @@ class LookupService:
         self.fanout = fanout
         self.endpoints = endpoints
         self.ask = ask
+        #: the same call as a coroutine (or None for a client that only has ``lookup``)
+        self.aask = aask
         self.postcode_table = postcode_table
         self.today = today
         self.breakers = breakers
@@ -190,7 +193,10 @@ class LookupService:
             "include_past": bool(request.get("include_past")),
         })
         deadline = time.monotonic() + deadline_ms / 1000
-        stream = self.fanout.run(ask, lambda e, d: self.ask(e, payload, d), deadline=deadline)
+        aask = self.aask
+        stream = self.fanout.run(
+            ask, lambda e, d: self.ask(e, payload, d), deadline=deadline,
+            aask=None if aask is None else lambda e, d: aask(e, payload, d))
         for outcome in list(outcomes):
             metrics.authority(outcome.id, outcome.outcome, outcome.latency_ms)
             yield "authority", outcome.public()

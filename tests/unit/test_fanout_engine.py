@@ -1,0 +1,126 @@
+"""The fan-out engine: calls on the event loop and on threads, one deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pytest
+
+from adapters.base import AdapterError
+from federator.lookup.fanout import Answer, FanOut
+from federator.lookup.routing import Endpoint
+
+
+def endpoint(name: str) -> Endpoint:
+    return Endpoint(id=name, name=name.title(), code="E0", coverage=(), protocol="p",
+                    url="http://x", timeout_ms=5000, contact="-", status="active")
+
+
+@pytest.fixture
+def fanout() -> Iterator[FanOut]:
+    engine = FanOut(4)
+    yield engine
+    engine.shutdown()
+
+
+def answer(status: str = "no_match") -> dict[str, Any]:
+    return {"status": status, "latency_ms": 1}
+
+
+def test_loop_and_thread_calls_arrive_in_the_order_they_finish(fanout: FanOut) -> None:
+    threads: set[str] = set()
+
+    def ask(e: Endpoint, deadline: float) -> Mapping[str, Any]:
+        threads.add(threading.current_thread().name)
+        time.sleep(0.3 if e.id == "slow-thread" else 0)
+        return answer()
+
+    async def call(e: Endpoint) -> Mapping[str, Any]:
+        threads.add(threading.current_thread().name)
+        await asyncio.sleep(0.15 if e.id == "slow-loop" else 0)
+        return answer("match" if e.id == "slow-loop" else "no_match")
+
+    def aask(e: Endpoint, deadline: float) -> Answer | None:
+        return call(e) if e.id.endswith("loop") else None
+
+    ends = [endpoint(n) for n in ("slow-thread", "slow-loop", "fast-loop")]
+    got = [(o.id, o.outcome) for o in fanout.run(ends, ask, aask=aask,
+                                                  deadline=time.monotonic() + 5)]
+    assert got == [("fast-loop", "no_match"), ("slow-loop", "match"),
+                   ("slow-thread", "no_match")]
+    assert "fanout-loop" in threads and any(t.startswith("fanout_") for t in threads)
+
+
+def test_a_call_on_the_loop_still_running_at_the_deadline_is_cancelled(
+        fanout: FanOut) -> None:
+    cleaned = threading.Event()
+
+    async def hang() -> Mapping[str, Any]:
+        try:
+            await asyncio.sleep(30)
+        finally:
+            cleaned.set()  # where the client closes its connection
+        return answer()
+
+    started = time.monotonic()
+    [outcome] = fanout.run([endpoint("hang")], lambda e, d: answer(),
+                           aask=lambda e, d: hang(), deadline=time.monotonic() + 0.3)
+    assert outcome.outcome == "timeout"
+    assert outcome.detail == "no answer before the deadline"
+    assert time.monotonic() - started < 5
+    assert cleaned.wait(5)
+
+
+def test_failures_on_the_loop_keep_their_outcome_and_a_bug_is_an_error(
+        fanout: FanOut) -> None:
+    async def refuse() -> Mapping[str, Any]:
+        raise AdapterError("HTTP 401")
+
+    async def bug() -> Mapping[str, Any]:
+        raise KeyError("oops")
+
+    calls = {"refuse": refuse, "bug": bug}
+    got = {o.id: (o.outcome, o.detail) for o in fanout.run(
+        [endpoint("refuse"), endpoint("bug")], lambda e, d: answer(),
+        aask=lambda e, d: calls[e.id](), deadline=time.monotonic() + 5)}
+    assert got == {"refuse": ("error", "HTTP 401"), "bug": ("error", "adapter failed")}
+
+
+def test_thread_calls_never_started_say_the_broker_was_busy() -> None:
+    engine = FanOut(1)
+    release = threading.Event()
+
+    def ask(e: Endpoint, deadline: float) -> Mapping[str, Any]:
+        release.wait(5)
+        return answer()
+
+    try:
+        got = {o.id: o.detail for o in engine.run(
+            [endpoint("first"), endpoint("queued")], ask, deadline=time.monotonic() + 0.3)}
+    finally:
+        release.set()
+        engine.shutdown()
+    assert got == {"first": "no answer before the deadline",
+                   "queued": "not asked before the deadline: the broker was busy"}
+
+
+def test_shutdown_runs_the_closers_on_the_loop() -> None:
+    engine = FanOut(1)
+    closed: list[str] = []
+
+    async def close() -> None:
+        closed.append(threading.current_thread().name)
+
+    engine.on_shutdown(close)
+
+    async def call() -> Mapping[str, Any]:
+        return answer()
+
+    list(engine.run([endpoint("a")], lambda e, d: answer(), aask=lambda e, d: call(),
+                    deadline=time.monotonic() + 5))
+    engine.shutdown()
+    assert closed == ["fanout-loop"]
