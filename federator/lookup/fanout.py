@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import os
 import queue
 import threading
@@ -80,33 +81,36 @@ class FanOut:
             aask: AsyncAsk | None = None) -> Iterator[Outcome]:
         """Yield each authority's outcome as it arrives; the rest time out at the deadline."""
         started = time.monotonic()
-        arrived: queue.SimpleQueue[Future[Mapping[str, Any]]] = queue.SimpleQueue()
-        futures: dict[Future[Mapping[str, Any]], Endpoint] = {}
-        on_loop: set[Future[Mapping[str, Any]]] = set()
-        for endpoint in endpoints:
+        arrived: queue.SimpleQueue[tuple[int, Done]] = queue.SimpleQueue()
+        on_threads: dict[int, Future[Mapping[str, Any]]] = {}
+        on_loop: list[tuple[int, Answer]] = []
+        for i, endpoint in enumerate(endpoints):
             call = aask(endpoint, deadline) if aask is not None else None
             if call is not None:
-                future = asyncio.run_coroutine_threadsafe(call, self.loop())
-                on_loop.add(future)
-            else:
-                # a context copy per call (the request id reaches the adapter's X-Request-Id)
-                future = self.pool.submit(contextvars.copy_context().run, ask, endpoint,
-                                          deadline)
-            futures[future] = endpoint
-            future.add_done_callback(arrived.put)
-        pending = set(futures)
+                on_loop.append((i, call))
+                continue
+            # a context copy per call (the request id reaches the adapter's X-Request-Id)
+            future = self.pool.submit(contextvars.copy_context().run, ask, endpoint, deadline)
+            future.add_done_callback(functools.partial(_report, arrived, i))
+            on_threads[i] = future
+        # The loop's calls start together: one wake-up of the loop per lookup, not per call.
+        batch = (asyncio.run_coroutine_threadsafe(_start(on_loop, arrived), self.loop())
+                 if on_loop else None)
+        pending = set(range(len(endpoints)))
         while pending:
             try:
-                future = arrived.get(timeout=max(0.0, deadline - time.monotonic()))
+                i, done = arrived.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
                 break
-            pending.discard(future)
-            yield _outcome(futures[future], future, started)
-        for future in pending:
+            pending.discard(i)
+            yield _outcome(endpoints[i], done, started)
+        if pending and batch is not None:
+            batch.cancel()  # the loop's calls still out are cancelled, closing their connections
+        for i in sorted(pending):
             # A thread call still queued was never sent: all workers were busy until
-            # the deadline. A call on the loop is cancelled, closing its connection.
-            never_sent = future.cancel() and future not in on_loop
-            endpoint = futures[future]
+            # the deadline.
+            never_sent = i in on_threads and on_threads[i].cancel()
+            endpoint = endpoints[i]
             yield Outcome(endpoint.id, endpoint.name, "timeout",
                           int((time.monotonic() - started) * 1000),
                           "not asked before the deadline: the broker was busy" if never_sent
@@ -128,6 +132,30 @@ class FanOut:
         await asyncio.sleep(0)  # closed transports finish on the next turn
 
 
+Done = Future[Mapping[str, Any]] | asyncio.Future[Mapping[str, Any]]
+
+
+def _report(arrived: queue.SimpleQueue[tuple[int, Done]], i: int, done: Done) -> None:
+    arrived.put((i, done))
+
+
+async def _start(calls: Sequence[tuple[int, Answer]],
+                 arrived: queue.SimpleQueue[tuple[int, Done]]) -> None:
+    """Run one lookup's calls on the loop, each reporting as it finishes; cancelled
+    at the deadline, which cancels the calls still out."""
+    tasks = []
+    for i, call in calls:
+        task = asyncio.ensure_future(call)
+        task.add_done_callback(functools.partial(_report, arrived, i))
+        tasks.append(task)
+    try:
+        await asyncio.wait(tasks)
+    except asyncio.CancelledError:
+        for task in tasks:
+            task.cancel()
+        raise
+
+
 def _serve(loop: asyncio.AbstractEventLoop) -> None:
     asyncio.set_event_loop(loop)
     try:
@@ -136,11 +164,11 @@ def _serve(loop: asyncio.AbstractEventLoop) -> None:
         loop.close()
 
 
-def _outcome(endpoint: Endpoint, future: Future[Mapping[str, Any]], started: float) -> Outcome:
+def _outcome(endpoint: Endpoint, future: Done, started: float) -> Outcome:
     elapsed = int((time.monotonic() - started) * 1000)
     try:
         answer = future.result()
-    except CancelledError:
+    except (CancelledError, asyncio.CancelledError):
         return Outcome(endpoint.id, endpoint.name, "timeout", elapsed,
                        "no answer before the deadline")
     except AdapterFailure as e:

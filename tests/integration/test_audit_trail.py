@@ -222,3 +222,17 @@ def test_a_match_breaks_the_no_match_streak(trail):
     completed(trail, "u2", "no_match")
     completed(trail, "u2", "match")
     assert "no_match_streak" not in flag_codes(requested(trail, "u2", "York", "c8"))
+
+
+def test_repeat_lookups_count_in_the_database_and_leave_out_retries(trail):
+    """Counted by the query itself: a retry (``follows``) is not a repeat, and a
+    purpose that merely mentions "follows": inside its text still counts."""
+    limit = trail.flag_limits.repeat_lookups
+    for _ in range(limit):  # up to the limit: not flagged
+        assert "repeat_lookups" not in flag_codes(requested(
+            trail, "u7", "Leeds", "c7", purpose='Visit notes say "follows": a referral'))
+    for _ in range(3):  # retries of those lookups
+        assert "repeat_lookups" not in flag_codes(requested(
+            trail, "u7", "Leeds", "c7", follows="01JRETRIED0000000000000000"))
+    assert "repeat_lookups" in flag_codes(requested(trail, "u7", "Leeds", "c7"))
+    assert "repeat_lookups" not in flag_codes(requested(trail, "u8", "Leeds", "c7"))
