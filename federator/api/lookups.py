@@ -61,6 +61,10 @@ class LookupBlueprint(Blueprint):
     ARGUMENTS_PARSER = RefusalAuditingParser()
 
 
+#: One instance for every request: given the class, webargs builds the schema (and
+#: its nested schemas, deep-copying every field) on each request; ``load`` keeps no
+#: state on the instance.
+REQUEST = LookupRequestSchema()
 blp = require_roles(
     LookupBlueprint("lookups", __name__, url_prefix="/api/v1",
                     description="Who is working, or has worked, with this child?"),
@@ -94,7 +98,7 @@ def _refuse(messages: Any, body: Any, *, wrap: bool = True) -> NoReturn:
 
 
 @blp.route("/lookups", methods=["POST"])
-@blp.arguments(LookupRequestSchema)
+@blp.arguments(REQUEST)
 @blp.response(200, LookupResultSchema)
 @blp.alt_response(422, description="Invalid request: every field's messages")
 @blp.alt_response(503, description="The audit trail could not be written, or the shared "
@@ -139,7 +143,7 @@ NOT_YOURS = "No lookup of yours has this id."
 
 
 @blp.route("/lookups/<lookup_id>/retry", methods=["POST"])
-@blp.arguments(LookupRequestSchema)
+@blp.arguments(REQUEST)
 @blp.response(200, LookupResultSchema)
 @blp.alt_response(404, description="No lookup of yours has this id")
 @blp.alt_response(409, description="Another child, too late, not finished, or nobody to ask")

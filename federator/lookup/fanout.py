@@ -81,7 +81,7 @@ class FanOut:
             aask: AsyncAsk | None = None) -> Iterator[Outcome]:
         """Yield each authority's outcome as it arrives; the rest time out at the deadline."""
         started = time.monotonic()
-        arrived: queue.SimpleQueue[tuple[int, Done]] = queue.SimpleQueue()
+        arrived: queue.SimpleQueue[list[tuple[int, Done]]] = queue.SimpleQueue()
         on_threads: dict[int, Future[Mapping[str, Any]]] = {}
         on_loop: list[tuple[int, Answer]] = []
         for i, endpoint in enumerate(endpoints):
@@ -99,11 +99,12 @@ class FanOut:
         pending = set(range(len(endpoints)))
         while pending:
             try:
-                i, done = arrived.get(timeout=max(0.0, deadline - time.monotonic()))
+                batch_done = arrived.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
                 break
-            pending.discard(i)
-            yield _outcome(endpoints[i], done, started)
+            for i, done in batch_done:
+                pending.discard(i)
+                yield _outcome(endpoints[i], done, started)
         if pending and batch is not None:
             batch.cancel()  # the loop's calls still out are cancelled, closing their connections
         for i in sorted(pending):
@@ -135,18 +136,38 @@ class FanOut:
 Done = Future[Mapping[str, Any]] | asyncio.Future[Mapping[str, Any]]
 
 
-def _report(arrived: queue.SimpleQueue[tuple[int, Done]], i: int, done: Done) -> None:
-    arrived.put((i, done))
+def _report(arrived: queue.SimpleQueue[list[tuple[int, Done]]], i: int, done: Done) -> None:
+    arrived.put([(i, done)])
+
+
+class _Reports:
+    """The loop's reports to the lookup's thread, gathered per turn of the loop:
+    answers that arrive together wake the thread once (each wake-up is a GIL
+    hand-over), yet none waits longer than the turn."""
+
+    def __init__(self, arrived: queue.SimpleQueue[list[tuple[int, Done]]]) -> None:
+        self.arrived = arrived
+        self.ready: list[tuple[int, Done]] = []
+
+    def report(self, i: int, done: Done) -> None:
+        if not self.ready:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self.ready.append((i, done))
+
+    def flush(self) -> None:
+        ready, self.ready = self.ready, []
+        self.arrived.put(ready)
 
 
 async def _start(calls: Sequence[tuple[int, Answer]],
-                 arrived: queue.SimpleQueue[tuple[int, Done]]) -> None:
+                 arrived: queue.SimpleQueue[list[tuple[int, Done]]]) -> None:
     """Run one lookup's calls on the loop, each reporting as it finishes; cancelled
     at the deadline, which cancels the calls still out."""
+    reports = _Reports(arrived)
     tasks = []
     for i, call in calls:
         task = asyncio.ensure_future(call)
-        task.add_done_callback(functools.partial(_report, arrived, i))
+        task.add_done_callback(functools.partial(reports.report, i))
         tasks.append(task)
     try:
         await asyncio.wait(tasks)
