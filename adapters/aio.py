@@ -24,6 +24,7 @@ Connections belong to the loop that made them; the client keeps one set per loop
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import ssl
 import time
@@ -65,6 +66,7 @@ class _Origin:
         return host if self.port == default else f"{host}:{self.port}"
 
 
+@functools.lru_cache(maxsize=4096)
 def _origin(url: str) -> _Origin:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:

@@ -7,6 +7,7 @@ verifies them). No Flask, no network.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import time
@@ -202,6 +203,12 @@ def _b64(data: bytes) -> bytes:
     return base64.urlsafe_b64encode(data).rstrip(b"=")
 
 
+@functools.lru_cache(maxsize=64)
+def _header_segment(header_json: str) -> bytes:
+    """A JWS header's segment; the header is the same for every call with one key."""
+    return _b64(header_json.encode())
+
+
 def es256_compact(header: Mapping[str, Any], claims: Mapping[str, Any], key: ECKey) -> str:
     """A compact JWS (RFC 7515) signed with ES256: the signature is R || S, 32
     bytes each (RFC 7518 section 3.4), made with ``cryptography`` directly.
@@ -213,7 +220,7 @@ def es256_compact(header: Mapping[str, Any], claims: Mapping[str, Any], key: ECK
     private = key.private_key
     if not isinstance(private, ec.EllipticCurvePrivateKey) or private.curve.name != "secp256r1":
         raise ValueError("ES256 needs a private P-256 key")
-    signing_input = (_b64(json.dumps(header, separators=(",", ":")).encode()) + b"."
+    signing_input = (_header_segment(json.dumps(header, separators=(",", ":"))) + b"."
                      + _b64(json.dumps(claims, separators=(",", ":")).encode()))
     r, s = decode_dss_signature(private.sign(signing_input, ec.ECDSA(hashes.SHA256())))
     return (signing_input + b"." + _b64(r.to_bytes(32, "big") + s.to_bytes(32, "big"))).decode()

@@ -161,7 +161,9 @@ def lookup_body(fanout: int) -> dict[str, Any]:
             "deadline_ms": 10000}
 
 
-def overhead(url: str, token: str, fanout: int, count: int) -> dict[str, float]:
+def overhead(url: str, token: str, fanout: int, count: int, master: int) -> dict[str, float]:
+    """Sequential lookups: latency beyond the slowest adapter, and the broker
+    workers' CPU per lookup (steadier than latency on a shared machine)."""
     session = requests.Session()
     headers = {"Authorization": f"Bearer {token}"}
     body = lookup_body(fanout)
@@ -177,12 +179,15 @@ def overhead(url: str, token: str, fanout: int, count: int) -> dict[str, float]:
         outcomes = {a["outcome"] for a in answer["authorities"]}
         if outcomes != {"no_match"} or len(answer["authorities"]) != fanout:
             raise RuntimeError(f"unexpected outcomes {outcomes}")
+        if i == 4:
+            cpu = workers_cpu_s(master)
         if i >= 5:  # warm-up: connections, first signatures
             samples.append(took - max(a["latency_ms"] for a in answer["authorities"]))
+    cpu_ms = (workers_cpu_s(master) - cpu) * 1000 / count
     samples.sort()
     return {"p50_ms": round(statistics.median(samples), 1),
             "p99_ms": round(samples[min(len(samples) - 1, int(len(samples) * 0.99))], 1),
-            "lookups": count}
+            "cpu_ms_per_lookup": round(cpu_ms, 2), "lookups": count}
 
 
 def run_for(seconds: float, clients: int, work: Any) -> int:
@@ -282,7 +287,7 @@ def main() -> None:
                              "gunicorn_threads": args.threads, "clients": args.clients,
                              "quick": args.quick, "cpus": os.cpu_count()},
                 "overhead": {} if args.only_throughput else
-                {str(n): overhead(url, token, n, count) for n in FANOUTS},
+                {str(n): overhead(url, token, n, count, broker.pid) for n in FANOUTS},
             }
             cpu = time.process_time()
             bare = bare_throughput(ports, args.clients * 10, seconds)
@@ -334,9 +339,10 @@ def main() -> None:
 
 def print_table(results: dict[str, Any]) -> None:
     print("\nbroker overhead (lookup latency - slowest adapter), ms")
-    print(f"{'fan-out':>8} {'p50':>8} {'p99':>8}")
+    print(f"{'fan-out':>8} {'p50':>8} {'p99':>8} {'CPU/lookup':>11}")
     for n, row in results["overhead"].items():
-        print(f"{n:>8} {row['p50_ms']:>8} {row['p99_ms']:>8}")
+        cpu = row.get('cpu_ms_per_lookup', '-')
+        print(f"{n:>8} {row['p50_ms']:>8} {row['p99_ms']:>8} {cpu:>11}")
     t = results["throughput"]
     print(f"\nthroughput at fan-out 10: {t['lookups_per_s']} lookups/s, "
           f"{t['outbound_per_s']} outbound/s; bare urllib3 {t['bare_urllib3_per_s']}/s "

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import time, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from federator.audit.flags import FlagLimits, History, lookup_flags, no_match_run, out_of_hours
 
@@ -110,3 +112,24 @@ def test_limits_parse_and_name_the_bad_setting():
 def test_out_of_hours_uses_local_time():
     from datetime import datetime
     assert out_of_hours(datetime.fromisoformat("2026-07-15T17:30:00+00:00"), LIMITS)
+
+
+_OUTCOMES = st.sampled_from(["match", "no_match", "no_matches", "timeout", "error",
+                             "declined", "unavailable"])
+
+
+@given(outcomes=st.lists(_OUTCOMES, max_size=8),
+       text=st.text(max_size=40), ids=st.lists(st.text(max_size=12), max_size=8))
+def test_all_no_match_read_from_the_text_agrees_with_parsing_it(outcomes, text, ids):
+    """The body's text is read, not parsed: it must agree with parsing, whatever
+    other strings (which may spell "outcome":"no_match" themselves) the record holds."""
+    from federator.audit.chain import canonical
+    from federator.audit.history import all_no_match
+
+    record = {"event": "lookup.completed", "purpose": text, "complete": False,
+              "outcomes": [{"id": (ids[i] if i < len(ids) else f"a{i}") + text,
+                            "outcome": o, "latency_ms": 1, "professionals": 0}
+                           for i, o in enumerate(outcomes)],
+              "note": '"outcome":"no_match"' if not outcomes else text}
+    parsed = bool(outcomes) and all(o == "no_match" for o in outcomes)
+    assert all_no_match(canonical(record)) is parsed
