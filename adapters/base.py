@@ -5,6 +5,10 @@ Every call is bounded by the lookup's deadline: the connect and read limits
 come from the time left, and the body is read with ``read1`` (whatever has
 arrived) with the socket's timeout shrunk to the time left before each read,
 so an authority that drips bytes cannot hold a worker past the deadline.
+
+The broker's hot path (``federator-lookup/1`` during a lookup) uses the
+event-loop counterpart in ``adapters/aio.py``, which keeps the same promises;
+this one serves the FHIR client, conformance checks, probes and tools.
 """
 
 from __future__ import annotations

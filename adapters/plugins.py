@@ -14,6 +14,10 @@ its object is a client class (or factory) that the broker builds once with a
 The client it returns must offer ``lookup(target, payload, *, deadline)``,
 returning a ``federator-lookup/1`` answer (``status``, ``confidence``,
 ``professionals``, ``notice``) or raising :class:`adapters.base.AdapterFailure`.
+A client may also offer ``async alookup(target, payload, *, deadline)``, the same
+call as a coroutine: the broker then runs it on the fan-out's event loop (one
+thread for every call of every lookup; it must never block) instead of on a
+pool thread. ``request_id=`` is passed to either when the method takes it.
 A client with ``needs_credentials = True`` gets the endpoint's decrypted
 registry credentials in ``target.credentials``; others get none.
 A plug-in that cannot be loaded is left out and logged (by name, with the
