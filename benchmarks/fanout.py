@@ -89,8 +89,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_broker(work: Path, ports: list[int], idp_url: str, workers: int, threads: int
-                 ) -> tuple[subprocess.Popen[bytes], str]:
+def start_broker(work: Path, ports: list[int], idp_url: str, workers: int, threads: int,
+                 stores: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     from federator.demo.files import toml_array_of_tables
 
     entries = [{"id": f"bench-{i}", "name": f"Bench {i}", "code": f"E99{i:06d}",
@@ -109,7 +109,7 @@ def start_broker(work: Path, ports: list[int], idp_url: str, workers: int, threa
            "FEDERATOR_LOOKUPS_PER_MINUTE": "1000000", "FEDERATOR_LOOKUPS_PER_DAY": "10000000",
            "FEDERATOR_FANOUT_WORKERS": "160", "FEDERATOR_BROKER_ID": "federator-demo",
            "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": str(workers),
-           "GUNICORN_THREADS": str(threads)}
+           "GUNICORN_THREADS": str(threads), **stores}
     bin_dir = Path(sys.executable).parent
     # Migrate and seed once, before the workers start (two workers seeding an empty
     # registry at the same moment race on the insert).
@@ -147,6 +147,46 @@ def worker_rss_mib(master: int) -> float:
         status = Path(f"/proc/{pid}/status").read_text()
         total += int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
     return total / 1024
+
+
+class Stores:
+    """Where the broker keeps its trail and shared state for this run: SQLite and
+    in-process state (the defaults), or PostgreSQL (a schema of its own, dropped
+    afterwards) and Redis (a key prefix of its own, deleted afterwards)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.env: dict[str, str] = {}
+        self.tag = f"bench_{secrets.token_hex(5)}"
+
+    def __enter__(self) -> Stores:
+        if self.kind == "postgresql":
+            import sqlalchemy
+
+            base = os.environ.get("FEDERATOR_TEST_POSTGRES_URL",
+                                  "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+            self.admin = sqlalchemy.create_engine(base)
+            with self.admin.begin() as conn:
+                conn.exec_driver_sql(f'CREATE SCHEMA "{self.tag}"')
+            sep = "&" if "?" in base else "?"
+            self.env = {
+                "FEDERATOR_DATABASE_URL": f"{base}{sep}options=-csearch_path%3D{self.tag}",
+                "FEDERATOR_REDIS_URL": os.environ.get("FEDERATOR_TEST_REDIS_URL",
+                                                      "redis://127.0.0.1:6379/0"),
+                "FEDERATOR_REDIS_PREFIX": f"{self.tag}:"}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.kind != "postgresql":
+            return
+        import redis
+
+        with self.admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{self.tag}" CASCADE')
+        self.admin.dispose()
+        client = redis.Redis.from_url(self.env["FEDERATOR_REDIS_URL"])
+        for key in client.scan_iter(f"{self.tag}:*"):
+            client.delete(key)
 
 
 # -- driving ----------------------------------------------------------------------
@@ -265,6 +305,10 @@ def main() -> None:
                              "run (collapsed stacks to FILE; needs py-spy installed)")
     parser.add_argument("--only-throughput", action="store_true",
                         help="skip the overhead and memory blocks")
+    parser.add_argument("--stores", choices=("sqlite", "postgresql"), default="sqlite",
+                        help="postgresql: the audit trail in a fresh schema of "
+                             "FEDERATOR_TEST_POSTGRES_URL and shared state in the Redis of "
+                             "FEDERATOR_TEST_REDIS_URL, as a deployment has them")
     args = parser.parse_args()
     count = 30 if args.quick else 200
     seconds = 5.0 if args.quick else 20.0
@@ -273,17 +317,19 @@ def main() -> None:
     from federator.demo.idp import create_idp_app, fetch_token
     from federator.demo.serving import bind
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, Stores(args.stores) as stores:
         work = Path(tmp)
         adapters, ports = start_adapters(max(FANOUTS), args.delay_ms, work)
         idp = bind(0)
         idp.start(create_idp_app(idp.url))
         broker: subprocess.Popen[bytes] | None = None
         try:
-            broker, url = start_broker(work, ports, idp.url, args.workers, args.threads)
+            broker, url = start_broker(work, ports, idp.url, args.workers, args.threads,
+                                       stores.env)
             token = fetch_token(idp.url, "practitioner")
             results: dict[str, Any] = {
-                "settings": {"adapter_delay_ms": args.delay_ms, "gunicorn_workers": args.workers,
+                "settings": {"stores": args.stores, "adapter_delay_ms": args.delay_ms,
+                             "gunicorn_workers": args.workers,
                              "gunicorn_threads": args.threads, "clients": args.clients,
                              "quick": args.quick, "cpus": os.cpu_count()},
                 "overhead": {} if args.only_throughput else
