@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import re
@@ -28,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -191,8 +193,26 @@ class Stores:
 
 # -- driving ----------------------------------------------------------------------
 
+def test_nhs_numbers() -> Iterator[str]:
+    """Valid NHS numbers in the 999 test range, in order (modulus 11 check digit)."""
+    for stem in itertools.count(999000000):
+        digits = [int(c) for c in str(stem)]
+        check = 11 - sum(d * (10 - i) for i, d in enumerate(digits)) % 11
+        if check != 10:
+            yield f"{stem}{check % 11}"
+
+
+#: Each lookup is about another child, as in real use: the audit's flag queries
+#: look at the child's and the practitioner's history, and one child looked up
+#: thousands of times would measure that history instead of the broker.
+CHILDREN = test_nhs_numbers()
+CHILDREN_LOCK = threading.Lock()  # a generator is not safe to share between threads
+
+
 def lookup_body(fanout: int) -> dict[str, Any]:
-    return {"child": {"nhs_number": "9990824797", "postcodes": []},
+    with CHILDREN_LOCK:
+        nhs_number = next(CHILDREN)
+    return {"child": {"nhs_number": nhs_number, "postcodes": []},
             "areas": [group(fanout)],
             "purpose": "Benchmark: finding services already involved",
             "basis": {"type": "consent", "given_by": "parent",
@@ -206,9 +226,9 @@ def overhead(url: str, token: str, fanout: int, count: int, master: int) -> dict
     workers' CPU per lookup (steadier than latency on a shared machine)."""
     session = requests.Session()
     headers = {"Authorization": f"Bearer {token}"}
-    body = lookup_body(fanout)
     samples = []
     for i in range(count + 5):
+        body = lookup_body(fanout)
         started = time.perf_counter()
         response = session.post(f"{url}/api/v1/lookups", json=body, headers=headers,
                                 timeout=30)
@@ -249,11 +269,9 @@ def run_for(seconds: float, clients: int, work: Any) -> int:
 
 
 def broker_throughput(url: str, token: str, clients: int, seconds: float) -> float:
-    body = lookup_body(10)
-
     def work() -> Any:
         session = requests.Session()
-        return lambda: session.post(f"{url}/api/v1/lookups", json=body, timeout=30,
+        return lambda: session.post(f"{url}/api/v1/lookups", json=lookup_body(10), timeout=30,
                                     headers={"Authorization": f"Bearer {token}"}).raise_for_status()
 
     return run_for(seconds, clients, work) / seconds
@@ -273,7 +291,6 @@ def bare_throughput(ports: list[int], clients: int, seconds: float) -> float:
 
 
 def drive(url: str, token: str, count: int, clients: int) -> None:
-    body = lookup_body(10)
     share = iter(range(count))
     lock = threading.Lock()
 
@@ -283,7 +300,7 @@ def drive(url: str, token: str, count: int, clients: int) -> None:
             with lock:
                 if next(share, None) is None:
                     return
-            session.post(f"{url}/api/v1/lookups", json=body, timeout=30,
+            session.post(f"{url}/api/v1/lookups", json=lookup_body(10), timeout=30,
                          headers={"Authorization": f"Bearer {token}"}).raise_for_status()
 
     threads = [threading.Thread(target=loop) for _ in range(clients)]

@@ -21,13 +21,17 @@ from federator.storage import audit_records as r
 #: ``repeat_lookups`` flag (its limit is a handful; the reason then says "at least").
 REPEAT_ROWS = 100
 
-_VOLUME = (
-    select(func.count(), func.coalesce(func.sum(case((r.c.at >= bindparam("hour"), 1),
-                                                     else_=0)), 0))
-    .select_from(r)
+#: The actor's lookups in the last day, newest first, at most ``cap`` of them: the
+#: volume flags need to know only whether a limit is passed, so the cost stays the
+#: same however many lookups a practitioner makes.
+_DAY = (
+    select(r.c.at.label("at"))
     .where(r.c.actor_id == bindparam("actor"), r.c.event == "lookup.requested",
            r.c.at >= bindparam("day"))
+    .order_by(r.c.at.desc()).limit(bindparam("cap")).subquery()
 )
+_VOLUME = select(func.count(), func.coalesce(
+    func.sum(case((_DAY.c.at >= bindparam("hour"), 1), else_=0)), 0)).select_from(_DAY)
 _RECENT_COMPLETED = (
     select(r.c.body)
     .where(r.c.actor_id == bindparam("actor"), r.c.event == "lookup.completed")
@@ -63,7 +67,9 @@ def load_history(conn: Connection, record: Mapping[str, Any], limits: FlagLimits
     if actor:
         day, hour = conn.execute(_VOLUME, {
             "actor": actor, "hour": stamp(now - timedelta(hours=1)),
-            "day": stamp(now - timedelta(days=1))}).one()
+            "day": stamp(now - timedelta(days=1)),
+            # one past either limit is enough to raise its flag
+            "cap": max(limits.per_day, limits.per_hour) + 1}).one()
         if limits.no_match_streak:
             for body in conn.execute(_RECENT_COMPLETED, {
                     "actor": actor, "streak": limits.no_match_streak}).scalars():

@@ -236,3 +236,17 @@ def test_repeat_lookups_count_in_the_database_and_leave_out_retries(trail):
             trail, "u7", "Leeds", "c7", follows="01JRETRIED0000000000000000"))
     assert "repeat_lookups" in flag_codes(requested(trail, "u7", "Leeds", "c7"))
     assert "repeat_lookups" not in flag_codes(requested(trail, "u8", "Leeds", "c7"))
+
+
+def test_volume_flags_hold_past_the_rows_the_count_reads(database_url: str, tmp_path: Path):
+    """The day's count reads at most one row past the larger limit: beyond it
+    both flags still fire (the reason then gives that many)."""
+    engine = make_engine(database_url)
+    upgrade(engine)
+    capped = AuditTrail(engine, flag_limits=FlagLimits(per_hour=2, per_day=3))
+    try:
+        flags = [flag_codes(requested(capped, "u9", "Leeds", f"c{i}")) for i in range(8)]
+    finally:
+        engine.dispose()
+    assert flags[1] == set() and flags[2] == {"volume_hour"}
+    assert flags[3] == flags[7] == {"volume_hour", "volume_day"}
