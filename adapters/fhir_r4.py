@@ -12,85 +12,54 @@ One lookup is a few FHIR searches, all within the lookup's deadline:
 3. the professionals mapped to the ``federator-lookup/1`` answer shape and
    validated by the same :func:`adapters.protocol.parse_answer` as any adapter's.
 
-Authentication: OAuth2 client credentials (authlib) from the endpoint's
-``credentials`` (``token_url``, ``client_id``, ``client_secret``, optional
-``scope``); the token is cached until shortly before it expires, in Redis when
-the broker has it; a 401 with a cached token fetches a new one once.
+Authentication: OAuth2 client credentials from the endpoint's ``credentials``,
+either with a ``client_secret`` (HTTP Basic; ``token_url``, ``client_id``,
+``client_secret``, optional ``scope``) or, with ``auth = "smart_backend"``, SMART
+Backend Services: a client assertion JWT signed with the endpoint's
+``private_key`` (ES384 or RS384, :mod:`adapters.smart_auth`), the token URL
+given or discovered from ``.well-known/smart-configuration``. Token requests
+go through the client's own pool (URL guard at connect, no redirects, within
+the deadline). The token is
+cached until shortly before it expires, in Redis when the broker has it; a 401
+with a cached token fetches a new one once.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
-import threading
+import re
 import time
 from collections.abc import Iterator, Mapping
 from datetime import date
-from typing import Any, Protocol
-from urllib.parse import urlencode
-
-import redis
-import requests
-from authlib.common.errors import AuthlibBaseError
-from authlib.integrations.requests_client import OAuth2Session
+from typing import Any
+from urllib.parse import quote_plus, urlencode, urlsplit
 
 from adapters.base import AdapterError, AdapterTimeout, OutboundClient, Reply, Target
 from adapters.fhir_r4_mapping import demographics_agree, professionals_from, ref, references
+from adapters.fhir_tokens import MemoryTokenCache, RedisTokenCache, TokenCache
 from adapters.protocol import InvalidAnswer, parse_answer
+from adapters.smart_auth import (
+    CLIENT_SECRET,
+    SMART_BACKEND,
+    SmartKeyError,
+    auth_method,
+    build_assertion,
+    key_id,
+    load_private_key,
+    token_form,
+)
 
 PROTOCOL = "fhir-r4"
 NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
 FHIR_JSON = "application/fhir+json"
 TOKEN_MARGIN_S = 30
 MAX_RESOLVE = 50
+DISCOVERY_TTL_S = 3600
+OAUTH_ERROR = re.compile(r"^[a-z_]{1,40}$")
 NOT_CONFIDENT = ("More than one record may be this child, so none is shared. Please contact "
                  "the service to confirm the child's identity.")
-
-
-class TokenCache(Protocol):
-    def get(self, key: str) -> str | None: ...
-    def set(self, key: str, value: str, ttl_s: int) -> None: ...
-    def delete(self, key: str) -> None: ...
-
-
-class MemoryTokenCache:
-    """For one process; several broker processes share tokens through Redis."""
-
-    def __init__(self) -> None:
-        self._items: dict[str, tuple[float, str]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> str | None:
-        with self._lock:
-            held = self._items.get(key)
-            if held is None or held[0] <= time.monotonic():
-                self._items.pop(key, None)
-                return None
-            return held[1]
-
-    def set(self, key: str, value: str, ttl_s: int) -> None:
-        with self._lock:
-            self._items[key] = (time.monotonic() + ttl_s, value)
-
-    def delete(self, key: str) -> None:
-        with self._lock:
-            self._items.pop(key, None)
-
-
-class RedisTokenCache:
-    def __init__(self, client: redis.Redis, prefix: str = "federator:") -> None:
-        self.client = client
-        self.prefix = prefix + "fhir-token:"
-
-    def get(self, key: str) -> str | None:
-        value = self.client.get(self.prefix + key)
-        return value.decode() if isinstance(value, bytes) else value
-
-    def set(self, key: str, value: str, ttl_s: int) -> None:
-        self.client.set(self.prefix + key, value, ex=max(1, ttl_s))
-
-    def delete(self, key: str) -> None:
-        self.client.delete(self.prefix + key)
 
 
 class FhirR4Client(OutboundClient):
@@ -252,40 +221,118 @@ class FhirR4Client(OutboundClient):
     def _token(self, target: Target, deadline: float) -> tuple[str | None, bool]:
         """The access token and whether it came from the cache (None: no credentials)."""
         creds = target.credentials or {}
-        if not creds.get("token_url"):
+        try:
+            method = auth_method(creds)
+        except ValueError as e:
+            raise AdapterError(f"credentials: {e}") from e
+        if method == CLIENT_SECRET and not creds.get("token_url"):
             return None, False
         key = _token_key(target)
         held = self.tokens.get(key)
         if held:
             return held, True
-        remaining = min(deadline - time.monotonic(), target.timeout_ms / 1000)
-        if remaining <= 0:
+        if min(deadline - time.monotonic(), target.timeout_ms / 1000) <= 0:
             raise AdapterTimeout("no time left to obtain an access token")
-        session = OAuth2Session(creds.get("client_id"), creds.get("client_secret"),
-                                scope=creds.get("scope"))
-        session.trust_env = False
-        try:
-            token = session.fetch_token(creds["token_url"], grant_type="client_credentials",
-                                        timeout=remaining, allow_redirects=False)
-        except requests.Timeout as e:
-            raise AdapterTimeout("no access token before the deadline") from e
-        except (requests.RequestException, AuthlibBaseError, ValueError) as e:
-            raise AdapterError(f"could not obtain an access token ({type(e).__name__})") from e
-        finally:
-            session.close()
+        if method == SMART_BACKEND:
+            token = self._smart_token(target, creds, deadline)
+        else:
+            token = self._secret_token(target, creds, deadline)
         access = token.get("access_token")
-        if not access:
+        if not access or not isinstance(access, str):
             raise AdapterError("the token endpoint gave no access token")
-        lifetime = int(token.get("expires_in") or 300)
+        try:
+            lifetime = int(token.get("expires_in") or 300)
+        except (TypeError, ValueError):
+            lifetime = 300
         keep = lifetime - min(TOKEN_MARGIN_S, lifetime // 2)
         if keep >= 1:
             self.tokens.set(key, access, keep)
         return access, False
 
+    def _secret_token(self, target: Target, creds: Mapping[str, str], deadline: float
+                      ) -> Mapping[str, Any]:
+        """OAuth2 client credentials with ``client_secret`` (HTTP Basic, RFC 6749 2.3.1)."""
+        pair = f"{quote_plus(creds.get('client_id') or '')}:" \
+               f"{quote_plus(creds.get('client_secret') or '')}"
+        form = {"grant_type": "client_credentials"}
+        if creds.get("scope"):
+            form["scope"] = creds["scope"]
+        basic = base64.b64encode(pair.encode()).decode()
+        return self._post_token(target, creds["token_url"], form, "client credentials",
+                                deadline, {"Authorization": f"Basic {basic}"})
+
+    def _smart_token(self, target: Target, creds: Mapping[str, str], deadline: float
+                     ) -> Mapping[str, Any]:
+        """SMART Backend Services: client credentials with a signed client assertion
+        (:mod:`adapters.smart_auth`)."""
+        try:
+            private = load_private_key(creds.get("private_key") or "")
+        except SmartKeyError as e:
+            raise AdapterError(f"SMART credentials: {e}") from e
+        client_id = creds.get("client_id")
+        if not client_id:
+            raise AdapterError("SMART credentials: client_id is missing")
+        token_url = creds.get("token_url") or self._discover_token_url(target, deadline)
+        assertion = build_assertion(private, client_id=client_id, token_url=token_url,
+                                    now=int(time.time()), kid=key_id(private, creds))
+        return self._post_token(target, token_url, token_form(assertion, creds.get("scope")),
+                                "SMART client assertion", deadline, {})
+
+    def _post_token(self, target: Target, token_url: str, form: Mapping[str, str],
+                    what: str, deadline: float, headers: Mapping[str, str]) -> dict[str, Any]:
+        """POST the token request through this client's pool: the URL guard checks the
+        address at connect, no redirect is followed, and the deadline bounds it."""
+        parts = urlsplit(token_url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        where = Target(id=target.id, url=origin, timeout_ms=target.timeout_ms)
+        reply = self.request("POST", where, token_url[len(origin):] or "/",
+                             body=urlencode(form).encode(), deadline=deadline, headers={
+                                 "Content-Type": "application/x-www-form-urlencoded",
+                                 "Accept": "application/json", **headers})
+        data = _json_object(reply.body)
+        if reply.status != 200:
+            code = str(data.get("error") or "")
+            named = f" {code}" if OAUTH_ERROR.match(code) else ""
+            raise AdapterError("could not obtain an access token: the token endpoint refused "
+                               f"the {what} (HTTP {reply.status}{named})")
+        return data
+
+    def _discover_token_url(self, target: Target, deadline: float) -> str:
+        """The ``token_endpoint`` of ``{base}/.well-known/smart-configuration``, kept
+        an hour in the token cache."""
+        key = "smart-config:" + hashlib.sha256(target.url.encode()).hexdigest()[:32]
+        held = self.tokens.get(key)
+        if held:
+            return held
+        reply = self.request("GET", target, "/.well-known/smart-configuration",
+                             headers={"Accept": "application/json"}, deadline=deadline)
+        found = _json_object(reply.body).get("token_endpoint") if reply.status == 200 else None
+        if not isinstance(found, str) or not _allowed_token_url(found, target.url):
+            raise AdapterError("SMART credentials have no token_url and the FHIR server's "
+                               ".well-known/smart-configuration names no usable token_endpoint")
+        self.tokens.set(key, found, DISCOVERY_TTL_S)
+        return found
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _allowed_token_url(url: str, base: str) -> bool:
+    """https, or plain http only when the FHIR server itself is (allowed) plain http."""
+    scheme, host = urlsplit(url).scheme, urlsplit(url).hostname
+    return bool(host) and (scheme == "https" or (scheme == "http"
+                                                 and urlsplit(base).scheme == "http"))
+
 
 def _token_key(target: Target) -> str:
     creds = target.credentials or {}
-    raw = f"{target.id}|{creds.get('token_url')}|{creds.get('client_id')}|{creds.get('scope')}"
+    raw = (f"{target.id}|{creds.get('token_url')}|{creds.get('client_id')}|{creds.get('scope')}"
+           f"|{creds.get('auth')}|{creds.get('kid')}")
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 

@@ -1,6 +1,7 @@
 """Soak: mixed lookups for a long time while things break.
 
     .venv/bin/python benchmarks/soak.py [--minutes 30] [--clients 4]
+    .venv/bin/python benchmarks/soak.py --minutes 5 --kill-every 0 --redis-every 0  # quiet
 
 Two brokers (``federator serve``, gunicorn, two workers each) on one
 PostgreSQL schema and a Redis server of the soak's own (a spare loopback port;
@@ -14,19 +15,21 @@ Reports lookups answered, deadline overruns (answered later than the
 deadline plus one second), audit records written against lookups accepted
 (every answered lookup must have its ``lookup.requested`` and
 ``lookup.completed``; lookups cut off by a kill are counted apart), whether
-the trail verifies, and memory over time. Prints a table and writes
-``benchmarks/results/soak.json``.
+the trail verifies, and broker A's memory against lookups answered at several
+points, with MiB per 1,000 lookups in each half of the run (flat or creeping:
+``soak_memory``). ``--kill-every 0`` / ``--redis-every 0`` turn the breakage
+off. Prints a table and writes ``benchmarks/results/soak.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -46,6 +49,9 @@ from sqlalchemy import text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import soak_memory  # noqa: E402
+from soak_services import RedisServer, free_port, tidy  # noqa: E402
+
 from federator.config import Settings  # noqa: E402
 from federator.demo.federation import Federation, start_federation  # noqa: E402
 
@@ -54,13 +60,6 @@ FEDERATOR = shutil.which("federator", path=str(Path(sys.executable).parent)) or 
 POSTGRES_URL = os.environ.get("FEDERATOR_TEST_POSTGRES_URL",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 DEADLINE_MS = 2000
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # -- things that break ------------------------------------------------------------------
@@ -79,37 +78,6 @@ def chaos(app: Callable[..., Any], rng: random.Random, fail_rate: float) -> Call
         return app(environ, start_response)
 
     return wrapped
-
-
-class RedisServer:
-    def __init__(self, directory: Path) -> None:
-        self.port = free_port()
-        self.directory = directory
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-            self.process = None
 
 
 @dataclass
@@ -162,16 +130,9 @@ class Broker:
             self.process.wait(timeout=30)
             self.process = None
 
-    def rss_mib(self) -> float:
-        total = 0
-        for pid in self.workers():
-            try:
-                status = Path(f"/proc/{pid}/status").read_text()
-            except OSError:
-                continue
-            total += next(int(line.split()[1]) for line in status.splitlines()
-                          if line.startswith("VmRSS:"))
-        return round(total / 1024, 1)
+    def rss_mib(self) -> dict[int, float]:
+        """Each worker's resident memory (MiB), by pid."""
+        return soak_memory.rss_by_pid(self.workers())
 
 
 def broker_env(fed: Federation, metrics_dir: Path) -> dict[str, str]:
@@ -255,8 +216,11 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=30)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--fail-rate", type=float, default=0.1)
-    parser.add_argument("--kill-every", type=float, default=45, help="seconds")
-    parser.add_argument("--redis-every", type=float, default=70, help="seconds")
+    parser.add_argument("--kill-every", type=float, default=45, help="seconds; 0: never")
+    parser.add_argument("--redis-every", type=float, default=70, help="seconds; 0: never")
+    parser.add_argument("--sample-every", type=float, default=15, help="memory, seconds")
+    parser.add_argument("--memwatch", action="store_true",
+                        help="broker A's workers under tracemalloc (benchmarks/memwatch)")
     parser.add_argument("--seed", type=int, default=2026)
     args = parser.parse_args()
     rng = random.Random(args.seed)
@@ -268,6 +232,7 @@ def main() -> None:
     sep = "&" if "?" in POSTGRES_URL else "?"
     redis_server = RedisServer(work)
     redis_server.start()
+    atexit.register(lambda: tidy(redis_server, admin, schema, work))  # on Ctrl-C too
     fed = start_federation(work / "fed", base=Settings(
         database_url=f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}",
         redis_url=redis_server.url, redis_prefix="soak:", lookups_per_minute=100000,
@@ -277,6 +242,8 @@ def main() -> None:
                                   args.fail_rate)
     brokers = [Broker(n, broker_env(fed, work / f"metrics-{n}"), work / f"broker-{n}.log")
                for n in ("A", "B")]
+    if args.memwatch:
+        soak_memory.watch(brokers[0].env, work / "memwatch")
     events: Counter[str] = Counter()
     memory: list[dict[str, Any]] = []
     tally = Tally()
@@ -290,8 +257,10 @@ def main() -> None:
         for t in threads:
             t.start()
         end = began + args.minutes * 60
-        next_kill, next_redis, next_sample = (began + args.kill_every,
-                                              began + args.redis_every, began + 10)
+        never = float("inf")
+        next_kill = began + args.kill_every if args.kill_every > 0 else never
+        next_redis = began + args.redis_every if args.redis_every > 0 else never
+        next_sample = began + 10
         kills = 0
         while time.monotonic() < end:
             now = time.monotonic()
@@ -305,16 +274,18 @@ def main() -> None:
                     time.sleep(1)
                     brokers[1].start()
                     events["broker server SIGKILLed and restarted"] += 1
-                next_kill = now + args.kill_every
+                next_kill = now + args.kill_every if args.kill_every > 0 else never
             if now >= next_redis:
                 redis_server.stop()
                 time.sleep(2)
                 redis_server.start()
                 events["redis restarted"] += 1
-                next_redis = now + args.redis_every
+                next_redis = now + args.redis_every if args.redis_every > 0 else never
             if now >= next_sample:
-                memory.append({"at_s": round(now - began), "A_mib": brokers[0].rss_mib()})
-                next_sample = now + 15
+                with tally.lock:
+                    answered = len(tally.accepted)
+                memory.append(soak_memory.sample(now - began, answered, brokers[0].rss_mib()))
+                next_sample = now + args.sample_every
             time.sleep(0.2)
         stop.set()
         for t in threads:
@@ -354,6 +325,7 @@ def main() -> None:
         "trail_verifies": verdict.ok, "trail_count": verdict.count,
         "memory_A_mib": memory,
         "memory_A_quarter_vs_end_mib": [quarter, rss[-1] if rss else 0.0],
+        "memory_A": soak_memory.summary(memory),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     fed.stop()
@@ -363,6 +335,8 @@ def main() -> None:
     admin.dispose()
     for broker in brokers:  # kept for reading: JSON lines, no personal data
         shutil.copy(broker.log, RESULTS / f"soak-broker-{broker.name}.log")
+    if args.memwatch:
+        soak_memory.keep_watch(work / "memwatch", RESULTS / "memwatch")
     shutil.rmtree(work, ignore_errors=True)
 
     (RESULTS / "soak.json").write_text(json.dumps(result, indent=2))
@@ -388,6 +362,7 @@ def main() -> None:
     width = max(len(r[0]) for r in rows_out)
     for name, value in rows_out:
         print(f"  {name:<{width}}  {value}")
+    soak_memory.print_summary(result["memory_A"])
     print(f"\nwritten to {RESULTS / 'soak.json'}")
     broken = [name for name, bad in (
         ("server errors", result["responses"].get("500", 0) > 0),

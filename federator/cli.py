@@ -26,8 +26,11 @@ def with_app(command: Callable[..., Any]) -> Callable[..., Any]:
             app = create_app(Settings.from_env())
         except ConfigError as e:
             raise click.ClickException(str(e)) from e
-        with app.app_context():
-            return command(app, *args, **kwargs)
+        try:
+            with app.app_context():
+                return command(app, *args, **kwargs)
+        finally:  # the pooled connections (on PostgreSQL, server processes) closed now
+            app.extensions["federator"].engine.dispose()
 
     return wrapper
 
@@ -73,7 +76,11 @@ def db_upgrade() -> None:
         settings = Settings.from_env()
     except ConfigError as e:
         raise click.ClickException(str(e)) from e
-    upgrade(make_engine(settings.sqlalchemy_url, settings.instance_dir))
+    engine = make_engine(settings.sqlalchemy_url, settings.instance_dir)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
     click.echo("database is up to date")
 
 
@@ -179,6 +186,102 @@ def registry_list(app: Flask, as_json: bool) -> None:
         return
     for e in endpoints:
         click.echo(f"{e.id:20} {e.status:10} {e.protocol:20} {','.join(e.coverage):30} {e.url}")
+
+
+@registry.command("smart-key")
+@click.argument("endpoint_id")
+@click.option("--alg", type=click.Choice(["ES384", "RS384"]), default="ES384", show_default=True)
+@click.option("--new", "new_key", is_flag=True,
+              help="Rotate: publish a new key next to the stored one, which keeps signing "
+                   "for the overlap (then the new key signs, alone).")
+@click.option("--overlap", "overlap_s", type=click.IntRange(min=0), default=None,
+              help="With --new: seconds the old key keeps signing and stays published "
+                   "(default FEDERATOR_KEY_OVERLAP_S; 0 replaces it at once).")
+@click.option("--retire", is_flag=True,
+              help="End the overlap now: the new key signs, the old one is no longer "
+                   "published (once the authority has registered the new JWKS).")
+@click.option("--client-id", default=None, help="The client id the authority gave the broker.")
+@click.option("--token-url", default=None,
+              help="The token endpoint (default: from .well-known/smart-configuration).")
+@with_app
+def registry_smart_key(app: Flask, endpoint_id: str, alg: str, new_key: bool,
+                       overlap_s: int | None, retire: bool, client_id: str | None,
+                       token_url: str | None) -> None:
+    """Print the public JWKS of a FHIR endpoint's SMART Backend Services key, for
+    the authority to register with its FHIR server. When the endpoint has no
+    private key yet, make one and store it encrypted with its credentials
+    (audited; the endpoint goes back to pending approval). With --new, rotate
+    with overlap (the endpoint keeps its status); --retire ends the overlap. The
+    private key is never printed."""
+    import getpass
+    import time
+
+    from adapters.smart_auth import key_update, retire_old_key, stage_new_key
+    from federator.registry.secrets import CredentialsKeyError
+    from federator.registry.service import Refused
+    from federator.registry.urlguard import UnsafeURL
+
+    if new_key and retire:
+        raise click.UsageError("--new and --retire do not go together")
+    services = app.extensions["federator"]
+    endpoint = services.registry.get(endpoint_id)
+    if endpoint is None:
+        raise click.ClickException(f"no endpoint {endpoint_id}")
+    if endpoint.protocol != "fhir-r4":
+        raise click.ClickException(f"{endpoint_id} is {endpoint.protocol}, not fhir-r4")
+    try:
+        if token_url:
+            services.registry.guard.check(token_url)
+        creds = services.registry.credentials(endpoint_id)
+    except (UnsafeURL, CredentialsKeyError) as e:
+        raise click.ClickException(str(e)) from e
+    now = time.time()
+    given = {k: v for k, v in {"client_id": client_id, "token_url": token_url}.items() if v}
+    rotating = retire or (new_key and bool(creds.get("private_key")))
+    if retire:
+        updated = retire_old_key(creds)
+        if updated is None:
+            raise click.ClickException(f"{endpoint_id} has no new key in overlap to retire to")
+        updated.update(given)
+    elif rotating:
+        overlap = services.settings.key_overlap_s if overlap_s is None else overlap_s
+        updated = {**stage_new_key(creds, alg=alg, overlap_s=overlap, now=now), **given}
+        rotating = overlap > 0  # no overlap: the signing key changes now, approval again
+    else:
+        updated = key_update(creds, new_key=new_key, alg=alg, **given)
+    if updated is None:
+        click.echo(_jwks_text(creds, now))
+        return
+    actor = {"actor_id": f"cli:{getpass.getuser()}", "actor_role": "operator"}
+    try:
+        shown = services.registry.change(endpoint_id, {"credentials": updated}, actor,
+                                         services.trail, reapprove=not rotating)
+    except (Refused, CredentialsKeyError) as e:
+        raise click.ClickException(getattr(e, "message", str(e))) from e
+    click.echo(_jwks_text(updated, now))
+    if updated.get("next_from"):
+        click.echo(f"New key published; the old key signs until {_utc(updated['next_from'])} "
+                   "(or --retire): have the authority register this JWKS before then.",
+                   err=True)
+    if not updated.get("client_id"):
+        click.echo("No client_id yet: set it with --client-id when the authority gives one.",
+                   err=True)
+    click.echo(f"{endpoint_id} credentials updated; status {shown['status']}", err=True)
+
+
+def _utc(epoch: str) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(float(epoch), UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _jwks_text(credentials: dict[str, str], now: float) -> str:
+    from adapters.smart_auth import SmartKeyError, credentials_jwks
+
+    try:
+        return json.dumps(credentials_jwks(credentials, now), indent=2)
+    except SmartKeyError as e:
+        raise click.ClickException(f"the stored private key cannot be used: {e}") from e
 
 
 @main.group()

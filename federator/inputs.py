@@ -1,11 +1,21 @@
 """Input that parses but cannot be kept: checked before any schema sees it.
 
-Pure functions, no Flask. ``parse_json_body`` refuses numbers of absurd length
+No Flask here. ``parse_json_body`` refuses numbers of absurd length
 (Python's own limit would raise a bare ``ValueError``, a 500) as invalid JSON;
 ``text_problems`` names every string field holding a control character (a NUL
 cannot be stored in PostgreSQL text, so the audit write would fail) or a lone
 surrogate (cannot be encoded as UTF-8 for the kits or the trail). Names in any
 script, with apostrophes, hyphens and accents, are untouched.
+
+Every string an input schema or form takes goes through one rule,
+``text_problem``: at most ``max_length`` characters, no lone surrogate, and no
+control character (C0, C1, DEL), except that multi-line free text (a reason, a
+justification, a contact) may hold tabs and line breaks. A single-line value
+(a name, a reference, a URL, a filter) may hold no line break at all, Unicode's
+own included, so it can never split a header, a log line or a CSV row. The
+marshmallow field ``Text`` and the WTForms validator ``UsableText`` apply it;
+``tests/unit/test_input_fields.py`` fails when an input schema or form has a
+string field without one.
 """
 
 from __future__ import annotations
@@ -15,10 +25,17 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
+from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate
+from wtforms.validators import StopValidation
+
 MAX_NUMBER_DIGITS = 40
 ALLOWED_CONTROLS = frozenset("\t\n\r")  # free text (a justification) may have lines
 MESSAGE = "Contains a character that cannot be used here (a control character or an " \
           "unpaired surrogate)."
+ONE_LINE_MESSAGE = "Must be on one line, without line breaks, tabs or other control characters."
+TOO_LONG = "Use at most {max} characters."
+#: Unicode's line and paragraph separators: line breaks to a browser or a log reader.
+LINE_BREAKS = frozenset("\u2028\u2029")
 
 
 def _number(text: str) -> int:
@@ -38,9 +55,59 @@ def parse_json_body(raw: bytes | str) -> Any:
         raise json.JSONDecodeError(f"unreadable JSON: {type(e).__name__}", text, 0) from e
 
 
-def bad_text(value: str) -> bool:
-    return any((unicodedata.category(c) == "Cc" and c not in ALLOWED_CONTROLS)
-               or unicodedata.category(c) == "Cs" for c in value)
+def bad_text(value: str, *, multiline: bool = True) -> bool:
+    """A control character (tab, CR and LF allowed when ``multiline``) or a lone
+    surrogate; single-line text refuses U+2028 and U+2029 too."""
+    allowed = ALLOWED_CONTROLS if multiline else frozenset()
+    return any((unicodedata.category(c) == "Cc" and c not in allowed)
+               or unicodedata.category(c) == "Cs"
+               or (not multiline and c in LINE_BREAKS) for c in value)
+
+
+def text_problem(value: str, *, max_length: int, multiline: bool = False) -> str | None:
+    """Why ``value`` cannot be taken, or None. Length first: an oversized value is
+    refused before anything (a regular expression, say) looks at it."""
+    if len(value) > max_length:
+        return TOO_LONG.format(max=max_length)
+    if bad_text(value, multiline=multiline):
+        return MESSAGE if multiline or bad_text(value) else ONE_LINE_MESSAGE
+    return None
+
+
+class Text(fields.String):
+    """A marshmallow string that ``text_problem`` accepts; every input schema's
+    strings are these (``max_length`` is required: nothing unbounded)."""
+
+    def __init__(self, *, max_length: int, multiline: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.max_length = max_length
+        self.multiline = multiline
+        # never the one to refuse (``_deserialize`` is first), but it puts
+        # ``maxLength`` in the OpenAPI document
+        self.validators.append(validate.Length(max=max_length))
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        problem = text_problem(text, max_length=self.max_length, multiline=self.multiline)
+        if problem:
+            raise ValidationError(problem)
+        return text
+
+
+class UsableText:
+    """The WTForms validator for the same rule: the field's own error, shown in the
+    page's error summary."""
+
+    def __init__(self, max_length: int, *, multiline: bool = False) -> None:
+        self.max_length = max_length
+        self.multiline = multiline
+
+    def __call__(self, form: Any, field: Any) -> None:
+        data = field.data
+        if isinstance(data, str):
+            problem = text_problem(data, max_length=self.max_length, multiline=self.multiline)
+            if problem:
+                raise StopValidation(problem)
 
 
 def text_problems(data: Any) -> dict[str, Any]:
@@ -68,3 +135,34 @@ def _value_problems(value: Any) -> Any:
         inner = {i: p for i, item in enumerate(value) if (p := _value_problems(item))}
         return inner or None
     return None
+
+
+class InputSchema(Schema):
+    """The base of every input schema: unknown fields refused, and every string in
+    the body (keys, nested schemas' and dicts' values included) checked as
+    ``text_problems`` does before any field is loaded. ``Text`` fields add their
+    own length and one-line rules."""
+
+    class Meta:
+        unknown = RAISE
+
+    @pre_load
+    def usable_text(self, data: Any, **_: Any) -> Any:
+        problems = text_problems(data)
+        if problems:
+            raise ValidationError(problems)
+        return data
+
+
+def form_text_errors(form: Any) -> dict[str, list[str]]:
+    """``{field name: [message]}`` for each field of a (WTForms) form whose
+    ``UsableText`` rule its value breaks; whether or not the form was validated."""
+    errors: dict[str, list[str]] = {}
+    for field in form:
+        for rule in getattr(field, "validators", ()):
+            if isinstance(rule, UsableText) and isinstance(field.data, str):
+                problem = text_problem(field.data, max_length=rule.max_length,
+                                       multiline=rule.multiline)
+                if problem:
+                    errors[field.name] = [problem]
+    return errors

@@ -26,7 +26,7 @@ from adapters.kit.sources import ChildRecord, CsvSource, Source, SourceError, Sq
 from adapters.protocol import PROTOCOL, RequestRefused, WireRequest, verify_request
 
 log = logging.getLogger("adapters.kit")
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}\Z")  # \Z: "$" would let a final \n in
 
 KeyProvider = Callable[[str | None], KeySet]
 ReplayCheck = Callable[[str, int], bool]
@@ -203,6 +203,7 @@ def answer_and_record(wire: dict[str, Any], records: list[Any], settings: KitSet
         match_threshold=settings.match_threshold,
         possible_threshold=settings.possible_threshold,
         authority=settings.name,
+        moved_house=settings.moved_house,
     )
     answer: dict[str, Any] = {
         "lookup_id": wire["lookup_id"],
@@ -217,7 +218,7 @@ def answer_and_record(wire: dict[str, Any], records: list[Any], settings: KitSet
             today=today, authority=settings.name,
         )
         answer.update(status=outcome.status, professionals=outcome.professionals,
-                      notice=outcome.notice)
+                      notice=outcome.notice or result.notice)  # e.g. moved house
         return answer, result.record
     return answer, None
 

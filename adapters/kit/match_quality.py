@@ -16,8 +16,8 @@ from typing import Any
 
 from faker import Faker
 
-from adapters.kit.matching import match_child
-from adapters.kit.sources import ChildRecord
+from adapters.kit.matching import MOVED_HOUSE_POSSIBLE, match_child
+from adapters.kit.sources import ChildRecord, Records
 
 #: Given names and the forms a requester may use instead.
 VARIANTS = {
@@ -41,7 +41,7 @@ class Quality:
     true_matches: int
     false_matches: int
     missed: int
-    possible: int  # queries answered with the possible-match notice
+    possible: int  # queries answered no_match with the possible-match notice
 
     @property
     def precision(self) -> float:
@@ -54,7 +54,7 @@ class Quality:
         return self.true_matches / wanted if wanted else 1.0
 
 
-def generate_population(n: int, *, seed: int = 4) -> list[ChildRecord]:
+def generate_population(n: int, *, seed: int = 4) -> Records:
     fake = Faker("en_GB")
     fake.seed_instance(seed)
     rng = random.Random(seed)  # noqa: S311 - test data, not secrets
@@ -65,7 +65,7 @@ def generate_population(n: int, *, seed: int = 4) -> list[ChildRecord]:
         people.append(ChildRecord(child_ref=f"C-{i}", nhs_number=None, given_name=given,
                                   family_name=fake.last_name(), date_of_birth=born,
                                   postcode=fake.postcode()))
-    return people
+    return Records(people)
 
 
 def _typo(name: str, rng: random.Random) -> str:
@@ -127,13 +127,16 @@ def make_queries(population: Sequence[ChildRecord], n: int, *, seed: int = 5) ->
 
 
 def evaluate(population: Sequence[ChildRecord], queries: Sequence[Query], *,
-             match_threshold: float, possible_threshold: float) -> dict[str, Quality]:
-    """Quality overall (``"all"``) and per kind of query."""
+             match_threshold: float, possible_threshold: float, narrow: bool = True,
+             moved_house: str = MOVED_HOUSE_POSSIBLE) -> dict[str, Quality]:
+    """Quality overall (``"all"``) and per kind of query; ``narrow=False`` scores
+    every record (the index is used only when ``population`` is ``Records``)."""
     counts: dict[str, list[int]] = {}
     for q in queries:
         result = match_child({"nhs_number": None, **q.child}, population,
                              match_threshold=match_threshold,
-                             possible_threshold=possible_threshold)
+                             possible_threshold=possible_threshold, narrow=narrow,
+                             moved_house=moved_house)
         row = [0, 0, 0, 0, 0]  # queries, true, false, missed, possible
         row[0] = 1
         found = result.record.child_ref if result.status == "match" and result.record else None
@@ -143,7 +146,7 @@ def evaluate(population: Sequence[ChildRecord], queries: Sequence[Query], *,
             row[2] = 1
         elif q.expected is not None:
             row[3] = 1
-        if result.notice:
+        if result.notice and result.status != "match":  # the possible-match notice
             row[4] = 1
         for key in ("all", q.kind):
             acc = counts.setdefault(key, [0, 0, 0, 0, 0])

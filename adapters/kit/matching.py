@@ -39,6 +39,17 @@ NAME_MISMATCH_FACTOR = 0.5
 # Two candidates closer than this are ambiguous (twins, for one): no match.
 AMBIGUITY_MARGIN = 0.02
 
+#: ``moved_house`` (kit setting): what names and date of birth that agree exactly,
+#: with a postcode that does not, give. See :func:`moved_house_record`.
+MOVED_HOUSE_POSSIBLE = "possible_match"
+MOVED_HOUSE_MATCH = "match_if_unique"
+MOVED_HOUSE_MODES = (MOVED_HOUSE_POSSIBLE, MOVED_HOUSE_MATCH)
+MOVED_HOUSE_NOTICE = (
+    "Matched on name and date of birth only: the postcode we hold for this child is not "
+    "one of those given, so the child may have moved. Please check the child's identity "
+    "with the professionals listed."
+)
+
 POSSIBLE_MATCH_NOTICE = (
     "A possible match was found but it is not certain enough to share details. "
     "Please contact {authority} to confirm the child's identity."
@@ -51,7 +62,7 @@ class MatchResult:
     confidence: float
     record: ChildRecord | None = None
     notice: str | None = None
-    method: str | None = None  # "nhs_number", "demographics" or None
+    method: str | None = None  # "nhs_number", "demographics", "demographics_moved" or None
 
 
 # --------------------------------------------------------------------------
@@ -175,27 +186,85 @@ def match_child(
     match_threshold: float = 0.85,
     possible_threshold: float = 0.6,
     authority: str = "the authority",
+    moved_house: str = MOVED_HOUSE_POSSIBLE,
+    narrow: bool = True,
 ) -> MatchResult:
-    """Match a wire ``child`` (as loaded by ``WireChild``) against the records."""
+    """Match a wire ``child`` (as loaded by ``WireChild``) against the records.
+
+    With ``narrow`` (the default) and records that carry an index (a source's
+    ``sources.Records``), only the records that can reach ``possible_threshold``
+    are scored (:mod:`adapters.kit.candidates`); the result is the full scan's.
+    ``moved_house``: see :func:`moved_house_record`."""
+    index = getattr(records, "match_index", None) if narrow else None
     nhs = normalise_nhs_number(child.get("nhs_number"))
     if nhs:
-        for record in records:
-            if normalise_nhs_number(record.nhs_number) == nhs:
-                return MatchResult("match", 1.0, record, method="nhs_number")
+        if index is not None:
+            found = index.by_nhs.get(nhs)
+            if found is not None:
+                return MatchResult("match", 1.0, records[found], method="nhs_number")
+        else:
+            for record in records:
+                if normalise_nhs_number(record.nhs_number) == nhs:
+                    return MatchResult("match", 1.0, record, method="nhs_number")
 
-    scored = sorted(
-        ((demographic_score(child, r), i) for i, r in enumerate(records)), reverse=True
-    )
+    positions: Iterable[int] = range(len(records))
+    if index is not None:
+        narrowed = _candidates.candidates(index, child, possible_threshold)
+        if narrowed is not None:  # None: a threshold too low to narrow safely
+            positions = narrowed
+    scored = sorted(((demographic_score(child, records[i]), i) for i in positions),
+                    reverse=True)
     if not scored or scored[0][0] < possible_threshold:
         return MatchResult("no_match", 0.0)
-    best, index = scored[0]
+    best, index_of_best = scored[0]
     confidence = round(best, 3)
     ambiguous = (len(scored) > 1 and scored[1][0] >= match_threshold
                  and best - scored[1][0] < AMBIGUITY_MARGIN)
     if best >= match_threshold and not ambiguous:
-        return MatchResult("match", confidence, records[index], method="demographics")
+        return MatchResult("match", confidence, records[index_of_best], method="demographics")
+    # Moved house: the best record, and the only one worth a notice, agrees exactly
+    # on names and date of birth and is the only record that does.
+    runner_up = scored[1][0] if len(scored) > 1 else 0.0
+    if (moved_house == MOVED_HOUSE_MATCH and best < match_threshold
+            and runner_up < possible_threshold
+            and moved_house_record(child, [records[i] for _, i in scored])
+            is records[index_of_best]):
+        return MatchResult("match", confidence, records[index_of_best],
+                           notice=MOVED_HOUSE_NOTICE, method="demographics_moved")
     return MatchResult(
         "no_match", confidence, None,
         notice=POSSIBLE_MATCH_NOTICE.format(authority=authority),
         method="demographics",
     )
+
+
+def moved_house_record(child: Mapping[str, Any], records: Iterable[ChildRecord]
+                       ) -> ChildRecord | None:
+    """The one record that may be this child who moved house, or None.
+
+    It must have the same given and family names (after normalisation, in
+    order) and exactly the same date of birth, the requester must have given
+    postcodes (none of them the record's), and no other record may share the
+    names and date of birth (twins, or two children of the same name born the
+    same day). An NHS number on both sides that differs rules it out."""
+    given, family = normalise_name(child.get("given_name")), normalise_name(
+        child.get("family_name"))
+    born = parse_date(child.get("date_of_birth"))
+    asked = {normalise_postcode(p) for p in child.get("postcodes") or []} - {""}
+    if not (given and family and born and asked):
+        return None
+    same = [r for r in records if r.date_of_birth == born
+            and normalise_name(r.given_name) == given and normalise_name(r.family_name) == family]
+    if len(same) != 1:
+        return None
+    record = same[0]
+    if normalise_postcode(record.postcode) in asked:
+        return None
+    nhs, theirs = normalise_nhs_number(child.get("nhs_number")), normalise_nhs_number(
+        record.nhs_number)
+    if nhs and theirs and nhs != theirs:
+        return None
+    return record
+
+
+from adapters.kit import candidates as _candidates  # noqa: E402 - it imports this module

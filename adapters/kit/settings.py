@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 SOURCES = ("csv", "sql")
+#: The same as adapters.kit.matching.MOVED_HOUSE_MODES (kept here: settings import nothing).
+MOVED_HOUSE_MODES = ("possible_match", "match_if_unique")
 NOTIFY_MODES = ("immediate", "digest", "off")
 
 
@@ -33,6 +35,11 @@ class KitSettings:
     redis_url: str | None = None
     match_threshold: float = 0.85
     possible_threshold: float = 0.6
+    #: A child whose names and date of birth agree exactly but whose postcode does
+    #: not (moved house): "possible_match" (ask the requester to call) or
+    #: "match_if_unique" (answer, with a notice, when exactly one record has those
+    #: names and that date of birth). See adapters/kit/README.md.
+    moved_house: str = "possible_match"
     simulate_delay_ms: int = 0
     max_body_bytes: int = 65536
     audit_log_path: str | None = None
@@ -69,6 +76,9 @@ def validate_settings(s: KitSettings) -> None:
             raise SettingsError(f"{name}: must be between 0 and 1, not {value}")
     if s.possible_threshold > s.match_threshold:
         raise SettingsError("possible_threshold: must not be above match_threshold")
+    if s.moved_house not in MOVED_HOUSE_MODES:
+        raise SettingsError(f"moved_house: must be one of {', '.join(MOVED_HOUSE_MODES)}, "
+                            f"not {s.moved_house!r}")
     if s.simulate_delay_ms < 0:
         raise SettingsError("simulate_delay_ms: must not be negative")
     if s.max_body_bytes <= 0:

@@ -15,10 +15,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
+
+if TYPE_CHECKING:
+    from adapters.kit.candidates import RecordIndex
 
 COLUMNS: tuple[str, ...] = (
     "child_ref", "nhs_number", "given_name", "family_name", "date_of_birth", "postcode",
@@ -61,6 +64,23 @@ class ChildRecord:
     shield_notice: str | None = None
     worker_email: str | None = None
     involvements: list[Involvement] = field(default_factory=list)
+
+
+class Records(list[ChildRecord]):
+    """The children a source loaded, with the matcher's index
+    (:mod:`adapters.kit.candidates`) built on first use and kept with them: a
+    CSV reload makes new ``Records``, so a new index."""
+
+    _index: RecordIndex | None = None
+
+    @property
+    def match_index(self) -> RecordIndex:
+        """Do not change the list after this is built: the index would not follow."""
+        if self._index is None:
+            from adapters.kit.candidates import build_index
+
+            self._index = build_index(self)
+        return self._index
 
 
 class Source(Protocol):
@@ -167,7 +187,7 @@ class CsvSource:
         self.path = Path(path)
         self._lock = threading.Lock()
         self._stamp: tuple[int, int] | None = None
-        self._records: list[ChildRecord] = []
+        self._records = Records()
         self.records()  # fail at start-up, not at the first lookup
 
     def records(self) -> list[ChildRecord]:
@@ -179,10 +199,11 @@ class CsvSource:
         with self._lock:
             if stamp != self._stamp:
                 self._records = self._read()
+                self._records.match_index  # noqa: B018 - built at (re)load, not at a lookup
                 self._stamp = stamp
             return self._records
 
-    def _read(self) -> list[ChildRecord]:
+    def _read(self) -> Records:
         with self.path.open(newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
             header = tuple(h.strip() for h in (reader.fieldnames or ()))
@@ -195,7 +216,7 @@ class CsvSource:
             reader.fieldnames = list(header)
             # Data rows start on line 2 of the file.
             rows = list(reader)
-        return records_from_rows(rows, origin=f"{self.path.name} data row")
+        return Records(records_from_rows(rows, origin=f"{self.path.name} data row"))
 
 
 # --------------------------------------------------------------------------
@@ -214,10 +235,12 @@ class SqlSource:
         self.query = text(query)
 
     def records(self) -> list[ChildRecord]:
+        """Read at every lookup (the database is the live copy); the index is built
+        when the matcher first asks, still far cheaper than scoring every record."""
         with self.engine.connect() as conn:
             result = conn.execute(self.query)
             rows = [dict(r) for r in result.mappings()]
-        return records_from_rows(rows, origin="query row")
+        return Records(records_from_rows(rows, origin="query row"))
 
     def close(self) -> None:
         self.engine.dispose()

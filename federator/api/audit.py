@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from flask import Response, current_app, g, stream_with_context
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
+from federator.api.bodies import InputBlueprint
 from federator.audit import queries
 from federator.audit.export import lines
 from federator.audit.merkle import ProofError, consistency_proof, inclusion_proof
@@ -31,7 +32,7 @@ from federator.audit.trail import AuditTrail, AuditUnavailable
 from federator.auth.access import require_roles
 
 blp = require_roles(
-    Blueprint("audit", __name__, url_prefix="/api/v1/audit",
+    InputBlueprint("audit", __name__, url_prefix="/api/v1/audit",
               description="The audit trail: review, check a child, verify, export"),
     "auditor",
 )

@@ -13,10 +13,11 @@ from marshmallow import ValidationError
 
 from federator.audit.trail import AuditUnavailable
 from federator.auth.access import require_roles
+from federator.inputs import parse_json_body
 from federator.registry.conformance import run_conformance
 from federator.registry.outbound import guarded_client
 from federator.registry.rules import Refused, authorise, needs_reason
-from federator.registry.schemas import EndpointSchema, ReviewSchema, safety_errors
+from federator.registry.schemas import ENDPOINT_ID, EndpointSchema, ReviewSchema, safety_errors
 from federator.registry.secrets import CredentialsKeyError
 
 blp = require_roles(
@@ -44,6 +45,8 @@ def _guarded(action: str, endpoint_id: str) -> None:
         authorise(action, g.role, g.principal.authority, endpoint_id)
     except Refused as e:
         _refused(e)
+    if not ENDPOINT_ID.match(endpoint_id):  # no such endpoint (nor a query with a NUL)
+        abort(404, message="No endpoint with that id.")
 
 
 def _actor() -> dict[str, Any]:
@@ -51,9 +54,15 @@ def _actor() -> dict[str, Any]:
 
 
 def _body(schema: Any, *, partial: bool = False) -> dict[str, Any]:
-    data = request.get_json(silent=True)
-    if data is None and request.get_data():
-        _invalid({"json": ["The body is not valid JSON."]})
+    data = None
+    if request.get_data():
+        if not request.is_json:
+            _invalid({"json": ["The body must be JSON, sent with Content-Type: "
+                               "application/json."]})
+        try:
+            data = parse_json_body(request.get_data())
+        except (ValueError, UnicodeDecodeError):  # JSONDecodeError is a ValueError
+            _invalid({"json": ["The body is not valid JSON."]})
     try:
         return dict(schema.load(data or {}, partial=partial))
     except ValidationError as e:
@@ -190,6 +199,7 @@ def endpoint_health(endpoint_id: str) -> Any:
     if endpoint is None:
         abort(404, message=f"No endpoint {endpoint_id}.")
     hours = request.args.get("hours", "24")
-    if not hours.isdigit() or not 1 <= int(hours) <= 24 * 31:
+    if not (hours.isascii() and hours.isdigit() and len(hours) < 5) \
+            or not 1 <= int(hours) <= 24 * 31:
         _invalid({"hours": ["A whole number of hours from 1 to 744."]})
     return registry.health.report(endpoint_id, endpoint.status, hours=int(hours))

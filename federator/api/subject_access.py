@@ -7,17 +7,18 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from federator.api.audit import audited
+from federator.api.bodies import InputBlueprint
 from federator.audit.schemas import Strict
 from federator.audit.subject_access import subject_access
 from federator.auth.access import require_roles
+from federator.inputs import Text
 from federator.lookup.schemas import ChildSchema
 
 blp = require_roles(
-    Blueprint("audit-subject-access", __name__, url_prefix="/api/v1/audit",
+    InputBlueprint("audit-subject-access", __name__, url_prefix="/api/v1/audit",
               description="Subject access: every lookup about one child"),
     "auditor",
 )
@@ -25,9 +26,8 @@ blp = require_roles(
 
 class SubjectAccessBody(Strict):
     child = fields.Nested(ChildSchema, required=True)
-    request_reference = fields.String(required=True, validate=[
-        validate.Length(min=1, error="Enter the subject access request's reference."),
-        validate.Length(max=100, error="Use at most 100 characters.")])
+    request_reference = Text(max_length=100, required=True, validate=validate.Length(
+        min=1, error="Enter the subject access request's reference."))
 
 
 class SubjectAuthorityOutcome(Schema):

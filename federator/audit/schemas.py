@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from federator.audit.export import FORMATS
 from federator.audit.flags import FLAGS
+from federator.inputs import InputSchema, Text, text_problem
 from federator.lookup.schemas import ChildSchema
+
+MOMENT = "Give a date like 2026-11-20 or a time like 2026-11-20T09:30:00Z."
 
 
 class Moment(fields.Field):
@@ -18,16 +21,17 @@ class Moment(fields.Field):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any
                      ) -> date | datetime:
         if not isinstance(value, str) or not value.strip():
-            raise ValidationError("Give a date like 2026-11-20 or a time like "
-                                  "2026-11-20T09:30:00Z.")
+            raise ValidationError(MOMENT)
+        problem = text_problem(value, max_length=40)
+        if problem:
+            raise ValidationError(problem)
         text = value.strip()
         try:
             if len(text) == 10:
                 return date.fromisoformat(text)
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError as e:
-            raise ValidationError("Give a date like 2026-11-20 or a time like "
-                                  "2026-11-20T09:30:00Z.") from e
+            raise ValidationError(MOMENT) from e
         return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -35,9 +39,8 @@ class Moment(fields.Field):
 MAX_SEQ = 2**62
 
 
-class Strict(Schema):
-    class Meta:
-        unknown = RAISE
+class Strict(InputSchema):
+    """Every audit input: unknown fields refused, text checked (``federator.inputs``)."""
 
 
 class RangeQuery(Strict):
@@ -56,25 +59,25 @@ def _day(value: date | datetime) -> date:
 
 
 class RecordQuery(RangeQuery):
-    actor = fields.String(load_default=None, validate=validate.Length(max=200))
-    organisation = fields.String(load_default=None, validate=validate.Length(max=200))
-    authority = fields.String(load_default=None, validate=validate.Length(max=64))
-    basis = fields.String(load_default=None, validate=validate.OneOf(
+    actor = Text(max_length=200, load_default=None)
+    organisation = Text(max_length=200, load_default=None)
+    authority = Text(max_length=64, load_default=None)
+    basis = Text(max_length=20, load_default=None, validate=validate.OneOf(
         ["consent", "safeguarding", "statutory"]))
-    event = fields.String(load_default=None, validate=validate.Regexp(
-        r"^[a-z_]+(\.[a-z_]+)?(\.\*|\*)?$", error="An event name, like lookup.requested "
+    event = Text(max_length=100, load_default=None, validate=validate.Regexp(
+        r"^[a-z_]+(\.[a-z_]+)?(\.\*|\*)?\Z", error="An event name, like lookup.requested "
         "or lookup.*."))
     flagged = fields.Boolean(load_default=None)
-    flag = fields.String(load_default=None, validate=validate.OneOf(FLAGS))
-    cursor = fields.String(load_default=None, validate=validate.Regexp(
-        r"^[0-9]{1,18}$", error="Use the next_cursor of the previous page."))
+    flag = Text(max_length=100, load_default=None, validate=validate.OneOf(FLAGS))
+    cursor = Text(max_length=100, load_default=None, validate=validate.Regexp(
+        r"^[0-9]{1,18}\Z", error="Use the next_cursor of the previous page."))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
-    sort = fields.String(load_default="-seq", validate=validate.OneOf(["seq", "-seq"]))
+    sort = Text(max_length=10, load_default="-seq", validate=validate.OneOf(["seq", "-seq"]))
 
 
 class AuthorityQuery(RangeQuery):
-    cursor = fields.String(load_default=None, validate=validate.Regexp(
-        r"^[0-9]{1,18}$", error="Use the next_cursor of the previous page."))
+    cursor = Text(max_length=100, load_default=None, validate=validate.Regexp(
+        r"^[0-9]{1,18}\Z", error="Use the next_cursor of the previous page."))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
 
@@ -85,12 +88,12 @@ class VerifyQuery(Strict):
 
 
 class ExportQuery(RangeQuery):
-    format = fields.String(load_default="jsonl", validate=validate.OneOf(FORMATS))
+    format = Text(max_length=10, load_default="jsonl", validate=validate.OneOf(FORMATS))
 
 
 class CheckChildBody(Strict):
     child = fields.Nested(ChildSchema, required=True)
-    reason = fields.String(load_default=None, validate=validate.Length(max=500))
+    reason = Text(max_length=500, multiline=True, load_default=None)
 
 
 class InclusionQuery(Strict):

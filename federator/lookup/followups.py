@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from federator.audit.checkpoints import Checkpoint
 from federator.audit.trail import AuditTrail
+from federator.inputs import bad_text
 from federator.storage import audit_records
 
 #: Outcomes a retry asks again.
@@ -38,6 +39,8 @@ class LookupRecords:
 
 def load_lookup(trail: AuditTrail, lookup_id: str, actor_id: str) -> LookupRecords:
     """The lookup's ``requested`` and ``completed`` records, if ``actor_id`` made it."""
+    if len(lookup_id) > 64 or bad_text(lookup_id):  # no such id (PostgreSQL refuses a NUL)
+        raise NotYours("no such lookup of yours")
     records = trail.records(lookup_id=lookup_id, limit=10)
     return own_records(records, actor_id)
 

@@ -8,7 +8,6 @@ from typing import Any, ClassVar
 
 import nhs_number
 from marshmallow import (
-    RAISE,
     Schema,
     ValidationError,
     fields,
@@ -19,26 +18,25 @@ from marshmallow import (
     validates_schema,
 )
 
-from federator.inputs import text_problems
+from federator.inputs import InputSchema, Text
 from federator.lookup.consent import CONSENT_GIVERS, STATUTORY_POWERS
 
-POSTCODE = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}$")
-GSS_CODE = re.compile(r"^[EWSN][0-9]{8}$")
-NAME = validate.Length(min=1, max=100)
+POSTCODE = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}\Z")
+GSS_CODE = re.compile(r"^[EWSN][0-9]{8}\Z")
+NAME = validate.Length(min=1)
 
 
-class Strict(Schema):
-    class Meta:
-        unknown = RAISE
+class Strict(InputSchema):
+    """Unknown fields refused; every string checked (federator.inputs)."""
 
 
 class ChildSchema(Strict):
-    nhs_number = fields.String(load_default=None, allow_none=True,
-                               metadata={"example": "9434765919"})
-    given_name = fields.String(load_default=None, allow_none=True, validate=NAME)
-    family_name = fields.String(load_default=None, allow_none=True, validate=NAME)
+    nhs_number = Text(max_length=30, load_default=None, allow_none=True,
+                      metadata={"example": "9434765919"})
+    given_name = Text(max_length=100, load_default=None, allow_none=True, validate=NAME)
+    family_name = Text(max_length=100, load_default=None, allow_none=True, validate=NAME)
     date_of_birth = fields.Date(load_default=None, allow_none=True)
-    postcodes = fields.List(fields.String(), load_default=list,
+    postcodes = fields.List(Text(max_length=20), load_default=list,
                             validate=validate.Length(max=10))
 
     @pre_load
@@ -89,14 +87,14 @@ class ChildSchema(Strict):
 
 
 class BasisSchema(Strict):
-    type = fields.String(required=True, validate=validate.OneOf(
+    type = Text(max_length=40, required=True, validate=validate.OneOf(
         ["consent", "safeguarding", "statutory"]))
-    given_by = fields.String(validate=validate.OneOf(CONSENT_GIVERS))
+    given_by = Text(max_length=40, validate=validate.OneOf(CONSENT_GIVERS))
     given_on = fields.Date()
-    reference = fields.String(validate=validate.Length(max=200))
+    reference = Text(max_length=200)
     covers_sensitive_services = fields.Boolean(load_default=False)
-    justification = fields.String(validate=validate.Length(max=4000))
-    power = fields.String(validate=validate.OneOf(STATUTORY_POWERS))
+    justification = Text(max_length=4000, multiline=True)
+    power = Text(max_length=100, validate=validate.OneOf(STATUTORY_POWERS))
 
     FIELDS: ClassVar[dict[str, tuple[str, ...]]] = {
         "consent": ("given_by", "given_on", "reference", "covers_sensitive_services"),
@@ -132,27 +130,21 @@ class BasisSchema(Strict):
 class LookupRequestSchema(Strict):
     child = fields.Nested(ChildSchema, required=True)
     areas = fields.List(
-        fields.String(validate=validate.Regexp(GSS_CODE, error="Not a GSS code, like E08000035.")),
+        Text(max_length=64, validate=validate.Regexp(
+            GSS_CODE, error="Not a GSS code, like E08000035.")),
         load_default=list, validate=validate.Length(max=20))
-    scope = fields.String(load_default="targeted",
-                          validate=validate.OneOf(["targeted", "all"]))
-    purpose = fields.String(required=True, validate=validate.Length(min=10, max=500))
+    scope = Text(max_length=20, load_default="targeted",
+                 validate=validate.OneOf(["targeted", "all"]))
+    purpose = Text(max_length=500, multiline=True, required=True,
+                   validate=validate.Length(min=10))
     basis = fields.Nested(BasisSchema, required=True)
     include_past = fields.Boolean(load_default=False)
     deadline_ms = fields.Integer(load_default=None, allow_none=True,
                                  validate=validate.Range(min=100))
     #: Optional: ask only these of the routed authorities (never widens routing);
     #: the results page's "add details and ask again" for a possible match.
-    authorities = fields.List(fields.String(validate=validate.Length(min=1, max=64)),
+    authorities = fields.List(Text(max_length=64, validate=validate.Length(min=1)),
                               load_default=None, validate=validate.Length(min=1, max=50))
-
-    @pre_load
-    def usable_text(self, data: Any, **_: Any) -> Any:
-        """Control characters and lone surrogates, named by field (federator.inputs)."""
-        problems = text_problems(data)
-        if problems:
-            raise ValidationError(problems)
-        return data
 
 
 class AuthorityOutcomeSchema(Schema):

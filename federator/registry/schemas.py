@@ -7,19 +7,23 @@ from collections.abc import Mapping
 from importlib.metadata import entry_points
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow import ValidationError, fields, validate
 
+from federator.inputs import InputSchema, Text
 from federator.registry.urlguard import UnsafeURL, UrlGuard
 
 BUILT_IN_PROTOCOLS = ("federator-lookup/1", "fhir-r4")
-ENDPOINT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
-GSS_CODE = re.compile(r"^[ENSWK]\d{8}$")
-ORG_CODE = re.compile(r"^[A-Z0-9]{3,9}$")
+ENDPOINT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}\Z")
+GSS_CODE = re.compile(r"^[ENSWK]\d{8}\Z")
+ORG_CODE = re.compile(r"^[A-Z0-9]{3,9}\Z")
 #: Credentials each protocol needs (a plug-in kind takes any string fields).
 CREDENTIAL_FIELDS: dict[str, tuple[str, ...]] = {
     "federator-lookup/1": (),
     "fhir-r4": ("token_url", "client_id", "client_secret"),
 }
+#: fhir-r4 with ``auth = "smart_backend"`` (adapters/smart_auth.py): a private key
+#: instead of a secret; without ``token_url`` it is discovered from the server.
+SMART_CREDENTIAL_FIELDS = ("client_id", "private_key")
 
 
 def protocols() -> tuple[str, ...]:
@@ -45,31 +49,26 @@ def _protocol(value: str) -> None:
         raise ValidationError(f"Must be one of: {', '.join(protocols())}.")
 
 
-class EndpointSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
-    id = fields.String(validate=validate.Regexp(
+class EndpointSchema(InputSchema):
+    id = Text(max_length=64, validate=validate.Regexp(
         ENDPOINT_ID, error="Lower-case letters, digits and hyphens, up to 64."))
-    name = fields.String(required=True, validate=validate.Length(min=2, max=200))
-    code = fields.String(required=True, validate=validate.Regexp(
+    name = Text(max_length=200, required=True, validate=validate.Length(min=2))
+    code = Text(max_length=50, required=True, validate=validate.Regexp(
         ORG_CODE, error="A GSS code (E08000035) or an ODS code (RXX)."))
-    coverage = fields.List(fields.String(), required=True, validate=_coverage)
-    protocol = fields.String(required=True, validate=lambda v: _protocol(v))
-    url = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    coverage = fields.List(Text(max_length=20), required=True, validate=[
+        validate.Length(max=500, error="At most 500 areas."), _coverage])
+    protocol = Text(max_length=100, required=True, validate=lambda v: _protocol(v))
+    url = Text(max_length=500, required=True, validate=validate.Length(min=1))
     timeout_ms = fields.Integer(load_default=3000, validate=validate.Range(min=100, max=60000))
-    contact = fields.String(load_default="", validate=validate.Length(max=500))
-    credentials = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=100)),
-                              values=fields.String(validate=validate.Length(min=1, max=2000)),
+    contact = Text(max_length=500, multiline=True, load_default="")
+    credentials = fields.Dict(keys=Text(max_length=100, validate=validate.Length(min=1)),
+                              values=Text(max_length=8000,  # an RSA private JWK
+                                          validate=validate.Length(min=1)),
                               load_default=None, allow_none=True)
 
 
-class ReviewSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
-    reason = fields.String(load_default=None, allow_none=True,
-                           validate=validate.Length(max=2000))
+class ReviewSchema(InputSchema):
+    reason = Text(max_length=2000, multiline=True, load_default=None, allow_none=True)
 
 
 def safety_errors(endpoint: Mapping[str, Any], guard: UrlGuard, *,
@@ -91,8 +90,10 @@ def safety_errors(endpoint: Mapping[str, Any], guard: UrlGuard, *,
     if needed == () and given:
         errors["credentials"] = [f"{protocol} uses signed requests; it takes no credentials."]
         return errors
+    if protocol == "fhir-r4" and given:
+        needed = _fhir_needs(given, problems)
     for name in needed or ():
-        if not given.get(name):
+        if not given.get(name) and name not in problems:
             problems[name] = ["Missing data for required field."]
     if given.get("token_url") and "token_url" not in problems:
         try:
@@ -102,3 +103,31 @@ def safety_errors(endpoint: Mapping[str, Any], guard: UrlGuard, *,
     if problems:
         errors["credentials"] = problems
     return errors
+
+
+def _fhir_needs(given: Mapping[str, str], problems: dict[str, list[str]]) -> tuple[str, ...]:
+    """The fields a fhir-r4 endpoint's chosen ``auth`` needs; a SMART private key
+    that cannot sign, or a staged next key (``next_private_key``, ``next_from``)
+    that is not usable, goes into ``problems`` (the message never repeats the key)."""
+    from adapters.smart_auth import (
+        SMART_BACKEND,
+        SmartKeyError,
+        auth_method,
+        signing_key,
+        staged_key_problems,
+    )
+
+    problems.update(staged_key_problems(given))
+    try:
+        method = auth_method(given)
+    except ValueError as e:
+        problems["auth"] = [str(e)]
+        return CREDENTIAL_FIELDS["fhir-r4"]
+    if method != SMART_BACKEND:
+        return CREDENTIAL_FIELDS["fhir-r4"]
+    if given.get("private_key"):
+        try:
+            signing_key(given["private_key"])
+        except SmartKeyError as e:
+            problems["private_key"] = [str(e)]
+    return SMART_CREDENTIAL_FIELDS

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, select
 
+from adapters.smart_auth import in_force
 from federator.audit.trail import AuditTrail, AuditUnavailable
 from federator.lookup.routing import Endpoint
 from federator.registry.health import Health
@@ -101,11 +102,12 @@ class Registry:
         return found[0] if found else None
 
     def credentials(self, endpoint_id: str) -> dict[str, str]:
-        """The decrypted credentials for an outbound client (empty when none)."""
+        """The decrypted credentials for an outbound client (empty when none), as
+        in force now: a staged SMART key whose time has come is the key."""
         with self.engine.connect() as conn:
             token = conn.execute(select(endpoints.c.credentials)
                                  .where(endpoints.c.id == endpoint_id)).scalar()
-        return self.cipher.decrypt(token) if token else {}
+        return in_force(self.cipher.decrypt(token), time.time()) if token else {}
 
     def has_credentials(self) -> bool:
         with self.engine.connect() as conn:
@@ -137,7 +139,9 @@ class Registry:
         return self._shown(endpoint_id)
 
     def change(self, endpoint_id: str, update: Mapping[str, Any], actor: Mapping[str, Any],
-               trail: AuditTrail) -> dict[str, Any]:
+               trail: AuditTrail, *, reapprove: bool = True) -> dict[str, Any]:
+        """``reapprove=False``: new credentials keep the status (the operator's
+        rotation of the broker's own SMART key, whose old key still signs)."""
         row = self._row(endpoint_id)
         if row is None:
             raise Refused(404, f"No endpoint {endpoint_id}.")
@@ -146,7 +150,8 @@ class Registry:
                                  credentials_given=bool(update.get("credentials")))
         if not changed:
             return self._shown(endpoint_id)
-        status = status_after_change(row["status"], changed)
+        status = status_after_change(row["status"], changed if reapprove else
+                                     [c for c in changed if c != "credentials"])
         values: dict[str, Any] = {k: update[k] for k in changed if k != "credentials"}
         if "coverage" in values:
             values["coverage"] = json.dumps(values["coverage"])

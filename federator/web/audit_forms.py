@@ -21,6 +21,7 @@ from govuk_frontend_wtf.wtforms_widgets import (
 from wtforms import DateField, StringField, SubmitField, TextAreaField
 from wtforms.validators import Optional
 
+from federator.inputs import UsableText
 from federator.web.forms import DATE_FORMAT, _flatten
 
 CHILD_FIELDS = ("nhs_number", "given_name", "family_name", "date_of_birth")
@@ -28,16 +29,17 @@ CHILD_FIELDS = ("nhs_number", "given_name", "family_name", "date_of_birth")
 
 class ChildIdentityForm(FlaskForm):
     nhs_number = StringField(
-        "NHS number", widget=GovTextInput(),
+        "NHS number", widget=GovTextInput(), validators=[UsableText(30)],
         description="10 digits, for example 943 476 5919. Leave blank if you do not know it.")
-    given_name = StringField("First name", widget=GovTextInput())
-    family_name = StringField("Last name", widget=GovTextInput())
+    given_name = StringField("First name", widget=GovTextInput(), validators=[UsableText(100)])
+    family_name = StringField("Last name", widget=GovTextInput(), validators=[UsableText(100)])
     date_of_birth = DateField("Date of birth", format=DATE_FORMAT, widget=GovDateInput(),
                               validators=[Optional()], description="For example, 27 3 2015")
 
 
 class CheckChildForm(ChildIdentityForm):
     reason = TextAreaField("Why are you checking? (optional)", widget=GovTextArea(),
+                           validators=[UsableText(500, multiline=True)],
                            description="Recorded in the audit trail with your check.")
     submit = SubmitField("Check the trail", widget=GovSubmitInput())
 
@@ -45,6 +47,7 @@ class CheckChildForm(ChildIdentityForm):
 class SubjectAccessForm(ChildIdentityForm):
     request_reference = StringField(
         "Subject access request reference", widget=GovTextInput(),
+        validators=[UsableText(100)],
         description="For example, SAR-2026-0142. Recorded in the audit trail.")
     submit = SubmitField("Find every lookup about this child", widget=GovSubmitInput())
 

@@ -32,6 +32,7 @@ from federator.audit.export import lines
 from federator.audit.flags import FLAGS
 from federator.audit.schemas import CheckChildBody, ExportQuery, RecordQuery
 from federator.auth.access import require_page_roles
+from federator.inputs import form_text_errors
 from federator.web.audit_forms import (
     EVENT_CHOICES,
     CheckChildForm,
@@ -163,7 +164,7 @@ def check_child() -> Any:
         loaded = CheckChildBody().load(body)
     except ValidationError as e:
         errors = _messages(e)
-    placed = place_errors(errors, ("reason",))
+    placed = {**place_errors(errors, ("reason",)), **form_text_errors(form)}
     if form.date_of_birth.errors:
         placed["date_of_birth"] = [DATE_MESSAGE.format("Date of birth")]
     if placed:

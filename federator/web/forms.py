@@ -34,6 +34,7 @@ from wtforms import (
 )
 from wtforms.validators import Optional
 
+from federator.inputs import UsableText
 from federator.lookup.consent import CONSENT_GIVERS, STATUTORY_POWERS
 
 BASIS_TYPES = (
@@ -53,22 +54,25 @@ DATE_MESSAGE = "{} must be a real date, like 27 3 2015."
 
 class LookupForm(FlaskForm):
     nhs_number = StringField(
-        "NHS number", widget=GovTextInput(),
+        "NHS number", widget=GovTextInput(), validators=[UsableText(30)],
         description="10 digits, for example 943 476 5919. Leave blank if you do not know it.")
-    given_name = StringField("First name", widget=GovTextInput())
-    family_name = StringField("Last name", widget=GovTextInput())
+    given_name = StringField("First name", widget=GovTextInput(), validators=[UsableText(100)])
+    family_name = StringField("Last name", widget=GovTextInput(), validators=[UsableText(100)])
     date_of_birth = DateField("Date of birth", format=DATE_FORMAT, widget=GovDateInput(),
                               validators=[Optional()], description="For example, 27 3 2015")
     postcode = StringField("Current postcode", widget=GovTextInput(),
+                           validators=[UsableText(20)],
                            description="Used to find the local authorities to ask.")
     previous_postcodes = TextAreaField(
         "Previous postcodes (optional)", widget=GovTextArea(),
+        validators=[UsableText(200, multiline=True)],
         description="One on each line. Authorities covering these areas are asked too.")
     areas = StringField(
         "Other authority areas (optional)", widget=GovTextInput(),
+        validators=[UsableText(300)],
         description="GSS codes separated by spaces or commas, for example E08000035.")
     purpose = TextAreaField(
-        "Why are you asking?", widget=GovTextArea(),
+        "Why are you asking?", widget=GovTextArea(), validators=[UsableText(500, multiline=True)],
         description="This is recorded in the audit trail and may be shown to the family.")
     basis_type = RadioField("Lawful basis for this lookup",
                             choices=[SelectChoice(v, t) for v, t in BASIS_TYPES],
@@ -79,18 +83,21 @@ class LookupForm(FlaskForm):
     given_on = DateField("When was consent given?", format=DATE_FORMAT, widget=GovDateInput(),
                          validators=[Optional()], description="For example, 20 11 2026")
     consent_reference = StringField("Where is the consent recorded?", widget=GovTextInput(),
+                                    validators=[UsableText(200)],
                                     description="A case or document reference.")
     covers_sensitive_services = BooleanField(
         "The consent covers sensitive services (sexual health, substance misuse, "
         "mental health)", widget=GovCheckboxInput())
     justification = TextAreaField(
         "Why must this be shared without consent?", widget=GovTextArea(),
+        validators=[UsableText(4000, multiline=True)],
         description="At least 40 characters. Safeguarding lookups are always reviewed.")
     power = SelectField("Which power?",
                         choices=[SelectChoice("", "Choose a power"),
                                  *(SelectChoice(p, POWER_NAMES[p]) for p in STATUTORY_POWERS)],
                         widget=GovSelect(), validate_choice=False)
     statutory_reference = StringField("Reference", widget=GovTextInput(),
+                                      validators=[UsableText(200)],
                                       description="The case or order number.")
     include_past = BooleanField("Include past involvement", widget=GovCheckboxInput(),
                                 default=True)

@@ -21,6 +21,7 @@ from marshmallow import ValidationError
 from federator.audit.trail import AuditUnavailable
 from federator.auth.access import require_page_roles
 from federator.auth.limits import lookup_limited
+from federator.inputs import form_text_errors, text_problems
 from federator.lookup.followups import (
     NOT_ANSWERED,
     NotYours,
@@ -121,6 +122,9 @@ def _lookup_from_form(form: LookupForm, retry_of: str | None = None) -> Any:
     if not errors:
         errors = service.problems(loaded)
     placed = form_errors(errors, kind)
+    text = form_text_errors(form)  # a field's own rule (e.g. a control character)
+    placed.update(text)
+    errors.update(text)
     for name in bad_dates:
         section, label = DATE_FIELDS[name]
         placed[name] = [DATE_MESSAGE.format(label)]
@@ -133,7 +137,9 @@ def _lookup_from_form(form: LookupForm, retry_of: str | None = None) -> Any:
             if field is not None and name != "form":
                 field.errors = list(dict.fromkeys(messages))
         try:
-            service.refuse(g.principal, g.role, errors, payload)
+            # text that cannot be stored is not copied into the refusal's record
+            service.refuse(g.principal, g.role, errors,
+                           None if text_problems(payload) else payload)
         except AuditUnavailable:
             abort(503)
         return _form_page(form, 422, placed.get("form"))

@@ -21,50 +21,73 @@ from govuk_frontend_wtf.wtforms_widgets import (
     GovTextArea,
     GovTextInput,
 )
-from wtforms import PasswordField, RadioField, StringField, SubmitField, TextAreaField
+from wtforms import (
+    PasswordField,
+    RadioField,
+    SelectChoice,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
+
+from federator.inputs import UsableText
+from federator.web.registry_smart import AUTH_CHOICES
 
 #: The form's fields for each credential the protocols use.
 CREDENTIAL_FIELDS = {"token_url": "token_url", "client_id": "client_id",
                      "client_secret": "client_secret", "scope": "scope"}
+#: Where the registry's errors about each credential go on the form.
+CREDENTIAL_ERROR_FIELDS = {**CREDENTIAL_FIELDS, "auth": "auth"}
 #: The order of the fields on the page (the error summary follows it).
 FIELD_ORDER = ["name", "code", "coverage", "protocol", "url", "timeout_ms", "contact",
-               "token_url", "client_id", "client_secret", "scope"]
+               "auth", "token_url", "client_id", "client_secret", "scope"]
 PROTOCOL_NAMES = {
     "federator-lookup/1": "federator-lookup/1 (the adapter kit, or any server of the protocol)",
-    "fhir-r4": "FHIR R4 (OAuth2 client credentials)",
+    "fhir-r4": "FHIR R4 (OAuth2 client credentials or SMART Backend Services)",
 }
 
 
 class EndpointForm(FlaskForm):
-    name = StringField("Name", widget=GovTextInput(),
+    name = StringField("Name", widget=GovTextInput(), validators=[UsableText(200)],
                        description="As practitioners will see it, for example "
                                    "Leeds Children's Social Care.")
-    code = StringField("GSS or ODS code", widget=GovTextInput(),
+    code = StringField("GSS or ODS code", widget=GovTextInput(), validators=[UsableText(50)],
                        description="For example E08000035 (a council) or RXF (an NHS trust).")
     coverage = TextAreaField(
-        "Areas covered", widget=GovTextArea(),
+        "Areas covered", widget=GovTextArea(), validators=[UsableText(5000, multiline=True)],
         description="GSS codes of the local authority areas it knows children in, "
                     "separated by spaces or commas; or the word national.")
     protocol = RadioField("How the broker asks it", widget=GovRadioInput(),
                           validate_choice=False,
                           description="The protocol your adapter speaks.")
-    url = StringField("Address (URL)", widget=GovTextInput(),
+    url = StringField("Address (URL)", widget=GovTextInput(), validators=[UsableText(500)],
                       description="Where the broker sends lookups, starting https://.")
     timeout_ms = StringField("Time limit in milliseconds", widget=GovTextInput(),
+                             validators=[UsableText(20)],
                              description="How long a lookup may wait for its answer: "
                                          "100 to 60000.", default="3000")
     contact = TextAreaField("Technical contact", widget=GovTextArea(),
+                            validators=[UsableText(500, multiline=True)],
                             description="Who to tell when the endpoint fails.")
-    token_url = StringField("Token URL", widget=GovTextInput())
-    client_id = StringField("Client ID", widget=GovTextInput())
+    auth = RadioField("How the broker signs in to it", widget=GovRadioInput(),
+                      choices=[SelectChoice(v, t) for v, t in AUTH_CHOICES],
+                      validate_choice=False)  # none chosen: as stored
+    token_url = StringField("Token URL", widget=GovTextInput(), validators=[UsableText(2000)],
+                            description="With SMART Backend Services it may be left blank: "
+                                        "the broker reads it from your server's "
+                                        ".well-known/smart-configuration.")
+    client_id = StringField("Client ID", widget=GovTextInput(), validators=[UsableText(2000)])
     client_secret = PasswordField("Client secret", widget=GovPasswordInput(),
-                                  description="Stored encrypted; never shown again.")
-    scope = StringField("Scope (optional)", widget=GovTextInput())
+                                  validators=[UsableText(2000)],
+                                  description="Only with a client secret. Stored encrypted; "
+                                              "never shown again.")
+    scope = StringField("Scope (optional)", widget=GovTextInput(), validators=[UsableText(2000)])
     submit = SubmitField("Save", widget=GovSubmitInput())
 
 
 class ReviewForm(FlaskForm):
-    reason = TextAreaField("Reason", widget=GovTextArea())
+    reason = TextAreaField("Reason", widget=GovTextArea(),
+                           validators=[UsableText(2000, multiline=True)])
     submit = SubmitField("Confirm", widget=GovSubmitInput())
 
 
@@ -97,7 +120,7 @@ def payload_from_form(data: Mapping[str, Any]) -> dict[str, Any]:
         "name": _text(data, "name"), "code": _text(data, "code").upper(),
         "coverage": coverage_codes(_text(data, "coverage")),
         "protocol": _text(data, "protocol"), "url": _text(data, "url"),
-        "timeout_ms": int(timeout) if timeout.isdigit() else timeout,
+        "timeout_ms": int(timeout) if timeout.isascii() and timeout.isdigit() else timeout,
         "contact": _text(data, "contact"),
     }
     payload = {k: v for k, v in payload.items() if v not in ("", None)}
@@ -128,7 +151,7 @@ def place_errors(errors: Mapping[str, Any]) -> dict[str, list[str]]:
     for key, value in errors.items():
         if key == "credentials" and isinstance(value, Mapping):
             for name, messages in value.items():
-                put(CREDENTIAL_FIELDS.get(str(name), "form"), messages)
+                put(CREDENTIAL_ERROR_FIELDS.get(str(name), "form"), messages)
         elif key == "credentials":
             put("token_url", value)  # e.g. a protocol that takes no credentials
         elif key in FIELD_ORDER:
@@ -158,6 +181,7 @@ MISSING = {
     "token_url": "Enter the token URL",
     "client_id": "Enter the client ID",
     "client_secret": "Enter the client secret",
+    "auth": "Choose how the broker signs in to it",
 }
 
 

@@ -22,13 +22,16 @@ from flask import abort, current_app, flash, g, get_flashed_messages, redirect, 
 
 from federator.audit.trail import AuditUnavailable
 from federator.auth.access import require_page_roles
+from federator.inputs import form_text_errors
 from federator.registry.conformance import check_and_record
 from federator.registry.rules import TRANSITIONS, Refused, authorise, needs_reason
+from federator.registry.schemas import ENDPOINT_ID
 from federator.registry.secrets import CredentialsKeyError
 from federator.web.blueprint import PageBlueprint, add_nav_entry, render_page
 from federator.web.registry_forms import (
     ReviewForm,
 )
+from federator.web.registry_smart import key_panel
 
 blp = require_page_roles(
     PageBlueprint("web_registry", __name__, template_folder="templates"),
@@ -68,6 +71,8 @@ def guard_action(action: str, endpoint_id: str) -> dict[str, Any]:
         authorise(action, g.role, g.principal.authority, endpoint_id)
     except Refused as e:
         abort(e.status)
+    if not ENDPOINT_ID.match(endpoint_id):  # no such endpoint (nor a query with a NUL)
+        abort(404)
     shown = federator_services().registry.describe_one(endpoint_id)
     if shown is None:
         abort(404)
@@ -141,7 +146,10 @@ def _endpoint_page(shown: Mapping[str, Any], *, check: Mapping[str, Any] | None 
         health=report, check=check, problem=problem, actions=actions,
         action_words=ACTION_WORDS, review_url=review_url, can_change=allowed("change", shown["id"]),
         can_check=allowed("check", shown["id"]), title=shown["name"],
-        notices=get_flashed_messages())
+        smart=key_panel(registry, shown), notices=get_flashed_messages())
+
+
+endpoint_page = _endpoint_page  # the page again, with a problem (registry_authority_pages)
 
 
 def _applies(action: str, status: str) -> bool:
@@ -184,6 +192,9 @@ def review_page(endpoint_id: str, action: str) -> Any:
     form = ReviewForm()
     if request.method == "POST":
         csrf_refused(form)
+        if text := form_text_errors(form):
+            form.reason.errors = text["reason"]
+            return _review_page(shown, action, form, 422)
         reason = (form.reason.data or "").strip()
         if needs_reason(action) and not reason:
             form.reason.errors = [f"Say why you {action} this endpoint"]

@@ -18,6 +18,7 @@ from marshmallow import ValidationError
 from federator.api.subject_access import SubjectAccessBody, run_subject_access
 from federator.audit.subject_access import report_csv, searched_words
 from federator.auth.access import require_page_roles
+from federator.inputs import form_text_errors
 from federator.web.audit_forms import SubjectAccessForm, child_from_form, place_errors, tidy_dates
 from federator.web.audit_pages import auditor_page
 from federator.web.blueprint import PageBlueprint, add_nav_entry, render_page
@@ -106,7 +107,7 @@ def subject_access() -> Any:
         loaded = SubjectAccessBody().load(body)
     except ValidationError as e:
         errors = dict(e.messages) if isinstance(e.messages, dict) else {"form": e.messages}
-    placed = place_errors(errors, ("request_reference",))
+    placed = {**place_errors(errors, ("request_reference",)), **form_text_errors(form)}
     if form.date_of_birth.errors:
         placed["date_of_birth"] = [DATE_MESSAGE.format("Date of birth")]
     if placed:

@@ -2,7 +2,8 @@
 the API), never a 500, nothing is sent to an authority and nothing is lost;
 names in every script, with apostrophes, hyphens and accents, are not bad
 input: they travel the whole way to a kit's match. On PostgreSQL (production's
-database, the stricter about text)."""
+database, the stricter about text). The registry, audit and subject-access APIs
+and their pages: test_bad_input_catalogue_admin.py."""
 
 from __future__ import annotations
 

@@ -189,3 +189,36 @@ def test_health_shows_probes_and_outcomes_without_content(fed: Federation) -> No
     assert "professionals" not in json.dumps(report["outcomes"])
     bad = call(fed, "GET", f"/endpoints/{down}/health", "broker-admin").json()
     assert bad["healthy"] is False and bad["outcomes"]["counts"]["error"] == 1
+
+
+def test_a_staged_smart_key_is_validated_and_never_shown(fed: Federation) -> None:
+    """``next_private_key``/``next_from`` (key rotation) through the API: a key that
+    cannot sign or an unreadable time is refused naming the field, never echoing
+    the key; usable ones are stored encrypted and never shown."""
+    from adapters.smart_auth import generate_private_key
+
+    admin = "authority-admin:newtown-health"
+    key, weak = generate_private_key(), generate_private_key("RS384")[:-40] + "}"
+    body = {**new_endpoint("newtown-health", "http://127.0.0.1:1/R4"), "protocol": "fhir-r4",
+            "coverage": ["national"], "code": "RXX",
+            "credentials": {"auth": "smart_backend", "client_id": "federator",
+                            "private_key": key, "next_private_key": weak,
+                            "next_from": "nan"}}
+    refused = call(fed, "POST", "/endpoints", admin, body)
+    assert refused.status_code == 422, refused.text
+    assert set(refused.json()["errors"]["json"]["credentials"]) == {"next_private_key",
+                                                                    "next_from"}
+    assert weak[20:60] not in refused.text and key[20:60] not in refused.text
+    services = fed.app.extensions["federator"]
+    assert services.registry.get("newtown-health") is None
+    staged = generate_private_key()
+    body["credentials"].update(next_private_key=staged, next_from="4102444800")
+    created = call(fed, "POST", "/endpoints", admin, body)
+    assert created.status_code == 201, created.text
+    assert services.registry.credentials("newtown-health")["next_private_key"] == staged
+    shown = created.text + call(fed, "GET", "/endpoints/newtown-health", admin).text
+    assert json.loads(staged)["d"] not in shown + json.dumps(services.trail.records(limit=1000))
+    bad_time = call(fed, "PATCH", "/endpoints/newtown-health", admin,
+                    {"credentials": {**body["credentials"], "next_from": "1.5e9"}})
+    assert bad_time.status_code == 422
+    assert list(bad_time.json()["errors"]["json"]["credentials"]) == ["next_from"]
