@@ -32,10 +32,15 @@ _DAY = (
 )
 _VOLUME = select(func.count(), func.coalesce(
     func.sum(case((_DAY.c.at >= bindparam("hour"), 1), else_=0)), 0)).select_from(_DAY)
+#: Newest first by ``at``, so the actor index ends the search after ``streak`` rows;
+#: by ``seq`` the database walked every actor's completed records from the end of
+#: the trail until it found this one's (the whole trail, for someone who had not
+#: looked anyone up for a while). Appends are serialised, so ``at`` follows ``seq``
+#: except across hosts whose clocks differ by more than the gap between records.
 _RECENT_COMPLETED = (
     select(r.c.body)
     .where(r.c.actor_id == bindparam("actor"), r.c.event == "lookup.completed")
-    .order_by(r.c.seq.desc()).limit(bindparam("streak"))
+    .order_by(r.c.at.desc(), r.c.seq.desc()).limit(bindparam("streak"))
 )
 _CHILD_ORGANISATIONS = (
     select(r.c.actor_organisation).distinct()
@@ -50,7 +55,7 @@ _ACTOR_CHILD = select(func.count()).select_from(
            # Canonical JSON writes a top-level key as "follows": (inside a string
            # the quotes would be escaped), and only a retry has the key.
            r.c.body.not_like('%"follows":%'))
-    .order_by(r.c.seq.desc()).limit(REPEAT_ROWS).subquery())
+    .limit(REPEAT_ROWS).subquery())  # a count: no order needed, so no sort
 
 
 def stamp(at: datetime) -> str:
