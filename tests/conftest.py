@@ -6,26 +6,13 @@ PostgreSQL or Redis fails the run instead of skipping.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
-import sqlalchemy
-from sqlalchemy import text
-
-POSTGRES_URL = os.environ.get("FEDERATOR_TEST_POSTGRES_URL",
-                              "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("FEDERATOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-REQUIRED = os.environ.get("FEDERATOR_REQUIRE_SERVICES") == "1"
-
-
-def _unavailable(what: str, error: Exception) -> None:
-    if REQUIRED:
-        pytest.fail(f"{what} is required (FEDERATOR_REQUIRE_SERVICES=1) but unreachable: {error}")
-    pytest.skip(f"{what} unreachable: {error}")
+from shared_services import REDIS_URL, postgres_schema, unavailable
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -34,19 +21,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'federator.sqlite'}"
         return
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sqlalchemy.create_engine(POSTGRES_URL)
-    try:
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except sqlalchemy.exc.OperationalError as e:
-        admin.dispose()
-        _unavailable("PostgreSQL", e)
-    sep = "&" if "?" in POSTGRES_URL else "?"
-    yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with postgres_schema() as url:
+        yield url
 
 
 @pytest.fixture
@@ -57,7 +33,7 @@ def redis_url() -> Iterator[str]:
     try:
         client.ping()
     except redis.RedisError as e:
-        _unavailable("Redis", e)
+        unavailable("Redis", e)
     finally:
         client.close()
     yield REDIS_URL

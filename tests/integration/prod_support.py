@@ -7,7 +7,6 @@ import csv
 import io
 import json
 import logging
-import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,20 +14,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from federator.demo.federation import Federation
 from federator.logs import JsonFormatter
-
-#: As tests/conftest.py (not importable by name: other folders have a conftest too).
-POSTGRES_URL = os.environ.get("FEDERATOR_TEST_POSTGRES_URL",
-                              "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-def unavailable(what: str, error: Exception) -> None:
-    if os.environ.get("FEDERATOR_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{what} is required (FEDERATOR_REQUIRE_SERVICES=1) but unreachable: {error}")
-    pytest.skip(f"{what} unreachable: {error}")
 
 
 def nhs_number(stem: str) -> str:

@@ -10,23 +10,14 @@ from __future__ import annotations
 import json
 import socket
 import unicodedata
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-import sqlalchemy
-from prod_support import (
-    POSTGRES_URL,
-    Named,
-    add_named_children,
-    lookup_body,
-    nhs_number,
-    unavailable,
-)
-from sqlalchemy import text
+from prod_support import Named, add_named_children, lookup_body, nhs_number
+from shared_services import postgres_schema
 
 from federator.config import Settings
 from federator.demo.federation import Federation, start_federation
@@ -37,23 +28,12 @@ CONTROL = "Contains a character that cannot be used here"
 
 @pytest.fixture(scope="module")
 def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sqlalchemy.create_engine(POSTGRES_URL)
-    try:
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except sqlalchemy.exc.OperationalError as e:
-        admin.dispose()
-        unavailable("PostgreSQL", e)
-    sep = "&" if "?" in POSTGRES_URL else "?"
-    federation = start_federation(Path(tmp_path_factory.mktemp("catalogue")), base=Settings(
-        database_url=f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}",
-        lookups_per_minute=10000, lookups_per_day=100000, deadline_default_ms=3000))
-    yield federation
-    federation.stop()
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with postgres_schema() as database_url:
+        federation = start_federation(Path(tmp_path_factory.mktemp("catalogue")), base=Settings(
+            database_url=database_url,
+            lookups_per_minute=10000, lookups_per_day=100000, deadline_default_ms=3000))
+        yield federation
+        federation.stop()
 
 
 @pytest.fixture(scope="module")

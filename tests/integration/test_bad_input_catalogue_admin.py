@@ -11,16 +11,14 @@ from __future__ import annotations
 import json
 import re
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-import sqlalchemy
 from flask.testing import FlaskClient
-from prod_support import POSTGRES_URL, unavailable
+from shared_services import postgres_schema
 from sqlalchemy import text
 
 from federator.config import Settings
@@ -41,25 +39,13 @@ BAD_TEXT = [  # (id, value, what the answer says): for one-line fields
 
 @pytest.fixture(scope="module")
 def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sqlalchemy.create_engine(POSTGRES_URL)
-    try:
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except sqlalchemy.exc.OperationalError as e:
-        admin.dispose()
-        unavailable("PostgreSQL", e)
-    sep = "&" if "?" in POSTGRES_URL else "?"
-    federation = start_federation(Path(tmp_path_factory.mktemp("catalogue-admin")),
-                                  base=Settings(
-        database_url=f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}",
-        lookups_per_minute=10000, lookups_per_day=100000, deadline_default_ms=3000),
-                                  notify="off")
-    yield federation
-    federation.stop()
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with postgres_schema() as database_url:
+        federation = start_federation(
+            Path(tmp_path_factory.mktemp("catalogue-admin")), notify="off",
+            base=Settings(database_url=database_url, lookups_per_minute=10000,
+                          lookups_per_day=100000, deadline_default_ms=3000))
+        yield federation
+        federation.stop()
 
 
 @pytest.fixture(scope="module")
