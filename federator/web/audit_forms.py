@@ -21,8 +21,8 @@ from govuk_frontend_wtf.wtforms_widgets import (
 from wtforms import DateField, StringField, SubmitField, TextAreaField
 from wtforms.validators import Optional
 
-from federator.inputs import UsableText
-from federator.web.forms import DATE_FORMAT, _flatten
+from federator.inputs import UsableText, form_text_errors
+from federator.web.forms import DATE_FORMAT, DATE_MESSAGE, _flatten, csrf_refused
 
 CHILD_FIELDS = ("nhs_number", "given_name", "family_name", "date_of_birth")
 
@@ -52,11 +52,26 @@ class SubjectAccessForm(ChildIdentityForm):
     submit = SubmitField("Find every lookup about this child", widget=GovSubmitInput())
 
 
-def tidy_dates(form: ChildIdentityForm) -> None:
-    """A post without the three date inputs (not from our page) has no date."""
+def read_posted(form: ChildIdentityForm) -> None:
+    """A posted identity form, validated (CSRF refused with 400); a post without
+    the three date inputs (not from our page) has no date."""
+    csrf_refused(form)
     raw = form.date_of_birth.raw_data
     if raw is not None and len(raw) != 3:
         form.date_of_birth.raw_data = None
+
+
+def show_errors(form: ChildIdentityForm, errors: Mapping[str, Any], fields: tuple[str, ...]
+                ) -> dict[str, list[str]]:
+    """The schema's errors, the text rule's and the date's, put on the form's
+    fields (each message once); returned by field name (``"form"`` for the rest)."""
+    placed = {**place_errors(errors, fields), **form_text_errors(form)}
+    if form.date_of_birth.errors:
+        placed["date_of_birth"] = [DATE_MESSAGE.format("Date of birth")]
+    for name, messages in placed.items():
+        if name in form:
+            form[name].errors = list(dict.fromkeys(messages))
+    return placed
 
 
 def child_from_form(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -32,19 +32,18 @@ from federator.audit.export import lines
 from federator.audit.flags import FLAGS
 from federator.audit.schemas import CheckChildBody, ExportQuery, RecordQuery
 from federator.auth.access import require_page_roles
-from federator.inputs import form_text_errors
 from federator.web.audit_forms import (
     EVENT_CHOICES,
     CheckChildForm,
     child_from_form,
     filter_values,
-    place_errors,
+    read_posted,
     record_query,
-    tidy_dates,
+    show_errors,
 )
 from federator.web.audit_status import trail_status, verify_all
 from federator.web.blueprint import PageBlueprint, add_nav_entry, render_page
-from federator.web.forms import DATE_MESSAGE, _flatten, error_summary
+from federator.web.forms import _flatten, error_summary
 
 blp = require_page_roles(PageBlueprint("web_audit", __name__, template_folder="templates"),
                          "auditor")
@@ -153,10 +152,7 @@ def check_child() -> Any:
     form = CheckChildForm()
     if request.method == "GET":
         return _check_page(form)
-    form.validate()
-    if "csrf_token" in form.errors:
-        abort(400)
-    tidy_dates(form)
+    read_posted(form)
     body = {"child": child_from_form(form.data), "reason": (form.reason.data or "").strip()
             or None}
     errors: dict[str, Any] = {}
@@ -164,13 +160,8 @@ def check_child() -> Any:
         loaded = CheckChildBody().load(body)
     except ValidationError as e:
         errors = _messages(e)
-    placed = {**place_errors(errors, ("reason",)), **form_text_errors(form)}
-    if form.date_of_birth.errors:
-        placed["date_of_birth"] = [DATE_MESSAGE.format("Date of birth")]
+    placed = show_errors(form, errors, ("reason",))
     if placed:
-        for name, messages in placed.items():
-            if name in form:
-                form[name].errors = list(dict.fromkeys(messages))
         return _check_page(form, 422, placed.get("form"))
     key = _services().settings.audit_key
     searched, pseudonyms = queries.child_pseudonyms(loaded["child"], key)

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from flask import abort
 from flask_wtf import FlaskForm
 from govuk_frontend_wtf.wtforms_widgets import (
     GovCheckboxInput,
@@ -220,3 +221,11 @@ def error_summary(form: FlaskForm, order: list[str]) -> list[dict[str, str]]:
         if field is not None and field.errors:
             items.append({"text": field.errors[0], "href": f"#{FIRST_INPUT.get(name, name)}"})
     return items
+
+
+def csrf_refused(form: Any) -> None:
+    """Validate a posted form (its field errors are read afterwards); a missing or
+    wrong CSRF token is a plain 400, never a form error."""
+    form.validate()
+    if "csrf_token" in form.errors:
+        abort(400)

@@ -34,6 +34,7 @@ from federator.web.blueprint import PageBlueprint, render_page
 from federator.web.forms import (
     DATE_MESSAGE,
     LookupForm,
+    csrf_refused,
     error_summary,
     form_errors,
     payload_from_form,
@@ -100,9 +101,7 @@ def retry_lookup(lookup_id: str) -> Any:
 
 
 def _lookup_from_form(form: LookupForm, retry_of: str | None = None) -> Any:
-    form.validate()
-    if "csrf_token" in form.errors:
-        abort(400)
+    csrf_refused(form)
     for name in DATE_FIELDS:  # a post without the three date inputs (not from our page)
         field = getattr(form, name)
         if field.raw_data is not None and len(field.raw_data) != 3:

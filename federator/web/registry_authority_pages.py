@@ -23,7 +23,7 @@ from federator.inputs import form_text_errors
 from federator.registry.schemas import CREDENTIAL_FIELDS, EndpointSchema, protocols, safety_errors
 from federator.registry.secrets import CredentialsKeyError
 from federator.web.blueprint import PageBlueprint, render_page
-from federator.web.forms import error_summary
+from federator.web.forms import csrf_refused, error_summary
 from federator.web.registry_forms import (
     FIELD_ORDER,
     EndpointForm,
@@ -35,7 +35,6 @@ from federator.web.registry_forms import (
 )
 from federator.web.registry_pages import (
     actor,
-    csrf_refused,
     endpoint_page,
     federator_services,
     guard_action,

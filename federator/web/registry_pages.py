@@ -28,6 +28,7 @@ from federator.registry.rules import TRANSITIONS, Refused, authorise, needs_reas
 from federator.registry.schemas import ENDPOINT_ID
 from federator.registry.secrets import CredentialsKeyError
 from federator.web.blueprint import PageBlueprint, add_nav_entry, render_page
+from federator.web.forms import csrf_refused
 from federator.web.registry_forms import (
     ReviewForm,
 )
@@ -93,12 +94,6 @@ def run_change(run: Callable[[], Any]) -> str | None:
         return ("This broker cannot store credentials: FEDERATOR_CREDENTIALS_KEY is not set. "
                 "Nothing was saved.")
     return None
-
-
-def csrf_refused(form: Any) -> None:
-    form.validate()
-    if "csrf_token" in form.errors:
-        abort(400)
 
 
 def _tag(status: str) -> dict[str, str]:

@@ -12,17 +12,16 @@ import json
 import re
 from typing import Any
 
-from flask import Response, abort, current_app, request
+from flask import Response, current_app, request
 from marshmallow import ValidationError
 
 from federator.api.subject_access import SubjectAccessBody, run_subject_access
 from federator.audit.subject_access import report_csv, searched_words
 from federator.auth.access import require_page_roles
-from federator.inputs import form_text_errors
-from federator.web.audit_forms import SubjectAccessForm, child_from_form, place_errors, tidy_dates
+from federator.web.audit_forms import SubjectAccessForm, child_from_form, read_posted, show_errors
 from federator.web.audit_pages import auditor_page
 from federator.web.blueprint import PageBlueprint, add_nav_entry, render_page
-from federator.web.forms import DATE_MESSAGE, error_summary
+from federator.web.forms import error_summary
 from federator.web.results import OUTCOME_TEXT
 
 blp = require_page_roles(
@@ -93,10 +92,7 @@ def subject_access() -> Any:
     form = SubjectAccessForm()
     if request.method == "GET":
         return _page(form)
-    form.validate()
-    if "csrf_token" in form.errors:
-        abort(400)
-    tidy_dates(form)
+    read_posted(form)
     output = request.form.get("output", "show")
     if output not in OUTPUTS:
         output = "show"
@@ -107,13 +103,8 @@ def subject_access() -> Any:
         loaded = SubjectAccessBody().load(body)
     except ValidationError as e:
         errors = dict(e.messages) if isinstance(e.messages, dict) else {"form": e.messages}
-    placed = {**place_errors(errors, ("request_reference",)), **form_text_errors(form)}
-    if form.date_of_birth.errors:
-        placed["date_of_birth"] = [DATE_MESSAGE.format("Date of birth")]
+    placed = show_errors(form, errors, ("request_reference",))
     if placed:
-        for name, messages in placed.items():
-            if name in form:
-                form[name].errors = list(dict.fromkeys(messages))
         return _page(form, 422, placed.get("form"))
     reference = loaded["request_reference"].strip()
     report = run_subject_access(loaded["child"], reference, via="web", output=output)
