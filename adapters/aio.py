@@ -85,6 +85,18 @@ class _Exchange(asyncio.Protocol):
         self.idle_since = time.monotonic()
         self._parser: Any = None
         self._done: asyncio.Future[None] | None = None
+        self._reset()
+
+    def _reset(self) -> None:
+        """What one answer has shown so far (before each request)."""
+        self.status = 0
+        self.length: int | None = None
+        self.chunked = False
+        self.headers_done = False
+        self.complete = False
+        self.keep_alive = False
+        self.size = 0
+        self.body: list[bytes] = []
 
     # -- asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -143,14 +155,7 @@ class _Exchange(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         self._parser = httptools.HttpResponseParser(self)
         self._done = loop.create_future()
-        self.status = 0
-        self.length: int | None = None
-        self.chunked = False
-        self.headers_done = False
-        self.complete = False
-        self.keep_alive = False
-        self.size = 0
-        self.body: list[bytes] = []
+        self._reset()
         assert self.transport is not None
         self.transport.write(request)
         try:
