@@ -15,20 +15,19 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-import sqlalchemy
-from sqlalchemy import text
+from soak_services import POSTGRES_URL, PostgresSchema  # benchmarks/ is the script's folder
 
-from federator.audit.chain import GENESIS, canonical, record_hash
+from federator.audit.chain import GENESIS, MIRRORED, canonical, record_hash
 from federator.audit.trail import AuditTrail
 from federator.signing import BrokerKeys
 from federator.storage import audit_records, make_engine, upgrade
 
 RESULTS = Path(__file__).resolve().parent / "results"
-POSTGRES = os.environ.get("FEDERATOR_TEST_POSTGRES_URL",
-                          "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
 
 WRITER = """
 import sys, time
@@ -52,15 +51,6 @@ for i in range(count):
                      outcomes=[{"id": a, "outcome": "no_match", "latency_ms": 40,
                                 "professionals": 0} for a in ("leeds-cs", "york-health")])
 """
-
-
-def postgres_schema(base: str) -> tuple[str, sqlalchemy.Engine, str]:
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = sqlalchemy.create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in base else "?"
-    return f"{base}{sep}options=-csearch_path%3D{schema}", admin, schema
 
 
 def appends(url: str, writers: int, per_writer: int, workdir: Path, mode: str) -> float:
@@ -103,9 +93,9 @@ def long_trail(url: str, n: int) -> AuditTrail:
                       "purpose": "Assessment under section 17", "flags": []}
             body = canonical(record)
             digest = record_hash(prev, body)
-            batch.append({"seq": seq, "at": at, "event": "lookup.requested", "body": body,
-                          "prev_hash": prev, "hash": digest, "actor_id": "u1",
-                          "child_pseudonym": record["child_pseudonym"]})
+            # the filter columns mirror the body, as AuditTrail writes them (verify checks)
+            batch.append({"body": body, "prev_hash": prev, "hash": digest,
+                          **{k: record.get(k) for k in ("seq", *MIRRORED)}})
             prev = digest
             if len(batch) == 10000:
                 conn.execute(audit_records.insert(), batch)
@@ -118,7 +108,7 @@ def long_trail(url: str, n: int) -> AuditTrail:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--postgres", default=POSTGRES)
+    parser.add_argument("--postgres", default=POSTGRES_URL)
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
     per_writer = 100 if args.quick else 500
@@ -126,27 +116,29 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        databases = [("sqlite", lambda: (f"sqlite:///{work / uuid.uuid4().hex}.sqlite",
-                                         None, None))]
+        databases: list[tuple[str, Callable[[], tuple[str, PostgresSchema | None]]]] = [
+            ("sqlite", lambda: (f"sqlite:///{work / uuid.uuid4().hex}.sqlite", None))]
         if not args.no_postgres:
-            databases.append(("postgresql", lambda: postgres_schema(args.postgres)))
+            def make_schema() -> tuple[str, PostgresSchema | None]:
+                schema = PostgresSchema.create("bench", args.postgres)
+                return schema.url, schema
+
+            databases.append(("postgresql", make_schema))
         for name, make in databases:
             for mode, writers in (("requested", 1), ("requested", 4), ("pairs", 1),
                                   ("pairs", 4)):
-                url, admin, schema = make()
+                url, schema = make()
                 try:
                     rate = appends(url, writers, per_writer, work, mode)
                 finally:
-                    if admin is not None:
-                        with admin.begin() as conn:
-                            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-                        admin.dispose()
+                    if schema is not None:
+                        schema.drop()
                 measure = "appends/s" if mode == "requested" else "appends/s (lookups)"
                 records = writers * per_writer * (2 if mode == "pairs" else 1)
                 rows.append({"measure": measure, "database": name, "writers": writers,
                              "records": records, "value": round(rate, 1)})
                 print(f"{name:11} {measure}, {writers} writer(s): {rate:8.1f}/s", flush=True)
-            url, admin, schema = make()
+            url, schema = make()
             try:
                 trail = long_trail(url, trail_size)
                 started = time.perf_counter()
@@ -155,10 +147,8 @@ def main() -> None:
                 trail.engine.dispose()
                 assert verdict.ok and verdict.count == trail_size, verdict
             finally:
-                if admin is not None:
-                    with admin.begin() as conn:
-                        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-                    admin.dispose()
+                if schema is not None:
+                    schema.drop()
             rows.append({"measure": "verified records/s", "database": name, "writers": None,
                          "records": trail_size, "value": round(trail_size / elapsed, 1),
                          "seconds": round(elapsed, 2)})

@@ -34,8 +34,10 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import nhs_number
 import requests
 import urllib3
+from soak_services import PostgresSchema
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -159,53 +161,43 @@ class Stores:
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self.env: dict[str, str] = {}
-        self.tag = f"bench_{secrets.token_hex(5)}"
+        self.schema: PostgresSchema | None = None
 
     def __enter__(self) -> Stores:
         if self.kind == "postgresql":
-            import sqlalchemy
-
-            base = os.environ.get("FEDERATOR_TEST_POSTGRES_URL",
-                                  "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-            self.admin = sqlalchemy.create_engine(base)
-            with self.admin.begin() as conn:
-                conn.exec_driver_sql(f'CREATE SCHEMA "{self.tag}"')
-            sep = "&" if "?" in base else "?"
+            self.schema = PostgresSchema.create("bench")
             self.env = {
-                "FEDERATOR_DATABASE_URL": f"{base}{sep}options=-csearch_path%3D{self.tag}",
+                "FEDERATOR_DATABASE_URL": self.schema.url,
                 "FEDERATOR_REDIS_URL": os.environ.get("FEDERATOR_TEST_REDIS_URL",
-                                                      "redis://127.0.0.1:6379/0"),
-                "FEDERATOR_REDIS_PREFIX": f"{self.tag}:"}
+                                                      "redis://127.0.0.1:6379/15"),
+                "FEDERATOR_REDIS_PREFIX": f"{self.schema.name}:"}
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.kind != "postgresql":
+        if self.schema is None:
             return
         import redis
 
-        with self.admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{self.tag}" CASCADE')
-        self.admin.dispose()
-        client = redis.Redis.from_url(self.env["FEDERATOR_REDIS_URL"])
-        for key in client.scan_iter(f"{self.tag}:*"):
-            client.delete(key)
+        self.schema.drop()
+        with redis.Redis.from_url(self.env["FEDERATOR_REDIS_URL"]) as client:
+            for key in client.scan_iter(f"{self.schema.name}:*"):
+                client.delete(key)
 
 
 # -- driving ----------------------------------------------------------------------
 
-def test_nhs_numbers() -> Iterator[str]:
-    """Valid NHS numbers in the 999 test range, in order (modulus 11 check digit)."""
+def nhs_numbers() -> Iterator[str]:
+    """Valid NHS numbers in the 999 test range, in order."""
     for stem in itertools.count(999000000):
-        digits = [int(c) for c in str(stem)]
-        check = 11 - sum(d * (10 - i) for i, d in enumerate(digits)) % 11
-        if check != 10:
-            yield f"{stem}{check % 11}"
+        check = nhs_number.calculate_checksum(str(stem))
+        if check is not None and check != 10:
+            yield f"{stem}{check}"
 
 
 #: Each lookup is about another child, as in real use: the audit's flag queries
 #: look at the child's and the practitioner's history, and one child looked up
 #: thousands of times would measure that history instead of the broker.
-CHILDREN = test_nhs_numbers()
+CHILDREN = nhs_numbers()
 CHILDREN_LOCK = threading.Lock()  # a generator is not safe to share between threads
 
 

@@ -27,39 +27,18 @@ import shutil
 import sys
 import tempfile
 import threading
-import time
 import tracemalloc
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import sqlalchemy
-from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results"
-POSTGRES_URL = os.environ.get("FEDERATOR_TEST_POSTGRES_URL",
-                              "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+from soak_services import PostgresSchema, chaos  # noqa: E402
+
 REDIS_URL = os.environ.get("FEDERATOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-
-
-def chaos(app: Callable[..., Any], rng: random.Random, fail_rate: float, hang_s: float
-          ) -> Callable[..., Any]:
-    """As the soak's: some kit calls answer 500, some hang past the deadline."""
-
-    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        if environ.get("PATH_INFO") == "/lookup":
-            roll = rng.random()
-            if roll < fail_rate / 2:
-                start_response("500 Internal Server Error", [("Content-Type", "text/plain")])
-                return [b"injected failure"]
-            if roll < fail_rate:
-                time.sleep(hang_s)
-        return app(environ, start_response)
-
-    return wrapped
 
 
 class _Mallinfo2(ctypes.Structure):
@@ -168,15 +147,11 @@ def main() -> None:
     from federator.config import Settings
     from federator.demo.federation import start_federation
 
-    schema = f"memprobe_{uuid.uuid4().hex[:10]}"
-    admin = sqlalchemy.create_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in POSTGRES_URL else "?"
+    schema = PostgresSchema.create("memprobe")
     prefix = f"memprobe-{uuid.uuid4().hex[:8]}:"
     rng = random.Random(2026)
     fed = start_federation(work / "fed", base=Settings(
-        database_url=f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}",
+        database_url=schema.url,
         redis_url=REDIS_URL, redis_prefix=prefix, lookups_per_minute=10**6,
         lookups_per_day=10**8, deadline_default_ms=1000), notify="off")
     for served in fed.kit_threads:
@@ -209,9 +184,7 @@ def main() -> None:
         for key in client.scan_iter(match=f"{prefix}*"):
             client.delete(key)
         client.close()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+        schema.drop()
         shutil.rmtree(work, ignore_errors=True)
     later = growth(snaps[0], snaps[1], args.top) if len(snaps) == 2 else []
     result = {"lookups": args.lookups, "factor": args.factor, "clients": args.clients,

@@ -35,49 +35,29 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import requests
-import sqlalchemy
 from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import soak_memory  # noqa: E402
-from soak_services import RedisServer, free_port, tidy  # noqa: E402
+from soak_services import PostgresSchema, RedisServer, chaos, free_port, tidy  # noqa: E402
 
 from federator.config import Settings  # noqa: E402
 from federator.demo.federation import Federation, start_federation  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 FEDERATOR = shutil.which("federator", path=str(Path(sys.executable).parent)) or "federator"
-POSTGRES_URL = os.environ.get("FEDERATOR_TEST_POSTGRES_URL",
-                              "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 DEADLINE_MS = 2000
 
 
 # -- things that break ------------------------------------------------------------------
-
-def chaos(app: Callable[..., Any], rng: random.Random, fail_rate: float) -> Callable[..., Any]:
-    """Wrap a kit: some calls answer 500, some hang past the deadline."""
-
-    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        if environ.get("PATH_INFO") == "/lookup":
-            roll = rng.random()
-            if roll < fail_rate / 2:
-                start_response("500 Internal Server Error", [("Content-Type", "text/plain")])
-                return [b"injected failure"]
-            if roll < fail_rate:
-                time.sleep(DEADLINE_MS / 1000 + 0.5)
-        return app(environ, start_response)
-
-    return wrapped
 
 
 @dataclass
@@ -225,21 +205,17 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(args.seed)
     work = Path(tempfile.mkdtemp(prefix="federator-soak-"))
-    schema = f"soak_{uuid.uuid4().hex[:10]}"
-    admin = sqlalchemy.create_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in POSTGRES_URL else "?"
+    schema = PostgresSchema.create("soak")
     redis_server = RedisServer(work)
     redis_server.start()
-    atexit.register(lambda: tidy(redis_server, admin, schema, work))  # on Ctrl-C too
+    atexit.register(lambda: tidy(redis_server, schema, work))  # on Ctrl-C too
     fed = start_federation(work / "fed", base=Settings(
-        database_url=f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}",
+        database_url=schema.url,
         redis_url=redis_server.url, redis_prefix="soak:", lookups_per_minute=100000,
         lookups_per_day=10000000, deadline_default_ms=DEADLINE_MS))
     for served in fed.kit_threads:
         served.server.app = chaos(served.server.app, random.Random(rng.random()),
-                                  args.fail_rate)
+                                  args.fail_rate, hang_s=DEADLINE_MS / 1000 + 0.5)
     brokers = [Broker(n, broker_env(fed, work / f"metrics-{n}"), work / f"broker-{n}.log")
                for n in ("A", "B")]
     if args.memwatch:
@@ -330,9 +306,7 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     fed.stop()
     redis_server.stop()
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    schema.drop()
     for broker in brokers:  # kept for reading: JSON lines, no personal data
         shutil.copy(broker.log, RESULTS / f"soak-broker-{broker.name}.log")
     if args.memwatch:
