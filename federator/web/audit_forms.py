@@ -11,30 +11,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask_wtf import FlaskForm
 from govuk_frontend_wtf.wtforms_widgets import (
-    GovDateInput,
     GovSubmitInput,
     GovTextArea,
     GovTextInput,
 )
-from wtforms import DateField, StringField, SubmitField, TextAreaField
-from wtforms.validators import Optional
+from wtforms import StringField, SubmitField, TextAreaField
 
 from federator.inputs import UsableText, form_text_errors
-from federator.web.forms import DATE_FORMAT, DATE_MESSAGE, _flatten, csrf_refused
+from federator.web.forms import DATE_MESSAGE, ChildIdentityForm, _flatten, csrf_refused
 
 CHILD_FIELDS = ("nhs_number", "given_name", "family_name", "date_of_birth")
-
-
-class ChildIdentityForm(FlaskForm):
-    nhs_number = StringField(
-        "NHS number", widget=GovTextInput(), validators=[UsableText(30)],
-        description="10 digits, for example 943 476 5919. Leave blank if you do not know it.")
-    given_name = StringField("First name", widget=GovTextInput(), validators=[UsableText(100)])
-    family_name = StringField("Last name", widget=GovTextInput(), validators=[UsableText(100)])
-    date_of_birth = DateField("Date of birth", format=DATE_FORMAT, widget=GovDateInput(),
-                              validators=[Optional()], description="For example, 27 3 2015")
 
 
 class CheckChildForm(ChildIdentityForm):

@@ -53,7 +53,10 @@ DATE_FORMAT = "%d %m %Y"
 DATE_MESSAGE = "{} must be a real date, like 27 3 2015."
 
 
-class LookupForm(FlaskForm):
+class ChildIdentityForm(FlaskForm):
+    """Who the child is: the same fields on the lookup, check-child and
+    subject-access pages."""
+
     nhs_number = StringField(
         "NHS number", widget=GovTextInput(), validators=[UsableText(30)],
         description="10 digits, for example 943 476 5919. Leave blank if you do not know it.")
@@ -61,6 +64,9 @@ class LookupForm(FlaskForm):
     family_name = StringField("Last name", widget=GovTextInput(), validators=[UsableText(100)])
     date_of_birth = DateField("Date of birth", format=DATE_FORMAT, widget=GovDateInput(),
                               validators=[Optional()], description="For example, 27 3 2015")
+
+
+class LookupForm(ChildIdentityForm):
     postcode = StringField("Current postcode", widget=GovTextInput(),
                            validators=[UsableText(20)],
                            description="Used to find the local authorities to ask.")
