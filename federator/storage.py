@@ -49,7 +49,8 @@ audit_records = Table(
     Column("actor_organisation", String(200), nullable=True),
     Column("purpose", Text, nullable=True),
     Column("basis_type", String(40), nullable=True),
-    Column("child_pseudonym", String(64), nullable=True, index=True),
+    # indexed with event, actor_id and at (migration 0004: ix_audit_records_child_actor)
+    Column("child_pseudonym", String(64), nullable=True),
     Column("body", Text, nullable=False),  # canonical JSON of the whole record
     Column("prev_hash", String(64), nullable=False, unique=True),
     Column("hash", String(64), nullable=False, unique=True),

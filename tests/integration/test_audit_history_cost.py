@@ -1,0 +1,113 @@
+"""The flag queries run on every lookup (``federator.audit.history``): their cost must
+not grow with the practitioner's history. Each statement ``load_history`` runs is
+measured against a practitioner with a short history and again with a long one, by
+the SQLite virtual machine's instructions (its progress handler): a count, not a
+time, so the machine's load cannot change it.
+
+SQLite only: its planner has no statistics, so its choice of index is fixed by the
+schema, and a missing index shows. PostgreSQL's choice follows the table's
+statistics (a practitioner who made most of the trail's lookups is scanned by
+time instead), so rows read there measure the data as much as the schema."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, Engine, event
+
+from federator.audit.flags import FlagLimits
+from federator.audit.history import load_history, stamp
+from federator.storage import audit_records, make_engine, upgrade
+
+pytestmark = pytest.mark.integration
+
+LIMITS = FlagLimits()
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'trail.sqlite'}")
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def history(engine: Engine, busy_lookups: int) -> None:
+    """A trail of the last day: ``busy`` made ``busy_lookups`` lookups (requested
+    and completed, each about another child), 30 colleagues 200 each, and one
+    colleague 300 in the last ten minutes, since ``busy``'s last. Seq follows time."""
+    now = datetime.now(UTC)
+    day, recent = timedelta(hours=23), timedelta(minutes=10)
+    lookups = [(now - day + (day - recent) * i / busy_lookups, "busy")
+               for i in range(busy_lookups)]
+    lookups += [(now - day + (day - recent) * i / 200, f"colleague-{c}")
+                for c in range(30) for i in range(200)]
+    lookups += [(now - recent + recent * i / 400, "colleague-recent") for i in range(300)]
+    rows = []
+    for at, actor in sorted(lookups):
+        for name in ("lookup.requested", "lookup.completed"):
+            seq = len(rows) + 1
+            body = {"event": name, "actor_id": actor,
+                    "outcomes": [{"id": "leeds-cs", "outcome": "no_match"}]}
+            rows.append({"seq": seq, "at": stamp(at), "event": name, "lookup_id": f"l{seq}",
+                         "actor_id": actor, "actor_organisation": "Leeds",
+                         "child_pseudonym": f"{seq:064x}", "body": json.dumps(body),
+                         "prev_hash": f"p{seq:063x}", "hash": f"h{seq:063x}"})
+    with engine.begin() as conn:
+        conn.execute(audit_records.delete())
+        conn.execute(audit_records.insert(), rows)
+
+
+def statements(conn: Connection, record: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Every statement ``load_history`` sends for ``record``, with its parameters."""
+    seen: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        seen.append((statement, parameters))
+
+    event.listen(conn, "before_cursor_execute", capture)
+    try:
+        load_history(conn, record, LIMITS)
+    finally:
+        event.remove(conn, "before_cursor_execute", capture)
+    return seen
+
+
+def cost(conn: Connection, statement: str, parameters: Any) -> int:
+    """Instructions (in tens) the SQLite virtual machine ran for the statement."""
+    raw = conn.connection.driver_connection
+    steps = [0]
+
+    def tick() -> int:
+        steps[0] += 1
+        return 0
+
+    raw.set_progress_handler(tick, 10)
+    try:
+        raw.execute(statement, parameters).fetchall()
+    finally:
+        raw.set_progress_handler(None, 0)
+    return steps[0]
+
+
+def costs(engine: Engine) -> list[int]:
+    record = {"at": stamp(datetime.now(UTC)), "actor_id": "busy",
+              "child_pseudonym": f"{7:064x}"}
+    with engine.connect() as conn:
+        return [cost(conn, s, p) for s, p in statements(conn, record)]
+
+
+def test_flag_queries_cost_the_same_for_a_long_history(engine: Engine):
+    history(engine, 100)
+    short = costs(engine)
+    history(engine, 2000)
+    long = costs(engine)
+    assert len(short) == len(long) == 4  # volume, no-match streak, organisations, repeats
+    for i, (before, after) in enumerate(zip(short, long, strict=True)):
+        # 20 times the history; a query that walks it costs 5 to 20 times as much
+        assert after <= 2 * before + 50, f"statement {i}: {before} -> {after}"
