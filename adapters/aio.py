@@ -148,7 +148,10 @@ class _Exchange(asyncio.Protocol):
         # llhttp answers this only until the parser moves on from the message
         self.keep_alive = bool(self._parser.should_keep_alive())
         if self._done is not None and not self._done.done():
-            self._done.set_result(None)
+            if self.size > self.cap:  # a whole oversized answer in one read
+                self._done.set_exception(AdapterError(f"answer larger than {self.cap} bytes"))
+            else:
+                self._done.set_result(None)
 
     # -- one exchange
     async def send(self, request: bytes, until: float) -> tuple[int, bytes]:

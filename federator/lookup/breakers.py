@@ -67,6 +67,21 @@ def counts_as_failure(outcome: str) -> bool:
     return outcome in FAILURES
 
 
+def judged(outcome: str, *, sent: bool, given_ms: int, fair_ms: int) -> bool:
+    """Whether a call's outcome says anything about the authority, for its breaker.
+
+    An answer always does. A call that never left the broker (it was busy) says
+    nothing, nor does a timeout when the lookup gave the call less than
+    ``fair_ms`` (the endpoint's own timeout, or the broker's default deadline if
+    shorter): a practitioner who asks for a 200 ms answer must not open a healthy
+    authority's breaker for everyone."""
+    if outcome not in FAILURES:
+        return True
+    if not sent:
+        return False
+    return outcome != "timeout" or given_ms >= fair_ms
+
+
 def _keys(endpoint_id: str) -> tuple[str, str, str, str]:
     base = f"breaker:{endpoint_id}:"
     return base + "open", base + "tripped", base + "fails", base + "probe"
@@ -92,11 +107,16 @@ class Breakers:
             metrics.breaker(endpoint_id, state)
         return tickets
 
-    def record(self, endpoint_id: str, outcome: str, ticket: Ticket) -> None:
-        """Count one call's outcome. Redis errors are logged, not raised: the
-        lookup has already gone out and its answer must still be given."""
+    def record(self, endpoint_id: str, outcome: str, ticket: Ticket, *,
+               judged: bool = True) -> None:
+        """Count one call's outcome (not counted when it says nothing of the
+        authority: ``judged``). Redis errors are logged, not raised: the lookup
+        has already gone out and its answer must still be given."""
         try:
-            self._record(endpoint_id, outcome, ticket)
+            if judged:
+                self._record(endpoint_id, outcome, ticket)
+            elif ticket.state == PROBE:  # no verdict: the next lookup may probe
+                self.state.delete(_keys(endpoint_id)[3])
         except StateUnavailable:
             log.warning("circuit breaker state not recorded: shared state unavailable",
                         extra={"authority": endpoint_id})

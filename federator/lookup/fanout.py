@@ -42,6 +42,8 @@ class Outcome:
     detail: str | None = None
     professionals: list[dict[str, Any]] = field(default_factory=list)
     notice: str | None = None
+    #: False when the call never left the broker (all workers busy until the deadline)
+    sent: bool = True
 
     def public(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "outcome": self.outcome,
@@ -115,7 +117,7 @@ class FanOut:
             yield Outcome(endpoint.id, endpoint.name, "timeout",
                           int((time.monotonic() - started) * 1000),
                           "not asked before the deadline: the broker was busy" if never_sent
-                          else "no answer before the deadline")
+                          else "no answer before the deadline", sent=not never_sent)
 
     def shutdown(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)

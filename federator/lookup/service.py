@@ -17,7 +17,7 @@ from federator import metrics
 from federator.audit.flags import own_family_name_flag, practitioner_family_name
 from federator.audit.pseudonym import child_pseudonym
 from federator.audit.trail import AuditTrail
-from federator.lookup.breakers import Breakers, Ticket
+from federator.lookup.breakers import Breakers, Ticket, judged
 from federator.lookup.consent import FieldErrors, check_basis
 from federator.lookup.fanout import FanOut, Outcome, unavailable
 from federator.lookup.ids import new_lookup_id
@@ -138,6 +138,9 @@ class LookupService:
         if only is not None:
             plan = narrow(plan, only)
         deadline_ms = request.get("deadline_ms") or self.policy.deadline_default_ms
+        # From the moment the request is taken: the breakers' read and the audit
+        # write come out of the practitioner's wait, never on top of it.
+        deadline = time.monotonic() + deadline_ms / 1000
         pseudonym = child_pseudonym(child, self.policy.audit_key)
         basis = _jsonable(request["basis"])
         actor = principal.actor(role)
@@ -164,7 +167,8 @@ class LookupService:
         ask = [e for e in plan.ask if tickets[e.id].allowed]
         events = LookupEvents(lookup_id, [e.id for e in (*plan.ask, *plan.unavailable)])
         events.start(self._answer(events, lookup_id, request, principal, actor, child, basis,
-                                  ask, outcomes, tickets, pseudonym, deadline_ms, plan.areas))
+                                  ask, outcomes, tickets, pseudonym, deadline_ms, deadline,
+                                  plan.areas))
         return events
 
     def _admit(self, ask: Sequence[Endpoint], principal: Principal, role: str,
@@ -183,7 +187,8 @@ class LookupService:
                 principal: Principal, actor: dict[str, Any], child: dict[str, Any],
                 basis: dict[str, Any], ask: Sequence[Endpoint], outcomes: list[Outcome],
                 tickets: Mapping[str, Ticket], pseudonym: str, deadline_ms: int,
-                areas: frozenset[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+                deadline: float, areas: frozenset[str]
+                ) -> Iterator[tuple[str, dict[str, Any]]]:
         payload = WirePayload({  # encoded once for every authority
             "lookup_id": lookup_id, "child": child, "basis": basis,
             "purpose": request["purpose"],
@@ -192,7 +197,7 @@ class LookupService:
                           **({"email": principal.email} if principal.email else {})},
             "include_past": bool(request.get("include_past")),
         })
-        deadline = time.monotonic() + deadline_ms / 1000
+        endpoints = {e.id: e for e in ask}
         aask = self.aask
         stream = self.fanout.run(
             ask, lambda e, d: self.ask(e, payload, d), deadline=deadline,
@@ -204,7 +209,13 @@ class LookupService:
             outcomes.append(outcome)
             metrics.authority(outcome.id, outcome.outcome, outcome.latency_ms)
             if self.breakers is not None:
-                self.breakers.record(outcome.id, outcome.outcome, tickets[outcome.id])
+                # A timeout counts against an authority only if the lookup gave it
+                # the broker's usual wait (breakers.judged).
+                fair_ms = min(endpoints[outcome.id].timeout_ms,
+                              self.policy.deadline_default_ms)
+                self.breakers.record(outcome.id, outcome.outcome, tickets[outcome.id],
+                                     judged=judged(outcome.outcome, sent=outcome.sent,
+                                                   given_ms=deadline_ms, fair_ms=fair_ms))
             if events.listening:
                 yield "authority", outcome.public()
         result = _result(lookup_id, outcomes, areas)
@@ -275,7 +286,8 @@ def _result(lookup_id: str, outcomes: Sequence[Outcome], areas: frozenset[str]
             "No postcode or area was given, so only national services were asked.")})
     return {
         "lookup_id": lookup_id,
-        "complete": all(o.outcome in ANSWERED for o in outcomes),
+        # Nobody asked is nobody answering: never a complete "no one is involved".
+        "complete": bool(outcomes) and all(o.outcome in ANSWERED for o in outcomes),
         "authorities": [o.public() for o in outcomes],
         "professionals": merge((o.id, o.professionals) for o in outcomes
                                if o.outcome == "match"),

@@ -30,6 +30,8 @@ from federator.lookup.followups import (
     retry_authorities,
 )
 from federator.lookup.schemas import LookupRequestSchema
+from federator.lookup.service import LookupEvents
+from federator.state import StateUnavailable
 from federator.web.blueprint import PageBlueprint, render_page
 from federator.web.forms import (
     DATE_MESSAGE,
@@ -43,6 +45,12 @@ from federator.web.recent import outcome_words, recent_lookups
 from federator.web.results import results_view
 
 log = logging.getLogger(__name__)
+
+AUDIT_DOWN = ("The audit trail cannot be written just now, so nothing was sent. "
+              "Try again in a minute: your answers are still in the form.")
+STATE_DOWN = ("The service's shared state cannot be reached just now, so its limits and "
+              "checks on failing authorities cannot be applied. Nothing was sent. Try "
+              "again in a minute: your answers are still in the form.")
 
 blp = require_page_roles(PageBlueprint("web_lookups", __name__, template_folder="templates"),
                          "practitioner")
@@ -163,16 +171,27 @@ def _lookup_from_form(form: LookupForm, retry_of: str | None = None) -> Any:
     try:
         events = service.run(loaded, g.principal, role=g.role, **retry)
     except AuditUnavailable:
-        abort(503)
+        return _form_page(form, 503, [AUDIT_DOWN])
+    except StateUnavailable:
+        return _form_page(form, 503, [STATE_DOWN])
     if request.accept_mimetypes.best_match(["text/html", "text/event-stream"]) \
             == "text/event-stream":
-        return Response(stream_with_context(_progress(events, len(events.authorities), loaded)),
-                        mimetype="text/event-stream",
-                        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+        response = Response(
+            stream_with_context(_progress(events, len(events.authorities), loaded)),
+            mimetype="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+        # The browser may leave before the stream starts, or in the middle: the
+        # server closes the response either way, and closing the events finishes
+        # the lookup and writes lookup.completed.
+        response.call_on_close(events.close)
+        return response
     result: dict[str, Any] = {}
-    for kind_, data in events:
-        if kind_ == "result":
-            result = data
+    try:
+        for kind_, data in events:
+            if kind_ == "result":
+                result = data
+    finally:
+        events.close()
     return _results_page(result, loaded)
 
 
@@ -224,7 +243,7 @@ def _event(kind: str, data: Any) -> str:
     return f"event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-def _progress(events: Iterator[tuple[str, dict[str, Any]]], total: int | None,
+def _progress(events: LookupEvents, total: int | None,
               request_: dict[str, Any]) -> Iterator[str]:
     answered = 0
     try:
@@ -241,6 +260,8 @@ def _progress(events: Iterator[tuple[str, dict[str, Any]]], total: int | None,
         log.error("lookup page stream failed: %s", type(e).__name__)
         yield _event("failure", {"text": "Sorry, the lookup could not be finished. "
                                          "Try again."})
+    finally:
+        events.close()  # the browser went away mid-stream: finish and audit all the same
 
 
 @blp.route("/lookups/recent")

@@ -126,6 +126,21 @@ def test_a_declared_length_over_the_cap_is_refused_before_the_body() -> None:
         raw.stop()
 
 
+def test_a_whole_oversized_answer_in_one_read_is_refused_not_cut() -> None:
+    """Chunked, so no length to refuse early, and small enough to arrive in one read:
+    the parser finishes the message in the same call that passes the cap. Cut at the
+    cap, its first bytes alone would be a valid answer."""
+    answer = b'{"lookup_id": "x", "status": "no_match"}'
+    chunks = b"%x\r\n%s\r\n" % (len(answer), answer) + b"400\r\n" + b" " * 1024 + b"\r\n"
+    raw = RawServer([b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks
+                     + b"0\r\n\r\n"])
+    try:
+        with pytest.raises(AdapterError, match="larger than 100 bytes"):
+            post(AsyncOutboundClient(max_answer_bytes=100), raw.url, 5)
+    finally:
+        raw.stop()
+
+
 def test_kept_alive_connections_are_reused_and_the_host_keeps_the_name(
         server: FaultServer) -> None:
     asked: list[tuple[str, int]] = []

@@ -16,6 +16,7 @@ from federator.lookup.breakers import (
     Ticket,
     counts_as_failure,
     decide,
+    judged,
 )
 from federator.state import SharedState, StateUnavailable
 
@@ -32,6 +33,36 @@ def test_decide_reads_open_then_half_open_then_closed() -> None:
 def test_only_timeouts_and_errors_count_against_an_authority() -> None:
     assert [o for o in ("match", "no_match", "declined", "timeout", "error", "unavailable")
             if counts_as_failure(o)] == ["timeout", "error"]
+
+
+OUTCOMES = ("match", "no_match", "declined", "timeout", "error", "unavailable")
+
+
+@pytest.mark.parametrize("outcome", OUTCOMES)
+@pytest.mark.parametrize("sent", [True, False])
+@pytest.mark.parametrize(("given_ms", "fair_ms"), [(100, 5000), (4999, 5000), (5000, 5000),
+                                                    (15000, 5000), (2000, 1000)])
+def test_judged_only_when_the_outcome_says_something_of_the_authority(
+        outcome: str, sent: bool, given_ms: int, fair_ms: int) -> None:
+    """Answers always count; a call never sent never counts against; a timeout
+    counts only when the lookup gave the call the broker's usual wait."""
+    expected = (outcome not in ("timeout", "error")
+                or (sent and (outcome == "error" or given_ms >= fair_ms)))
+    assert judged(outcome, sent=sent, given_ms=given_ms, fair_ms=fair_ms) is expected
+
+
+def test_an_unjudged_probe_lets_the_next_lookup_probe() -> None:
+    breakers = Breakers(SharedState(None), POLICY)
+    fail(breakers, "x", 3)
+    time.sleep(POLICY.cooldown_s + 0.2)
+    probe = breakers.admit(["x"])["x"]
+    assert probe.state == PROBE
+    assert breakers.admit(["x"])["x"].state == OPEN  # the probe is out
+    breakers.record("x", "timeout", probe, judged=False)  # cut short by its lookup
+    assert breakers.admit(["x"])["x"].state == PROBE  # no verdict: another may probe
+    for _ in range(POLICY.failures + 1):  # never counted, however many
+        breakers.record("z", "timeout", breakers.admit(["z"])["z"], judged=False)
+    assert breakers.admit(["z"])["z"] == Ticket(CLOSED, 0)
 
 
 def fail(breakers: Breakers, endpoint: str, times: int) -> None:

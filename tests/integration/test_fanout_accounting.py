@@ -1,0 +1,188 @@
+"""What the fan-out owes the trail and the other practitioners, whatever one client
+does: the web form's stream finishes and audits a lookup whose browser left (before
+reading, or in the middle); Redis down on the form keeps the practitioner's answers;
+a practitioner's short deadline never opens a healthy authority's breaker; a lookup
+that asked nobody is never "complete". Real broker, kits and sockets on loopback."""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_fanout_faults import (
+    DEADLINE_MS,
+    SLACK_S,
+    FaultServer,
+    _redis_server,
+    body,
+    fault_code,
+    post,
+    seed_for,
+    settings,
+)
+
+from federator.demo.federation import Federation, start_federation
+
+pytestmark = pytest.mark.integration
+
+HTML = {"Accept": "text/html"}
+STREAM = {"Accept": "text/event-stream"}
+
+
+@pytest.fixture
+def slow(tmp_path: Path) -> Iterator[tuple[Federation, FaultServer]]:
+    server = FaultServer("slow:300")
+    try:
+        fed = start_federation(tmp_path / "demo", base=settings(breaker_failures=2,
+                                                             deadline_default_ms=1000),
+                               extra_seed=seed_for({"slow": server}, tmp_path / "f.toml"))
+        try:
+            yield fed, server
+        finally:
+            fed.stop()
+    finally:
+        server.stop()
+
+
+def page_client(fed: Federation) -> Any:
+    client = fed.app.test_client()
+    with client.session_transaction() as s:
+        s["principal"] = {"id": "user-web", "name": "Pat Web", "roles": ["practitioner"],
+                          "organisation": "Leeds", "job_title": "Social worker"}
+        s["signed_in_at"] = s["last_seen"] = time.time()
+    return client
+
+
+def form(client: Any, **extra: str) -> dict[str, Any]:
+    page = client.get("/lookups/new", headers=HTML).get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page) or \
+        re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token
+    given = date.today() - timedelta(days=2)
+    return {"csrf_token": token.group(1), "nhs_number": "9434765919",
+            "areas": fault_code(0), "purpose": "Finding services already involved",
+            "basis_type": "consent", "given_by": "parent",
+            "given_on": [str(given.day), str(given.month), str(given.year)],
+            "consent_reference": "CASE-88", **extra}
+
+
+def completed_after(fed: Federation, before: set[str]) -> list[dict[str, Any]]:
+    """The new ``lookup.completed`` records, waited for (the lookup finishes by its
+    deadline after the client has gone)."""
+    trail = fed.app.extensions["federator"].trail
+    limit = time.monotonic() + DEADLINE_MS / 1000 + SLACK_S + 5
+    while True:
+        found = [r for r in trail.records(event="lookup.completed", limit=1000)
+                 if r["lookup_id"] not in before]
+        if found or time.monotonic() > limit:
+            return found
+        time.sleep(0.1)
+
+
+def ours(answer: dict[str, Any]) -> dict[str, Any]:
+    """The fault server's entry in an answer (the demo's national services answer too)."""
+    [entry] = [a for a in answer["authorities"] if a["id"] == "fault-0"]
+    return entry
+
+
+def completed_ids(fed: Federation) -> set[str]:
+    trail = fed.app.extensions["federator"].trail
+    return {r["lookup_id"] for r in trail.records(event="lookup.completed", limit=1000)}
+
+
+@pytest.mark.parametrize("read_first", [False, True], ids=["before-reading", "mid-stream"])
+def test_a_browser_that_leaves_the_stream_still_gets_the_lookup_audited(
+        slow: tuple[Federation, FaultServer], read_first: bool) -> None:
+    fed, _ = slow
+    client = page_client(fed)
+    before = completed_ids(fed)
+    response = client.post("/lookups/new", headers=STREAM, data=form(client),
+                           buffered=False)
+    assert response.status_code == 200 and response.mimetype == "text/event-stream"
+    if read_first:
+        assert next(iter(response.response)) is not None  # the stream has started
+    response.close()  # the browser has gone
+    [record] = completed_after(fed, before)
+    assert record["client_gone"] is True
+    assert [o["outcome"] for o in record["outcomes"] if o["id"] == "fault-0"] == ["match"]
+    trail = fed.app.extensions["federator"].trail
+    assert [r["event"] for r in trail.records(lookup_id=record["lookup_id"])] == [
+        "lookup.requested", "lookup.completed"]
+
+
+def test_a_short_deadline_never_opens_a_healthy_authoritys_breaker(
+        slow: tuple[Federation, FaultServer]) -> None:
+    """The authority answers in 300 ms; a practitioner who asks for 100 ms gets
+    ``timeout`` each time, but the breaker (2 failures here) stays closed for the
+    next practitioner, who waits the usual time."""
+    fed, server = slow
+    token = fed.token()
+    short = [post(fed, body(fed, [fault_code(0)], deadline_ms=100), token).json()
+             for _ in range(3)]
+    assert [ours(r)["outcome"] for r in short] == ["timeout"] * 3
+    usual = post(fed, body(fed, [fault_code(0)], deadline_ms=DEADLINE_MS), token).json()
+    assert ours(usual)["outcome"] == "match"
+    assert server.requests == 4
+
+
+def test_a_hanging_authority_still_opens_its_breaker_at_the_usual_deadline(
+        slow: tuple[Federation, FaultServer]) -> None:
+    fed, server = slow
+    server.fault = "hang"
+    token = fed.token()
+    usual = fed.app.extensions["federator"].lookups.policy.deadline_default_ms
+    data = {k: v for k, v in body(fed, [fault_code(0)]).items() if k != "deadline_ms"}
+    outcomes = [ours(post(fed, data, token).json()) for _ in range(3)]
+    assert [o["outcome"] for o in outcomes] == ["timeout", "timeout", "unavailable"]
+    assert "circuit open" in outcomes[2]["detail"]
+    assert server.requests == 2
+    # the default deadline was the one applied (none was asked for)
+    assert all(usual - 50 <= o["latency_ms"] < usual + SLACK_S * 1000
+               for o in outcomes[:2]), (outcomes, usual)
+
+
+def test_a_lookup_that_asked_nobody_is_not_complete(
+        slow: tuple[Federation, FaultServer]) -> None:
+    fed, _ = slow
+    # narrowed to an authority no route reaches: nobody is asked
+    answer = post(fed, {**body(fed, []), "authorities": ["no-such-authority"]},
+                  fed.token()).json()
+    assert answer["authorities"] == [], answer
+    assert answer["complete"] is False
+    assert "No registered authority covers" in answer["notices"][0]["text"]
+
+
+@pytest.mark.skipif(not Path("/usr/bin/redis-server").exists()
+                    and not Path("/usr/local/bin/redis-server").exists(),
+                    reason="needs redis-server")
+def test_redis_down_on_the_form_says_so_and_keeps_the_answers(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    redis = _redis_server(port, tmp_path)
+    fed = start_federation(tmp_path / "demo", base=settings(
+        redis_url=f"redis://127.0.0.1:{port}/0"))
+    try:
+        client = page_client(fed)
+        data = form(client, areas="")
+        redis.terminate()
+        redis.wait(timeout=10)
+        page = client.post("/lookups/new", headers=HTML, data=data)
+        assert page.status_code == 503 and page.mimetype == "text/html"
+        text = page.get_data(as_text=True)
+        assert "govuk-error-summary" in text and "Nothing was sent" in text
+        assert 'value="9434765919"' in text and "CASE-88" in text
+        trail = fed.app.extensions["federator"].trail
+        assert trail.records(event="lookup.requested") == []
+        assert trail.records(event="lookup.refused")[-1]["reason"] == \
+            "shared state unavailable"
+    finally:
+        fed.stop()
+        redis.kill()
+        redis.wait(timeout=10)
