@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from test_fanout_faults import (
     DEADLINE_MS,
     SLACK_S,
@@ -145,6 +146,26 @@ def test_a_hanging_authority_still_opens_its_breaker_at_the_usual_deadline(
     # the default deadline was the one applied (none was asked for)
     assert all(usual - 50 <= o["latency_ms"] < usual + SLACK_S * 1000
                for o in outcomes[:2]), (outcomes, usual)
+
+
+def test_a_suspended_endpoint_is_reported_unavailable_not_called_and_audited(
+        slow: tuple[Federation, FaultServer]) -> None:
+    fed, server = slow
+    admin = requests.post(
+        f"{fed.broker.url}/api/v1/registry/endpoints/fault-0/suspend",
+        json={"reason": "maintenance tonight"}, timeout=30,
+        headers={"Authorization": f"Bearer {fed.token('broker-admin')}"})
+    assert admin.status_code == 200, admin.text
+    fed.app.extensions["federator"].registry.invalidate()  # this process reads at once
+    answer = post(fed, body(fed, [fault_code(0)]), fed.token()).json()
+    entry = ours(answer)
+    assert (entry["outcome"], entry["detail"]) == ("unavailable", "endpoint suspended")
+    assert answer["complete"] is False
+    assert server.requests == 0
+    trail = fed.app.extensions["federator"].trail
+    requested, done = trail.records(lookup_id=answer["lookup_id"])
+    assert "fault-0" in requested["authorities"]
+    assert {o["id"]: o["outcome"] for o in done["outcomes"]}["fault-0"] == "unavailable"
 
 
 def test_a_lookup_that_asked_nobody_is_not_complete(

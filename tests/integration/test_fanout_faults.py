@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -117,6 +118,11 @@ class FaultServer:
             h.wfile.flush()
             h.close_connection = True
             h.connection.shutdown(socket.SHUT_RDWR)
+        elif fault == "reset":  # RST, not FIN: the kernel drops the connection at once
+            h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                    struct.pack("ii", 1, 0))
+            h.close_connection = True
+            h.connection.close()
         elif fault == "500":
             h._send(500, {"error": "internal server error"})
         elif fault == "garbage":
@@ -155,6 +161,7 @@ FAULTS = {
     "hang": ("timeout", "deadline"),
     "drip": ("timeout", "deadline"),
     "close": ("error", "connection"),
+    "reset": ("error", "connection"),
     "500": ("error", "HTTP 500"),
     "garbage": ("error", "not JSON"),
     "huge": ("error", "larger than"),
