@@ -129,14 +129,7 @@ def _respond(payload: dict[str, Any], **retry: Any) -> Any:
             == "text/event-stream":
         return Response(_ServerSentEvents(events), mimetype="text/event-stream",
                         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
-    result: dict[str, Any] = {}
-    try:
-        for kind, data in events:
-            if kind == "result":
-                result = data
-    finally:
-        events.close()
-    return result, 200, {"Cache-Control": "no-store"}
+    return events.result(), 200, {"Cache-Control": "no-store"}
 
 
 NOT_YOURS = "No lookup of yours has this id."

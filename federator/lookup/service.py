@@ -256,6 +256,18 @@ class LookupEvents(Iterator[tuple[str, dict[str, Any]]]):
             self._finished = True
             raise
 
+    def result(self) -> dict[str, Any]:
+        """Read every event and give the merged answer (for a face that does not
+        stream); the lookup is closed, so finished and audited, whatever happens."""
+        answer: dict[str, Any] = {}
+        try:
+            for kind, data in self:
+                if kind == "result":
+                    answer = data
+        finally:
+            self.close()
+        return answer
+
     def close(self) -> None:
         if self._finished:
             return

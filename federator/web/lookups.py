@@ -185,14 +185,7 @@ def _lookup_from_form(form: LookupForm, retry_of: str | None = None) -> Any:
         # the lookup and writes lookup.completed.
         response.call_on_close(events.close)
         return response
-    result: dict[str, Any] = {}
-    try:
-        for kind_, data in events:
-            if kind_ == "result":
-                result = data
-    finally:
-        events.close()
-    return _results_page(result, loaded)
+    return _results_page(events.result(), loaded)
 
 
 def _results_page(result: dict[str, Any], request_: dict[str, Any]) -> Any:

@@ -7,7 +7,6 @@ that asked nobody is never "complete". Real broker, kits and sockets on loopback
 from __future__ import annotations
 
 import re
-import socket
 import time
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -16,11 +15,11 @@ from typing import Any
 
 import pytest
 import requests
+from own_redis import NEEDS_REDIS, on_own_redis
 from test_fanout_faults import (
     DEADLINE_MS,
     SLACK_S,
     FaultServer,
-    _redis_server,
     body,
     fault_code,
     post,
@@ -179,21 +178,12 @@ def test_a_lookup_that_asked_nobody_is_not_complete(
     assert "No registered authority covers" in answer["notices"][0]["text"]
 
 
-@pytest.mark.skipif(not Path("/usr/bin/redis-server").exists()
-                    and not Path("/usr/local/bin/redis-server").exists(),
-                    reason="needs redis-server")
+@NEEDS_REDIS
 def test_redis_down_on_the_form_says_so_and_keeps_the_answers(tmp_path: Path) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    redis = _redis_server(port, tmp_path)
-    fed = start_federation(tmp_path / "demo", base=settings(
-        redis_url=f"redis://127.0.0.1:{port}/0"))
-    try:
+    with on_own_redis(tmp_path) as (fed, redis):
         client = page_client(fed)
         data = form(client, areas="")
-        redis.terminate()
-        redis.wait(timeout=10)
+        redis.stop()
         page = client.post("/lookups/new", headers=HTML, data=data)
         assert page.status_code == 503 and page.mimetype == "text/html"
         text = page.get_data(as_text=True)
@@ -203,7 +193,3 @@ def test_redis_down_on_the_form_says_so_and_keeps_the_answers(tmp_path: Path) ->
         assert trail.records(event="lookup.requested") == []
         assert trail.records(event="lookup.refused")[-1]["reason"] == \
             "shared state unavailable"
-    finally:
-        fed.stop()
-        redis.kill()
-        redis.wait(timeout=10)

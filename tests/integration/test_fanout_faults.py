@@ -9,10 +9,8 @@ timing assertion), and the audit trail holds both records of every lookup.
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import struct
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +21,7 @@ from typing import Any
 
 import pytest
 import requests
+from own_redis import NEEDS_REDIS, on_own_redis
 
 from adapters.protocol import PROTOCOL
 from federator.config import Settings
@@ -302,37 +301,14 @@ def test_event_stream_client_that_leaves_mid_stream_still_gets_the_lookup_audite
         "lookup.requested", "lookup.completed"]
 
 
-def _redis_server(port: int, directory: Path) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(
-        [shutil.which("redis-server") or "redis-server", "--port", str(port),
-         "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(directory)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    limit = time.monotonic() + 10
-    while time.monotonic() < limit:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return process
-        except OSError:
-            time.sleep(0.05)
-    process.kill()
-    raise RuntimeError("redis-server did not start")
-
-
-@pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
+@NEEDS_REDIS
 def test_redis_down_refuses_lookups_with_503_keeps_the_rest_and_recovers(
         tmp_path: Path) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    redis = _redis_server(port, tmp_path)
-    fed = start_federation(tmp_path / "demo", base=settings(
-        redis_url=f"redis://127.0.0.1:{port}/0"))
-    try:
+    with on_own_redis(tmp_path) as (fed, redis):
         data = body(fed, [])
         token = fed.token()
         assert post(fed, data, token).status_code == 200
-        redis.terminate()
-        redis.wait(timeout=10)
+        redis.stop()
         refused = post(fed, data, token)
         assert refused.status_code == 503, refused.text
         assert "circuit breakers" in refused.json()["message"]
@@ -343,12 +319,8 @@ def test_redis_down_refuses_lookups_with_503_keeps_the_rest_and_recovers(
         trail = fed.app.extensions["federator"].trail
         assert trail.records(event="lookup.refused")[-1]["reason"] == \
             "shared state unavailable"
-        redis = _redis_server(port, tmp_path)
+        redis.start()
         assert post(fed, data, token).status_code == 200  # no restart of the broker
-    finally:
-        fed.stop()
-        redis.kill()
-        redis.wait(timeout=10)
 
 
 @pytest.mark.parametrize("shared", ["in-process", "redis"])
