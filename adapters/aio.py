@@ -39,6 +39,7 @@ import httptools
 from adapters.base import (
     AdapterError,
     AdapterTimeout,
+    NotSent,
     Reply,
     Resolver,
     Target,
@@ -189,9 +190,11 @@ class _Exchange(asyncio.Protocol):
 
 @dataclass
 class _Pools:
-    """Idle connections per origin, for one event loop."""
+    """Idle connections per origin, and the slots that bound open ones, for one
+    event loop."""
 
     idle: dict[_Origin, list[_Exchange]] = field(default_factory=dict)
+    slots: dict[_Origin, asyncio.Semaphore] = field(default_factory=dict)
 
 
 class AsyncOutboundClient:
@@ -199,9 +202,14 @@ class AsyncOutboundClient:
 
     def __init__(self, *, max_answer_bytes: int = 1024 * 1024, pool_size: int = 8,
                  user_agent: str = "federator", resolve: Resolver | None = None,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+                 ssl_context: ssl.SSLContext | None = None,
+                 max_connections: int = 64) -> None:
         self.max_answer_bytes = max_answer_bytes
         self.pool_size = pool_size
+        #: Calls open at once to one authority, per event loop: more wait for a
+        #: slot within their deadline (a burst of lookups must not open thousands of
+        #: sockets, nor flood one authority).
+        self.max_connections = max_connections
         self.user_agent = user_agent
         self.resolve = resolve
         self._ssl_context = ssl_context
@@ -224,13 +232,24 @@ class AsyncOutboundClient:
             raise AdapterTimeout("no time left before the deadline")
         origin = _origin(target.url)
         request = self._request(origin, target.url, path, body, headers)
-        exchange = await self._connection(origin, started + connect)
+        slots = self._pools_here().slots.get(origin)
+        if slots is None:
+            slots = self._pools_here().slots[origin] = asyncio.Semaphore(self.max_connections)
         try:
-            status, data = await exchange.send(request, started + read)
-        except OSError as e:
-            exchange.close()
-            raise AdapterError("connection failed") from e
-        self._release(origin, exchange)
+            async with asyncio.timeout_at(started + read):
+                await slots.acquire()
+        except TimeoutError as e:
+            raise NotSent("not asked before the deadline: the broker was busy") from e
+        try:
+            exchange = await self._connection(origin, started + connect)
+            try:
+                status, data = await exchange.send(request, started + read)
+            except OSError as e:
+                exchange.close()
+                raise AdapterError("connection failed") from e
+            self._release(origin, exchange)
+        finally:
+            slots.release()
         elapsed = int((time.monotonic() - started) * 1000)
         log.debug("adapter call", extra={"authority": target.id, "status": status,
                                          "elapsed_ms": elapsed})

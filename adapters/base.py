@@ -57,6 +57,11 @@ class AdapterTimeout(AdapterFailure):
     outcome = "timeout"
 
 
+class NotSent(AdapterTimeout):
+    """The deadline came before the call could leave the broker (every connection
+    to that authority busy): it says nothing about the authority."""
+
+
 class AdapterError(AdapterFailure):
     outcome = "error"
 

@@ -21,7 +21,7 @@ from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapters.base import AdapterFailure
+from adapters.base import AdapterFailure, NotSent
 from federator.lookup.routing import Endpoint
 
 Ask = Callable[[Endpoint, float], Mapping[str, Any]]
@@ -195,7 +195,8 @@ def _outcome(endpoint: Endpoint, future: Done, started: float) -> Outcome:
         return Outcome(endpoint.id, endpoint.name, "timeout", elapsed,
                        "no answer before the deadline")
     except AdapterFailure as e:
-        return Outcome(endpoint.id, endpoint.name, e.outcome, elapsed, e.detail)
+        return Outcome(endpoint.id, endpoint.name, e.outcome, elapsed, e.detail,
+                       sent=not isinstance(e, NotSent))
     except Exception:  # an adapter bug is that authority's error, never the lookup's
         return Outcome(endpoint.id, endpoint.name, "error", elapsed, "adapter failed")
     status = answer["status"]

@@ -22,7 +22,7 @@ from cryptography.x509.oid import NameOID
 from test_fanout_faults import FaultServer
 
 from adapters.aio import AsyncOutboundClient
-from adapters.base import AdapterError, AdapterTimeout, Reply, Target
+from adapters.base import AdapterError, AdapterTimeout, NotSent, Reply, Target
 
 pytestmark = pytest.mark.integration
 
@@ -139,6 +139,35 @@ def test_a_whole_oversized_answer_in_one_read_is_refused_not_cut() -> None:
             post(AsyncOutboundClient(max_answer_bytes=100), raw.url, 5)
     finally:
         raw.stop()
+
+
+def concurrently(client: AsyncOutboundClient, url: str, seconds: float, calls: int
+                 ) -> list[Reply | BaseException]:
+    async def run() -> list[Reply | BaseException]:
+        deadline = time.monotonic() + seconds
+        replies = await asyncio.gather(*(
+            client.post(target(url), "/lookup", BODY, {}, deadline=deadline)
+            for _ in range(calls)), return_exceptions=True)
+        await client.aclose()
+        return replies
+
+    return asyncio.run(run())
+
+
+def test_calls_to_one_authority_wait_for_one_of_its_connections(server: FaultServer) -> None:
+    server.fault = "slow:200"
+    replies = concurrently(AsyncOutboundClient(max_connections=2), server.url, 10, 6)
+    assert [r.status for r in replies if isinstance(r, Reply)] == [200] * 6
+    assert server.peak == 2
+
+
+def test_a_call_still_waiting_for_a_connection_at_the_deadline_was_never_sent(
+        server: FaultServer) -> None:
+    server.fault = "slow:2000"
+    first, second = concurrently(AsyncOutboundClient(max_connections=1), server.url, 0.5, 2)
+    assert type(first) is AdapterTimeout  # sent, and no answer in time
+    assert isinstance(second, NotSent) and "broker was busy" in second.detail
+    assert server.requests == 1
 
 
 def test_kept_alive_connections_are_reused_and_the_host_keeps_the_name(

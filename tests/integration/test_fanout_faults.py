@@ -43,6 +43,9 @@ class FaultServer:
         self.fault = fault
         self.requests = 0
         self.hosts: list[str] = []
+        #: requests being answered now, and the most at once
+        self.active = self.peak = 0
+        self.lock = threading.Lock()
         self.stopping = threading.Event()
         outer = self
 
@@ -60,7 +63,14 @@ class FaultServer:
                 outer.hosts.append(self.headers.get("Host", ""))
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 lookup_id = json.loads(body).get("lookup_id", "")
-                outer.answer(self, outer.fault, lookup_id)
+                with outer.lock:
+                    outer.active += 1
+                    outer.peak = max(outer.peak, outer.active)
+                try:
+                    outer.answer(self, outer.fault, lookup_id)
+                finally:
+                    with outer.lock:
+                        outer.active -= 1
 
             def _send(self, status: int, data: Any, raw: bytes | None = None) -> None:
                 payload = raw if raw is not None else json.dumps(data).encode()

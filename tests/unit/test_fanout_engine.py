@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from adapters.base import AdapterError
+from adapters.base import AdapterError, NotSent
 from federator.lookup.fanout import Answer, FanOut
 from federator.lookup.routing import Endpoint
 
@@ -83,11 +83,17 @@ def test_failures_on_the_loop_keep_their_outcome_and_a_bug_is_an_error(
     async def bug() -> Mapping[str, Any]:
         raise KeyError("oops")
 
-    calls = {"refuse": refuse, "bug": bug}
-    got = {o.id: (o.outcome, o.detail) for o in fanout.run(
-        [endpoint("refuse"), endpoint("bug")], lambda e, d: answer(),
+    async def busy() -> Mapping[str, Any]:
+        raise NotSent("not asked before the deadline: the broker was busy")
+
+    calls = {"refuse": refuse, "bug": bug, "busy": busy}
+    got = {o.id: (o.outcome, o.detail, o.sent) for o in fanout.run(
+        [endpoint("refuse"), endpoint("bug"), endpoint("busy")], lambda e, d: answer(),
         aask=lambda e, d: calls[e.id](), deadline=time.monotonic() + 5)}
-    assert got == {"refuse": ("error", "HTTP 401"), "bug": ("error", "adapter failed")}
+    assert got == {"refuse": ("error", "HTTP 401", True),
+                   "bug": ("error", "adapter failed", True),
+                   "busy": ("timeout", "not asked before the deadline: the broker was busy",
+                            False)}
 
 
 def test_thread_calls_never_started_say_the_broker_was_busy() -> None:
@@ -99,13 +105,13 @@ def test_thread_calls_never_started_say_the_broker_was_busy() -> None:
         return answer()
 
     try:
-        got = {o.id: o.detail for o in engine.run(
+        got = {o.id: (o.detail, o.sent) for o in engine.run(
             [endpoint("first"), endpoint("queued")], ask, deadline=time.monotonic() + 0.3)}
     finally:
         release.set()
         engine.shutdown()
-    assert got == {"first": "no answer before the deadline",
-                   "queued": "not asked before the deadline: the broker was busy"}
+    assert got == {"first": ("no answer before the deadline", True),
+                   "queued": ("not asked before the deadline: the broker was busy", False)}
 
 
 def test_shutdown_runs_the_closers_on_the_loop() -> None:
