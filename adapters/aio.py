@@ -235,11 +235,14 @@ class AsyncOutboundClient:
         slots = self._pools_here().slots.get(origin)
         if slots is None:
             slots = self._pools_here().slots[origin] = asyncio.Semaphore(self.max_connections)
-        try:
-            async with asyncio.timeout_at(started + read):
-                await slots.acquire()
-        except TimeoutError as e:
-            raise NotSent("not asked before the deadline: the broker was busy") from e
+        if slots.locked():  # else the slot is taken at once, with no timer to set
+            try:
+                async with asyncio.timeout_at(started + read):
+                    await slots.acquire()
+            except TimeoutError as e:
+                raise NotSent("not asked before the deadline: the broker was busy") from e
+        else:
+            await slots.acquire()
         try:
             exchange = await self._connection(origin, started + connect)
             try:
