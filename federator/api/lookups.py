@@ -26,6 +26,7 @@ from federator.lookup.followups import (
     retry_authorities,
 )
 from federator.lookup.schemas import LookupRequestSchema, LookupResultSchema
+from federator.lookup.service import COMPLETION_UNRECORDED
 from federator.state import StateUnavailable
 
 STATE_DOWN = ("The broker's shared state (Redis) cannot be reached, so rate limits and "
@@ -102,7 +103,8 @@ def _refuse(messages: Any, body: Any, *, wrap: bool = True) -> NoReturn:
 @blp.response(200, LookupResultSchema)
 @blp.alt_response(422, description="Invalid request: every field's messages")
 @blp.alt_response(503, description="The audit trail could not be written, or the shared "
-                  "state (Redis) is unreachable: nothing was sent")
+                  "state (Redis) is unreachable: nothing was sent. Or the question was "
+                  "audited and sent but its answer could not be recorded: it is not shown")
 def create_lookup(payload: dict[str, Any]) -> Any:
     """Ask the authorities that may know the child who is involved with them.
 
@@ -129,7 +131,10 @@ def _respond(payload: dict[str, Any], **retry: Any) -> Any:
             == "text/event-stream":
         return Response(_ServerSentEvents(events), mimetype="text/event-stream",
                         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
-    return events.result(), 200, {"Cache-Control": "no-store"}
+    try:
+        return events.result(), 200, {"Cache-Control": "no-store"}
+    except AuditUnavailable:
+        abort(503, message=COMPLETION_UNRECORDED)
 
 
 NOT_YOURS = "No lookup of yours has this id."

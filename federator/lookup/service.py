@@ -29,6 +29,12 @@ log = logging.getLogger(__name__)
 
 ANSWERED = ("match", "no_match")
 
+#: The question was audited and sent, but the answer's record could not be written
+#: (``AuditUnavailable`` from the events): an answer the trail does not hold is not shown.
+COMPLETION_UNRECORDED = (
+    "The lookup was recorded and sent, but the audit trail could not record its answer, "
+    "so the answer is not shown. Try again in a minute.")
+
 
 @dataclass(frozen=True)
 class Principal:

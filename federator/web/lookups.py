@@ -30,7 +30,7 @@ from federator.lookup.followups import (
     retry_authorities,
 )
 from federator.lookup.schemas import LookupRequestSchema
-from federator.lookup.service import LookupEvents
+from federator.lookup.service import COMPLETION_UNRECORDED, LookupEvents
 from federator.state import StateUnavailable
 from federator.web.blueprint import PageBlueprint, render_page
 from federator.web.forms import (
@@ -185,7 +185,11 @@ def _lookup_from_form(form: LookupForm, retry_of: str | None = None) -> Any:
         # the lookup and writes lookup.completed.
         response.call_on_close(events.close)
         return response
-    return _results_page(events.result(), loaded)
+    try:
+        result = events.result()
+    except AuditUnavailable:
+        return _form_page(form, 503, [COMPLETION_UNRECORDED])
+    return _results_page(result, loaded)
 
 
 def _results_page(result: dict[str, Any], request_: dict[str, Any]) -> Any:

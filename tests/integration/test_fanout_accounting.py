@@ -27,6 +27,7 @@ from test_fanout_faults import (
     settings,
 )
 
+from federator.audit.trail import AuditUnavailable
 from federator.demo.federation import Federation, start_federation
 
 pytestmark = pytest.mark.integration
@@ -193,3 +194,31 @@ def test_redis_down_on_the_form_says_so_and_keeps_the_answers(tmp_path: Path) ->
         assert trail.records(event="lookup.requested") == []
         assert trail.records(event="lookup.refused")[-1]["reason"] == \
             "shared state unavailable"
+
+
+def test_an_answer_the_trail_cannot_record_is_not_shown(
+        slow: tuple[Federation, FaultServer], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The trail fails after the question went out (the database is the real one;
+    only ``lookup.completed`` is made to fail): the API says 503 and the form comes
+    back with its answers, neither shows the professionals, and nothing is a 500."""
+    fed, server = slow
+    trail = fed.app.extensions["federator"].trail
+    append = trail.append
+
+    def failing(event: str, **fields: Any) -> dict[str, Any]:
+        if event == "lookup.completed":
+            raise AuditUnavailable("audit trail unavailable")
+        return append(event, **fields)
+
+    monkeypatch.setattr(trail, "append", failing)
+    api = post(fed, body(fed, [fault_code(0)]), fed.token())
+    assert api.status_code == 503, api.text
+    assert "could not record its answer" in api.json()["message"]
+    assert "Rowan Fault" not in api.text
+    client = page_client(fed)
+    page = client.post("/lookups/new", headers=HTML, data=form(client))
+    text = page.get_data(as_text=True)
+    assert page.status_code == 503 and "could not record its answer" in text
+    assert "Rowan Fault" not in text and 'value="9434765919"' in text
+    assert server.requests == 2  # both questions went out, audited as requested
+    assert len(trail.records(event="lookup.requested")) == 2
