@@ -243,6 +243,9 @@ class AsyncOutboundClient:
                 raise NotSent("not asked before the deadline: the broker was busy") from e
         else:
             await slots.acquire()
+        if time.monotonic() >= started + read:  # a slot came free only at the deadline
+            slots.release()
+            raise NotSent("not asked before the deadline: the broker was busy")
         try:
             exchange = await self._connection(origin, started + connect)
             try:
