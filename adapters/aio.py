@@ -232,20 +232,7 @@ class AsyncOutboundClient:
             raise AdapterTimeout("no time left before the deadline")
         origin = _origin(target.url)
         request = self._request(origin, target.url, path, body, headers)
-        slots = self._pools_here().slots.get(origin)
-        if slots is None:
-            slots = self._pools_here().slots[origin] = asyncio.Semaphore(self.max_connections)
-        if slots.locked():  # else the slot is taken at once, with no timer to set
-            try:
-                async with asyncio.timeout_at(started + read):
-                    await slots.acquire()
-            except TimeoutError as e:
-                raise NotSent("not asked before the deadline: the broker was busy") from e
-        else:
-            await slots.acquire()
-        if time.monotonic() >= started + read:  # a slot came free only at the deadline
-            slots.release()
-            raise NotSent("not asked before the deadline: the broker was busy")
+        slots = await self._slot(origin, started + read)
         try:
             exchange = await self._connection(origin, started + connect)
             try:
@@ -272,6 +259,26 @@ class AsyncOutboundClient:
                 raise AdapterError(f"header {name!r} holds a line break")
             lines.append(f"{name}: {value}")
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+    async def _slot(self, origin: _Origin, until: float) -> asyncio.Semaphore:
+        """One of the origin's ``max_connections`` slots, taken (release it after
+        the call); ``NotSent`` if none comes free before ``until``."""
+        pools = self._pools_here()
+        slots = pools.slots.get(origin)
+        if slots is None:
+            slots = pools.slots[origin] = asyncio.Semaphore(self.max_connections)
+        if not slots.locked():
+            await slots.acquire()  # free: taken at once, with no timer to set
+            return slots
+        try:
+            async with asyncio.timeout_at(until):
+                await slots.acquire()
+        except TimeoutError as e:
+            raise NotSent() from e
+        if time.monotonic() >= until:  # it came free only at the deadline
+            slots.release()
+            raise NotSent()
+        return slots
 
     def _pools_here(self) -> _Pools:
         loop = asyncio.get_running_loop()

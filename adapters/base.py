@@ -57,9 +57,16 @@ class AdapterTimeout(AdapterFailure):
     outcome = "timeout"
 
 
+#: Why a call that never left the broker timed out.
+BUSY = "not asked before the deadline: the broker was busy"
+
+
 class NotSent(AdapterTimeout):
-    """The deadline came before the call could leave the broker (every connection
-    to that authority busy): it says nothing about the authority."""
+    """The deadline came before the call could leave the broker (its workers or its
+    connections to that authority all busy): it says nothing about the authority."""
+
+    def __init__(self, detail: str = BUSY) -> None:
+        super().__init__(detail)
 
 
 class AdapterError(AdapterFailure):

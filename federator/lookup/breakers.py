@@ -108,12 +108,12 @@ class Breakers:
         return tickets
 
     def record(self, endpoint_id: str, outcome: str, ticket: Ticket, *,
-               judged: bool = True) -> None:
-        """Count one call's outcome (not counted when it says nothing of the
-        authority: ``judged``). Redis errors are logged, not raised: the lookup
+               counted: bool = True) -> None:
+        """Count one call's outcome; not when it says nothing of the authority
+        (``counted=judged(...)``). Redis errors are logged, not raised: the lookup
         has already gone out and its answer must still be given."""
         try:
-            if judged:
+            if counted:
                 self._record(endpoint_id, outcome, ticket)
             elif ticket.state == PROBE:  # no verdict: the next lookup may probe
                 self.state.delete(_keys(endpoint_id)[3])

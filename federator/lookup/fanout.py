@@ -21,7 +21,7 @@ from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapters.base import AdapterFailure, NotSent
+from adapters.base import BUSY, AdapterFailure, NotSent
 from federator.lookup.routing import Endpoint
 
 Ask = Callable[[Endpoint, float], Mapping[str, Any]]
@@ -42,7 +42,8 @@ class Outcome:
     detail: str | None = None
     professionals: list[dict[str, Any]] = field(default_factory=list)
     notice: str | None = None
-    #: False when the call never left the broker (all workers busy until the deadline)
+    #: False when the call never left the broker (its workers, or its connections to
+    #: that authority, all busy until the deadline)
     sent: bool = True
 
     def public(self) -> dict[str, Any]:
@@ -116,8 +117,8 @@ class FanOut:
             endpoint = endpoints[i]
             yield Outcome(endpoint.id, endpoint.name, "timeout",
                           int((time.monotonic() - started) * 1000),
-                          "not asked before the deadline: the broker was busy" if never_sent
-                          else "no answer before the deadline", sent=not never_sent)
+                          BUSY if never_sent else "no answer before the deadline",
+                          sent=not never_sent)
 
     def shutdown(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)

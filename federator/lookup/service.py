@@ -220,8 +220,8 @@ class LookupService:
                 fair_ms = min(endpoints[outcome.id].timeout_ms,
                               self.policy.deadline_default_ms)
                 self.breakers.record(outcome.id, outcome.outcome, tickets[outcome.id],
-                                     judged=judged(outcome.outcome, sent=outcome.sent,
-                                                   given_ms=deadline_ms, fair_ms=fair_ms))
+                                     counted=judged(outcome.outcome, sent=outcome.sent,
+                                                    given_ms=deadline_ms, fair_ms=fair_ms))
             if events.listening:
                 yield "authority", outcome.public()
         result = _result(lookup_id, outcomes, areas)

@@ -30,7 +30,7 @@ from federator.lookup.followups import (
     retry_authorities,
 )
 from federator.lookup.schemas import LookupRequestSchema
-from federator.lookup.service import COMPLETION_UNRECORDED, LookupEvents
+from federator.lookup.service import COMPLETION_UNRECORDED
 from federator.state import StateUnavailable
 from federator.web.blueprint import PageBlueprint, render_page
 from federator.web.forms import (
@@ -240,7 +240,7 @@ def _event(kind: str, data: Any) -> str:
     return f"event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-def _progress(events: LookupEvents, total: int | None,
+def _progress(events: Iterator[tuple[str, dict[str, Any]]], total: int | None,
               request_: dict[str, Any]) -> Iterator[str]:
     answered = 0
     try:
@@ -257,8 +257,6 @@ def _progress(events: LookupEvents, total: int | None,
         log.error("lookup page stream failed: %s", type(e).__name__)
         yield _event("failure", {"text": "Sorry, the lookup could not be finished. "
                                          "Try again."})
-    finally:
-        events.close()  # the browser went away mid-stream: finish and audit all the same
 
 
 @blp.route("/lookups/recent")

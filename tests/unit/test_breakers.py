@@ -35,20 +35,30 @@ def test_only_timeouts_and_errors_count_against_an_authority() -> None:
             if counts_as_failure(o)] == ["timeout", "error"]
 
 
-OUTCOMES = ("match", "no_match", "declined", "timeout", "error", "unavailable")
+WAITS = [(100, 5000), (4999, 5000), (5000, 5000), (15000, 5000), (2000, 1000)]
 
 
-@pytest.mark.parametrize("outcome", OUTCOMES)
+@pytest.mark.parametrize("outcome", ["match", "no_match", "declined"])
 @pytest.mark.parametrize("sent", [True, False])
-@pytest.mark.parametrize(("given_ms", "fair_ms"), [(100, 5000), (4999, 5000), (5000, 5000),
-                                                    (15000, 5000), (2000, 1000)])
-def test_judged_only_when_the_outcome_says_something_of_the_authority(
-        outcome: str, sent: bool, given_ms: int, fair_ms: int) -> None:
-    """Answers always count; a call never sent never counts against; a timeout
-    counts only when the lookup gave the call the broker's usual wait."""
-    expected = (outcome not in ("timeout", "error")
-                or (sent and (outcome == "error" or given_ms >= fair_ms)))
-    assert judged(outcome, sent=sent, given_ms=given_ms, fair_ms=fair_ms) is expected
+@pytest.mark.parametrize(("given_ms", "fair_ms"), WAITS)
+def test_an_answer_always_counts(outcome: str, sent: bool, given_ms: int,
+                                 fair_ms: int) -> None:
+    assert judged(outcome, sent=sent, given_ms=given_ms, fair_ms=fair_ms)
+
+
+@pytest.mark.parametrize("outcome", ["timeout", "error"])
+@pytest.mark.parametrize(("given_ms", "fair_ms"), WAITS)
+def test_a_call_never_sent_never_counts(outcome: str, given_ms: int, fair_ms: int) -> None:
+    assert not judged(outcome, sent=False, given_ms=given_ms, fair_ms=fair_ms)
+
+
+@pytest.mark.parametrize(("given_ms", "fair_ms", "counts"), [
+    (100, 5000, False), (4999, 5000, False), (5000, 5000, True), (15000, 5000, True),
+    (2000, 1000, True)])
+def test_a_timeout_counts_only_after_the_usual_wait(given_ms: int, fair_ms: int,
+                                                    counts: bool) -> None:
+    assert judged("timeout", sent=True, given_ms=given_ms, fair_ms=fair_ms) is counts
+    assert judged("error", sent=True, given_ms=given_ms, fair_ms=fair_ms)  # whatever the wait
 
 
 def test_an_unjudged_probe_lets_the_next_lookup_probe() -> None:
@@ -58,10 +68,10 @@ def test_an_unjudged_probe_lets_the_next_lookup_probe() -> None:
     probe = breakers.admit(["x"])["x"]
     assert probe.state == PROBE
     assert breakers.admit(["x"])["x"].state == OPEN  # the probe is out
-    breakers.record("x", "timeout", probe, judged=False)  # cut short by its lookup
+    breakers.record("x", "timeout", probe, counted=False)  # cut short by its lookup
     assert breakers.admit(["x"])["x"].state == PROBE  # no verdict: another may probe
     for _ in range(POLICY.failures + 1):  # never counted, however many
-        breakers.record("z", "timeout", breakers.admit(["z"])["z"], judged=False)
+        breakers.record("z", "timeout", breakers.admit(["z"])["z"], counted=False)
     assert breakers.admit(["z"])["z"] == Ticket(CLOSED, 0)
 
 
