@@ -6,23 +6,22 @@ import importlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from flask import Flask
 from flask_smorest import Api
 from sqlalchemy import Engine
 
-from adapters.base import AdapterError, Target
 from adapters.plugins import ClientContext, load_clients
 from federator.audit.setup import make_trail
 from federator.audit.trail import AuditTrail
 from federator.auth.access import public, unguarded_endpoints
 from federator.auth.tokens import TokenValidator
 from federator.config import Settings
-from federator.logs import install_request_ids, outbound_request_id
+from federator.logs import install_request_ids
 from federator.lookup.breakers import BreakerPolicy, Breakers
+from federator.lookup.dispatch import Dispatcher
 from federator.lookup.fanout import FanOut
-from federator.lookup.routing import Endpoint, load_postcode_table
+from federator.lookup.routing import load_postcode_table
 from federator.lookup.service import LookupPolicy, LookupService
 from federator.registry.service import Registry
 from federator.registry.setup import make_registry
@@ -94,9 +93,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> Fl
     for name in BLUEPRINTS:
         api.register_blueprint(importlib.import_module(name).blp)
     public(app.blueprints["api-docs"])
-    from federator.metrics import blueprint as metrics_blueprint
+    from federator.metrics_endpoint import blp as metrics_blueprint
 
-    app.register_blueprint(metrics_blueprint())  # GET /metrics, not in the API document
+    app.register_blueprint(metrics_blueprint)  # GET /metrics, not in the API document
     _web_security(app, settings)
     missing = unguarded_endpoints(app, lambda ep: ep.split(".")[0] if "." in ep else None)
     if missing:
@@ -146,38 +145,15 @@ def _services(settings: Settings, *, migrate: bool) -> Services:
         # address (DNS rebinding); development allows loopback
         resolve=lambda host, port: registry.guard.resolve_checked(host, port)))
 
-    for client in clients.values():
-        if hasattr(client, "aclose"):
-            fanout.on_shutdown(client.aclose)
-
-    def target(endpoint: Endpoint, client: Any) -> Target:
-        credentials = (registry.credentials(endpoint.id)
-                       if getattr(client, "needs_credentials", False) else {})
-        return Target(id=endpoint.id, url=endpoint.url, timeout_ms=endpoint.timeout_ms,
-                      credentials=credentials)
-
-    def ask(endpoint: Endpoint, payload: Any, deadline: float) -> Any:
-        client = clients.get(endpoint.protocol)
-        if client is None:
-            raise AdapterError(f"protocol {endpoint.protocol} is not installed")
-        return client.lookup(target(endpoint, client), payload, deadline=deadline,
-                             **outbound_request_id(client))  # X-Request-Id
-
-    def aask(endpoint: Endpoint, payload: Any, deadline: float) -> Any:
-        """The call as a coroutine for the fan-out's event loop, when the client
-        has ``alookup``; else ``None`` (it runs on a thread through ``ask``)."""
-        client = clients.get(endpoint.protocol)
-        alookup = getattr(client, "alookup", None)
-        if alookup is None:
-            return None
-        return alookup(target(endpoint, client), payload, deadline=deadline,
-                       **outbound_request_id(client, "alookup"))
+    dispatcher = Dispatcher(clients, registry.credentials)
+    for close in dispatcher.closers():
+        fanout.on_shutdown(close)
 
     lookups = LookupService(
         policy=LookupPolicy(settings.audit_key, settings.consent_max_age_days,
                             settings.deadline_default_ms, settings.deadline_max_ms,
                             retry_window_s=settings.retry_window_s),
-        trail=trail, fanout=fanout, endpoints=registry.all, ask=ask, aask=aask,
+        trail=trail, fanout=fanout, dispatcher=dispatcher, endpoints=registry.all,
         postcode_table=table,
         breakers=Breakers(state, BreakerPolicy(
             failures=settings.breaker_failures, window_s=settings.breaker_window_s,

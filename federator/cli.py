@@ -13,6 +13,7 @@ import click
 from flask import Flask
 
 from federator.config import ConfigError, Settings
+from federator.names import AUDIT_EXPORTED
 
 
 def with_app(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -144,7 +145,7 @@ def _export(trail: Any, start: Any, end: Any, fmt: str, output: str | None,
     from federator.audit.export import lines
     from federator.audit.queries import RecordFilter, iter_records
 
-    trail.append("audit.exported", actor_id=f"cli:{getpass.getuser()}", actor_role="operator",
+    trail.append(AUDIT_EXPORTED, actor_id=f"cli:{getpass.getuser()}", actor_role="operator",
                  query={"from": start.isoformat(), "to": end.isoformat(), "format": fmt})
     checkpoint = trail.checkpoint() or trail.latest()
     f = RecordFilter(start=start, end=end,

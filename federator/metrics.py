@@ -1,4 +1,5 @@
-"""Prometheus metrics, and who may read them at ``GET /metrics``.
+"""Prometheus metrics: what the broker counts, and the text a scrape reads
+(``federator.metrics_endpoint`` serves it at ``GET /metrics``).
 
 Labels carry authority ids, outcomes and event names only: never anything
 about a child or a person. Under gunicorn the metrics are in multiprocess
@@ -7,23 +8,15 @@ anything imports ``prometheus_client`` and marks dead workers), so one scrape
 of any worker sums every worker of that host. ``prometheus_client`` is
 imported lazily, on first use, for that reason: ``federator`` may be imported
 before gunicorn's config has set the directory.
-
-Who may read them: Prometheus is a machine, not a person signed in at an
-identity provider, so ``/metrics`` takes a static bearer token
-(``FEDERATOR_METRICS_TOKEN``, Prometheus' ``authorization.credentials_file``).
-Without the setting the metrics are open in development and refused (403) in
-production: per-authority volumes and failures are operational information
-an outsider should not map, even though they hold nothing personal.
 """
 
 from __future__ import annotations
 
-import hmac
 import os
 import threading
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from federator.names import UNAVAILABLE
 
 #: Circuit breaker states as the gauge's values.
 BREAKER_VALUES = {"closed": 0, "probe": 1, "open": 2}
@@ -72,7 +65,7 @@ def lookup(outcome: str) -> None:
 def authority(authority_id: str, outcome: str, latency_ms: int | float) -> None:
     m = _m()
     m["authority_outcomes"].labels(authority_id, outcome).inc()
-    if outcome != "unavailable":  # never called: no latency to report
+    if outcome != UNAVAILABLE:  # never called: no latency to report
         m["authority_latency"].labels(authority_id).observe(max(0.0, latency_ms) / 1000)
 
 
@@ -100,38 +93,3 @@ def exposition() -> tuple[bytes, str]:
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
-
-
-def may_read(token: str, header: str, *, production: bool) -> bool:
-    """Whether a scrape with this ``Authorization`` header may read the metrics."""
-    if not token:
-        return not production
-    given = header[len("Bearer "):].strip() if header.startswith("Bearer ") else ""
-    return hmac.compare_digest(given.encode(), token.encode())
-
-
-def blueprint() -> Blueprint:
-    """``GET /metrics``: a plain Flask blueprint, not part of the JSON API's document.
-    Built on demand: this module is imported by the audit trail and the lookup
-    core, which the access rules import in turn."""
-    from federator.auth.access import public
-
-    blp = public(Blueprint("metrics", __name__))
-    blp.add_url_rule("/metrics", view_func=scrape, methods=["GET"])
-    return blp
-
-
-def scrape() -> Response:
-    """Prometheus metrics (text format); a bearer token when FEDERATOR_METRICS_TOKEN is set."""
-    settings = current_app.extensions["federator"].settings
-    if not may_read(settings.metrics_token, request.headers.get("Authorization", ""),
-                    production=settings.production):
-        status = 401 if settings.metrics_token else 403
-        response = jsonify(code=status, message="metrics need the scrape token "
-                                                 "(FEDERATOR_METRICS_TOKEN)")
-        response.status_code = status
-        if status == 401:
-            response.headers["WWW-Authenticate"] = 'Bearer realm="federator-metrics"'
-        return response
-    body, content_type = exposition()
-    return Response(body, content_type=content_type, headers={"Cache-Control": "no-store"})

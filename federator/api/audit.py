@@ -30,6 +30,15 @@ from federator.audit.schemas import (
 )
 from federator.audit.trail import AuditTrail, AuditUnavailable
 from federator.auth.access import require_roles
+from federator.names import (
+    AUDIT_CHECKPOINT_READ,
+    AUDIT_CHILD_CHECKED,
+    AUDIT_EXPORTED,
+    AUDIT_PROOF_READ,
+    AUDIT_RECORD_VIEWED,
+    AUDIT_RECORDS_LISTED,
+    AUDIT_VERIFIED,
+)
 
 blp = require_roles(
     InputBlueprint("audit", __name__, url_prefix="/api/v1/audit",
@@ -70,7 +79,7 @@ def _described(args: dict[str, Any]) -> dict[str, Any]:
 def list_records(args: dict[str, Any]) -> Any:
     """Records, newest first (``sort=seq`` for oldest first), filtered; page with
     ``cursor`` set to the previous page's ``next_cursor``."""
-    audited("audit.records_listed", query=_described(args))
+    audited(AUDIT_RECORDS_LISTED, query=_described(args))
     page = queries.list_records(_trail().engine, _filter(args), cursor=args["cursor"],
                                 limit=args["limit"], newest_first=args["sort"] == "-seq")
     return {"records": page.records, "next_cursor": page.next_cursor}
@@ -83,7 +92,7 @@ def get_record(seq: int) -> Any:
     """One record, with its hashes and flags."""
     if seq > MAX_SEQ:  # beyond a database integer: no such record
         abort(404, message=f"There is no record {seq}.")
-    audited("audit.record_viewed", record=seq)
+    audited(AUDIT_RECORD_VIEWED, record=seq)
     record = queries.get_record(_trail().engine, seq)
     if record is None:
         abort(404, message=f"There is no record {seq}.")
@@ -97,7 +106,7 @@ def get_record(seq: int) -> Any:
 def verify(args: dict[str, Any]) -> Any:
     """``{"ok": true, "count": N}``, or the first bad ``seq`` and why."""
     verdict = _trail().verify(start=args["from_"], end=args["to"])
-    audited("audit.verified", range={"from": args["from_"], "to": args["to"]},
+    audited(AUDIT_VERIFIED, range={"from": args["from_"], "to": args["to"]},
             result=verdict.as_dict())
     return verdict.as_dict()
 
@@ -110,7 +119,7 @@ def check_child(body: dict[str, Any]) -> Any:
     (NHS number, and name with date of birth) and the matching records listed."""
     key = current_app.extensions["federator"].settings.audit_key
     searched, pseudonyms = queries.child_pseudonyms(body["child"], key)
-    audited("audit.child_checked", child_pseudonym=pseudonyms[0], pseudonyms=pseudonyms,
+    audited(AUDIT_CHILD_CHECKED, child_pseudonym=pseudonyms[0], pseudonyms=pseudonyms,
             searched=searched, reason=body.get("reason"))
     return {"searched": searched,
             "records": queries.lookups_of_child(_trail().engine, pseudonyms)}
@@ -124,7 +133,7 @@ def export(args: dict[str, Any]) -> Any:
     checkpoint covering the last one is in the ``Audit-Checkpoint`` header
     (JWS compact) and at ``/api/v1/audit/checkpoints/<tree_size>``."""
     trail = _trail()
-    audited("audit.exported", query=_described(args))
+    audited(AUDIT_EXPORTED, query=_described(args))
     f = queries.RecordFilter(start=args.get("from_"), end=args.get("to"))
     checkpoint = trail.checkpoint() or trail.latest()
     if checkpoint is not None:
@@ -145,7 +154,7 @@ def export(args: dict[str, Any]) -> Any:
 @blp.response(200)
 def latest_checkpoint() -> Any:
     """A signed checkpoint of the trail as it stands now."""
-    audited("audit.checkpoint_read")
+    audited(AUDIT_CHECKPOINT_READ)
     checkpoint = _trail().checkpoint() or _trail().latest()
     if checkpoint is None:
         abort(404, message="The trail is empty.")
@@ -159,7 +168,7 @@ def prove_inclusion(args: dict[str, Any]) -> Any:
     """RFC 9162 inclusion proof of record ``seq`` in a signed checkpoint's tree
     (the smallest covering it, unless ``tree_size`` names one)."""
     trail = _trail()
-    audited("audit.proof_read", record=args["seq"], tree_size=args["tree_size"])
+    audited(AUDIT_PROOF_READ, record=args["seq"], tree_size=args["tree_size"])
     checkpoint = trail.covering(args["tree_size"] or args["seq"])
     if checkpoint is None or (args["tree_size"] and checkpoint.tree_size != args["tree_size"]):
         abort(404, message="No signed checkpoint of that size covers this record yet.")
@@ -179,7 +188,7 @@ def prove_inclusion(args: dict[str, Any]) -> Any:
 def prove_consistency(args: dict[str, Any]) -> Any:
     """RFC 9162 consistency proof between two signed checkpoints' trees."""
     trail = _trail()
-    audited("audit.proof_read", first=args["first"], second=args["second"])
+    audited(AUDIT_PROOF_READ, first=args["first"], second=args["second"])
     older = trail.covering(args["first"])
     newer = trail.covering(args["second"]) if args["second"] else trail.latest()
     if older is None or newer is None or older.tree_size != args["first"] \

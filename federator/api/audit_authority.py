@@ -12,6 +12,7 @@ from federator.audit import queries
 from federator.audit.schemas import AuthorityQuery, PageSchema
 from federator.audit.trail import AuditUnavailable
 from federator.auth.access import require_roles
+from federator.names import AUDIT_AUTHORITY_VIEWED
 
 blp = require_roles(
     Blueprint("audit-authority", __name__, url_prefix="/api/v1/audit/authority",
@@ -31,7 +32,7 @@ def authority_lookups(args: dict[str, Any]) -> Any:
         abort(403, message="Your sign-in names no authority.")
     trail = current_app.extensions["federator"].trail
     try:
-        trail.append("audit.authority_viewed", **g.principal.actor(g.role),
+        trail.append(AUDIT_AUTHORITY_VIEWED, **g.principal.actor(g.role),
                      authority=authority)
     except AuditUnavailable:
         abort(503, message="The audit trail cannot be written, so nothing is shown.")

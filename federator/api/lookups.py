@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 import redis
@@ -17,14 +16,9 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from federator.audit.trail import AuditUnavailable
 from federator.auth.access import require_roles
-from federator.inputs import parse_json_body, text_problems
-from federator.lookup.followups import (
-    NotYours,
-    RetryRefused,
-    load_lookup,
-    lookup_receipt,
-    retry_authorities,
-)
+from federator.inputs import parse_json_body
+from federator.lookup.followups import NotYours, RetryRefused, lookup_receipt
+from federator.lookup.journey import STATE_DOWN_REASON
 from federator.lookup.schemas import LookupRequestSchema, LookupResultSchema
 from federator.lookup.service import COMPLETION_UNRECORDED
 from federator.state import StateUnavailable
@@ -77,11 +71,9 @@ blp = require_roles(
 def _state_down(error: redis.RedisError) -> Any:
     """Redis failed inside the rate limiter (it runs before the view): the same 503,
     and the refusal is audited (nothing was sent)."""
-    principal = g.get("principal")
-    actor = principal.actor(g.get("role") or "practitioner") if principal else {}
     with contextlib.suppress(AuditUnavailable):  # the answer is a 503 either way
-        current_app.extensions["federator"].trail.append(
-            "lookup.refused", **actor, fields=[], reason="shared state unavailable")
+        current_app.extensions["federator"].lookups.refuse(
+            g.get("principal"), g.get("role"), reason=STATE_DOWN_REASON)
     return {"code": 503, "status": "Service Unavailable", "message": STATE_DOWN}, 503, {
         "Retry-After": "5"}
 
@@ -91,8 +83,7 @@ def _refuse(messages: Any, body: Any, *, wrap: bool = True) -> NoReturn:
     try:
         current_app.extensions["federator"].lookups.refuse(
             g.principal, g.role, errors if isinstance(errors, dict) else {"json": errors},
-            # a purpose that cannot be stored is not copied into the refusal's record
-            body if isinstance(body, dict) and not text_problems(body) else None)
+            body)
     except AuditUnavailable:
         abort(503, message="The audit trail cannot be written, so nothing was sent.")
     abort(422, errors={"json": errors} if wrap else errors)
@@ -118,11 +109,17 @@ def create_lookup(payload: dict[str, Any]) -> Any:
     return _respond(payload)
 
 
-def _respond(payload: dict[str, Any], **retry: Any) -> Any:
-    """Run the lookup; JSON, or server-sent events when the client asks for them."""
+def _respond(payload: dict[str, Any], retry_of: str | None = None) -> Any:
+    """Run the lookup (or the retry of ``retry_of``); JSON, or server-sent events
+    when the client asks for them."""
     service = current_app.extensions["federator"].lookups
     try:
-        events = service.run(payload, g.principal, role=g.role, **retry)
+        events = (service.run(payload, g.principal, role=g.role) if retry_of is None
+                  else service.retry(payload, g.principal, retry_of, role=g.role))
+    except NotYours:
+        abort(404, message=NOT_YOURS)
+    except RetryRefused as e:
+        abort(409, message=str(e))
     except AuditUnavailable:
         abort(503, message="The audit trail cannot be written, so nothing was sent.")
     except StateUnavailable:
@@ -152,26 +149,10 @@ def retry_lookup(payload: dict[str, Any], lookup_id: str) -> Any:
     ``FEDERATOR_RETRY_WINDOW_S``. Audited as a lookup with ``follows``; the
     first answer is not kept, so the answer holds only the authorities asked again.
     ``authorities`` in the body narrows it further."""
-    service = current_app.extensions["federator"].lookups
-    problems = service.problems(payload)
+    problems = current_app.extensions["federator"].lookups.problems(payload)
     if problems:
         _refuse(problems, payload)
-    try:
-        first = load_lookup(service.trail, lookup_id, g.principal.id)
-        only = retry_authorities(first, pseudonym=service.pseudonym(payload["child"]),
-                                 now=datetime.now(UTC), window_s=service.policy.retry_window_s)
-    except NotYours:
-        abort(404, message=NOT_YOURS)
-    except RetryRefused as e:
-        try:
-            service.trail.append("lookup.refused", **g.principal.actor(g.role), fields=[],
-                                 follows=lookup_id, reason=str(e),
-                                 purpose=payload["purpose"][:500],
-                                 basis_type=payload["basis"]["type"])
-        except AuditUnavailable:
-            abort(503, message="The audit trail cannot be written, so nothing was sent.")
-        abort(409, message=str(e))
-    return _respond(payload, follows=lookup_id, only=only)
+    return _respond(payload, retry_of=lookup_id)
 
 
 @blp.route("/lookups/<lookup_id>/receipt", methods=["GET"])

@@ -14,6 +14,7 @@ from marshmallow import ValidationError
 from federator.audit.trail import AuditUnavailable
 from federator.auth.access import require_roles
 from federator.inputs import parse_json_body
+from federator.names import REGISTRY_CHECKED
 from federator.registry.conformance import run_conformance
 from federator.registry.outbound import guarded_client
 from federator.registry.rules import Refused, authorise, needs_reason
@@ -181,7 +182,7 @@ def check_endpoint(endpoint_id: str) -> Any:
     passed = all(r["passed"] for r in results)
     services.registry.health.record(endpoint_id, "conformance", passed, None, results)
     try:
-        services.trail.append("registry.checked", **_actor(), endpoint=endpoint_id,
+        services.trail.append(REGISTRY_CHECKED, **_actor(), endpoint=endpoint_id,
                               passed=passed,
                               failed=[r["name"] for r in results if not r["passed"]])
     except AuditUnavailable:

@@ -16,6 +16,7 @@ from federator.audit.subject_access import subject_access
 from federator.auth.access import require_roles
 from federator.inputs import Text
 from federator.lookup.schemas import ChildSchema
+from federator.names import AUDIT_SUBJECT_ACCESS
 
 blp = require_roles(
     InputBlueprint("audit-subject-access", __name__, url_prefix="/api/v1/audit",
@@ -61,7 +62,7 @@ def run_subject_access(child: dict[str, Any], request_reference: str, **extra: A
     services = current_app.extensions["federator"]
     report, pseudonyms = subject_access(services.trail.engine, child,
                                         services.settings.audit_key, request_reference)
-    audited("audit.subject_access", child_pseudonym=pseudonyms[0] if pseudonyms else None,
+    audited(AUDIT_SUBJECT_ACCESS, child_pseudonym=pseudonyms[0] if pseudonyms else None,
             pseudonyms=pseudonyms, searched=report["searched"],
             request_reference=request_reference, found=len(report["lookups"]),
             to_review=len(report["to_review"]), **extra)

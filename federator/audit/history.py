@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, case, func, select
 
 from federator.audit.flags import FlagLimits, History
+from federator.names import LOOKUP_COMPLETED, LOOKUP_REQUESTED
 from federator.storage import audit_records as r
 
 #: At most this many of an actor's recent lookups of one child are read for the
@@ -26,7 +27,7 @@ REPEAT_ROWS = 100
 #: same however many lookups a practitioner makes.
 _DAY = (
     select(r.c.at.label("at"))
-    .where(r.c.actor_id == bindparam("actor"), r.c.event == "lookup.requested",
+    .where(r.c.actor_id == bindparam("actor"), r.c.event == LOOKUP_REQUESTED,
            r.c.at >= bindparam("day"))
     .order_by(r.c.at.desc()).limit(bindparam("cap")).subquery()
 )
@@ -39,17 +40,17 @@ _VOLUME = select(func.count(), func.coalesce(
 #: except across hosts whose clocks differ by more than the gap between records.
 _RECENT_COMPLETED = (
     select(r.c.body)
-    .where(r.c.actor_id == bindparam("actor"), r.c.event == "lookup.completed")
+    .where(r.c.actor_id == bindparam("actor"), r.c.event == LOOKUP_COMPLETED)
     .order_by(r.c.at.desc(), r.c.seq.desc()).limit(bindparam("streak"))
 )
 _CHILD_ORGANISATIONS = (
     select(r.c.actor_organisation).distinct()
-    .where(r.c.child_pseudonym == bindparam("child"), r.c.event == "lookup.requested",
+    .where(r.c.child_pseudonym == bindparam("child"), r.c.event == LOOKUP_REQUESTED,
            r.c.at >= bindparam("since"))
 )
 _ACTOR_CHILD = select(func.count()).select_from(
     select(r.c.seq)
-    .where(r.c.actor_id == bindparam("actor"), r.c.event == "lookup.requested",
+    .where(r.c.actor_id == bindparam("actor"), r.c.event == LOOKUP_REQUESTED,
            r.c.child_pseudonym == bindparam("child"), r.c.at >= bindparam("since"),
            # Retries (``follows``) finish an earlier lookup: they are not repeats.
            # Canonical JSON writes a top-level key as "follows": (inside a string

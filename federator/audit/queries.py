@@ -12,9 +12,8 @@ from sqlalchemy import Engine, Select, exists, select
 
 from federator.audit.pseudonym import child_pseudonym
 from federator.audit.tables import audit_authorities, audit_flags
+from federator.names import LOOKUP_COMPLETED, LOOKUP_EVENTS
 from federator.storage import audit_records as r
-
-LOOKUP_EVENTS = ("lookup.requested", "lookup.completed", "lookup.refused")
 
 
 @dataclass(frozen=True)
@@ -152,7 +151,7 @@ def for_authority(record: Mapping[str, Any], authority: str) -> dict[str, Any]:
     who asked, when, why, on what basis, and their own authority's outcome."""
     view = {k: record.get(k) for k in ("seq", "at", "event", "lookup_id", "actor_role",
                                        "actor_organisation", "purpose", "basis_type")}
-    if record.get("event") == "lookup.completed":
+    if record.get("event") == LOOKUP_COMPLETED:
         mine = [o for o in record.get("outcomes") or [] if o.get("id") == authority]
         view["outcome"] = mine[0].get("outcome") if mine else None
     return view

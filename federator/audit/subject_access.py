@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from federator.audit.queries import child_pseudonyms, lookups_of_child
+from federator.names import LOOKUP_COMPLETED, LOOKUP_REQUESTED
 
 REVIEW_POWERS = ("children-act-1989-s47",)
 SEARCHED_TEXT = {"nhs_number": "NHS number",
@@ -51,9 +52,9 @@ def build_report(records: Iterable[Mapping[str, Any]], searched: list[str],
         lookup_id = record.get("lookup_id")
         if not isinstance(lookup_id, str):
             continue
-        if record.get("event") == "lookup.requested":
+        if record.get("event") == LOOKUP_REQUESTED:
             requested.setdefault(lookup_id, record)
-        elif record.get("event") == "lookup.completed":
+        elif record.get("event") == LOOKUP_COMPLETED:
             completed[lookup_id] = record
     lookups, to_review = [], []
     for lookup_id, asked in requested.items():

@@ -21,6 +21,7 @@ from federator.audit.history import load_history
 from federator.audit.merkle import frontier_extend, frontier_root, leaf_hash
 from federator.audit.tables import audit_authorities, audit_checkpoints, audit_flags
 from federator.audit.verification import StoredCheckpoint, verify_trail
+from federator.names import LOOKUP_COMPLETED, LOOKUP_REQUESTED
 from federator.storage import audit_records
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 #: then only as the tail of the log: both databases replay their log in order, so
 #: a later flushed record (the next ``lookup.requested``) carries every earlier
 #: one to disk with it, and the chain never gets a gap.
-RELAXED = frozenset({"lookup.completed"})
+RELAXED = frozenset({LOOKUP_COMPLETED})
 
 _HEAD = (select(audit_records.c.seq, audit_records.c.hash)
          .order_by(audit_records.c.seq.desc()).limit(1))
@@ -114,7 +115,7 @@ class AuditTrail:
         seq, prev = (head.seq + 1, head.hash) if head else (1, GENESIS)
         record = {"seq": seq, "at": datetime.now(UTC).isoformat(timespec="milliseconds"),
                   "event": event, **fields}
-        if event == "lookup.requested":
+        if event == LOOKUP_REQUESTED:
             # Flags the caller computed from what only it saw (own_family_name) come first.
             record["flags"] = [*(record.get("flags") or []), *lookup_flags(
                 record, load_history(conn, record, self.flag_limits), self.flag_limits)]

@@ -13,8 +13,8 @@ from flask import Blueprint, current_app, g, redirect, request, session, url_for
 from flask import abort as flask_abort
 from flask_smorest import abort
 
+from federator.auth.principal import Principal
 from federator.auth.tokens import InvalidToken, ProviderUnavailable, TokenValidator
-from federator.lookup.service import Principal
 
 PUBLIC: tuple[str, ...] = ()
 ACCESS: dict[str, tuple[str, ...]] = {}

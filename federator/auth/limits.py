@@ -24,6 +24,7 @@ from flask_limiter.errors import RateLimitExceeded
 from federator import metrics
 from federator.audit.trail import AuditUnavailable
 from federator.config import Settings
+from federator.names import LOOKUP_RATE_LIMITED
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ def _audit_breach(limit: RequestLimit) -> None:
     if principal is not None:
         fields.update(principal.actor(g.get("role") or "practitioner"))
     try:
-        current_app.extensions["federator"].trail.append("lookup.rate_limited", **fields)
+        current_app.extensions["federator"].trail.append(LOOKUP_RATE_LIMITED, **fields)
     except AuditUnavailable:
         log.error("a rate-limited lookup could not be audited")
 

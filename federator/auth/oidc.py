@@ -32,10 +32,11 @@ from joserfc.errors import JoseError
 
 from federator.audit.trail import AuditUnavailable
 from federator.auth.access import public, session_principal
+from federator.auth.principal import Principal
 from federator.auth.sessions import start_session
 from federator.auth.tokens import InvalidToken, principal_from_claims
 from federator.config import Settings
-from federator.lookup.service import Principal
+from federator.names import AUTH_REFUSED, AUTH_SIGNED_IN, AUTH_SIGNED_OUT
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +176,7 @@ def callback() -> Any:
     target = safe_next(session.pop("next", None))
     try:
         if not principal.roles:
-            _audit("auth.refused", principal, None, reason="no known role")
+            _audit(AUTH_REFUSED, principal, None, reason="no known role")
             session.clear()
             return page(
                 "You cannot use Federator with this account",
@@ -183,7 +184,7 @@ def callback() -> Any:
                 "(practitioner, auditor, authority administrator or broker administrator).",
                 "Ask your organisation's identity administrator to give you the role your "
                 "work needs.", status=403)
-        _audit("auth.signed_in", principal, principal.roles[0], roles=list(principal.roles))
+        _audit(AUTH_SIGNED_IN, principal, principal.roles[0], roles=list(principal.roles))
     except AuditUnavailable:
         session.clear()
         return page("Sign-in is not available",
@@ -200,7 +201,7 @@ def sign_out() -> Any:
     session.clear()
     if principal is not None:
         try:
-            _audit("auth.signed_out", principal, principal.roles[0] if principal.roles else None)
+            _audit(AUTH_SIGNED_OUT, principal, principal.roles[0] if principal.roles else None)
         except AuditUnavailable:
             log.warning("sign-out could not be audited")
     done = url_for("signin.signed_out")

@@ -18,7 +18,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from joserfc.jwt import JWTClaimsRegistry
 
-from federator.lookup.service import Principal
+from federator.auth.principal import Principal
 
 ROLES = ("practitioner", "auditor", "broker-admin", "authority-admin")
 #: Asymmetric signatures only: never ``none``, never an HMAC a client could forge.

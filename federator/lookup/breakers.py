@@ -26,12 +26,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from federator import metrics
+from federator.names import FAILURES, TIMEOUT
 from federator.state import SharedState, StateUnavailable
 
 log = logging.getLogger(__name__)
 
-#: Outcomes that count against an endpoint (``declined`` is an answer).
-FAILURES = ("timeout", "error")
 
 CLOSED, OPEN, PROBE = "closed", "open", "probe"
 
@@ -79,7 +78,7 @@ def judged(outcome: str, *, sent: bool, given_ms: int, fair_ms: int) -> bool:
         return True
     if not sent:
         return False
-    return outcome != "timeout" or given_ms >= fair_ms
+    return outcome != TIMEOUT or given_ms >= fair_ms
 
 
 def _keys(endpoint_id: str) -> tuple[str, str, str, str]:

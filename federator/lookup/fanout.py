@@ -23,6 +23,7 @@ from typing import Any
 
 from adapters.base import BUSY, AdapterFailure, NotSent
 from federator.lookup.routing import Endpoint
+from federator.names import ERROR, TIMEOUT, UNAVAILABLE
 
 Ask = Callable[[Endpoint, float], Mapping[str, Any]]
 """``ask(endpoint, deadline) -> answer``; raises ``AdapterFailure``."""
@@ -33,11 +34,20 @@ AsyncAsk = Callable[[Endpoint, float], Answer | None]
 ``None`` when this endpoint's client only works on a thread."""
 
 
+@dataclass(frozen=True)
+class Calls:
+    """How one lookup asks each authority (``federator.lookup.dispatch`` makes them)."""
+
+    ask: Ask
+    aask: AsyncAsk | None = None
+
+
 @dataclass
 class Outcome:
     id: str
     name: str
-    outcome: str
+    #: one of ``federator.names.OUTCOMES``
+    status: str
     latency_ms: int
     detail: str | None = None
     professionals: list[dict[str, Any]] = field(default_factory=list)
@@ -47,12 +57,12 @@ class Outcome:
     sent: bool = True
 
     def public(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "outcome": self.outcome,
+        return {"id": self.id, "name": self.name, "outcome": self.status,
                 "latency_ms": self.latency_ms, "detail": self.detail}
 
 
 def unavailable(endpoint: Endpoint, detail: str) -> Outcome:
-    return Outcome(endpoint.id, endpoint.name, "unavailable", 0, detail)
+    return Outcome(endpoint.id, endpoint.name, UNAVAILABLE, 0, detail)
 
 
 class FanOut:
@@ -80,9 +90,10 @@ class FanOut:
                 self._loop, self._loop_pid = loop, os.getpid()
             return self._loop
 
-    def run(self, endpoints: Sequence[Endpoint], ask: Ask, *, deadline: float,
-            aask: AsyncAsk | None = None) -> Iterator[Outcome]:
+    def run(self, endpoints: Sequence[Endpoint], calls: Calls, *, deadline: float
+            ) -> Iterator[Outcome]:
         """Yield each authority's outcome as it arrives; the rest time out at the deadline."""
+        ask, aask = calls.ask, calls.aask
         started = time.monotonic()
         arrived: queue.SimpleQueue[list[tuple[int, Done]]] = queue.SimpleQueue()
         on_threads: dict[int, Future[Mapping[str, Any]]] = {}
@@ -115,7 +126,7 @@ class FanOut:
             # the deadline.
             never_sent = i in on_threads and on_threads[i].cancel()
             endpoint = endpoints[i]
-            yield Outcome(endpoint.id, endpoint.name, "timeout",
+            yield Outcome(endpoint.id, endpoint.name, TIMEOUT,
                           int((time.monotonic() - started) * 1000),
                           BUSY if never_sent else "no answer before the deadline",
                           sent=not never_sent)
@@ -193,13 +204,13 @@ def _outcome(endpoint: Endpoint, future: Done, started: float) -> Outcome:
     try:
         answer = future.result()
     except (CancelledError, asyncio.CancelledError):
-        return Outcome(endpoint.id, endpoint.name, "timeout", elapsed,
+        return Outcome(endpoint.id, endpoint.name, TIMEOUT, elapsed,
                        "no answer before the deadline")
     except AdapterFailure as e:
         return Outcome(endpoint.id, endpoint.name, e.outcome, elapsed, e.detail,
                        sent=not isinstance(e, NotSent))
     except Exception:  # an adapter bug is that authority's error, never the lookup's
-        return Outcome(endpoint.id, endpoint.name, "error", elapsed, "adapter failed")
+        return Outcome(endpoint.id, endpoint.name, ERROR, elapsed, "adapter failed")
     status = answer["status"]
     return Outcome(
         endpoint.id, endpoint.name, status, int(answer.get("latency_ms", elapsed)),

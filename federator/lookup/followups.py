@@ -17,10 +17,8 @@ from sqlalchemy import func, select
 from federator.audit.checkpoints import Checkpoint
 from federator.audit.trail import AuditTrail
 from federator.inputs import bad_text
+from federator.names import LOOKUP_COMPLETED, LOOKUP_REQUESTED, NOT_ANSWERED
 from federator.storage import audit_records
-
-#: Outcomes a retry asks again.
-NOT_ANSWERED = frozenset({"timeout", "error", "unavailable"})
 
 
 class NotYours(LookupError):
@@ -46,10 +44,10 @@ def load_lookup(trail: AuditTrail, lookup_id: str, actor_id: str) -> LookupRecor
 
 
 def own_records(records: Sequence[Mapping[str, Any]], actor_id: str) -> LookupRecords:
-    requested = next((r for r in records if r.get("event") == "lookup.requested"), None)
+    requested = next((r for r in records if r.get("event") == LOOKUP_REQUESTED), None)
     if requested is None or requested.get("actor_id") != actor_id:
         raise NotYours("no such lookup of yours")
-    completed = next((r for r in records if r.get("event") == "lookup.completed"), None)
+    completed = next((r for r in records if r.get("event") == LOOKUP_COMPLETED), None)
     return LookupRecords(requested, completed)
 
 

@@ -20,6 +20,7 @@ from marshmallow import (
 
 from federator.inputs import InputSchema, Text
 from federator.lookup.consent import CONSENT_GIVERS, STATUTORY_POWERS
+from federator.names import OUTCOMES
 
 POSTCODE = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}\Z")
 GSS_CODE = re.compile(r"^[EWSN][0-9]{8}\Z")
@@ -150,8 +151,7 @@ class LookupRequestSchema(Strict):
 class AuthorityOutcomeSchema(Schema):
     id = fields.String()
     name = fields.String()
-    outcome = fields.String(validate=validate.OneOf(
-        ["match", "no_match", "declined", "timeout", "error", "unavailable"]))
+    outcome = fields.String(validate=validate.OneOf(OUTCOMES))
     latency_ms = fields.Integer()
     detail = fields.String(allow_none=True)
 

@@ -1,6 +1,9 @@
 """The lookup journey: check, route, audit, fan out, merge, audit.
 
 Both faces (the JSON API and the web pages) call this; neither holds rules.
+They map what it raises to statuses and pages: ``AuditUnavailable`` and
+``StateUnavailable`` (503, nothing sent), ``NotYours`` (404) and
+``RetryRefused`` (409, already audited).
 """
 
 from __future__ import annotations
@@ -12,46 +15,41 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from adapters.protocol import WirePayload
 from federator import metrics
 from federator.audit.flags import own_family_name_flag, practitioner_family_name
 from federator.audit.pseudonym import child_pseudonym
 from federator.audit.trail import AuditTrail
+from federator.auth.principal import Principal
 from federator.lookup.breakers import Breakers, Ticket, judged
 from federator.lookup.consent import FieldErrors, check_basis
-from federator.lookup.fanout import FanOut, Outcome, unavailable
+from federator.lookup.dispatch import Dispatcher
+from federator.lookup.events import Event, LookupEvents
+from federator.lookup.fanout import FanOut, Outcome
+from federator.lookup.followups import RetryRefused, load_lookup, retry_authorities
 from federator.lookup.ids import new_lookup_id
-from federator.lookup.merge import merge
-from federator.lookup.routing import Endpoint, Route, route
+from federator.lookup.journey import (
+    STATE_DOWN_REASON,
+    PreparedLookup,
+    answer_of,
+    completed_fields,
+    jsonable,
+    narrow,
+    narrowed_to,
+    refusal_fields,
+    requested_fields,
+    wire_child,
+)
+from federator.lookup.routing import Endpoint, route
+from federator.names import LOOKUP_COMPLETED, LOOKUP_REFUSED, LOOKUP_REQUESTED
 from federator.state import StateUnavailable
 
 log = logging.getLogger(__name__)
-
-ANSWERED = ("match", "no_match")
 
 #: The question was audited and sent, but the answer's record could not be written
 #: (``AuditUnavailable`` from the events): an answer the trail does not hold is not shown.
 COMPLETION_UNRECORDED = (
     "The lookup was recorded and sent, but the audit trail could not record its answer, "
     "so the answer is not shown. Try again in a minute.")
-
-
-@dataclass(frozen=True)
-class Principal:
-    id: str
-    name: str
-    roles: tuple[str, ...]
-    organisation: str
-    job_title: str = ""
-    authority: str | None = None
-    #: From the token's ``email`` claim: the contact the child's worker is given.
-    email: str = ""
-    #: The token's ``family_name`` claim (the own-family-name audit flag).
-    family_name: str = ""
-
-    def actor(self, role: str) -> dict[str, Any]:
-        return {"actor_id": self.id, "actor_role": role,
-                "actor_organisation": self.organisation}
 
 
 @dataclass(frozen=True)
@@ -65,22 +63,19 @@ class LookupPolicy:
 
 class LookupService:
     def __init__(self, *, policy: LookupPolicy, trail: AuditTrail, fanout: FanOut,
-                 endpoints: Callable[[], Sequence[Endpoint]],
-                 ask: Callable[[Endpoint, Mapping[str, Any], float], Mapping[str, Any]],
-                 postcode_table: Mapping[str, str],
-                 aask: Callable[[Endpoint, Mapping[str, Any], float], Any] | None = None,
+                 dispatcher: Dispatcher, endpoints: Callable[[], Sequence[Endpoint]],
+                 postcode_table: Mapping[str, str], breakers: Breakers | None = None,
                  today: Callable[[], date] = lambda: datetime.now(UTC).date(),
-                 breakers: Breakers | None = None) -> None:
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.policy = policy
         self.trail = trail
         self.fanout = fanout
+        self.dispatcher = dispatcher
         self.endpoints = endpoints
-        self.ask = ask
-        #: the same call as a coroutine (or None for a client that only has ``lookup``)
-        self.aask = aask
         self.postcode_table = postcode_table
-        self.today = today
         self.breakers = breakers
+        self.today = today
+        self.now = now
 
     # -- before anything is sent ------------------------------------------------
 
@@ -99,30 +94,26 @@ class LookupService:
 
     def pseudonym(self, child: Mapping[str, Any]) -> str:
         """The child's audit pseudonym, as a lookup of ``child`` would record it."""
-        return child_pseudonym(_wire_child(child), self.policy.audit_key)
+        return child_pseudonym(wire_child(child), self.policy.audit_key)
 
     def endpoint_names(self) -> dict[str, str]:
         return {e.id: e.name for e in self.endpoints()}
 
-    def refuse(self, principal: Principal, role: str, errors: Mapping[str, Any],
-               request: Mapping[str, Any] | None = None) -> None:
-        """Audit a refused lookup: which fields failed, never their values."""
-        fields = sorted(_paths(errors))
-        extra: dict[str, Any] = {}
-        if isinstance(request, Mapping):
-            if isinstance(request.get("purpose"), str):
-                extra["purpose"] = request["purpose"][:500]
-            basis = request.get("basis")
-            if isinstance(basis, Mapping) and isinstance(basis.get("type"), str):
-                extra["basis_type"] = basis["type"][:40]
-        self.trail.append("lookup.refused", **principal.actor(role), fields=fields, **extra)
-        metrics.lookup("refused")
+    def refuse(self, principal: Principal | None, role: str | None,
+               errors: Mapping[str, Any] | None = None, request: Any = None, *,
+               reason: str | None = None, follows: str | None = None) -> None:
+        """Audit a refused lookup, wherever it was refused: which fields failed
+        (never their values), or why. Raises ``AuditUnavailable``."""
+        actor = principal.actor(role or "practitioner") if principal else {}
+        self.trail.append(LOOKUP_REFUSED, **actor, **refusal_fields(
+            errors, request, reason=reason, follows=follows))
+        metrics.lookup("unavailable" if reason == STATE_DOWN_REASON else "refused")
 
     # -- the lookup ---------------------------------------------------------------
 
-    def run(self, request: Mapping[str, Any], principal: Principal, *, role: str = "practitioner",
-            follows: str | None = None, only: Collection[str] | None = None
-            ) -> Iterator[tuple[str, dict[str, Any]]]:
+    def run(self, request: Mapping[str, Any], principal: Principal, *,
+            role: str = "practitioner", follows: str | None = None,
+            only: Collection[str] | None = None) -> LookupEvents:
         """Write ``lookup.requested`` (raises ``AuditUnavailable``), then yield
         ``("authority", outcome)`` for each authority as it answers and finally
         ``("result", answer)``. ``only`` narrows the routed authorities to those ids
@@ -133,49 +124,50 @@ class LookupService:
 
         Raises ``StateUnavailable`` (audited as ``lookup.refused``, nothing sent)
         when Redis is configured and down: circuit breakers cannot be enforced."""
-        lookup_id = new_lookup_id()
-        child = _wire_child(request["child"])
+        lookup = self.prepare(request, principal, role=role, follows=follows, only=only)
+        self.trail.append(LOOKUP_REQUESTED, **requested_fields(lookup))
+        return LookupEvents(lookup.id, lookup.authorities,
+                            lambda listening: self._answer(lookup, listening))
+
+    def retry(self, request: Mapping[str, Any], principal: Principal, lookup_id: str, *,
+              role: str = "practitioner") -> LookupEvents:
+        """Ask again only the authorities that did not answer the practitioner's
+        lookup ``lookup_id``, for the same child. Raises ``NotYours``, or
+        ``RetryRefused`` once the refusal is audited."""
+        first = load_lookup(self.trail, lookup_id, principal.id)
+        try:
+            only = retry_authorities(first, pseudonym=self.pseudonym(request["child"]),
+                                     now=self.now(), window_s=self.policy.retry_window_s)
+        except RetryRefused as e:
+            self.refuse(principal, role, request=request, reason=str(e), follows=lookup_id)
+            raise
+        return self.run(request, principal, role=role, follows=lookup_id, only=only)
+
+    def prepare(self, request: Mapping[str, Any], principal: Principal, *,
+                role: str = "practitioner", follows: str | None = None,
+                only: Collection[str] | None = None) -> PreparedLookup:
+        """Route the request and admit it past the breakers: the lookup as a value."""
+        # From the moment the request is taken: the breakers' read and the audit
+        # write come out of the practitioner's wait, never on top of it.
+        taken = time.monotonic()
+        child = wire_child(request["child"])
         scope = request.get("scope", "targeted")
         plan = route(self.endpoints(), areas=request.get("areas") or [],
                      postcodes=child["postcodes"], table=self.postcode_table, scope=scope)
-        if request.get("authorities"):
-            only = set(request["authorities"]) & set(only if only is not None
-                                                     else request["authorities"])
+        only = narrowed_to(request, only)
         if only is not None:
             plan = narrow(plan, only)
         deadline_ms = request.get("deadline_ms") or self.policy.deadline_default_ms
-        # From the moment the request is taken: the breakers' read and the audit
-        # write come out of the practitioner's wait, never on top of it.
-        deadline = time.monotonic() + deadline_ms / 1000
-        pseudonym = child_pseudonym(child, self.policy.audit_key)
-        basis = _jsonable(request["basis"])
-        actor = principal.actor(role)
-        tickets = self._admit(plan.ask, principal, role, request)
-        followup: dict[str, Any] = {"follows": follows} if follows else {}
-        if only is not None:
-            followup["only"] = sorted(only)
         own = own_family_name_flag(child.get("family_name"), practitioner_family_name(
             principal.family_name, principal.name))
-        if own:
-            followup["flags"] = [own]
-        self.trail.append(
-            "lookup.requested", lookup_id=lookup_id, **actor, purpose=request["purpose"],
-            basis_type=basis["type"], basis=basis, child_pseudonym=pseudonym, scope=scope,
-            areas=sorted(plan.areas), include_past=bool(request.get("include_past")),
-            deadline_ms=deadline_ms, **followup,
-            authorities=[e.id for e in (*plan.ask, *plan.unavailable)],
-            # flags: computed by the trail as it writes the record (federator.audit.flags)
-        )
-        outcomes = [unavailable(e, "endpoint suspended") for e in plan.unavailable]
-        outcomes += [unavailable(e, "circuit open: recent calls failed; tried again "
-                                    "after a cool-down")
-                     for e in plan.ask if not tickets[e.id].allowed]
-        ask = [e for e in plan.ask if tickets[e.id].allowed]
-        events = LookupEvents(lookup_id, [e.id for e in (*plan.ask, *plan.unavailable)])
-        events.start(self._answer(events, lookup_id, request, principal, actor, child, basis,
-                                  ask, outcomes, tickets, pseudonym, deadline_ms, deadline,
-                                  plan.areas))
-        return events
+        return PreparedLookup(
+            id=new_lookup_id(), principal=principal, role=role, child=child,
+            pseudonym=child_pseudonym(child, self.policy.audit_key),
+            purpose=request["purpose"], basis=jsonable(request["basis"]), scope=scope,
+            include_past=bool(request.get("include_past")), plan=plan,
+            deadline_ms=deadline_ms, deadline=taken + deadline_ms / 1000,
+            tickets=self._admit(plan.ask, principal, role, request),
+            follows=follows, only=only, flags=(own,) if own else ())
 
     def _admit(self, ask: Sequence[Endpoint], principal: Principal, role: str,
                request: Mapping[str, Any]) -> dict[str, Ticket]:
@@ -184,160 +176,39 @@ class LookupService:
         try:
             return self.breakers.admit([e.id for e in ask])
         except StateUnavailable:
-            self.trail.append("lookup.refused", **principal.actor(role), fields=[],
-                              reason="shared state unavailable",
-                              purpose=str(request.get("purpose", ""))[:500])
+            self.refuse(principal, role, request=request, reason=STATE_DOWN_REASON)
             raise
 
-    def _answer(self, events: LookupEvents, lookup_id: str, request: Mapping[str, Any],
-                principal: Principal, actor: dict[str, Any], child: dict[str, Any],
-                basis: dict[str, Any], ask: Sequence[Endpoint], outcomes: list[Outcome],
-                tickets: Mapping[str, Ticket], pseudonym: str, deadline_ms: int,
-                deadline: float, areas: frozenset[str]
-                ) -> Iterator[tuple[str, dict[str, Any]]]:
-        payload = WirePayload({  # encoded once for every authority
-            "lookup_id": lookup_id, "child": child, "basis": basis,
-            "purpose": request["purpose"],
-            "requester": {"id": principal.id, "name": principal.name,
-                          "role": principal.job_title, "organisation": principal.organisation,
-                          **({"email": principal.email} if principal.email else {})},
-            "include_past": bool(request.get("include_past")),
-        })
-        endpoints = {e.id: e for e in ask}
-        aask = self.aask
-        stream = self.fanout.run(
-            ask, lambda e, d: self.ask(e, payload, d), deadline=deadline,
-            aask=None if aask is None else lambda e, d: aask(e, payload, d))
+    def _answer(self, lookup: PreparedLookup, listening: Callable[[], bool]
+                ) -> Iterator[Event]:
+        outcomes = lookup.withheld()
         for outcome in list(outcomes):
-            metrics.authority(outcome.id, outcome.outcome, outcome.latency_ms)
+            metrics.authority(outcome.id, outcome.status, outcome.latency_ms)
             yield "authority", outcome.public()
+        stream = self.fanout.run(lookup.asked, self.dispatcher.calls(lookup.payload()),
+                                 deadline=lookup.deadline)
         for outcome in stream:
             outcomes.append(outcome)
-            metrics.authority(outcome.id, outcome.outcome, outcome.latency_ms)
-            if self.breakers is not None:
-                # A timeout counts against an authority only if the lookup gave it
-                # the broker's usual wait (breakers.judged).
-                fair_ms = min(endpoints[outcome.id].timeout_ms,
-                              self.policy.deadline_default_ms)
-                self.breakers.record(outcome.id, outcome.outcome, tickets[outcome.id],
-                                     counted=judged(outcome.outcome, sent=outcome.sent,
-                                                    given_ms=deadline_ms, fair_ms=fair_ms))
-            if events.listening:
+            metrics.authority(outcome.id, outcome.status, outcome.latency_ms)
+            self._record_breaker(lookup, outcome)
+            if listening():
                 yield "authority", outcome.public()
-        result = _result(lookup_id, outcomes, areas)
-        metrics.lookup("complete" if result["complete"] else "partial")
-        self.trail.append(
-            "lookup.completed", lookup_id=lookup_id, **actor, child_pseudonym=pseudonym,
-            complete=result["complete"], client_gone=not events.listening,
-            outcomes=[{"id": o.id, "outcome": o.outcome, "latency_ms": o.latency_ms,
-                       "professionals": len(o.professionals)} for o in outcomes],
-            professionals=len(result["professionals"]),
-        )
-        log.info("lookup completed", extra={"lookup_id": lookup_id,
-                                            "complete": result["complete"]})
-        if events.listening:
-            yield "result", result
+        answer = answer_of(lookup.id, outcomes, lookup.plan.areas)
+        metrics.lookup("complete" if answer["complete"] else "partial")
+        self.trail.append(LOOKUP_COMPLETED, **completed_fields(
+            lookup, outcomes, answer, client_gone=not listening()))
+        log.info("lookup completed", extra={"lookup_id": lookup.id,
+                                            "complete": answer["complete"]})
+        if listening():
+            yield "result", answer
 
-
-class LookupEvents(Iterator[tuple[str, dict[str, Any]]]):
-    """The events of one lookup. ``close()`` (the client went away) finishes the
-    fan-out within its deadline and writes ``lookup.completed`` all the same,
-    whether or not reading had started."""
-
-    def __init__(self, lookup_id: str = "", authorities: Sequence[str] = ()) -> None:
-        self.lookup_id = lookup_id
-        #: every authority this lookup reports on (asked, or unavailable without asking)
-        self.authorities = tuple(authorities)
-        self.listening = True
-        self._events: Iterator[tuple[str, dict[str, Any]]] = iter(())
-        self._finished = False
-
-    def start(self, events: Iterator[tuple[str, dict[str, Any]]]) -> None:
-        self._events = events
-
-    def __next__(self) -> tuple[str, dict[str, Any]]:
-        try:
-            return next(self._events)
-        except StopIteration:
-            self._finished = True
-            raise
-
-    def result(self) -> dict[str, Any]:
-        """Read every event and give the merged answer (for a face that does not
-        stream); the lookup is closed, so finished and audited, whatever happens."""
-        answer: dict[str, Any] = {}
-        try:
-            for kind, data in self:
-                if kind == "result":
-                    answer = data
-        finally:
-            self.close()
-        return answer
-
-    def close(self) -> None:
-        if self._finished:
+    def _record_breaker(self, lookup: PreparedLookup, outcome: Outcome) -> None:
+        """A timeout counts against an authority only if the lookup gave it the
+        broker's usual wait (``breakers.judged``)."""
+        if self.breakers is None:
             return
-        self.listening = False
-        self._finished = True
-        for _ in self._events:  # yields nothing more once nobody listens
-            pass
-
-
-def narrow(plan: Route, only: Collection[str]) -> Route:
-    """The routed plan, asking only the authorities named (never widening it)."""
-    keep = set(only)
-    return Route(ask=tuple(e for e in plan.ask if e.id in keep),
-                 unavailable=tuple(e for e in plan.unavailable if e.id in keep),
-                 areas=plan.areas)
-
-
-def _result(lookup_id: str, outcomes: Sequence[Outcome], areas: frozenset[str]
-            ) -> dict[str, Any]:
-    outcomes = sorted(outcomes, key=lambda o: (o.outcome not in ANSWERED, o.name))
-    notices = [{"authority": o.id, "text": o.notice} for o in outcomes if o.notice]
-    if not outcomes:
-        notices.append({"authority": None, "text": (
-            "No registered authority covers the areas given. Add the child's postcode "
-            "or an area code to ask local authorities.")})
-    elif not areas:
-        notices.append({"authority": None, "text": (
-            "No postcode or area was given, so only national services were asked.")})
-    return {
-        "lookup_id": lookup_id,
-        # Nobody asked is nobody answering: never a complete "no one is involved".
-        "complete": bool(outcomes) and all(o.outcome in ANSWERED for o in outcomes),
-        "authorities": [o.public() for o in outcomes],
-        "professionals": merge((o.id, o.professionals) for o in outcomes
-                               if o.outcome == "match"),
-        "notices": notices,
-    }
-
-
-def _wire_child(child: Mapping[str, Any]) -> dict[str, Any]:
-    dob = child.get("date_of_birth")
-    return {
-        "nhs_number": child.get("nhs_number"),
-        "given_name": child.get("given_name"),
-        "family_name": child.get("family_name"),
-        "date_of_birth": dob.isoformat() if isinstance(dob, date) else dob,
-        "postcodes": list(child.get("postcodes") or []),
-    }
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
-
-
-def _paths(errors: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
-    for key, value in errors.items():
-        path = f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(value, Mapping):
-            yield from _paths(value, path)
-        else:
-            yield path
+        endpoint = next(e for e in lookup.asked if e.id == outcome.id)
+        fair_ms = min(endpoint.timeout_ms, self.policy.deadline_default_ms)
+        self.breakers.record(outcome.id, outcome.status, lookup.tickets[outcome.id],
+                             counted=judged(outcome.status, sent=outcome.sent,
+                                            given_ms=lookup.deadline_ms, fair_ms=fair_ms))

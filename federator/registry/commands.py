@@ -12,6 +12,7 @@ import click
 from flask import Flask
 
 from federator.config import ConfigError, Settings
+from federator.names import REGISTRY_CHECKED
 from federator.registry.outbound import guarded_client
 
 
@@ -49,7 +50,7 @@ def add_commands(main: click.Group, registry: click.Group,
                                                  user_agent="federator-check"))
         passed = all(r["passed"] for r in results)
         services.registry.health.record(endpoint_id, "conformance", passed, None, results)
-        services.trail.append("registry.checked", actor_id="system", actor_role="operator",
+        services.trail.append(REGISTRY_CHECKED, actor_id="system", actor_role="operator",
                               endpoint=endpoint_id, passed=passed,
                               failed=[r["name"] for r in results if not r["passed"]])
         if as_json:

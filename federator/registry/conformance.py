@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from adapters.base import OutboundClient
 from adapters.conformance import run_checks
 from federator.lookup.routing import Endpoint
+from federator.names import REGISTRY_CHECKED
 from federator.registry.health import probe
 from federator.registry.outbound import guarded_client, guarded_session
 from federator.registry.urlguard import UnsafeURL, UrlGuard
@@ -56,6 +57,6 @@ def check_and_record(registry: Registry, keys: BrokerKeys, trail: AuditTrail,
         client.close()
     passed = all(r["passed"] for r in results)
     registry.health.record(endpoint.id, "conformance", passed, None, results)
-    trail.append("registry.checked", **actor, endpoint=endpoint.id, passed=passed,
+    trail.append(REGISTRY_CHECKED, **actor, endpoint=endpoint.id, passed=passed,
                  failed=[r["name"] for r in results if not r["passed"]])
     return {"id": endpoint.id, "passed": passed, "checks": results}

@@ -23,12 +23,12 @@ from sqlalchemy import Engine, delete, select
 from adapters.base import AdapterFailure, OutboundClient, Target
 from federator.lookup.breakers import CLOSED, Breakers, Ticket
 from federator.lookup.routing import Endpoint
+from federator.names import ERROR, FAILURES, LOOKUP_COMPLETED, OUTCOMES, SPOKE
 from federator.registry.tables import endpoint_checks
 from federator.storage import audit_records
 
 log = logging.getLogger(__name__)
 
-OUTCOMES = ("match", "no_match", "declined", "timeout", "error", "unavailable")
 KEEP_PER_KIND = 200
 
 
@@ -61,13 +61,13 @@ def outcome_summary(records: Iterable[Mapping[str, Any]], endpoint_id: str) -> d
             outcome = item.get("outcome")
             if outcome in counts:
                 counts[outcome] += 1
-            if outcome in ("match", "no_match", "declined") and isinstance(
+            if outcome in SPOKE and isinstance(
                     item.get("latency_ms"), int):
                 latencies.append(item["latency_ms"])
     total = sum(counts.values())
     return {
         "lookups": total, "counts": counts,
-        "failure_rate": round((counts["timeout"] + counts["error"]) / total, 3) if total else None,
+        "failure_rate": round(sum(counts[f] for f in FAILURES) / total, 3) if total else None,
         "latency_ms": {"p50": percentile(latencies, 50), "p95": percentile(latencies, 95),
                        "p99": percentile(latencies, 99)},
     }
@@ -136,7 +136,7 @@ class Health:
         with self.engine.connect() as conn:
             bodies = conn.execute(
                 select(audit_records.c.body)
-                .where(audit_records.c.event == "lookup.completed", audit_records.c.at >= since)
+                .where(audit_records.c.event == LOOKUP_COMPLETED, audit_records.c.at >= since)
                 .order_by(audit_records.c.seq.desc()).limit(limit)).scalars().all()
         summary = outcome_summary((json.loads(b) for b in bodies), endpoint_id)
         return {"window_hours": hours, **summary}
@@ -183,7 +183,7 @@ def probe_all(client: OutboundClient, endpoints: Iterable[Endpoint], health: Hea
         result = probe(client, endpoint)
         health.record(endpoint.id, "probe", result.ok, result.latency_ms, result.detail)
         if breakers is not None and not result.ok and endpoint.status == "active":
-            breakers.record(endpoint.id, "error", Ticket(CLOSED))
+            breakers.record(endpoint.id, ERROR, Ticket(CLOSED))
         log.info("endpoint probed", extra={"authority": endpoint.id, "ok": result.ok,
                                           "elapsed_ms": result.latency_ms})
         results.append(result)

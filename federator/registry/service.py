@@ -17,6 +17,12 @@ from sqlalchemy import Connection, Engine, delete, select
 from adapters.smart_auth import in_force
 from federator.audit.trail import AuditTrail, AuditUnavailable
 from federator.lookup.routing import Endpoint
+from federator.names import (
+    REGISTRY_REGISTERED,
+    REGISTRY_REVIEWED,
+    REGISTRY_SEEDED,
+    REGISTRY_UPDATED,
+)
 from federator.registry.health import Health
 from federator.registry.rules import (
     Refused,
@@ -132,7 +138,7 @@ class Registry:
             conn.execute(endpoints.insert().values(id=endpoint_id, **values))
             _set_review(conn, endpoint_id, None, actor, registered=True)
 
-        self._audited(endpoint_id, apply, trail, "registry.registered", actor,
+        self._audited(endpoint_id, apply, trail, REGISTRY_REGISTERED, actor,
                       protocol=data["protocol"], url=data["url"],
                       coverage=list(data["coverage"]),
                       credentials=bool(data.get("credentials")))
@@ -168,7 +174,7 @@ class Registry:
             if status != row["status"]:
                 _set_review(conn, endpoint_id, "details changed: needs approval again", actor)
 
-        self._audited(endpoint_id, apply, trail, "registry.updated", actor,
+        self._audited(endpoint_id, apply, trail, REGISTRY_UPDATED, actor,
                       fields=changed, status_before=row["status"], status=status,
                       **({"url": update["url"]} if "url" in changed else {}))
         return self._shown(endpoint_id)
@@ -188,9 +194,7 @@ class Registry:
                 raise Refused(409, "The endpoint changed meanwhile; read it and try again.")
             _set_review(conn, endpoint_id, reason, actor)
 
-        past = {"approve": "approved", "reject": "rejected", "suspend": "suspended",
-                "resume": "resumed"}[action]
-        self._audited(endpoint_id, apply, trail, f"registry.{past}", actor,
+        self._audited(endpoint_id, apply, trail, REGISTRY_REVIEWED[action], actor,
                       status_before=row["status"], status=status, reason=reason)
         return self._shown(endpoint_id)
 
@@ -255,7 +259,7 @@ class Registry:
                 conn.execute(upsert_endpoint(self.engine.dialect.name, row, created_at=_now()))
         self.invalidate()
         ids = [e["id"] for e in entries]
-        trail.append("registry.seeded", actor_id="system", actor_role="operator",
+        trail.append(REGISTRY_SEEDED, actor_id="system", actor_role="operator",
                      endpoints=ids)
         return ids
 

@@ -14,6 +14,7 @@ from federator.audit import queries
 from federator.audit.schemas import AuthorityQuery
 from federator.audit.trail import AuditUnavailable
 from federator.auth.access import require_page_roles
+from federator.names import AUDIT_AUTHORITY_VIEWED
 from federator.web.blueprint import PageBlueprint, add_nav_entry, render_page
 from federator.web.results import OUTCOME_TEXT
 
@@ -42,7 +43,7 @@ def lookups() -> Any:
         abort(400)
     trail = current_app.extensions["federator"].trail
     try:
-        trail.append("audit.authority_viewed", **g.principal.actor(g.role),
+        trail.append(AUDIT_AUTHORITY_VIEWED, **g.principal.actor(g.role),
                      authority=authority, via="web")
     except AuditUnavailable:
         abort(503)

@@ -19,6 +19,7 @@ from govuk_frontend_wtf.wtforms_widgets import (
 from wtforms import StringField, SubmitField, TextAreaField
 
 from federator.inputs import UsableText, form_text_errors
+from federator.names import LOOKUP_COMPLETED, LOOKUP_REFUSED, LOOKUP_REQUESTED
 from federator.web.forms import DATE_MESSAGE, ChildIdentityForm, _flatten, csrf_refused
 
 CHILD_FIELDS = ("nhs_number", "given_name", "family_name", "date_of_birth")
@@ -91,9 +92,9 @@ def place_errors(errors: Mapping[str, Any], fields: tuple[str, ...]) -> dict[str
 FILTERS = ("from", "to", "actor", "organisation", "authority", "basis", "event", "flagged",
            "flag", "sort", "cursor")
 EVENT_CHOICES = (("lookup.*", "Lookups (requested, completed, refused)"),
-                 ("lookup.requested", "Lookups requested"),
-                 ("lookup.completed", "Lookups completed"),
-                 ("lookup.refused", "Lookups refused"),
+                 (LOOKUP_REQUESTED, "Lookups requested"),
+                 (LOOKUP_COMPLETED, "Lookups completed"),
+                 (LOOKUP_REFUSED, "Lookups refused"),
                  ("registry.*", "Registry changes"), ("auth.*", "Sign-ins and sign-outs"),
                  ("audit.*", "Auditors' actions"), ("", "Every event"))
 DEFAULT_EVENT = "lookup.*"

@@ -32,6 +32,14 @@ from federator.audit.export import lines
 from federator.audit.flags import FLAGS
 from federator.audit.schemas import CheckChildBody, ExportQuery, RecordQuery
 from federator.auth.access import require_page_roles
+from federator.names import (
+    AUDIT_CHECKPOINT_READ,
+    AUDIT_CHILD_CHECKED,
+    AUDIT_EXPORTED,
+    AUDIT_RECORD_VIEWED,
+    AUDIT_RECORDS_LISTED,
+    AUDIT_VERIFIED,
+)
 from federator.web.audit_forms import (
     EVENT_CHOICES,
     CheckChildForm,
@@ -112,7 +120,7 @@ def records() -> Any:
         return auditor_page("web/audit/records.html", 422, values=values, errors=summary,
                             field_errors=errors, rows=[], next_url=None, first_url=None,
                             events=EVENT_CHOICES, flags=FLAG_CHOICES, title="Error: Audit trail")
-    audited("audit.records_listed", query=_described(args), via="web")
+    audited(AUDIT_RECORDS_LISTED, query=_described(args), via="web")
     page = queries.list_records(_services().trail.engine, _filter(args),
                                 cursor=args["cursor"], limit=args["limit"],
                                 newest_first=args["sort"] == "-seq")
@@ -130,7 +138,7 @@ def records() -> Any:
 
 @blp.route("/audit/records/<int:seq>")
 def record(seq: int) -> Any:
-    audited("audit.record_viewed", record=seq, via="web")
+    audited(AUDIT_RECORD_VIEWED, record=seq, via="web")
     found = queries.get_record(_services().trail.engine, seq)
     if found is None:
         abort(404)
@@ -165,7 +173,7 @@ def check_child() -> Any:
         return _check_page(form, 422, placed.get("form"))
     key = _services().settings.audit_key
     searched, pseudonyms = queries.child_pseudonyms(loaded["child"], key)
-    audited("audit.child_checked", child_pseudonym=pseudonyms[0], pseudonyms=pseudonyms,
+    audited(AUDIT_CHILD_CHECKED, child_pseudonym=pseudonyms[0], pseudonyms=pseudonyms,
             searched=searched, reason=loaded.get("reason"), via="web")
     found = queries.lookups_of_child(_services().trail.engine, pseudonyms)
     return _check_page(form, searched=searched, rows=[record_row(r) for r in found])
@@ -210,7 +218,7 @@ def export_download() -> Any:
                    for k in ("from", "to", "format") if k in errors]
         return _export_page(values, summary, errors, 422)
     trail = _services().trail
-    audited("audit.exported", query=_described(args), via="web")
+    audited(AUDIT_EXPORTED, query=_described(args), via="web")
     f = queries.RecordFilter(start=args.get("from_"), end=args.get("to"))
     checkpoint = trail.checkpoint() or trail.latest()
     if checkpoint is not None:
@@ -230,7 +238,7 @@ def export_download() -> Any:
 
 @blp.route("/audit/checkpoint.json")
 def checkpoint_download() -> Any:
-    audited("audit.checkpoint_read", via="web")
+    audited(AUDIT_CHECKPOINT_READ, via="web")
     trail = _services().trail
     checkpoint = trail.checkpoint() or trail.latest()
     if checkpoint is None:
@@ -248,7 +256,7 @@ def verify() -> Any:
     known = verify_all(services.trail, services.state)
     result = {"ok": True, "count": known.through} if known.ok else {
         "ok": False, "count": known.through, "seq": known.bad_seq, "reason": known.reason}
-    audited("audit.verified", range={"from": 1, "to": None}, result=result, via="web")
+    audited(AUDIT_VERIFIED, range={"from": 1, "to": None}, result=result, via="web")
     back = request.form.get("next") or ""
     parts = urlsplit(back)
     if parts.scheme or parts.netloc or not back.startswith("/audit/"):

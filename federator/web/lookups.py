@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import Response, abort, current_app, g, request, stream_with_context
@@ -21,16 +20,11 @@ from marshmallow import ValidationError
 from federator.audit.trail import AuditUnavailable
 from federator.auth.access import require_page_roles
 from federator.auth.limits import lookup_limited
-from federator.inputs import form_text_errors, text_problems
-from federator.lookup.followups import (
-    NOT_ANSWERED,
-    NotYours,
-    RetryRefused,
-    load_lookup,
-    retry_authorities,
-)
+from federator.inputs import form_text_errors
+from federator.lookup.followups import NotYours, RetryRefused
 from federator.lookup.schemas import LookupRequestSchema
 from federator.lookup.service import COMPLETION_UNRECORDED
+from federator.names import NO_MATCH, NOT_ANSWERED
 from federator.state import StateUnavailable
 from federator.web.blueprint import PageBlueprint, render_page
 from federator.web.forms import (
@@ -144,32 +138,17 @@ def _lookup_from_form(form: LookupForm, retry_of: str | None = None) -> Any:
             if field is not None and name != "form":
                 field.errors = list(dict.fromkeys(messages))
         try:
-            # text that cannot be stored is not copied into the refusal's record
-            service.refuse(g.principal, g.role, errors,
-                           None if text_problems(payload) else payload)
+            service.refuse(g.principal, g.role, errors, payload)
         except AuditUnavailable:
             abort(503)
         return _form_page(form, 422, placed.get("form"))
-    retry: dict[str, Any] = {}
-    if retry_of is not None:
-        try:
-            first = load_lookup(service.trail, retry_of, g.principal.id)
-            retry = {"follows": retry_of, "only": retry_authorities(
-                first, pseudonym=service.pseudonym(loaded["child"]), now=datetime.now(UTC),
-                window_s=service.policy.retry_window_s)}
-        except NotYours:
-            abort(404)
-        except RetryRefused as e:
-            try:
-                service.trail.append("lookup.refused", **g.principal.actor(g.role), fields=[],
-                                     follows=retry_of, reason=str(e),
-                                     purpose=loaded["purpose"][:500],
-                                     basis_type=loaded["basis"]["type"])
-            except AuditUnavailable:
-                abort(503)
-            return _form_page(form, 409, [str(e)])
     try:
-        events = service.run(loaded, g.principal, role=g.role, **retry)
+        events = (service.run(loaded, g.principal, role=g.role) if retry_of is None
+                  else service.retry(loaded, g.principal, retry_of, role=g.role))
+    except NotYours:
+        abort(404)
+    except RetryRefused as e:
+        return _form_page(form, 409, [str(e)])
     except AuditUnavailable:
         return _form_page(form, 503, [AUDIT_DOWN])
     except StateUnavailable:
@@ -208,7 +187,7 @@ def ask_again(result: dict[str, Any]) -> dict[str, Any]:
     names = {a["id"]: a.get("name") or a["id"] for a in result.get("authorities") or []}
     possible = [{"id": n["authority"], "name": names[n["authority"]]}
                 for n in result.get("notices") or []
-                if n.get("authority") in outcomes and outcomes[n["authority"]] == "no_match"]
+                if n.get("authority") in outcomes and outcomes[n["authority"]] == NO_MATCH]
     return {"can_retry": any(o in NOT_ANSWERED for o in outcomes.values()),
             "possible": possible}
 

@@ -14,13 +14,23 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
+from federator.names import (
+    DECLINED,
+    ERROR,
+    LOOKUP_COMPLETED,
+    LOOKUP_REQUESTED,
+    MATCH,
+    NO_MATCH,
+    TIMEOUT,
+    UNAVAILABLE,
+)
 from federator.storage import audit_records
 
-EVENTS = ("lookup.requested", "lookup.completed")
+EVENTS = (LOOKUP_REQUESTED, LOOKUP_COMPLETED)
 OUTCOME_WORDS = {
-    "match": "knew the child", "no_match": "did not know the child",
-    "declined": "declined", "timeout": "did not answer in time",
-    "error": "could not be reached", "unavailable": "unavailable",
+    MATCH: "knew the child", NO_MATCH: "did not know the child",
+    DECLINED: "declined", TIMEOUT: "did not answer in time",
+    ERROR: "could not be reached", UNAVAILABLE: "unavailable",
 }
 
 
@@ -42,13 +52,13 @@ def summarise(records: Iterable[Mapping[str, Any]]) -> list[RecentLookup]:
         lookup_id = record.get("lookup_id")
         if not isinstance(lookup_id, str):
             continue
-        if record.get("event") == "lookup.requested":
+        if record.get("event") == LOOKUP_REQUESTED:
             found[lookup_id] = RecentLookup(
                 lookup_id=lookup_id, at=str(record.get("at", "")),
                 purpose=str(record.get("purpose") or ""),
                 basis_type=str(record.get("basis_type") or ""),
                 asked=len(record.get("authorities") or []))
-        elif record.get("event") == "lookup.completed" and lookup_id in found:
+        elif record.get("event") == LOOKUP_COMPLETED and lookup_id in found:
             item = found[lookup_id]
             item.outcomes = dict(Counter(str(o.get("outcome")) for o in
                                          record.get("outcomes") or [] if isinstance(o, Mapping)))

@@ -6,14 +6,15 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
-ANSWERED = ("match", "no_match")
+from federator.names import ANSWERED, DECLINED, ERROR, MATCH, NO_MATCH, TIMEOUT, UNAVAILABLE
+
 OUTCOME_TEXT = {
-    "match": ("Knows the child", "govuk-tag--green"),
-    "no_match": ("Does not know the child", "govuk-tag--grey"),
-    "declined": ("Declined to answer", "govuk-tag--orange"),
-    "timeout": ("Did not answer in time", "govuk-tag--red"),
-    "error": ("Could not be reached", "govuk-tag--red"),
-    "unavailable": ("Unavailable", "govuk-tag--red"),
+    MATCH: ("Knows the child", "govuk-tag--green"),
+    NO_MATCH: ("Does not know the child", "govuk-tag--grey"),
+    DECLINED: ("Declined to answer", "govuk-tag--orange"),
+    TIMEOUT: ("Did not answer in time", "govuk-tag--red"),
+    ERROR: ("Could not be reached", "govuk-tag--red"),
+    UNAVAILABLE: ("Unavailable", "govuk-tag--red"),
 }
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from adapters.base import AdapterError, NotSent
-from federator.lookup.fanout import Answer, FanOut
+from federator.lookup.fanout import Answer, Calls, FanOut
 from federator.lookup.routing import Endpoint
 
 
@@ -48,7 +48,7 @@ def test_loop_and_thread_calls_arrive_in_the_order_they_finish(fanout: FanOut) -
         return call(e) if e.id.endswith("loop") else None
 
     ends = [endpoint(n) for n in ("slow-thread", "slow-loop", "fast-loop")]
-    got = [(o.id, o.outcome) for o in fanout.run(ends, ask, aask=aask,
+    got = [(o.id, o.status) for o in fanout.run(ends, Calls(ask, aask),
                                                   deadline=time.monotonic() + 5)]
     assert got == [("fast-loop", "no_match"), ("slow-loop", "match"),
                    ("slow-thread", "no_match")]
@@ -67,9 +67,9 @@ def test_a_call_on_the_loop_still_running_at_the_deadline_is_cancelled(
         return answer()
 
     started = time.monotonic()
-    [outcome] = fanout.run([endpoint("hang")], lambda e, d: answer(),
-                           aask=lambda e, d: hang(), deadline=time.monotonic() + 0.3)
-    assert outcome.outcome == "timeout"
+    calls = Calls(lambda e, d: answer(), lambda e, d: hang())
+    [outcome] = fanout.run([endpoint("hang")], calls, deadline=time.monotonic() + 0.3)
+    assert outcome.status == "timeout"
     assert outcome.detail == "no answer before the deadline"
     assert time.monotonic() - started < 5
     assert cleaned.wait(5)
@@ -87,9 +87,9 @@ def test_failures_on_the_loop_keep_their_outcome_and_a_bug_is_an_error(
         raise NotSent("not asked before the deadline: the broker was busy")
 
     calls = {"refuse": refuse, "bug": bug, "busy": busy}
-    got = {o.id: (o.outcome, o.detail, o.sent) for o in fanout.run(
-        [endpoint("refuse"), endpoint("bug"), endpoint("busy")], lambda e, d: answer(),
-        aask=lambda e, d: calls[e.id](), deadline=time.monotonic() + 5)}
+    got = {o.id: (o.status, o.detail, o.sent) for o in fanout.run(
+        [endpoint("refuse"), endpoint("bug"), endpoint("busy")],
+        Calls(lambda e, d: answer(), lambda e, d: calls[e.id]()), deadline=time.monotonic() + 5)}
     assert got == {"refuse": ("error", "HTTP 401", True),
                    "bug": ("error", "adapter failed", True),
                    "busy": ("timeout", "not asked before the deadline: the broker was busy",
@@ -106,7 +106,7 @@ def test_thread_calls_never_started_say_the_broker_was_busy() -> None:
 
     try:
         got = {o.id: (o.detail, o.sent) for o in engine.run(
-            [endpoint("first"), endpoint("queued")], ask, deadline=time.monotonic() + 0.3)}
+            [endpoint("first"), endpoint("queued")], Calls(ask), deadline=time.monotonic() + 0.3)}
     finally:
         release.set()
         engine.shutdown()
@@ -126,7 +126,7 @@ def test_shutdown_runs_the_closers_on_the_loop() -> None:
     async def call() -> Mapping[str, Any]:
         return answer()
 
-    list(engine.run([endpoint("a")], lambda e, d: answer(), aask=lambda e, d: call(),
+    list(engine.run([endpoint("a")], Calls(lambda e, d: answer(), lambda e, d: call()),
                     deadline=time.monotonic() + 5))
     engine.shutdown()
     assert closed == ["fanout-loop"]

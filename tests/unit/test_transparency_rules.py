@@ -26,8 +26,8 @@ from federator.lookup.followups import (
     receipt,
     retry_authorities,
 )
+from federator.lookup.journey import narrow
 from federator.lookup.routing import Endpoint, Route
-from federator.lookup.service import narrow
 
 
 @pytest.mark.parametrize(("child", "practitioner"), [

@@ -1,0 +1,219 @@
+"""One lookup's journey as plain values: the prepared lookup (built once, then
+passed everywhere), the records the trail keeps of it, and the merged answer.
+
+Pure functions and frozen values: no Flask, no I/O. The service
+(:mod:`federator.lookup.service`) does the I/O around them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from adapters.protocol import WirePayload
+from federator.auth.principal import Principal
+from federator.inputs import text_problems
+from federator.lookup.breakers import Ticket
+from federator.lookup.fanout import Outcome, unavailable
+from federator.lookup.merge import merge
+from federator.lookup.routing import Endpoint, Route
+from federator.names import ANSWERED, MATCH
+
+#: Why a lookup was refused when Redis is configured and down (breakers and limits
+#: cannot be enforced).
+STATE_DOWN_REASON = "shared state unavailable"
+SUSPENDED = "endpoint suspended"
+CIRCUIT_OPEN = "circuit open: recent calls failed; tried again after a cool-down"
+#: Free text copied into a refusal's record is cut to this length.
+PURPOSE_KEPT = 500
+
+
+@dataclass(frozen=True)
+class PreparedLookup:
+    """Everything one lookup needs once it is checked, routed and admitted."""
+
+    id: str
+    principal: Principal
+    role: str
+    #: the child as sent to authorities (``wire_child``)
+    child: Mapping[str, Any]
+    pseudonym: str
+    purpose: str
+    #: the basis as sent and audited (dates as ISO text)
+    basis: Mapping[str, Any]
+    scope: str
+    include_past: bool
+    plan: Route
+    deadline_ms: int
+    #: ``time.monotonic()`` by which every authority must have answered
+    deadline: float
+    tickets: Mapping[str, Ticket]
+    #: the lookup a retry finishes, and the authorities a retry (or the request's
+    #: ``authorities``) narrowed the plan to
+    follows: str | None = None
+    only: frozenset[str] | None = None
+    flags: tuple[str, ...] = ()
+
+    @property
+    def actor(self) -> dict[str, Any]:
+        return self.principal.actor(self.role)
+
+    @property
+    def authorities(self) -> tuple[str, ...]:
+        """Every authority this lookup reports on: asked, or unavailable without asking."""
+        return tuple(e.id for e in (*self.plan.ask, *self.plan.unavailable))
+
+    @property
+    def asked(self) -> tuple[Endpoint, ...]:
+        """The authorities sent the question: routed, and their breaker lets the call through."""
+        return tuple(e for e in self.plan.ask if self.tickets[e.id].allowed)
+
+    def withheld(self) -> list[Outcome]:
+        """The authorities not asked, each with the reason."""
+        return ([unavailable(e, SUSPENDED) for e in self.plan.unavailable]
+                + [unavailable(e, CIRCUIT_OPEN) for e in self.plan.ask
+                   if not self.tickets[e.id].allowed])
+
+    def payload(self) -> WirePayload:
+        """The question every authority is sent (encoded once for all of them)."""
+        p = self.principal
+        return WirePayload({
+            "lookup_id": self.id, "child": dict(self.child), "basis": dict(self.basis),
+            "purpose": self.purpose,
+            "requester": {"id": p.id, "name": p.name, "role": p.job_title,
+                          "organisation": p.organisation,
+                          **({"email": p.email} if p.email else {})},
+            "include_past": self.include_past,
+        })
+
+
+def narrowed_to(request: Mapping[str, Any], only: Collection[str] | None
+                ) -> frozenset[str] | None:
+    """The authorities a lookup may ask: a retry's ``only``, the request's own
+    ``authorities``, both (the intersection), or None (everyone routed)."""
+    asked = request.get("authorities")
+    if asked:
+        return frozenset(asked) & frozenset(only if only is not None else asked)
+    return frozenset(only) if only is not None else None
+
+
+def narrow(plan: Route, only: Collection[str]) -> Route:
+    """The routed plan, asking only the authorities named (never widening it)."""
+    keep = set(only)
+    return Route(ask=tuple(e for e in plan.ask if e.id in keep),
+                 unavailable=tuple(e for e in plan.unavailable if e.id in keep),
+                 areas=plan.areas)
+
+
+# -- what the trail keeps --------------------------------------------------------------
+
+
+def requested_fields(lookup: PreparedLookup) -> dict[str, Any]:
+    """``lookup.requested``: the question, never the child (only its pseudonym).
+    The trail adds the flags it computes as it writes (``federator.audit.flags``)."""
+    extra: dict[str, Any] = {}
+    if lookup.follows:
+        extra["follows"] = lookup.follows
+    if lookup.only is not None:
+        extra["only"] = sorted(lookup.only)
+    if lookup.flags:
+        extra["flags"] = list(lookup.flags)
+    return {
+        "lookup_id": lookup.id, **lookup.actor, "purpose": lookup.purpose,
+        "basis_type": lookup.basis["type"], "basis": dict(lookup.basis),
+        "child_pseudonym": lookup.pseudonym, "scope": lookup.scope,
+        "areas": sorted(lookup.plan.areas), "include_past": lookup.include_past,
+        "deadline_ms": lookup.deadline_ms, **extra, "authorities": list(lookup.authorities),
+    }
+
+
+def completed_fields(lookup: PreparedLookup, outcomes: Sequence[Outcome],
+                     answer: Mapping[str, Any], *, client_gone: bool) -> dict[str, Any]:
+    """``lookup.completed``: each authority's outcome and how many professionals,
+    never who they are."""
+    return {
+        "lookup_id": lookup.id, **lookup.actor, "child_pseudonym": lookup.pseudonym,
+        "complete": answer["complete"], "client_gone": client_gone,
+        "outcomes": [{"id": o.id, "outcome": o.status, "latency_ms": o.latency_ms,
+                      "professionals": len(o.professionals)} for o in outcomes],
+        "professionals": len(answer["professionals"]),
+    }
+
+
+def refusal_fields(errors: Mapping[str, Any] | None, request: Any = None, *,
+                   reason: str | None = None, follows: str | None = None) -> dict[str, Any]:
+    """``lookup.refused``, one shape wherever the refusal happens: which fields
+    failed (never their values), why, and the purpose and basis type when they
+    are text that may be stored."""
+    fields: dict[str, Any] = {"fields": sorted(_paths(errors or {}))}
+    if reason:
+        fields["reason"] = reason
+    if follows:
+        fields["follows"] = follows
+    if isinstance(request, Mapping) and not text_problems(request):
+        if isinstance(request.get("purpose"), str):
+            fields["purpose"] = request["purpose"][:PURPOSE_KEPT]
+        basis = request.get("basis")
+        if isinstance(basis, Mapping) and isinstance(basis.get("type"), str):
+            fields["basis_type"] = basis["type"][:40]
+    return fields
+
+
+# -- the answer ------------------------------------------------------------------------
+
+
+def answer_of(lookup_id: str, outcomes: Sequence[Outcome], areas: Collection[str]
+              ) -> dict[str, Any]:
+    """The merged answer the practitioner sees: every authority's outcome (those
+    that answered first), the professionals of those that know the child, notices."""
+    outcomes = sorted(outcomes, key=lambda o: (o.status not in ANSWERED, o.name))
+    notices = [{"authority": o.id, "text": o.notice} for o in outcomes if o.notice]
+    if not outcomes:
+        notices.append({"authority": None, "text": (
+            "No registered authority covers the areas given. Add the child's postcode "
+            "or an area code to ask local authorities.")})
+    elif not areas:
+        notices.append({"authority": None, "text": (
+            "No postcode or area was given, so only national services were asked.")})
+    return {
+        "lookup_id": lookup_id,
+        # Nobody asked is nobody answering: never a complete "no one is involved".
+        "complete": bool(outcomes) and all(o.status in ANSWERED for o in outcomes),
+        "authorities": [o.public() for o in outcomes],
+        "professionals": merge((o.id, o.professionals) for o in outcomes
+                               if o.status == MATCH),
+        "notices": notices,
+    }
+
+
+def wire_child(child: Mapping[str, Any]) -> dict[str, Any]:
+    """The child as the protocol sends it (and as its pseudonym is computed)."""
+    dob = child.get("date_of_birth")
+    return {
+        "nhs_number": child.get("nhs_number"),
+        "given_name": child.get("given_name"),
+        "family_name": child.get("family_name"),
+        "date_of_birth": dob.isoformat() if isinstance(dob, date) else dob,
+        "postcodes": list(child.get("postcodes") or []),
+    }
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _paths(errors: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
+    for key, value in errors.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, Mapping):
+            yield from _paths(value, path)
+        else:
+            yield path

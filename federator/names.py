@@ -1,0 +1,57 @@
+"""Names used across the broker, written once: each authority's outcome for a
+lookup, and the audit trail's event names. Nothing here imports anything above it."""
+
+from __future__ import annotations
+
+from adapters.protocol import STATUSES
+
+# -- an authority's outcome for one lookup -------------------------------------------
+#: what the authority said (the wire statuses of ``federator-lookup/1``)
+MATCH = "match"
+NO_MATCH = "no_match"
+DECLINED = "declined"
+#: what the broker reports when the authority said nothing usable
+TIMEOUT = "timeout"
+ERROR = "error"
+UNAVAILABLE = "unavailable"
+
+OUTCOMES = (MATCH, NO_MATCH, DECLINED, TIMEOUT, ERROR, UNAVAILABLE)
+#: the authority searched and answered: a lookup is complete when every one did
+ANSWERED = frozenset({MATCH, NO_MATCH})
+#: the authority spoke (searched, or declined to)
+SPOKE = frozenset({MATCH, NO_MATCH, DECLINED})
+#: no answer: worth asking again (a retry asks only these)
+NOT_ANSWERED = frozenset({TIMEOUT, ERROR, UNAVAILABLE})
+#: what counts against an authority's circuit breaker
+FAILURES = frozenset({TIMEOUT, ERROR})
+
+assert frozenset(STATUSES) == SPOKE, "the wire statuses and the broker's outcomes disagree"
+
+# -- audit events ---------------------------------------------------------------------
+LOOKUP_REQUESTED = "lookup.requested"
+LOOKUP_COMPLETED = "lookup.completed"
+LOOKUP_REFUSED = "lookup.refused"
+LOOKUP_RATE_LIMITED = "lookup.rate_limited"
+LOOKUP_EVENTS = (LOOKUP_REQUESTED, LOOKUP_COMPLETED, LOOKUP_REFUSED)
+
+AUTH_SIGNED_IN = "auth.signed_in"
+AUTH_SIGNED_OUT = "auth.signed_out"
+AUTH_REFUSED = "auth.refused"
+
+AUDIT_RECORDS_LISTED = "audit.records_listed"
+AUDIT_RECORD_VIEWED = "audit.record_viewed"
+AUDIT_EXPORTED = "audit.exported"
+AUDIT_VERIFIED = "audit.verified"
+AUDIT_CHILD_CHECKED = "audit.child_checked"
+AUDIT_CHECKPOINT_READ = "audit.checkpoint_read"
+AUDIT_PROOF_READ = "audit.proof_read"
+AUDIT_AUTHORITY_VIEWED = "audit.authority_viewed"
+AUDIT_SUBJECT_ACCESS = "audit.subject_access"
+
+REGISTRY_REGISTERED = "registry.registered"
+REGISTRY_UPDATED = "registry.updated"
+REGISTRY_CHECKED = "registry.checked"
+REGISTRY_SEEDED = "registry.seeded"
+#: a broker admin's review of an endpoint, by the action taken
+REGISTRY_REVIEWED = {"approve": "registry.approved", "reject": "registry.rejected",
+                     "suspend": "registry.suspended", "resume": "registry.resumed"}
