@@ -183,8 +183,3 @@ def frontier_root(frontier: Sequence[bytes]) -> bytes:
     for node in reversed(frontier[:-1]):
         r = node_hash(node, r)
     return r
-
-
-def frontier_fits(frontier: Sequence[bytes], size: int) -> bool:
-    """A frontier of a tree of ``size`` leaves has one node per set bit of ``size``."""
-    return len(frontier) == bin(size).count("1")

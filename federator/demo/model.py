@@ -121,9 +121,6 @@ class World:
     def involvements_at(self, authority_id: str) -> list[Involvement]:
         return [i for i in self.involvements if i.authority_id == authority_id]
 
-    def children_known_to(self, authority_id: str) -> list[Child]:
-        return [c for c in self.children if authority_id in c.known_to]
-
     # -- for people -------------------------------------------------------
 
     def label(self, child: Child) -> str:

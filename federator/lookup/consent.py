@@ -50,23 +50,3 @@ def _consent(basis: Mapping[str, Any], today: date, max_age_days: int) -> FieldE
     if not str(basis.get("reference") or "").strip():
         errors["reference"] = ["Say where the consent is recorded."]
     return errors
-
-
-def allows_sensitive(basis: Mapping[str, Any]) -> bool:
-    """Whether the basis lets authorities return sensitive services (informative)."""
-    kind = basis.get("type")
-    if kind == "consent":
-        return bool(basis.get("covers_sensitive_services"))
-    if kind == "statutory":
-        return basis.get("power") in ("children-act-1989-s47", "court-order")
-    return kind == "safeguarding"
-
-
-def needs_review(basis: Mapping[str, Any], scope: str) -> list[str]:
-    """Audit flags raised by the request itself."""
-    flags = []
-    if basis.get("type") == "safeguarding":
-        flags.append("safeguarding_basis")
-    if scope == "all":
-        flags.append("scope_all")
-    return flags

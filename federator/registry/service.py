@@ -30,13 +30,12 @@ from federator.registry.rules import (
     next_status,
     status_after_change,
 )
-from federator.registry.schemas import BUILT_IN_PROTOCOLS, protocols
+from federator.registry.schemas import protocols
 from federator.registry.secrets import CredentialCipher, CredentialsKeyError
 from federator.registry.tables import endpoint_checks, endpoint_reviews, upsert_endpoint
 from federator.registry.urlguard import UnsafeURL, UrlGuard, UrlPolicy
 from federator.storage import endpoints
 
-PROTOCOLS = BUILT_IN_PROTOCOLS
 REQUIRED = ("id", "name", "code", "coverage", "protocol", "url")
 PUBLIC_FIELDS = ("id", "name", "code", "protocol", "url", "timeout_ms", "contact", "status",
                  "created_at", "updated_at")

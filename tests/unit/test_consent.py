@@ -1,4 +1,4 @@
-"""Consent policy: check_basis, allows_sensitive, needs_review."""
+"""Consent policy: check_basis."""
 
 from __future__ import annotations
 
@@ -10,9 +10,7 @@ from federator.lookup.consent import (
     CONSENT_GIVERS,
     MIN_JUSTIFICATION,
     STATUTORY_POWERS,
-    allows_sensitive,
     check_basis,
-    needs_review,
 )
 
 TODAY = date(2026, 11, 20)
@@ -173,54 +171,3 @@ def test_an_unknown_basis_type_is_refused_on_type(kind):
 
 def test_a_basis_without_type_is_refused():
     assert set(check({})) == {"type"}
-
-
-# -- allows_sensitive ----------------------------------------------------------------
-
-
-def test_consent_allows_sensitive_only_when_it_covers_them():
-    assert allows_sensitive(consent(covers_sensitive_services=True)) is True
-    assert allows_sensitive(consent(covers_sensitive_services=False)) is False
-    basis = consent()
-    del basis["covers_sensitive_services"]
-    assert allows_sensitive(basis) is False
-
-
-def test_safeguarding_allows_sensitive():
-    assert allows_sensitive({"type": "safeguarding", "justification": "x" * 40}) is True
-
-
-@pytest.mark.parametrize(("power", "allowed"), [
-    ("children-act-1989-s47", True),
-    ("court-order", True),
-    ("children-act-1989-s17", False),
-    ("made-up", False),
-])
-def test_statutory_allows_sensitive_for_s47_and_court_orders_only(power, allowed):
-    assert allows_sensitive({"type": "statutory", "power": power, "reference": "R"}) is allowed
-
-
-@pytest.mark.parametrize("kind", [None, "other", ""])
-def test_unknown_basis_never_allows_sensitive(kind):
-    assert allows_sensitive({"type": kind, "covers_sensitive_services": True}) is False
-
-
-# -- needs_review --------------------------------------------------------------------
-
-
-def test_safeguarding_is_always_flagged():
-    assert needs_review({"type": "safeguarding"}, "targeted") == ["safeguarding_basis"]
-
-
-def test_scope_all_is_flagged():
-    assert needs_review(consent(), "all") == ["scope_all"]
-
-
-def test_safeguarding_with_scope_all_raises_both_flags():
-    assert needs_review({"type": "safeguarding"}, "all") == ["safeguarding_basis", "scope_all"]
-
-
-@pytest.mark.parametrize("basis", [
-    consent(), {"type": "statutory", "power": "children-act-1989-s47", "reference": "R"}])
-def test_targeted_consent_or_statutory_raises_no_flag(basis):
-    assert needs_review(basis, "targeted") == []
