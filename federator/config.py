@@ -34,27 +34,20 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Declared:
-    """What ``setting()`` records in a field's metadata."""
+    """How a setting is read and described, recorded by ``setting()``."""
 
-    description: str
-    minimum: int | None = None
-    parse: Callable[[str], Any] | None = None
-    fallback: str | None = None
-    choices: tuple[str, ...] = ()
-    unset: str = ""
+    description: str  # one line, for operators
+    minimum: int | None = None  # a whole number's smallest value (1 when not given)
+    parse: Callable[[str], Any] | None = None  # trimmed text to value, when the type's is not
+    fallback: str | None = None  # the field whose variable is read when this one is unset
+    choices: tuple[str, ...] = ()  # the only values accepted
+    unset: str = ""  # for the docs: what leaving it unset means, when the default does not say
 
 
-def setting(default: Any, description: str, *, minimum: int | None = None,
-            parse: Callable[[str], Any] | None = None, fallback: str | None = None,
-            choices: tuple[str, ...] = (), unset: str = "") -> Any:
-    """A declared setting: a dataclass field with its default and, for operators,
-    its ``description``; ``minimum`` for a whole number (1 unless given);
-    ``parse`` turns the trimmed text into the value when the type's parser is
-    not enough; ``fallback`` names the field whose variable is read when this
-    one is unset; ``choices`` are the only values accepted; ``unset`` says, in
-    the docs, what leaving it unset means when the default alone does not."""
-    declared = Declared(description, minimum, parse, fallback, choices, unset)
-    return field(default=default, metadata={"setting": declared})
+def setting(default: Any, description: str, **how: Any) -> Any:
+    """A declared setting: a dataclass field with its default, its description
+    and ``how`` it is read (the other fields of ``Declared``)."""
+    return field(default=default, metadata={"setting": Declared(description, **how)})
 
 
 def _no_trailing_slash(raw: str) -> str:
