@@ -1,4 +1,4 @@
-"""The ``federator`` command: database, audit, registry and the demo."""
+"""The ``federator`` command: database, audit, registry, settings and the demo."""
 
 from __future__ import annotations
 
@@ -310,6 +310,25 @@ def adapter_check(url: str, audience: str, timeout_s: float, as_json: bool) -> N
         raise click.ClickException(str(e)) from e
     report(run_checks(url, sign=keys.sign, audience=audience, timeout_s=timeout_s,
                       key=keys.key, issuer=keys.issuer), as_json)
+
+
+@main.group("settings")
+def settings_group() -> None:
+    """The broker's settings (FEDERATOR_* environment variables)."""
+
+
+@settings_group.command("docs")
+@click.option("--output", type=click.Path(dir_okay=False), default=None,
+              help="File to write, e.g. docs/settings.md (default: standard output).")
+def settings_docs(output: str | None) -> None:
+    """Every setting, its meaning, value and default, as Markdown."""
+    from federator.settings_doc import render
+
+    if output is None:
+        click.echo(render(), nl=False)
+        return
+    with open(output, "w", encoding="utf-8", newline="\n") as handle:
+        handle.write(render())
 
 
 def _add_registry_commands() -> None:

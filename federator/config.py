@@ -1,5 +1,13 @@
 """Settings, read once from ``FEDERATOR_*`` environment variables.
 
+Each setting is declared once, as a field of ``Settings`` made by
+``setting()``: its default, a one-line description for operators and, where
+needed, how it is read. The variable is ``FEDERATOR_`` and the field's name in
+capitals; the parser follows the field's type (a whole number has a minimum,
+1 unless declared). ``Settings.from_env`` reads every declared field, and
+``federator settings docs`` writes ``docs/settings.md`` from the same
+declarations (``federator.settings_doc``).
+
 Defaults are safe for production: no secret has a usable default. In
 ``development`` (the demo, the tests) missing secrets are generated per
 process and the broker says so; in ``production`` it refuses to start.
@@ -7,13 +15,17 @@ process and the broker says so; in ``production`` it refuses to start.
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+import types
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any, get_args, get_type_hints
 
 ENVIRONMENTS = ("development", "production")
+PREFIX = "FEDERATOR_"
 
 
 class ConfigError(ValueError):
@@ -21,55 +33,166 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class Declared:
+    """How a setting is read and described, recorded by ``setting()``."""
+
+    description: str  # one line, for operators
+    minimum: int | None = None  # a whole number's smallest value (1 when not given)
+    parse: Callable[[str], Any] | None = None  # trimmed text to value, when the type's is not
+    fallback: str | None = None  # the field whose variable is read when this one is unset
+    choices: tuple[str, ...] = ()  # the only values accepted
+    unset: str = ""  # for the docs: what leaving it unset means, when the default does not say
+
+
+def setting(default: Any, description: str, **how: Any) -> Any:
+    """A declared setting: a dataclass field with its default, its description
+    and ``how`` it is read (the other fields of ``Declared``)."""
+    return field(default=default, metadata={"setting": Declared(description, **how)})
+
+
+def _no_trailing_slash(raw: str) -> str:
+    return raw.rstrip("/")
+
+
+def _comma_list(raw: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+#: The parser for each field type (``X | None`` uses X's).
+PARSERS: dict[Any, Callable[[str], Any]] = {int: int, str: str, Path: Path,
+                                            tuple[str, ...]: _comma_list}
+
+
+@dataclass(frozen=True)
 class Settings:
-    env: str = "production"
-    instance_dir: Path = Path("instance")
-    database_url: str | None = None
-    redis_url: str | None = None
-    redis_prefix: str = "federator:"
-    secret_key: str = ""
-    audit_key: str = ""
-    broker_id: str = "federator"
-    public_url: str = "http://127.0.0.1:5000"
-    signing_key_file: Path | None = None
-    oidc_issuer: str | None = None
-    oidc_client_id: str = "federator"
-    oidc_client_secret: str | None = None
-    oidc_audience: str = "federator"
-    roles_claim: str = "roles"
-    registry_seed: Path | None = None
-    allowed_networks: tuple[str, ...] = ()
-    credentials_key: str = ""  # Fernet key(s) for endpoint credentials, newest first
-    key_overlap_s: int = 7 * 24 * 3600  # an old signing key stays published this long
-    postcode_table: Path | None = None
-    deadline_default_ms: int = 5000
-    deadline_max_ms: int = 15000
-    consent_max_age_days: int = 365
-    fanout_workers: int = 32
-    max_answer_bytes: int = 1024 * 1024
-    govuk_frontend_dir: Path | None = None  # node_modules/govuk-frontend/dist/govuk
-    breaker_failures: int = 5
-    breaker_window_s: int = 60
-    breaker_cooldown_s: int = 30
-    oidc_scopes: str = "openid profile email roles"
-    organisation_claim: str = "organisation"
-    authority_claim: str = "authority"
-    session_idle_minutes: int = 15
-    session_max_hours: int = 10
-    lookups_per_minute: int = 10
-    lookups_per_day: int = 200
-    metrics_token: str = ""  # bearer token Prometheus sends to /metrics (federator.metrics)
-    audit_checkpoint_every: int = 1000
-    audit_per_hour: int = 20
-    audit_per_day: int = 80
-    audit_office_hours: str = "08:00-18:00"
-    audit_timezone: str = "Europe/London"
-    audit_no_match_streak: int = 10
-    audit_child_organisations: int = 3
-    audit_child_window_hours: int = 72
-    audit_repeat_lookups: int = 3
-    audit_repeat_window_hours: int = 24
-    retry_window_s: int = 86400
+    env: str = setting(
+        "production", "Which rules apply: only development generates missing secrets and "
+        "allows the demo, plain http and loopback endpoints.", choices=ENVIRONMENTS)
+    instance_dir: Path = setting(
+        Path("instance"), "Folder for the SQLite file and the keys made in development.")
+    database_url: str | None = setting(
+        None, "SQLAlchemy URL of the database, e.g. `postgresql+psycopg://user@host/db`.",
+        unset="SQLite: `federator.sqlite` in the instance folder")
+    redis_url: str | None = setting(
+        None, "Redis holding rate limits, circuit breakers, replay nonces and OAuth tokens "
+        "for every broker process; needed for more than one worker in production.",
+        unset="none: that state is kept in each process")
+    redis_prefix: str = setting(
+        "federator:", "Prefix of every Redis key, so several brokers can share one Redis.")
+    secret_key: str = setting(
+        "", "Session cookie signing secret, at least 32 characters, the same on every host.",
+        unset="generated per process in development; required in production")
+    audit_key: str = setting(
+        "", "HMAC key for child pseudonyms in the audit trail, at least 32 characters; "
+        "never change it.", unset="generated per process in development; required in production")
+    broker_id: str = setting(
+        "federator", "This broker's name: the `iss` of signed lookups, the audit trail's log "
+        "id and its User-Agent.")
+    public_url: str = setting(
+        "http://127.0.0.1:5000", "The address users reach; sign-in redirects are built on "
+        "it (trailing `/` dropped).", parse=_no_trailing_slash)
+    signing_key_file: Path | None = setting(
+        None, "The broker's ES256 signing key ring (JWK JSON, mode 0600): signs lookups and "
+        "audit checkpoints.", unset="`signing-key.jwk.json` in the instance folder, created "
+        "in development; required in production")
+    oidc_issuer: str | None = setting(
+        None, "The identity provider's issuer URL (discovery and JWKS), https in production "
+        "(trailing `/` dropped).", parse=_no_trailing_slash,
+        unset="none: no sign-in and no bearer tokens; required in production")
+    oidc_client_id: str = setting(
+        "federator", "The broker's client id at the identity provider.")
+    oidc_client_secret: str | None = setting(
+        None, "The broker's client secret at the identity provider.",
+        unset="none: a public client (PKCE, no client authentication)")
+    oidc_audience: str = setting(
+        "federator", "The audience API bearer tokens must name.", fallback="oidc_client_id")
+    roles_claim: str = setting(
+        "roles", "The token claim holding roles; a dotted path works (`realm_access.roles`).")
+    registry_seed: Path | None = setting(
+        None, "TOML file of endpoints upserted as `active` at start-up "
+        "(see `config/registry.example.toml`).")
+    allowed_networks: tuple[str, ...] = setting(
+        (), "Private networks (CIDRs) endpoints may resolve into, which the URL guard "
+        "would otherwise refuse.")
+    credentials_key: str = setting(
+        "", "Fernet key(s), comma-separated, newest first, encrypting endpoint credentials in "
+        "the registry.",
+        unset="none: credentials cannot be stored (development keeps a key in "
+        "`credentials.key` in the instance folder)")
+    key_overlap_s: int = setting(
+        7 * 24 * 3600, "Seconds an old key stays published after a rotation: the broker's "
+        "signing key (`federator keys rotate`) and an endpoint's SMART client key.", minimum=0)
+    postcode_table: Path | None = setting(
+        None, "CSV of `district,gss_code` routing a child's postcodes to authorities' areas.",
+        unset="`config/postcodes.csv` in the source tree")
+    deadline_default_ms: int = setting(
+        5000, "A lookup's deadline in milliseconds when the request names none.", minimum=100)
+    deadline_max_ms: int = setting(
+        15000, "The longest deadline a request may ask for, in milliseconds.", minimum=100)
+    consent_max_age_days: int = setting(
+        365, "Consent older than this many days is refused and must be asked again.")
+    fanout_workers: int = setting(
+        32, "Threads per process for calls to authorities without an event-loop client "
+        "(FHIR R4, plug-ins).")
+    max_answer_bytes: int = setting(
+        1024 * 1024, "The largest answer read from an authority, in bytes.", minimum=1024)
+    govuk_frontend_dir: Path | None = setting(
+        None, "Folder of the govuk-frontend assets served under `/assets`.",
+        unset="`node_modules/govuk-frontend/dist/govuk` in the source tree")
+    breaker_failures: int = setting(
+        5, "Consecutive timeouts or errors that open an endpoint's circuit breaker.")
+    breaker_window_s: int = setting(
+        60, "Seconds after which a breaker's failure count expires.")
+    breaker_cooldown_s: int = setting(
+        30, "Seconds an open breaker stays open before one lookup probes the endpoint.")
+    oidc_scopes: str = setting(
+        "openid profile email roles", "Scopes asked for at web sign-in.")
+    organisation_claim: str = setting(
+        "organisation", "The token claim holding the user's organisation.")
+    authority_claim: str = setting(
+        "authority", "The token claim naming an authority admin's authority (without it "
+        "the role is not granted).")
+    session_idle_minutes: int = setting(
+        15, "Minutes without a request after which a signed-in session ends.")
+    session_max_hours: int = setting(
+        10, "Hours after sign-in at which a session ends, however busy.")
+    lookups_per_minute: int = setting(
+        10, "Lookups one practitioner may make per minute; more are refused (429).")
+    lookups_per_day: int = setting(
+        200, "Lookups one practitioner may make per day; more are refused (429).")
+    metrics_token: str = setting(
+        "", "Bearer token Prometheus must send to read `/metrics`.",
+        unset="none: `/metrics` is open in development and refused (403) in production")
+    audit_checkpoint_every: int = setting(
+        1000, "A signed checkpoint (Merkle root and chain head) every this many audit "
+        "records.")
+    audit_per_hour: int = setting(
+        20, "Audit flag `volume_hour` when a practitioner makes more than this many lookups "
+        "within an hour.")
+    audit_per_day: int = setting(
+        80, "Audit flag `volume_day` when a practitioner makes more than this many lookups "
+        "within a day.")
+    audit_office_hours: str = setting(
+        "08:00-18:00", "Audit flag `out_of_hours` for lookups outside these hours "
+        "(`HH:MM-HH:MM`), Monday to Friday; bank holidays are not known.")
+    audit_timezone: str = setting(
+        "Europe/London", "The time zone (IANA name) of `FEDERATOR_AUDIT_OFFICE_HOURS`.")
+    audit_no_match_streak: int = setting(
+        10, "Audit flag `no_match_streak` when this many of a practitioner's lookups in a row "
+        "found nobody.")
+    audit_child_organisations: int = setting(
+        3, "Audit flag `child_many_organisations` when this many organisations (this lookup's "
+        "included) have looked up one child within the window.", minimum=2)
+    audit_child_window_hours: int = setting(
+        72, "The window, in hours, of `FEDERATOR_AUDIT_CHILD_ORGANISATIONS`.")
+    audit_repeat_lookups: int = setting(
+        3, "Audit flag `repeat_lookups` when one practitioner looks up one child more than "
+        "this many times within the window (retries not counted).")
+    audit_repeat_window_hours: int = setting(
+        24, "The window, in hours, of `FEDERATOR_AUDIT_REPEAT_LOOKUPS`.")
+    retry_window_s: int = setting(
+        86400, "Seconds within which the practitioner who made a lookup may retry it, asking "
+        "again the authorities that timed out, failed or were unavailable.")
     generated: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -89,80 +212,7 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
-
-        def get(name: str) -> str | None:
-            value = env.get(f"FEDERATOR_{name}")
-            return value.strip() if value and value.strip() else None
-
-        def integer(name: str, default: int, minimum: int = 1) -> int:
-            raw = get(name)
-            if raw is None:
-                return default
-            try:
-                value = int(raw)
-            except ValueError as e:
-                raise ConfigError(f"FEDERATOR_{name} must be a whole number") from e
-            if value < minimum:
-                raise ConfigError(f"FEDERATOR_{name} must be at least {minimum}")
-            return value
-
-        mode = get("ENV") or "production"
-        if mode not in ENVIRONMENTS:
-            raise ConfigError(f"FEDERATOR_ENV must be one of {', '.join(ENVIRONMENTS)}")
-        instance = Path(get("INSTANCE_DIR") or "instance")
-        settings = cls(
-            env=mode,
-            instance_dir=instance,
-            database_url=get("DATABASE_URL"),
-            redis_url=get("REDIS_URL"),
-            redis_prefix=get("REDIS_PREFIX") or "federator:",
-            secret_key=get("SECRET_KEY") or "",
-            audit_key=get("AUDIT_KEY") or "",
-            broker_id=get("BROKER_ID") or "federator",
-            public_url=(get("PUBLIC_URL") or "http://127.0.0.1:5000").rstrip("/"),
-            signing_key_file=Path(p) if (p := get("SIGNING_KEY_FILE")) else None,
-            oidc_issuer=(i.rstrip("/") if (i := get("OIDC_ISSUER")) else None),
-            oidc_client_id=get("OIDC_CLIENT_ID") or "federator",
-            oidc_client_secret=get("OIDC_CLIENT_SECRET"),
-            oidc_audience=get("OIDC_AUDIENCE") or get("OIDC_CLIENT_ID") or "federator",
-            roles_claim=get("ROLES_CLAIM") or "roles",
-            registry_seed=Path(p) if (p := get("REGISTRY_SEED")) else None,
-            allowed_networks=tuple(
-                n.strip() for n in (get("ALLOWED_NETWORKS") or "").split(",") if n.strip()
-            ),
-            postcode_table=Path(p) if (p := get("POSTCODE_TABLE")) else None,
-            credentials_key=get("CREDENTIALS_KEY") or "",
-            key_overlap_s=integer("KEY_OVERLAP_S", 7 * 24 * 3600, 0),
-            deadline_default_ms=integer("DEADLINE_DEFAULT_MS", 5000, 100),
-            deadline_max_ms=integer("DEADLINE_MAX_MS", 15000, 100),
-            consent_max_age_days=integer("CONSENT_MAX_AGE_DAYS", 365),
-            fanout_workers=integer("FANOUT_WORKERS", 32),
-            max_answer_bytes=integer("MAX_ANSWER_BYTES", 1024 * 1024, 1024),
-            govuk_frontend_dir=Path(p) if (p := get("GOVUK_FRONTEND_DIR")) else None,
-            breaker_failures=integer("BREAKER_FAILURES", 5),
-            breaker_window_s=integer("BREAKER_WINDOW_S", 60),
-            breaker_cooldown_s=integer("BREAKER_COOLDOWN_S", 30),
-            oidc_scopes=get("OIDC_SCOPES") or "openid profile email roles",
-            organisation_claim=get("ORGANISATION_CLAIM") or "organisation",
-            authority_claim=get("AUTHORITY_CLAIM") or "authority",
-            session_idle_minutes=integer("SESSION_IDLE_MINUTES", 15),
-            session_max_hours=integer("SESSION_MAX_HOURS", 10),
-            lookups_per_minute=integer("LOOKUPS_PER_MINUTE", 10),
-            lookups_per_day=integer("LOOKUPS_PER_DAY", 200),
-            metrics_token=get("METRICS_TOKEN") or "",
-            audit_checkpoint_every=integer("AUDIT_CHECKPOINT_EVERY", 1000),
-            audit_per_hour=integer("AUDIT_PER_HOUR", 20),
-            audit_per_day=integer("AUDIT_PER_DAY", 80),
-            audit_office_hours=get("AUDIT_OFFICE_HOURS") or "08:00-18:00",
-            audit_timezone=get("AUDIT_TIMEZONE") or "Europe/London",
-            audit_no_match_streak=integer("AUDIT_NO_MATCH_STREAK", 10),
-            audit_child_organisations=integer("AUDIT_CHILD_ORGANISATIONS", 3, 2),
-            audit_child_window_hours=integer("AUDIT_CHILD_WINDOW_HOURS", 72),
-            audit_repeat_lookups=integer("AUDIT_REPEAT_LOOKUPS", 3),
-            audit_repeat_window_hours=integer("AUDIT_REPEAT_WINDOW_HOURS", 24),
-            retry_window_s=integer("RETRY_WINDOW_S", 86400),
-        )
-        return settings.checked()
+        return cls(**{d.name: d.read(env) for d in declarations()}).checked()
 
     def checked(self) -> Settings:
         """Fill development secrets, refuse unsafe production settings."""
@@ -191,3 +241,79 @@ class Settings:
             audit_key=generated.get("FEDERATOR_AUDIT_KEY", self.audit_key),
             generated=tuple(generated),
         )
+
+
+def variable(name: str) -> str:
+    """The environment variable of the ``Settings`` field ``name``."""
+    return PREFIX + name.upper()
+
+
+def _text(environ: Mapping[str, str], name: str) -> str | None:
+    value = environ.get(name)
+    return value.strip() if value and value.strip() else None
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """One setting as declared on ``Settings``, resolved: what ``from_env`` reads
+    and the docs show."""
+
+    name: str  # the Settings field
+    variable: str
+    default: Any
+    kind: Any  # the field's type without ``| None``: int, str, Path, tuple[str, ...]
+    description: str
+    minimum: int | None
+    parse: Callable[[str], Any]
+    fallback: str | None  # the variable read when this one is unset
+    choices: tuple[str, ...]
+    unset: str
+
+    def read(self, environ: Mapping[str, str]) -> Any:
+        """The value from ``environ``; blank is unset; ConfigError names the variable."""
+        raw = _text(environ, self.variable)
+        if raw is None and self.fallback:
+            raw = _text(environ, self.fallback)
+        if raw is None:
+            return self.default
+        if self.choices and raw not in self.choices:
+            raise ConfigError(f"{self.variable} must be one of {', '.join(self.choices)}")
+        try:
+            value = self.parse(raw)
+        except ValueError as e:
+            raise ConfigError(f"{self.variable} must be a whole number") from e
+        if self.minimum is not None and value < self.minimum:
+            raise ConfigError(f"{self.variable} must be at least {self.minimum}")
+        return value
+
+
+@functools.cache
+def declarations() -> tuple[Declaration, ...]:
+    """Every declared setting, in the order of the ``Settings`` fields."""
+    hints = get_type_hints(Settings)
+    found = []
+    for f in fields(Settings):
+        declared = f.metadata.get("setting")
+        if declared is None:
+            continue
+        kind = _without_none(hints[f.name])
+        if kind not in PARSERS:
+            raise TypeError(f"Settings.{f.name}: no parser for {kind!r}; give parse=")
+        minimum = declared.minimum
+        if minimum is None and kind is int:
+            minimum = 1
+        found.append(Declaration(
+            name=f.name, variable=variable(f.name), default=f.default, kind=kind,
+            description=declared.description, minimum=minimum,
+            parse=declared.parse or PARSERS[kind],
+            fallback=variable(declared.fallback) if declared.fallback else None,
+            choices=declared.choices, unset=declared.unset))
+    return tuple(found)
+
+
+def _without_none(hint: Any) -> Any:
+    """``X`` for ``X | None``, else the hint itself."""
+    if isinstance(hint, types.UnionType) and type(None) in get_args(hint):
+        (kind,) = (a for a in get_args(hint) if a is not type(None))
+        return kind
+    return hint

@@ -1,12 +1,17 @@
-"""Settings.from_env: production refuses unsafe settings, development fills secrets."""
+"""Settings: production refuses unsafe settings, development fills secrets; every
+setting declared once, with its default, minimum and description, and documented."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
-from federator.config import ConfigError, Settings
+from federator.cli import main
+from federator.config import ConfigError, Settings, declarations
+from federator.settings_doc import DOC, render
 
 SECRET = "s" * 32
 AUDIT = "a" * 32
@@ -136,19 +141,6 @@ def test_an_unknown_environment_is_refused_by_name(mode):
 # -- other settings --------------------------------------------------------------------
 
 
-def test_defaults():
-    settings = Settings.from_env(production())
-    assert settings.deadline_default_ms == 5000
-    assert settings.deadline_max_ms == 15000
-    assert settings.consent_max_age_days == 365
-    assert settings.fanout_workers == 32
-    assert settings.max_answer_bytes == 1024 * 1024
-    assert settings.broker_id == "federator"
-    assert settings.redis_url is None and settings.database_url is None
-    assert settings.allowed_networks == ()
-    assert settings.oidc_audience == "federator"
-
-
 def test_values_are_read_and_trimmed():
     settings = Settings.from_env(production(
         FEDERATOR_DATABASE_URL=" postgresql+psycopg://db/f ",
@@ -175,34 +167,6 @@ def test_default_database_is_sqlite_in_the_instance_folder(tmp_path):
     assert settings.sqlalchemy_url == f"sqlite:///{(tmp_path / 'federator.sqlite').resolve()}"
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("FEDERATOR_DEADLINE_DEFAULT_MS", "soon"),
-    ("FEDERATOR_DEADLINE_MAX_MS", "1.5"),
-    ("FEDERATOR_CONSENT_MAX_AGE_DAYS", "a year"),
-    ("FEDERATOR_FANOUT_WORKERS", "many"),
-    ("FEDERATOR_MAX_ANSWER_BYTES", "1MB"),
-])
-def test_a_non_number_is_refused_by_name(name, value):
-    message = refused(production(**{name: value}))
-    assert name in message and "whole number" in message
-
-
-@pytest.mark.parametrize(("name", "minimum"), [
-    ("FEDERATOR_DEADLINE_DEFAULT_MS", 100),
-    ("FEDERATOR_DEADLINE_MAX_MS", 100),
-    ("FEDERATOR_CONSENT_MAX_AGE_DAYS", 1),
-    ("FEDERATOR_FANOUT_WORKERS", 1),
-    ("FEDERATOR_MAX_ANSWER_BYTES", 1024),
-])
-def test_numbers_below_their_minimum_are_refused_by_name(name, minimum):
-    message = refused(production(**{name: str(minimum - 1)}))
-    assert name in message and str(minimum) in message
-    env = production(**{name: str(minimum)})
-    if name == "FEDERATOR_DEADLINE_MAX_MS":
-        env["FEDERATOR_DEADLINE_DEFAULT_MS"] = "100"
-    Settings.from_env(env)
-
-
 def test_default_deadline_above_the_maximum_is_refused():
     message = refused(production(FEDERATOR_DEADLINE_DEFAULT_MS="6000",
                                  FEDERATOR_DEADLINE_MAX_MS="5000"))
@@ -217,3 +181,181 @@ def test_from_env_reads_the_process_environment(monkeypatch):
     monkeypatch.setenv("FEDERATOR_ENV", "development")
     monkeypatch.setenv("FEDERATOR_BROKER_ID", "broker-7")
     assert Settings.from_env().broker_id == "broker-7"
+
+
+# -- the declarations ------------------------------------------------------------------
+
+#: Every setting's default as it was when the settings were first declared in one
+#: place: a changed default must be changed here too, on purpose.
+DEFAULTS = {
+    "FEDERATOR_ENV": "production",
+    "FEDERATOR_INSTANCE_DIR": Path("instance"),
+    "FEDERATOR_DATABASE_URL": None,
+    "FEDERATOR_REDIS_URL": None,
+    "FEDERATOR_REDIS_PREFIX": "federator:",
+    "FEDERATOR_SECRET_KEY": "",
+    "FEDERATOR_AUDIT_KEY": "",
+    "FEDERATOR_BROKER_ID": "federator",
+    "FEDERATOR_PUBLIC_URL": "http://127.0.0.1:5000",
+    "FEDERATOR_SIGNING_KEY_FILE": None,
+    "FEDERATOR_OIDC_ISSUER": None,
+    "FEDERATOR_OIDC_CLIENT_ID": "federator",
+    "FEDERATOR_OIDC_CLIENT_SECRET": None,
+    "FEDERATOR_OIDC_AUDIENCE": "federator",
+    "FEDERATOR_ROLES_CLAIM": "roles",
+    "FEDERATOR_REGISTRY_SEED": None,
+    "FEDERATOR_ALLOWED_NETWORKS": (),
+    "FEDERATOR_CREDENTIALS_KEY": "",
+    "FEDERATOR_KEY_OVERLAP_S": 604800,
+    "FEDERATOR_POSTCODE_TABLE": None,
+    "FEDERATOR_DEADLINE_DEFAULT_MS": 5000,
+    "FEDERATOR_DEADLINE_MAX_MS": 15000,
+    "FEDERATOR_CONSENT_MAX_AGE_DAYS": 365,
+    "FEDERATOR_FANOUT_WORKERS": 32,
+    "FEDERATOR_MAX_ANSWER_BYTES": 1048576,
+    "FEDERATOR_GOVUK_FRONTEND_DIR": None,
+    "FEDERATOR_BREAKER_FAILURES": 5,
+    "FEDERATOR_BREAKER_WINDOW_S": 60,
+    "FEDERATOR_BREAKER_COOLDOWN_S": 30,
+    "FEDERATOR_OIDC_SCOPES": "openid profile email roles",
+    "FEDERATOR_ORGANISATION_CLAIM": "organisation",
+    "FEDERATOR_AUTHORITY_CLAIM": "authority",
+    "FEDERATOR_SESSION_IDLE_MINUTES": 15,
+    "FEDERATOR_SESSION_MAX_HOURS": 10,
+    "FEDERATOR_LOOKUPS_PER_MINUTE": 10,
+    "FEDERATOR_LOOKUPS_PER_DAY": 200,
+    "FEDERATOR_METRICS_TOKEN": "",
+    "FEDERATOR_AUDIT_CHECKPOINT_EVERY": 1000,
+    "FEDERATOR_AUDIT_PER_HOUR": 20,
+    "FEDERATOR_AUDIT_PER_DAY": 80,
+    "FEDERATOR_AUDIT_OFFICE_HOURS": "08:00-18:00",
+    "FEDERATOR_AUDIT_TIMEZONE": "Europe/London",
+    "FEDERATOR_AUDIT_NO_MATCH_STREAK": 10,
+    "FEDERATOR_AUDIT_CHILD_ORGANISATIONS": 3,
+    "FEDERATOR_AUDIT_CHILD_WINDOW_HOURS": 72,
+    "FEDERATOR_AUDIT_REPEAT_LOOKUPS": 3,
+    "FEDERATOR_AUDIT_REPEAT_WINDOW_HOURS": 24,
+    "FEDERATOR_RETRY_WINDOW_S": 86400,
+}
+#: Whole numbers whose minimum is not 1.
+MINIMUMS = {"FEDERATOR_KEY_OVERLAP_S": 0, "FEDERATOR_DEADLINE_DEFAULT_MS": 100,
+            "FEDERATOR_DEADLINE_MAX_MS": 100, "FEDERATOR_MAX_ANSWER_BYTES": 1024,
+            "FEDERATOR_AUDIT_CHILD_ORGANISATIONS": 2}
+
+DECLARED = {d.variable: d for d in declarations()}
+WHOLE_NUMBERS = [d for d in declarations() if d.kind is int]
+TEXTS = [d for d in declarations() if d.kind is str and not d.choices]
+
+
+def test_every_setting_is_declared_once_with_a_one_line_description():
+    names = [f.name for f in dataclasses.fields(Settings) if f.name != "generated"]
+    assert [d.name for d in declarations()] == names
+    assert len(DECLARED) == len(names)
+    for d in declarations():
+        assert d.variable == f"FEDERATOR_{d.name.upper()}"
+        assert d.description.strip() and "\n" not in d.description, d.variable
+        assert d.description.endswith("."), d.variable
+
+
+def test_the_defaults_are_the_reference_defaults():
+    assert {d.variable: d.default for d in declarations()} == DEFAULTS
+    built = Settings()
+    assert {f"FEDERATOR_{name.upper()}": getattr(built, name) for name in
+            (d.name for d in declarations())} == DEFAULTS
+
+
+def test_an_empty_environment_gives_the_defaults():
+    settings = Settings.from_env({"FEDERATOR_ENV": "development"})
+    for d in declarations():
+        if d.name not in ("env", "secret_key", "audit_key"):
+            assert getattr(settings, d.name) == DEFAULTS[d.variable], d.variable
+
+
+def test_whole_numbers_have_the_reference_minimums():
+    assert {d.variable: d.minimum for d in WHOLE_NUMBERS} == {
+        d.variable: MINIMUMS.get(d.variable, 1) for d in WHOLE_NUMBERS}
+    assert all(d.minimum is None for d in declarations() if d.kind is not int)
+
+
+def test_the_settings_documentation_is_what_the_declarations_make():
+    assert DOC.read_text(encoding="utf-8") == render(), (
+        "docs/settings.md is stale: federator settings docs --output docs/settings.md")
+
+
+def test_the_documentation_lists_every_variable_with_its_default_and_minimum():
+    rows = {line.split("|")[1].strip(" `"): line for line in render().splitlines()
+            if line.startswith("| `FEDERATOR_")}
+    assert set(rows) == set(DEFAULTS)
+    for d in WHOLE_NUMBERS:
+        assert f"at least {d.minimum} | `{d.default}` |" in rows[d.variable]
+    assert "`FEDERATOR_OIDC_CLIENT_ID`, else `federator`" in rows["FEDERATOR_OIDC_AUDIENCE"]
+
+
+def test_the_command_writes_the_documentation(tmp_path):
+    out = tmp_path / "settings.md"
+    result = CliRunner().invoke(main, ["settings", "docs", "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.read_text(encoding="utf-8") == render()
+    printed = CliRunner().invoke(main, ["settings", "docs"])
+    assert printed.exit_code == 0 and printed.output == render()
+
+
+@pytest.mark.parametrize("d", WHOLE_NUMBERS, ids=lambda d: d.variable)
+@pytest.mark.parametrize("value", ["soon", "1.5", "1MB", "0x10"])
+def test_a_whole_number_setting_refuses_a_non_number_by_name(d, value):
+    message = refused(production(**{d.variable: value}))
+    assert d.variable in message and "whole number" in message
+
+
+@pytest.mark.parametrize("d", WHOLE_NUMBERS, ids=lambda d: d.variable)
+def test_a_whole_number_setting_refuses_below_its_minimum_by_name(d):
+    message = refused(production(**{d.variable: str(d.minimum - 1)}))
+    assert d.variable in message and f"at least {d.minimum}" in message
+
+
+@pytest.mark.parametrize("d", WHOLE_NUMBERS, ids=lambda d: d.variable)
+def test_a_whole_number_setting_reads_its_minimum_and_a_trimmed_value(d):
+    low = {"FEDERATOR_DEADLINE_DEFAULT_MS": "100"}  # at most FEDERATOR_DEADLINE_MAX_MS
+    at_minimum = Settings.from_env(production(**{**low, d.variable: str(d.minimum)}))
+    assert getattr(at_minimum, d.name) == d.minimum
+    value = d.default + 7
+    read = Settings.from_env(production(**{d.variable: f" {value} "}))
+    assert getattr(read, d.name) == value
+
+
+@pytest.mark.parametrize("d", TEXTS, ids=lambda d: d.variable)
+def test_a_text_setting_is_read_trimmed_and_blank_is_unset(d):
+    given = "https://x.example/a" if d.name == "oidc_issuer" else "x" * 40
+    assert getattr(Settings.from_env(production(**{d.variable: f"  {given} "})), d.name) == given
+    if d.name not in ("secret_key", "audit_key", "oidc_issuer"):  # required in production
+        assert getattr(Settings.from_env(production(**{d.variable: "   "})), d.name) == d.default
+
+
+@pytest.mark.parametrize("d", [d for d in declarations() if d.kind is Path],
+                         ids=lambda d: d.variable)
+def test_a_path_setting_is_a_path(d):
+    settings = Settings.from_env(production(**{d.variable: " /srv/federator/x "}))
+    assert getattr(settings, d.name) == Path("/srv/federator/x")
+    assert isinstance(getattr(settings, d.name), Path)
+
+
+def test_the_audience_falls_back_to_the_client_id_and_may_differ():
+    assert Settings.from_env(production(FEDERATOR_OIDC_CLIENT_ID="b")).oidc_audience == "b"
+    settings = Settings.from_env(production(FEDERATOR_OIDC_CLIENT_ID="b",
+                                            FEDERATOR_OIDC_AUDIENCE="api"))
+    assert settings.oidc_client_id == "b" and settings.oidc_audience == "api"
+
+
+def test_trailing_slashes_are_dropped_from_the_public_url_and_issuer():
+    settings = Settings.from_env(production(FEDERATOR_PUBLIC_URL="https://b.example//",
+                                            FEDERATOR_OIDC_ISSUER="https://idp.example/r/"))
+    assert settings.public_url == "https://b.example"
+    assert settings.oidc_issuer == "https://idp.example/r"
+
+
+def test_settings_are_frozen_and_built_directly_by_keyword():
+    settings = Settings(env="development", deadline_default_ms=200, redis_url="redis://r")
+    assert settings.deadline_default_ms == 200 and settings.development
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.redis_url = None  # type: ignore[misc]
+    assert Settings(generated=("FEDERATOR_SECRET_KEY",)) == Settings()
