@@ -87,10 +87,7 @@ def prefill_lookup() -> Any:
     """A possible match's "add details and ask again": the form filled in with what
     the browser posts back, asking only that authority (``only_authority``)."""
     form = LookupForm()
-    for name in DATE_FIELDS:  # a date not given comes back as no inputs at all
-        field = getattr(form, name)
-        if field.raw_data is not None and len(field.raw_data) != 3:
-            field.raw_data = None
+    _drop_partial_dates(form)  # a date not given comes back as no inputs at all
     return _form_page(form)
 
 
@@ -104,35 +101,13 @@ def retry_lookup(lookup_id: str) -> Any:
 
 def _lookup_from_form(form: LookupForm, retry_of: str | None = None) -> Any:
     csrf_refused(form)
-    for name in DATE_FIELDS:  # a post without the three date inputs (not from our page)
-        field = getattr(form, name)
-        if field.raw_data is not None and len(field.raw_data) != 3:
-            field.raw_data = None
+    _drop_partial_dates(form)  # a post without the three date inputs (not from our page)
     service = current_app.extensions["federator"].lookups
-    kind = (form.basis_type.data or "").strip()
     payload = payload_from_form(form.data)
     if request.form.get("only_authority"):
         payload["authorities"] = [request.form["only_authority"]]
-    bad_dates = {name for name in DATE_FIELDS if getattr(form, name).errors}
-    errors: dict[str, Any] = {}
-    loaded: dict[str, Any] = {}
-    try:
-        loaded = LookupRequestSchema().load(payload)
-    except ValidationError as e:
-        errors = dict(e.messages) if isinstance(e.messages, dict) else {"form": e.messages}
-    if not errors:
-        errors = service.problems(loaded)
-    placed = form_errors(errors, kind)
-    text = form_text_errors(form)  # a field's own rule (e.g. a control character)
-    placed.update(text)
-    errors.update(text)
-    for name in bad_dates:
-        section, label = DATE_FIELDS[name]
-        placed[name] = [DATE_MESSAGE.format(label)]
-        errors.setdefault(section, {})
-        if isinstance(errors[section], dict):
-            errors[section][name] = ["not a date"]
-    if errors or bad_dates:
+    loaded, errors, placed = _checked(form, payload)
+    if errors:
         for name, messages in placed.items():
             field = getattr(form, name, None)
             if field is not None and name != "form":
@@ -169,6 +144,40 @@ def _lookup_from_form(form: LookupForm, retry_of: str | None = None) -> Any:
     except AuditUnavailable:
         return _form_page(form, 503, [COMPLETION_UNRECORDED])
     return _results_page(result, loaded)
+
+
+def _drop_partial_dates(form: LookupForm) -> None:
+    for name in DATE_FIELDS:
+        field = getattr(form, name)
+        if field.raw_data is not None and len(field.raw_data) != 3:
+            field.raw_data = None
+
+
+def _checked(form: LookupForm, payload: dict[str, Any]
+             ) -> tuple[dict[str, Any], dict[str, Any], dict[str, list[str]]]:
+    """The loaded request, and every error: by request field (for the refusal's
+    record) and by form field (for the page)."""
+    errors: dict[str, Any] = {}
+    loaded: dict[str, Any] = {}
+    try:
+        loaded = LookupRequestSchema().load(payload)
+    except ValidationError as e:
+        errors = dict(e.messages) if isinstance(e.messages, dict) else {"form": e.messages}
+    if not errors:
+        errors = current_app.extensions["federator"].lookups.problems(loaded)
+    placed = form_errors(errors, (form.basis_type.data or "").strip())
+    text = form_text_errors(form)  # a field's own rule (e.g. a control character)
+    placed.update(text)
+    errors.update(text)
+    for name in DATE_FIELDS:
+        if not getattr(form, name).errors:
+            continue
+        section, label = DATE_FIELDS[name]
+        placed[name] = [DATE_MESSAGE.format(label)]
+        errors.setdefault(section, {})
+        if isinstance(errors[section], dict):
+            errors[section][name] = ["not a date"]
+    return loaded, errors, placed
 
 
 def _results_page(result: dict[str, Any], request_: dict[str, Any]) -> Any:
