@@ -20,11 +20,21 @@ from marshmallow import (
 
 from federator.inputs import InputSchema, Text
 from federator.lookup.consent import CONSENT_GIVERS, STATUTORY_POWERS
+from federator.lookup.scripts import mixed_message, mixed_scripts
 from federator.names import OUTCOMES
 
 POSTCODE = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}\Z")
 GSS_CODE = re.compile(r"^[EWSN][0-9]{8}\Z")
-NAME = validate.Length(min=1)
+
+
+def one_script(value: str) -> None:
+    """A name part mixing scripts (a look-alike Cyrillic letter) is refused."""
+    found = mixed_scripts(value)
+    if found:
+        raise ValidationError(mixed_message(found))
+
+
+NAME = [validate.Length(min=1), one_script]
 
 
 class Strict(InputSchema):
