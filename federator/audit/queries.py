@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Select, exists, select
+from sqlalchemy import Connection, Engine, Select, exists, select
 
 from federator.audit.pseudonym import child_pseudonym
 from federator.audit.tables import audit_authorities, audit_flags
+from federator.audit.tables import audit_child_refs as refs
 from federator.names import LOOKUP_COMPLETED, LOOKUP_EVENTS
 from federator.storage import audit_records as r
 
@@ -135,10 +136,33 @@ def child_pseudonyms(child: Mapping[str, Any], audit_key: str) -> tuple[list[str
     return searched, values
 
 
+def matched_pseudonyms(conn: Connection, pseudonyms: Sequence[str], *, rounds: int = 3
+                       ) -> tuple[str, ...]:
+    """The pseudonyms given, and those of every lookup an authority matched to the
+    same record as a lookup under them (``record_ref``): the trail follows the
+    matched child, not the typed details. A few rounds, each one query."""
+    found = set(pseudonyms)
+    for _ in range(rounds):
+        ours = select(refs.c.authority_id, refs.c.record_ref).join(
+            r, r.c.seq == refs.c.seq).where(r.c.child_pseudonym.in_(found)).subquery()
+        same = select(r.c.child_pseudonym).distinct().join(refs, refs.c.seq == r.c.seq).join(
+            ours, (ours.c.authority_id == refs.c.authority_id)
+            & (ours.c.record_ref == refs.c.record_ref))
+        more = {p for (p,) in conn.execute(same) if p} - found
+        if not more:
+            break
+        found |= more
+    return tuple(sorted(found))
+
+
 def lookups_of_child(engine: Engine, pseudonyms: Sequence[str], limit: int = 1000
                      ) -> list[dict[str, Any]]:
+    """Every lookup record of the child: under the pseudonyms given, or of a lookup
+    an authority matched to the same record (``matched_pseudonyms``)."""
     if not pseudonyms:
         return []
+    with engine.connect() as conn:
+        pseudonyms = matched_pseudonyms(conn, pseudonyms)
     f = RecordFilter(pseudonyms=tuple(pseudonyms))
     query = _filtered(select(r.c.seq, r.c.body, r.c.prev_hash, r.c.hash), f).where(
         r.c.event.in_(LOOKUP_EVENTS)).order_by(r.c.seq).limit(limit)

@@ -10,7 +10,9 @@ the asking organisation and role, the purpose, the basis type, and each
 authority asked with its outcome. Never the practitioner's name or id, never a
 safeguarding justification, never a professional (the trail has none). Lookups
 on a safeguarding or section 47 basis are also listed in ``to_review``: a
-person decides whether to disclose them, not this code.
+person decides whether to disclose them, not this code. So are lookups typed
+with other details that an authority matched to the same record
+(``found_by: record_match``): a person checks they are this child.
 
 ``build_report`` and the CSV writer are pure; ``subject_access`` reads the trail.
 """
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import Engine
@@ -44,8 +46,12 @@ def needs_review(requested: Mapping[str, Any]) -> bool:
 
 
 def build_report(records: Iterable[Mapping[str, Any]], searched: list[str],
-                 request_reference: str) -> dict[str, Any]:
-    """The report from the child's trail records (oldest first)."""
+                 request_reference: str, typed: Collection[str] | None = None
+                 ) -> dict[str, Any]:
+    """The report from the child's trail records (oldest first). A lookup recorded
+    under none of the ``typed`` pseudonyms was found because an authority matched
+    it to the same record (``record_ref``): a person checks it is this child
+    before it is disclosed, so it is also listed in ``to_review``."""
     requested: dict[str, Mapping[str, Any]] = {}
     completed: dict[str, Mapping[str, Any]] = {}
     for record in records:
@@ -68,9 +74,11 @@ def build_report(records: Iterable[Mapping[str, Any]], searched: list[str],
         item = {"lookup_id": lookup_id, "at": asked.get("at"),
                 "organisation": asked.get("actor_organisation"),
                 "role": asked.get("actor_role"), "purpose": asked.get("purpose"),
-                "basis_type": asked.get("basis_type"), "authorities": authorities}
+                "basis_type": asked.get("basis_type"), "authorities": authorities,
+                "found_by": ("record_match" if typed is not None
+                             and asked.get("child_pseudonym") not in typed else "details")}
         lookups.append(item)
-        if needs_review(asked):
+        if needs_review(asked) or item["found_by"] == "record_match":
             to_review.append(item)
     return {"request_reference": request_reference, "searched": list(searched),
             "lookups": lookups, "to_review": to_review}
@@ -81,7 +89,7 @@ def subject_access(engine: Engine, child: Mapping[str, Any], audit_key: str,
     """The report, and the pseudonyms searched (for the audit record)."""
     searched, pseudonyms = child_pseudonyms(child, audit_key)
     records = lookups_of_child(engine, pseudonyms, limit=10000)
-    return build_report(records, searched, request_reference), pseudonyms
+    return build_report(records, searched, request_reference, typed=pseudonyms), pseudonyms
 
 
 def searched_words(searched: Iterable[str]) -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Integer, String, Table, Text
+from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, Text
 
 from federator.storage import metadata
 
@@ -27,6 +27,17 @@ audit_authorities = Table(
     metadata,
     Column("seq", SEQ, primary_key=True, autoincrement=False),
     Column("authority_id", String(64), primary_key=True),
+)
+
+#: Each authority's reference to the record it matched, from ``lookup.completed``
+#: (0005_audit_child_refs): the lookups of one matched child, however typed.
+audit_child_refs = Table(
+    "audit_child_refs",
+    metadata,
+    Column("seq", SEQ, primary_key=True, autoincrement=False),
+    Column("authority_id", String(64), primary_key=True),
+    Column("record_ref", String(128), nullable=False),
+    Index("ix_audit_child_refs_ref", "authority_id", "record_ref", "seq"),
 )
 
 #: Flags raised on a record when it was written, for filtering.

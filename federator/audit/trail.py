@@ -19,7 +19,12 @@ from federator.audit.checkpoints import Checkpoint, sign_checkpoint
 from federator.audit.flags import FlagLimits, lookup_flags
 from federator.audit.history import load_history
 from federator.audit.merkle import frontier_extend, frontier_root, leaf_hash
-from federator.audit.tables import audit_authorities, audit_checkpoints, audit_flags
+from federator.audit.tables import (
+    audit_authorities,
+    audit_checkpoints,
+    audit_child_refs,
+    audit_flags,
+)
 from federator.audit.verification import StoredCheckpoint, verify_trail
 from federator.names import LOOKUP_COMPLETED, LOOKUP_REQUESTED
 from federator.storage import audit_records
@@ -128,6 +133,10 @@ class AuditTrail:
         if authorities:
             conn.execute(audit_authorities.insert(),
                          [{"seq": seq, "authority_id": a} for a in authorities])
+        refs = _record_refs(record) if event == LOOKUP_COMPLETED else []
+        if refs:
+            conn.execute(audit_child_refs.insert(),
+                         [{"seq": seq, "authority_id": a, "record_ref": ref} for a, ref in refs])
         flags = sorted({f["flag"] for f in record.get("flags") or []
                         if isinstance(f, Mapping) and f.get("flag")})
         if flags:
@@ -280,6 +289,14 @@ def _take_the_head(conn: Connection) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": HEAD_LOCK})
     elif dialect == "sqlite":
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _record_refs(record: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Each authority's reference to the record it matched, once per authority."""
+    refs = {o["id"][:64]: o["record_ref"][:128] for o in record.get("outcomes") or []
+            if isinstance(o, Mapping) and isinstance(o.get("id"), str)
+            and isinstance(o.get("record_ref"), str) and o["record_ref"]}
+    return sorted(refs.items())
 
 
 def _authorities(record: Mapping[str, Any]) -> set[str]:

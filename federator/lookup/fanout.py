@@ -23,7 +23,7 @@ from typing import Any
 
 from adapters.base import BUSY, AdapterFailure, NotSent
 from federator.lookup.routing import Endpoint
-from federator.names import ERROR, TIMEOUT, UNAVAILABLE
+from federator.names import ERROR, MATCH, TIMEOUT, UNAVAILABLE
 
 Ask = Callable[[Endpoint, float], Mapping[str, Any]]
 """``ask(endpoint, deadline) -> answer``; raises ``AdapterFailure``."""
@@ -55,10 +55,25 @@ class Outcome:
     #: False when the call never left the broker (its workers, or its connections to
     #: that authority, all busy until the deadline)
     sent: bool = True
+    #: How sure the authority is that its record is this child (0..1), the details
+    #: that agreed, and on a possible match those that would settle it
+    confidence: float | None = None
+    matched_on: tuple[str, ...] = ()
+    ask_for: tuple[str, ...] = ()
+    #: the authority's opaque reference to the record it matched (kept in the trail,
+    #: never shown): the trail follows the matched child, not the typed details
+    record_ref: str | None = None
 
     def public(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "outcome": self.status,
-                "latency_ms": self.latency_ms, "detail": self.detail}
+        shown: dict[str, Any] = {"id": self.id, "name": self.name, "outcome": self.status,
+                                 "latency_ms": self.latency_ms, "detail": self.detail}
+        if self.confidence is not None:
+            shown["confidence"] = self.confidence
+        if self.matched_on:
+            shown["matched_on"] = list(self.matched_on)
+        if self.ask_for:
+            shown["ask_for"] = list(self.ask_for)
+        return shown
 
 
 def unavailable(endpoint: Endpoint, detail: str) -> Outcome:
@@ -215,4 +230,8 @@ def _outcome(endpoint: Endpoint, future: Done, started: float) -> Outcome:
     return Outcome(
         endpoint.id, endpoint.name, status, int(answer.get("latency_ms", elapsed)),
         None, list(answer.get("professionals") or []), answer.get("notice"),
+        confidence=answer.get("confidence"),
+        matched_on=tuple(answer.get("matched_on") or ()),
+        ask_for=tuple(answer.get("ask_for") or ()),
+        record_ref=answer.get("record_ref") if status == MATCH else None,
     )

@@ -136,10 +136,19 @@ def completed_fields(lookup: PreparedLookup, outcomes: Sequence[Outcome],
     return {
         "lookup_id": lookup.id, **lookup.actor, "child_pseudonym": lookup.pseudonym,
         "complete": answer["complete"], "client_gone": client_gone,
-        "outcomes": [{"id": o.id, "outcome": o.status, "latency_ms": o.latency_ms,
-                      "professionals": len(o.professionals)} for o in outcomes],
+        "outcomes": [_outcome_kept(o) for o in outcomes],
         "professionals": len(answer["professionals"]),
     }
+
+
+def _outcome_kept(o: Outcome) -> dict[str, Any]:
+    kept: dict[str, Any] = {"id": o.id, "outcome": o.status, "latency_ms": o.latency_ms,
+                            "professionals": len(o.professionals)}
+    if o.matched_on:
+        kept["matched_on"] = list(o.matched_on)
+    if o.record_ref:
+        kept["record_ref"] = o.record_ref
+    return kept
 
 
 def refusal_fields(errors: Mapping[str, Any] | None, request: Any = None, *,

@@ -164,6 +164,13 @@ class AuthorityOutcomeSchema(Schema):
     outcome = fields.String(validate=validate.OneOf(OUTCOMES))
     latency_ms = fields.Integer()
     detail = fields.String(allow_none=True)
+    confidence = fields.Float(metadata={"description": "How sure the authority is that "
+                                        "its record is this child, 0 to 1 (when it says)"})
+    matched_on = fields.List(fields.String(), metadata={
+        "description": "The child's details that agreed (nhs_number, given_name, "
+                       "family_name, date_of_birth, postcode)"})
+    ask_for = fields.List(fields.String(), metadata={
+        "description": "On a possible match: the details that would settle it"})
 
 
 class ProfessionalSchema(Schema):

@@ -40,6 +40,39 @@ def involvement(person: Mapping[str, Any]) -> str:
     return f"From {start}" if start else "Past (dates not given)"
 
 
+#: The child's details as a practitioner says them.
+DETAIL_WORDS = {"nhs_number": "NHS number", "given_name": "first name",
+                "family_name": "last name", "date_of_birth": "date of birth",
+                "postcode": "postcode"}
+
+
+def listed(words: Sequence[str]) -> str:
+    """``["a", "b", "c"]`` → ``"a, b and c"``."""
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def details(names: Sequence[str]) -> list[str]:
+    """The details in words, the two names said once as "name" when both are there."""
+    named = set(names)
+    if {"given_name", "family_name"} <= named:
+        named -= {"given_name", "family_name"}
+        named.add("name")
+    order = ("nhs_number", "name", "given_name", "family_name", "date_of_birth", "postcode")
+    return [DETAIL_WORDS.get(n, n) for n in order if n in named]
+
+
+def how_matched(authority: Mapping[str, Any]) -> str | None:
+    """How the authority knew the child, or what would settle a possible match."""
+    agreed = details(authority.get("matched_on") or [])
+    if authority.get("outcome") == MATCH and agreed:
+        return f"Matched on {listed(agreed)}"
+    wanted = details(authority.get("ask_for") or [])
+    if authority.get("outcome") == NO_MATCH and wanted:
+        return (f"A possible match, not certain enough to share: the {listed(wanted)} "
+                "would settle it")
+    return None
+
+
 def results_view(result: Mapping[str, Any]) -> dict[str, Any]:
     """Split and label the answer for the page; drops nothing the answer holds."""
     authorities: Sequence[Mapping[str, Any]] = result.get("authorities") or []
@@ -59,7 +92,8 @@ def results_view(result: Mapping[str, Any]) -> dict[str, Any]:
         "authorities": [{"name": a.get("name") or a["id"],
                          "outcome": OUTCOME_TEXT.get(a.get("outcome", ""),
                                                      (a.get("outcome"), ""))[0],
-                         "tag": OUTCOME_TEXT.get(a.get("outcome", ""), ("", ""))[1]}
+                         "tag": OUTCOME_TEXT.get(a.get("outcome", ""), ("", ""))[1],
+                         "how": how_matched(a)}
                         for a in authorities],
         "current": [p for p in people if p.get("current")],
         "past": [p for p in people if not p.get("current")],

@@ -343,3 +343,36 @@ def test_another_practitioners_lookup_cannot_be_retried() -> None:
     with pytest.raises(NotYours):
         world.service.retry(request(), someone, first["lookup_id"])
     assert world.trail.events() == [LOOKUP_REQUESTED, LOOKUP_COMPLETED]
+
+
+# -- what an answer says of the match -------------------------------------------------
+
+
+def test_how_sure_an_authority_is_reaches_the_answer_and_its_reference_only_the_trail(
+) -> None:
+    from federator.lookup.fanout import FanOut
+
+    answers = {
+        "leeds-cs": {"status": MATCH, "confidence": 0.998, "record_ref": "r-abc",
+                     "matched_on": ["given_name", "family_name", "date_of_birth", "postcode"],
+                     "professionals": [PROFESSIONAL]},
+        "leeds-health": {"status": NO_MATCH, "confidence": 0.7, "record_ref": "r-no",
+                         "matched_on": ["family_name"], "ask_for": ["nhs_number"],
+                         "notice": "A possible match was found."},
+    }
+    world = World([endpoint("leeds-cs"), endpoint("leeds-health")], answers=answers)
+    world.service.fanout = FanOut(2)  # the real one: it reads the answers' fields
+    try:
+        answer = world.ask()
+    finally:
+        world.service.fanout.shutdown()
+    shown = {a["id"]: a for a in answer["authorities"]}
+    assert shown["leeds-cs"]["confidence"] == 0.998
+    assert shown["leeds-cs"]["matched_on"] == ["given_name", "family_name",
+                                               "date_of_birth", "postcode"]
+    assert shown["leeds-health"]["ask_for"] == ["nhs_number"]
+    assert "r-abc" not in repr(answer)  # the reference is never shown
+    kept = {o["id"]: o for o in world.trail.last(LOOKUP_COMPLETED)["outcomes"]}
+    assert kept["leeds-cs"]["record_ref"] == "r-abc"
+    assert "record_ref" not in kept["leeds-health"]  # only a match names a record
+    assert kept["leeds-health"]["matched_on"] == ["family_name"]
