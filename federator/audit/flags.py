@@ -128,6 +128,21 @@ def lookup_flags(record: Mapping[str, Any], history: History, limits: FlagLimits
     return flags
 
 
+def completion_flags(typed: int, linked: int, limits: FlagLimits) -> list[dict[str, str]]:
+    """Flags for a ``lookup.completed`` from the actor's earlier lookups of the child
+    (``history.matched_history``): ``repeat_lookups`` when the lookups the
+    authorities matched to the same record pass the limit and those typed the same
+    way did not (then ``lookup.requested`` carries the flag already)."""
+    if not limits.repeat_lookups or linked + 1 <= limits.repeat_lookups \
+            or typed + 1 > limits.repeat_lookups:
+        return []
+    hours = int(limits.repeat_window.total_seconds() // 3600)
+    return [{"flag": "repeat_lookups", "reason": (
+        f"{linked + 1} lookups of this child by this practitioner within {hours} hours "
+        f"(limit {limits.repeat_lookups}), some typed with other details: the "
+        "authorities matched them to the same record.")}]
+
+
 OWN_FAMILY_NAME_REASON = ("The child's family name matches the practitioner's own "
                           "(compared without accents, case or hyphenation).")
 

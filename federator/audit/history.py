@@ -8,13 +8,14 @@ beyond what a flag can use (``REPEAT_ROWS``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, func, select
+from sqlalchemy import Connection, bindparam, case, func, select, tuple_
 
 from federator.audit.flags import FlagLimits, History
+from federator.audit.tables import audit_child_refs as refs
 from federator.names import LOOKUP_COMPLETED, LOOKUP_REQUESTED
 from federator.storage import audit_records as r
 
@@ -59,6 +60,27 @@ _ACTOR_CHILD = select(func.count()).select_from(
     .limit(REPEAT_ROWS).subquery())  # a count: no order needed, so no sort
 
 
+#: This actor's earlier completed lookups (retries aside) in the window that an
+#: authority matched to one of the given records (``audit_child_refs``), or that
+#: were recorded under the same pseudonym: ``linked`` and ``typed``.
+_MATCHED_CHILD = (
+    select(r.c.lookup_id, r.c.child_pseudonym)
+    .join(refs, refs.c.seq == r.c.seq)
+    .where(r.c.actor_id == bindparam("actor"), r.c.event == LOOKUP_COMPLETED,
+           r.c.at >= bindparam("since"), r.c.body.not_like('%"follows":%'),
+           tuple_(refs.c.authority_id, refs.c.record_ref).in_(bindparam("pairs",
+                                                                       expanding=True)))
+    .limit(REPEAT_ROWS)
+)
+_TYPED_CHILD = (
+    select(r.c.lookup_id)
+    .where(r.c.actor_id == bindparam("actor"), r.c.event == LOOKUP_COMPLETED,
+           r.c.child_pseudonym == bindparam("child"), r.c.at >= bindparam("since"),
+           r.c.body.not_like('%"follows":%'))
+    .limit(REPEAT_ROWS)
+)
+
+
 def stamp(at: datetime) -> str:
     """The trail's ``at`` format, so text comparison orders by time."""
     return at.isoformat(timespec="milliseconds")
@@ -92,6 +114,22 @@ def load_history(conn: Connection, record: Mapping[str, Any], limits: FlagLimits
     return History(actor_lookups_last_hour=int(hour), actor_lookups_last_day=int(day),
                    actor_recent_all_no_match=tuple(recent), child_organisations=organisations,
                    actor_child_lookups=repeats)
+
+
+def matched_history(conn: Connection, record: Mapping[str, Any],
+                    refs_: Sequence[tuple[str, str]], limits: FlagLimits) -> tuple[int, int]:
+    """For a ``lookup.completed`` whose authorities matched records: this actor's
+    earlier lookups of the same child in the repeat window, (recorded under the
+    same pseudonym, found by pseudonym or by an authority's match)."""
+    actor, child = record.get("actor_id"), record.get("child_pseudonym")
+    if not (actor and refs_ and limits.repeat_lookups) or record.get("follows"):
+        return 0, 0
+    since = stamp(datetime.fromisoformat(record["at"]) - limits.repeat_window)
+    typed = set(conn.execute(_TYPED_CHILD, {"actor": actor, "child": child,
+                                            "since": since}).scalars())
+    linked = {lookup_id for lookup_id, _ in conn.execute(_MATCHED_CHILD, {
+        "actor": actor, "since": since, "pairs": [tuple(p) for p in refs_]})}
+    return len(typed), len(typed | linked)
 
 
 def all_no_match(body: str) -> bool:

@@ -16,8 +16,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from federator import metrics
 from federator.audit.chain import GENESIS, INDEXED, MIRRORED, Verdict, canonical, record_hash
 from federator.audit.checkpoints import Checkpoint, sign_checkpoint
-from federator.audit.flags import FlagLimits, lookup_flags
-from federator.audit.history import load_history
+from federator.audit.flags import FlagLimits, completion_flags, lookup_flags
+from federator.audit.history import load_history, matched_history
 from federator.audit.merkle import frontier_extend, frontier_root, leaf_hash
 from federator.audit.tables import (
     audit_authorities,
@@ -120,10 +120,16 @@ class AuditTrail:
         seq, prev = (head.seq + 1, head.hash) if head else (1, GENESIS)
         record = {"seq": seq, "at": datetime.now(UTC).isoformat(timespec="milliseconds"),
                   "event": event, **fields}
+        refs = _record_refs(record) if event == LOOKUP_COMPLETED else []
         if event == LOOKUP_REQUESTED:
             # Flags the caller computed from what only it saw (own_family_name) come first.
             record["flags"] = [*(record.get("flags") or []), *lookup_flags(
                 record, load_history(conn, record, self.flag_limits), self.flag_limits)]
+        elif refs:
+            flags_ = completion_flags(*matched_history(conn, record, refs, self.flag_limits),
+                                      self.flag_limits)
+            if flags_:
+                record["flags"] = flags_
         body = canonical(record)
         digest = record_hash(prev, body)
         row = {k: record.get(k) for k in INDEXED}
@@ -133,7 +139,6 @@ class AuditTrail:
         if authorities:
             conn.execute(audit_authorities.insert(),
                          [{"seq": seq, "authority_id": a} for a in authorities])
-        refs = _record_refs(record) if event == LOOKUP_COMPLETED else []
         if refs:
             conn.execute(audit_child_refs.insert(),
                          [{"seq": seq, "authority_id": a, "record_ref": ref} for a, ref in refs])

@@ -135,6 +135,7 @@ def completed_fields(lookup: PreparedLookup, outcomes: Sequence[Outcome],
     never who they are."""
     return {
         "lookup_id": lookup.id, **lookup.actor, "child_pseudonym": lookup.pseudonym,
+        **({"follows": lookup.follows} if lookup.follows else {}),
         "complete": answer["complete"], "client_gone": client_gone,
         "outcomes": [_outcome_kept(o) for o in outcomes],
         "professionals": len(answer["professionals"]),

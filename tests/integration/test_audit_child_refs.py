@@ -86,3 +86,46 @@ def test_a_reference_on_an_answer_that_is_not_a_match_is_not_kept(trail):
     lookup(trail, "L1", LILY, {"leeds-cs": ""})
     lookup(trail, "L2", LILQ, {"leeds-cs": ""})
     assert ids(lookups_of_child(trail.engine, [pseudonym(LILY)])) == {"L1"}
+
+
+@pytest.fixture
+def strict_trail(database_url: str):
+    from federator.audit.flags import FlagLimits
+
+    engine = make_engine(database_url)
+    upgrade(engine)
+    yield AuditTrail(engine, checkpoint_every=0, flag_limits=FlagLimits(repeat_lookups=2))
+    engine.dispose()
+
+
+def flags_of(trail: AuditTrail, lookup_id: str, event: str) -> list[str]:
+    [record] = [r for r in trail.records(lookup_id=lookup_id) if r["event"] == event]
+    return [f["flag"] for f in record.get("flags") or []]
+
+
+def test_repeat_lookups_typed_differently_are_flagged_when_the_answer_links_them(
+        strict_trail):
+    spellings = [LILY, LILQ, {**LILY, "family_name": "Harte"}]
+    for i, child in enumerate(spellings, 1):
+        lookup(strict_trail, f"L{i}", child, {"leeds-cs": "ref-lily"})
+    # each typed once: the question itself raises nothing; the third answer does
+    assert [flags_of(strict_trail, f"L{i}", "lookup.requested") for i in (1, 2, 3)] == \
+        [[], [], []]
+    assert [flags_of(strict_trail, f"L{i}", "lookup.completed") for i in (1, 2, 3)] == \
+        [[], [], ["repeat_lookups"]]
+    flagged = strict_trail.records(lookup_id="L3")[-1]["flags"][0]["reason"]
+    assert flagged.startswith("3 lookups of this child") and "same record" in flagged
+
+
+def test_repeats_typed_the_same_way_are_flagged_once_on_the_question(strict_trail):
+    for i in (1, 2, 3):
+        lookup(strict_trail, f"L{i}", LILY, {"leeds-cs": "ref-lily"})
+    assert flags_of(strict_trail, "L3", "lookup.requested") == ["repeat_lookups"]
+    assert flags_of(strict_trail, "L3", "lookup.completed") == []
+
+
+def test_other_childrens_lookups_are_not_repeats(strict_trail):
+    for i, ref in enumerate(("a", "b", "c"), 1):
+        lookup(strict_trail, f"L{i}", {**OTHER, "given_name": f"Omar{'x' * i}"},
+               {"leeds-cs": ref})
+    assert flags_of(strict_trail, "L3", "lookup.completed") == []
