@@ -90,7 +90,8 @@ class AuditTrail:
             raise AuditUnavailable("audit trail unavailable") from last_error
         if self.checkpoint_every and record["seq"] % self.checkpoint_every == 0:
             try:
-                self.checkpoint()
+                # at this record: other writers may have appended since
+                self.checkpoint(upto=record["seq"])
             except SQLAlchemyError:  # the record stands; the next checkpoint covers it
                 log.warning("audit checkpoint at %s not written", record["seq"])
         return record
@@ -150,8 +151,9 @@ class AuditTrail:
 
     # -- checkpoints ----------------------------------------------------------------
 
-    def checkpoint(self) -> Checkpoint | None:
-        """Sign the trail as it stands (no-op when the head is already signed)."""
+    def checkpoint(self, upto: int | None = None) -> Checkpoint | None:
+        """Sign the trail as it stands, or its first ``upto`` records (no-op when
+        that is already signed)."""
         if self.keys is None:
             return None
         with self.engine.connect() as conn:
@@ -159,8 +161,10 @@ class AuditTrail:
             size, frontier = 0, []
             if latest is not None:
                 size, frontier = latest.tree_size, [bytes.fromhex(h) for h in latest.frontier]
-            head = conn.execute(select(audit_records.c.seq, audit_records.c.hash)
-                                .order_by(audit_records.c.seq.desc()).limit(1)).first()
+            heads = select(audit_records.c.seq, audit_records.c.hash)
+            if upto is not None:
+                heads = heads.where(audit_records.c.seq <= upto)
+            head = conn.execute(heads.order_by(audit_records.c.seq.desc()).limit(1)).first()
             if head is None or head.seq <= size:
                 return self.latest()
             bodies = (b.encode() for b in self._bodies(conn, size + 1, head.seq))

@@ -250,3 +250,22 @@ def test_volume_flags_hold_past_the_rows_the_count_reads(database_url: str, tmp_
         engine.dispose()
     assert flags[1] == set() and flags[2] == {"volume_hour"}
     assert flags[3] == flags[7] == {"volume_hour", "volume_day"}
+
+
+def test_a_checkpoint_due_at_a_record_covers_that_record_even_when_others_wrote_since(
+        database_url: str, tmp_path: Path):
+    engine = make_engine(database_url)
+    upgrade(engine)
+    other = AuditTrail(engine, checkpoint_every=0)  # another broker process
+
+    class Raced(AuditTrail):
+        def checkpoint(self, upto=None):
+            other.append("audit.verified", actor_id="other")  # lands before we sign
+            return super().checkpoint(upto=upto)
+
+    trail = Raced(engine, checkpoint_every=4)
+    trail.sign_with(BrokerKeys.load(tmp_path / "key.json", "federator", create=True))
+    fill(trail, 4)
+    assert trail.latest().tree_size == 4
+    assert trail.verify().ok
+    engine.dispose()
