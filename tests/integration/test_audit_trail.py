@@ -265,7 +265,9 @@ def test_a_checkpoint_due_at_a_record_covers_that_record_even_when_others_wrote_
 
     trail = Raced(engine, checkpoint_every=4)
     trail.sign_with(BrokerKeys.load(tmp_path / "key.json", "federator", create=True))
-    fill(trail, 4)
-    assert trail.latest().tree_size == 4
-    assert trail.verify().ok
-    engine.dispose()
+    try:
+        fill(trail, 4)
+        assert trail.latest().tree_size == 4
+        assert trail.verify().ok
+    finally:
+        engine.dispose()
