@@ -1,7 +1,7 @@
 """The auditor's and authority administrator's pages in a real browser (Debian's
 Chromium through Playwright), signed in through the demo identity provider:
 every auditor page visited, axe-core (WCAG 2.2 AA) on each, downloads taken,
-screenshots for README."""
+screenshots for README (saved by ``scripts/screenshots`` only)."""
 
 from __future__ import annotations
 

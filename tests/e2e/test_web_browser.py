@@ -1,7 +1,8 @@
 """The practitioner's pages in a real browser (Debian's Chromium, driven by
 Playwright): sign in through the demo identity provider, a form with errors,
 a lookup with its progress and its incomplete-answer banner, the recent
-lookups; axe-core (WCAG 2.2 AA) on every page; screenshots for README."""
+lookups; axe-core (WCAG 2.2 AA) on every page; screenshots for README
+(saved by ``scripts/screenshots`` only)."""
 
 from __future__ import annotations
 

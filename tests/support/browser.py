@@ -1,6 +1,8 @@
 """The browser tests' tools: Debian's Chromium driven by Playwright (the ``browser``
 fixture itself is in ``tests/e2e/conftest.py``), a page that collects console
-errors, axe-core (WCAG 2.2 AA) on a page, and screenshots for README."""
+errors, axe-core (WCAG 2.2 AA) on a page, and screenshots: taken on every run,
+saved only when ``FEDERATOR_SCREENSHOTS`` names a folder (``scripts/screenshots``
+saves README's into ``docs/screenshots``), so a test run changes no tracked file."""
 
 from __future__ import annotations
 
@@ -13,7 +15,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 GOVUK = ROOT / "node_modules" / "govuk-frontend" / "dist" / "govuk" / "govuk-frontend.min.css"
-SHOTS = ROOT / "docs" / "screenshots"
 CHROMIUM = os.environ.get("FEDERATOR_CHROMIUM", "/usr/bin/chromium")
 REQUIRED = os.environ.get("FEDERATOR_REQUIRE_SERVICES") == "1"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -67,6 +68,18 @@ def axe_violations(page: Any) -> list[str]:
             for v in result["violations"] if not _govuk_conditional_reveal(v)]
 
 
+def screenshots_folder() -> Path | None:
+    """``FEDERATOR_SCREENSHOTS`` (relative to the repository root), or None: not saved."""
+    folder = os.environ.get("FEDERATOR_SCREENSHOTS", "").strip()
+    return ROOT / folder if folder else None
+
+
 def shot(page: Any, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    """A full-page screenshot, saved as ``<name>.png`` in the screenshots folder if any."""
+    folder = screenshots_folder()
+    if folder is None:
+        png = page.screenshot(full_page=True)
+    else:
+        folder.mkdir(parents=True, exist_ok=True)
+        png = page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+    assert png.startswith(b"\x89PNG"), f"screenshot {name} is not a PNG"
