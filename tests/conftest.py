@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from shared_services import REDIS_URL, postgres_schema, unavailable
+from support.services import REDIS_URL, postgres_schema, unavailable
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

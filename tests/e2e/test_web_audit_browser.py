@@ -1,7 +1,7 @@
 """The auditor's and authority administrator's pages in a real browser (Debian's
 Chromium through Playwright), signed in through the demo identity provider:
 every auditor page visited, axe-core (WCAG 2.2 AA) on each, downloads taken,
-screenshots for README."""
+screenshots for README (saved by ``scripts/screenshots`` only)."""
 
 from __future__ import annotations
 
@@ -14,15 +14,7 @@ from typing import Any
 
 import pytest
 import requests
-from test_web_browser import (  # the browser helpers of the practitioner's tests
-    AXE,
-    GOVUK,
-    _missing,
-    _page,
-    axe_violations,
-    browser,  # noqa: F401 - the module's Chromium fixture
-    shot,
-)
+from support.browser import axe_violations, needs_node_modules, new_page, shot
 
 from federator.config import Settings
 from federator.demo.federation import Federation, start_federation
@@ -35,8 +27,7 @@ PURPOSE = "Assessment under section 17: finding services already involved"
 
 @pytest.fixture(scope="module")
 def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
-    if not AXE.is_file() or not GOVUK.is_file():
-        _missing("node_modules (npm ci)")
+    needs_node_modules()
     federation = start_federation(tmp_path_factory.mktemp("web-audit") / "demo",
                                   base=Settings(deadline_default_ms=3000,
                                                 audit_checkpoint_every=5))
@@ -73,9 +64,9 @@ def checked(page: Any, name: str) -> None:
     shot(page, name)
 
 
-def test_auditor_pages_in_a_real_browser(fed: Federation, browser: Any,  # noqa: F811
+def test_auditor_pages_in_a_real_browser(fed: Federation, browser: Any,
                                          child: Child) -> None:
-    page, problems = _page(browser)
+    page, problems = new_page(browser)
     sign_in_as(page, fed, "auditor", "/audit/records")
     assert page.locator("h1").inner_text() == "Audit trail"
     assert "Verified" in page.locator("#trail-status").inner_text()
@@ -167,9 +158,9 @@ def test_auditor_pages_in_a_real_browser(fed: Federation, browser: Any,  # noqa:
     page.context.close()
 
 
-def test_authority_admin_page_in_a_real_browser(fed: Federation, browser: Any,  # noqa: F811
+def test_authority_admin_page_in_a_real_browser(fed: Federation, browser: Any,
                                                 child: Child) -> None:
-    page, _ = _page(browser)
+    page, _ = new_page(browser)
     authority = child.known_to[0]
     sign_in_as(page, fed, f"authority-admin:{authority}", "/authority/lookups")
     assert page.locator("h1").inner_text() == "Lookups that reached your authority"

@@ -1,19 +1,18 @@
 """The practitioner's pages in a real browser (Debian's Chromium, driven by
 Playwright): sign in through the demo identity provider, a form with errors,
 a lookup with its progress and its incomplete-answer banner, the recent
-lookups; axe-core (WCAG 2.2 AA) on every page; screenshots for README."""
+lookups; axe-core (WCAG 2.2 AA) on every page; screenshots for README
+(saved by ``scripts/screenshots`` only)."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from collections.abc import Iterator
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
+from support.browser import axe_violations, needs_node_modules, new_page, shot
 
 from federator.config import Settings
 from federator.demo.federation import Federation, start_federation
@@ -21,55 +20,16 @@ from federator.demo.world import Child
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-GOVUK = ROOT / "node_modules" / "govuk-frontend" / "dist" / "govuk" / "govuk-frontend.min.css"
-SHOTS = ROOT / "docs" / "screenshots"
-CHROMIUM = os.environ.get("FEDERATOR_CHROMIUM", "/usr/bin/chromium")
-REQUIRED = os.environ.get("FEDERATOR_REQUIRE_SERVICES") == "1"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage"]
-WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 PURPOSE = "Assessment under section 17: finding services already involved"
-
-
-def _missing(what: str) -> None:
-    if REQUIRED:
-        pytest.fail(f"{what} is required for the browser tests (set-up: scripts/test)")
-    pytest.skip(f"{what} is not installed")
 
 
 @pytest.fixture(scope="module")
 def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
-    if not AXE.is_file() or not GOVUK.is_file():
-        _missing("node_modules (npm ci)")
+    needs_node_modules()
     fed = start_federation(tmp_path_factory.mktemp("web") / "demo",
                            base=Settings(deadline_default_ms=4000))
     yield fed
     fed.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).is_file():
-        _missing(f"Chromium ({CHROMIUM})")
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        yield chromium
-        chromium.close()
-
-
-def _page(browser: Any, *, javascript: bool = True) -> tuple[Any, list[str]]:
-    context = browser.new_context(java_script_enabled=javascript,
-                                  viewport={"width": 1100, "height": 900})
-    context.add_init_script(path=str(AXE))  # through DevTools: not subject to the page's CSP
-    page = context.new_page()
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    return page, problems
 
 
 def sign_in(page: Any, fed: Federation, persona: str = "practitioner") -> None:
@@ -77,30 +37,6 @@ def sign_in(page: Any, fed: Federation, persona: str = "practitioner") -> None:
     assert page.url.startswith(fed.idp.url), page.url  # sent to the identity provider
     page.locator(f'button[name="persona"][value="{persona}"]').click()
     page.wait_for_url(f"{fed.broker.url}/lookups/new")
-
-
-def _govuk_conditional_reveal(violation: dict[str, Any]) -> bool:
-    """govuk-frontend's radios with conditional reveal set ``aria-expanded`` on the
-    radio input (its documented pattern); axe flags that attribute on role radio.
-    Only that exact finding is set aside: any other attribute or element still fails."""
-    return violation["id"] == "aria-allowed-attr" and all(
-        "govuk-radios__input" in node["html"]
-        and "aria-expanded" in node["failureSummary"]
-        and node["failureSummary"].count('="') == 1
-        for node in violation["nodes"])
-
-
-def axe_violations(page: Any) -> list[str]:
-    result = page.evaluate("tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})",
-                           WCAG)
-    return [f"{v['id']}: {v['help']} ({len(v['nodes'])}: "
-            f"{[(n['target'], n['failureSummary']) for n in v['nodes']][:3]})"
-            for v in result["violations"] if not _govuk_conditional_reveal(v)]
-
-
-def shot(page: Any, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 def child_with_down_authority(fed: Federation) -> tuple[Child, list[str], str]:
@@ -127,7 +63,7 @@ def fill_lookup(page: Any, child: Child, areas: list[str]) -> None:
 
 
 def test_practitioner_journey_in_a_real_browser(federation: Federation, browser: Any) -> None:
-    page, problems = _page(browser)
+    page, problems = new_page(browser)
     sign_in(page, federation)
     assert page.locator("h1").inner_text() == "Find who is working with a child"
     assert axe_violations(page) == []
@@ -202,7 +138,7 @@ def test_practitioner_journey_in_a_real_browser(federation: Federation, browser:
 
 def test_without_javascript_the_post_returns_the_whole_results_page(
         federation: Federation, browser: Any) -> None:
-    page, _ = _page(browser, javascript=False)
+    page, _ = new_page(browser, javascript=False)
     sign_in(page, federation)
     child, areas, down_name = child_with_down_authority(federation)
     fill_lookup(page, child, areas)
@@ -214,7 +150,7 @@ def test_without_javascript_the_post_returns_the_whole_results_page(
 
 
 def test_error_pages_are_pages(federation: Federation, browser: Any) -> None:
-    page, _ = _page(browser)
+    page, _ = new_page(browser)
     sign_in(page, federation)
     response = page.goto(f"{federation.broker.url}/no-such-page")
     assert response.status == 404

@@ -10,19 +10,17 @@ from typing import Any
 
 import pytest
 from sqlalchemy import delete
-from test_web_browser import AXE, GOVUK, _missing, _page, axe_violations, browser, shot
+from support.browser import axe_violations, needs_node_modules, new_page, shot
 
 from federator.demo.federation import Federation, start_federation
 from federator.storage import endpoints
 
 pytestmark = pytest.mark.integration
-__all__ = ["browser"]  # the fixture, shared with the practitioner's browser tests
 
 
 @pytest.fixture(scope="module")
 def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
-    if not AXE.is_file() or not GOVUK.is_file():
-        _missing("node_modules (npm ci)")
+    needs_node_modules()
     fed = start_federation(tmp_path_factory.mktemp("registry-web") / "demo", authorities=4)
     yield fed
     fed.stop()
@@ -47,7 +45,7 @@ def test_register_test_change_and_approve_in_a_real_browser(
     with federation.app.extensions["federator"].engine.begin() as conn:
         conn.execute(delete(endpoints).where(endpoints.c.id == council.id))  # not yet registered
 
-    page, problems = _page(browser)
+    page, problems = new_page(browser)
     sign_in_as(page, federation, f"authority-admin:{council.id}", "/registry/endpoints")
     checked(page)
     page.click("text=Register your endpoint")
@@ -87,7 +85,7 @@ def test_register_test_change_and_approve_in_a_real_browser(
     shot(page, "registry-endpoint")
     page.context.close()
 
-    broker, problems_b = _page(browser)
+    broker, problems_b = new_page(browser)
     sign_in_as(broker, federation, "broker-admin", "/registry/endpoints")
     checked(broker)
     broker.click(f"text={council.name}")

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 import requests
-from prod_support import Named, add_named_children, lookup_body, nhs_number
-from shared_services import postgres_schema
+from support.named_children import Named, add_named_children, lookup_body, nhs_number
+from support.services import postgres_schema
 
 from federator.config import Settings
 from federator.demo.federation import Federation, start_federation

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import requests
 from flask.testing import FlaskClient
-from shared_services import postgres_schema
 from sqlalchemy import text
+from support.services import postgres_schema
 
 from federator.config import Settings
 from federator.demo.federation import Federation, start_federation

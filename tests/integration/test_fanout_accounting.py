@@ -15,8 +15,7 @@ from typing import Any
 
 import pytest
 import requests
-from own_redis import NEEDS_REDIS, on_own_redis
-from test_fanout_faults import (
+from support.fault_server import (
     DEADLINE_MS,
     SLACK_S,
     FaultServer,
@@ -26,6 +25,7 @@ from test_fanout_faults import (
     seed_for,
     settings,
 )
+from support.own_redis import NEEDS_REDIS, on_own_redis
 
 from federator.audit.trail import AuditUnavailable
 from federator.demo.federation import Federation, start_federation

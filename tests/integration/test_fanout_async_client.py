@@ -19,7 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from test_fanout_faults import FaultServer
+from support.fault_server import FaultServer
 
 from adapters.aio import AsyncOutboundClient
 from adapters.base import AdapterError, AdapterTimeout, NotSent, Reply, Target

@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from test_fanout_faults import FaultServer
+from support.fault_server import FaultServer
 
 from adapters.base import AdapterError, AdapterTimeout, OutboundClient, Target
 

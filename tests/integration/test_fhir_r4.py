@@ -1,4 +1,4 @@
-"""The FHIR R4 client against a real FHIR server on loopback (``fhir_server.py``):
+"""The FHIR R4 client against a real FHIR server on loopback (``support/fhir_server.py``):
 UK Core-shaped resources, an OAuth2 token endpoint, 401s, OperationOutcomes,
 paging, and ``_include`` that can be switched off."""
 
@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import pytest
 import redis
-from fhir_server import (  # noqa: F401 - CLIENT_ID, CLIENT_SECRET: other tests import them here
-    CLIENT_ID,
-    CLIENT_SECRET,
+from support.fhir_server import (
     NHS,
     PAST,
     FhirServer,

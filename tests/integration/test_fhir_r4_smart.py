@@ -1,4 +1,4 @@
-"""SMART Backend Services against the loopback FHIR server (``fhir_server.py``),
+"""SMART Backend Services against the loopback FHIR server (``support/fhir_server.py``),
 whose token endpoint verifies each client assertion with joserfc against the
 public JWKS registered for the broker: signature, ``aud`` = its token URL,
 ``iss`` = ``sub`` = client id, ``exp`` within five minutes, ``jti`` never reused."""
@@ -9,7 +9,15 @@ import json
 
 import pytest
 import redis
-from fhir_server import CLIENT_ID, FhirServer, by_name, deadline, fhir_client, payload, serve
+from support.fhir_server import (
+    CLIENT_ID,
+    FhirServer,
+    by_name,
+    deadline,
+    fhir_client,
+    payload,
+    serve,
+)
 
 from adapters.base import AdapterFailure
 from adapters.fhir_r4 import FhirR4Client, RedisTokenCache
@@ -159,8 +167,8 @@ def test_the_test_server_refuses_bad_assertions() -> None:
     """The server's checks are real: each broken claim is refused for its reason."""
     import time
 
-    from fhir_server import verify_assertion
     from joserfc import jwt as jose_jwt
+    from support.fhir_server import verify_assertion
 
     from adapters.smart_auth import ASSERTION_TYPE, build_assertion
 

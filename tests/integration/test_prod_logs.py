@@ -10,14 +10,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from prod_support import (
-    add_named_children,
-    identity_strings,
-    json_logs,
-    leaks,
-    lookup_body,
-    nhs_number,
-)
+from support.log_capture import identity_strings, json_logs, leaks
+from support.named_children import add_named_children, lookup_body, nhs_number
 
 from federator.config import Settings
 from federator.demo.federation import Federation, start_federation

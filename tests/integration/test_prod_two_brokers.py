@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from prod_support import add_named_children, identity_strings, leaks, lookup_body, read_path
+from support.log_capture import identity_strings, leaks, read_path
+from support.named_children import add_named_children, lookup_body
 
 from federator.config import Settings
 from federator.demo.federation import Federation, start_federation

@@ -1,7 +1,7 @@
 """``federator registry smart-key``: makes a SMART Backend Services key for a FHIR
 endpoint, stores it encrypted with the endpoint's credentials (audited), prints
 only the public JWKS; a FHIR server that registers that JWKS then serves the
-broker (the loopback server of ``fhir_server.py``)."""
+broker (the loopback server of ``support/fhir_server.py``)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from fhir_server import FhirServer, deadline, payload, serve
 from flask import Flask
+from support.fhir_server import FhirServer, deadline, payload, serve
 
 from adapters.base import Target
 from adapters.fhir_r4 import FhirR4Client

@@ -12,7 +12,7 @@ from datetime import date, timedelta
 import pytest
 import requests
 from flask.testing import FlaskClient
-from test_web_registry_pages import HTML, token
+from support.web_client import HTML, token
 
 from federator.demo.federation import Federation, start_federation
 from federator.demo.world import Authority, Child

@@ -5,51 +5,18 @@ another's endpoint."""
 
 from __future__ import annotations
 
-import re
-import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-
-from federator import create_app
-from federator.config import Settings
+from support.web_client import HTML, app_on_fresh_database, signed_in, token
 
 pytestmark = pytest.mark.integration
 
-HTML = {"Accept": "text/html"}
 SECRET = "client-secret-never-shown-0123456789"
 
-
-@pytest.fixture
-def app(tmp_path: Path, database_url: str) -> Iterator[Flask]:
-    flask_app = create_app(Settings(env="development", instance_dir=tmp_path,
-                                    database_url=database_url).checked(), migrate=True)
-    yield flask_app
-    flask_app.extensions["federator"].engine.dispose()
-
-
-def signed_in(app: Flask, role: str, authority: str | None = None) -> FlaskClient:
-    client = app.test_client()
-    with client.session_transaction() as s:
-        s["principal"] = {"id": f"{role}-{authority}", "name": "Jo Admin", "roles": [role],
-                          "organisation": "Leeds", "job_title": "Administrator",
-                          "authority": authority}
-        s["signed_in_at"] = s["last_seen"] = time.time()
-    return client
-
-
-def token(client: FlaskClient, path: str) -> str:
-    page = client.get(path, headers=HTML)
-    assert page.status_code == 200, page.get_data(as_text=True)[:500]
-    found = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"',
-                      page.get_data(as_text=True)) or re.search(
-        r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True))
-    assert found
-    return found.group(1)
+app = pytest.fixture(app_on_fresh_database, name="app")
 
 
 def registration(**extra: Any) -> dict[str, Any]:

@@ -12,11 +12,10 @@ import re
 from typing import Any
 
 import pytest
-import test_web_registry_pages
-from fhir_server import CLIENT_ID, CLIENT_SECRET, FhirServer, deadline, payload, serve
 from flask import Flask
 from flask.testing import FlaskClient
-from test_web_registry_pages import HTML, signed_in, token
+from support.fhir_server import CLIENT_ID, CLIENT_SECRET, FhirServer, deadline, payload, serve
+from support.web_client import HTML, app_on_fresh_database, signed_in, token
 
 from adapters.base import AdapterError, Target
 from adapters.fhir_r4 import FhirR4Client
@@ -29,7 +28,7 @@ PAGES = ("/registry/endpoints", f"/registry/endpoints/{ENDPOINT}",
 
 
 fhir_server = pytest.fixture(serve, name="fhir_server")
-app = test_web_registry_pages.app  # the same fixture: the real app on a fresh database
+app = pytest.fixture(app_on_fresh_database, name="app")  # the real app on a fresh database
 
 
 def fhir_form(server: FhirServer, **extra: Any) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import requests
 from sqlalchemy import func, select
-from test_fhir_r4 import CLIENT_ID, CLIENT_SECRET, NHS, FhirServer
+from support.fhir_server import CLIENT_ID, CLIENT_SECRET, NHS, FhirServer
 
 from federator.demo.federation import Federation, start_federation
 from federator.demo.files import toml_array_of_tables

@@ -1,5 +1,5 @@
 """The real services the tests use (PostgreSQL, Redis), in one plain module that
-``conftest.py`` and the test modules import alike (a conftest cannot be
+``tests/conftest.py`` and the test modules import alike (a conftest cannot be
 imported by name when several folders have one).
 
 With ``FEDERATOR_REQUIRE_SERVICES=1`` (set by ``.ci/run``) a missing service

@@ -1,21 +1,14 @@
-"""Helpers for the production tests (logs, two brokers, bad input): children
-whose names test the whole path to a kit match, and captured JSON logs."""
+"""Children whose names test the whole path to a kit match (apostrophes, accents,
+other scripts), added to a demo federation's kit, and the lookup that asks for them."""
 
 from __future__ import annotations
 
 import csv
-import io
-import json
-import logging
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 from federator.demo.federation import Federation
-from federator.logs import JsonFormatter
 
 
 def nhs_number(stem: str) -> str:
@@ -97,47 +90,3 @@ def consent() -> dict[str, Any]:
 def lookup_body(child: dict[str, Any]) -> dict[str, Any]:
     return {"child": child, "purpose": "Assessment under section 17: services involved",
             "basis": consent(), "include_past": True}
-
-
-@contextmanager
-def json_logs(level: int = logging.DEBUG) -> Iterator[io.StringIO]:
-    """Every log line of this process, as the broker writes them (JSON), into a buffer."""
-    buffer = io.StringIO()
-    handler = logging.StreamHandler(buffer)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    saved = root.handlers[:], root.level
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    try:
-        yield buffer
-    finally:
-        root.handlers[:] = saved[0]
-        root.setLevel(saved[1])
-
-
-def identity_strings(children: Sequence[dict[str, Any]]) -> set[str]:
-    """What must never be in a log line: NHS numbers (also spaced), names, dates of birth."""
-    found: set[str] = set()
-    for child in children:
-        nhs = child.get("nhs_number")
-        if nhs:
-            found |= {nhs, f"{nhs[:3]} {nhs[3:6]} {nhs[6:]}"}
-        for key in ("given_name", "family_name"):
-            if child.get(key):
-                found.add(child[key])
-                found.add(json.dumps(child[key])[1:-1])  # as escaped in JSON
-        dob = child.get("date_of_birth")
-        if dob:
-            found.add(dob)
-            y, m, d = dob.split("-")
-            found |= {f"{d}/{m}/{y}", f"{y}{m}{d}"}
-    return found
-
-
-def leaks(lines: Sequence[str], secrets: set[str]) -> list[tuple[str, str]]:
-    return [(s, line) for line in lines for s in secrets if s and s in line]
-
-
-def read_path(path: Path) -> list[str]:
-    return path.read_text(encoding="utf-8", errors="replace").splitlines()
