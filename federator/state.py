@@ -62,10 +62,6 @@ class SharedState:
         except redis.RedisError:
             return False
 
-    def set_if_absent(self, key: str, value: str, ttl_s: int) -> bool:
-        """True when the key was not there and is now set for ``ttl_s`` seconds."""
-        return self.put(key, value, ttl_s, only_if_absent=True)
-
     def put(self, key: str, value: str, ttl_s: int, *, only_if_absent: bool = False) -> bool:
         """Set ``key`` for ``ttl_s`` seconds; with ``only_if_absent``, False if it was there."""
         if self.redis is not None:
