@@ -17,8 +17,12 @@ deadline plus one second), audit records written against lookups accepted
 ``lookup.completed``; lookups cut off by a kill are counted apart), whether
 the trail verifies, and broker A's memory against lookups answered at several
 points, with MiB per 1,000 lookups in each half of the run (flat or creeping:
-``soak_memory``). ``--kill-every 0`` / ``--redis-every 0`` turn the breakage
-off. Prints a table and writes ``benchmarks/results/soak.json``.
+``soak_memory``), and for each Redis restart how soon lookups worked again
+after Redis answered and how many were refused after it did (``soak_redis``).
+``--kill-every 0`` / ``--redis-every 0`` turn the breakage off; ``--redis-relay``
+puts a relay between the brokers and Redis that keeps their pooled connections
+open over a restart (dead, as with Redis on another host). Prints a table and
+writes ``benchmarks/results/soak.json``.
 """
 
 from __future__ import annotations
@@ -47,7 +51,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import soak_memory  # noqa: E402
-from soak_services import PostgresSchema, RedisServer, chaos, free_port, tidy  # noqa: E402
+import soak_redis  # noqa: E402
+from soak_services import PostgresSchema, RedisServer, Relay, chaos, free_port, tidy  # noqa: E402
 
 from federator.config import Settings  # noqa: E402
 from federator.demo.federation import Federation, start_federation  # noqa: E402
@@ -148,6 +153,7 @@ class Tally:
     overruns: int = 0
     latencies: list[float] = field(default_factory=list)
     outcomes: Counter[str] = field(default_factory=Counter)
+    answers: list[soak_redis.Answer] = field(default_factory=list)  # monotonic times
 
 
 def client(fed: Federation, brokers: list[Broker], tally: Tally, stop: threading.Event,
@@ -174,6 +180,8 @@ def client(fed: Federation, brokers: list[Broker], tally: Tally, stop: threading
         except requests.RequestException as e:
             with tally.lock:
                 tally.statuses[f"{broker.name}:{type(e).__name__}"] += 1
+                tally.answers.append(soak_redis.Answer(started, time.monotonic(),
+                                                       f"{broker.name}:{type(e).__name__}"))
             time.sleep(0.2)
             continue
         elapsed = time.monotonic() - started
@@ -181,6 +189,8 @@ def client(fed: Federation, brokers: list[Broker], tally: Tally, stop: threading
             time.sleep(0.2)  # as a client honouring Retry-After would, roughly
         with tally.lock:
             tally.statuses[str(response.status_code)] += 1
+            tally.answers.append(soak_redis.Answer(started, started + elapsed,
+                                                   str(response.status_code)))
             if response.status_code == 200:
                 answer = response.json()
                 tally.accepted.append(answer["lookup_id"])
@@ -198,6 +208,9 @@ def main() -> None:
     parser.add_argument("--fail-rate", type=float, default=0.1)
     parser.add_argument("--kill-every", type=float, default=45, help="seconds; 0: never")
     parser.add_argument("--redis-every", type=float, default=70, help="seconds; 0: never")
+    parser.add_argument("--redis-relay", action="store_true",
+                        help="brokers reach Redis through a relay that hides its restarts "
+                             "from pooled connections (as Redis on another host)")
     parser.add_argument("--sample-every", type=float, default=15, help="memory, seconds")
     parser.add_argument("--memwatch", action="store_true",
                         help="broker A's workers under tracemalloc (benchmarks/memwatch)")
@@ -209,9 +222,11 @@ def main() -> None:
     redis_server = RedisServer(work)
     redis_server.start()
     atexit.register(lambda: tidy(redis_server, schema, work))  # on Ctrl-C too
+    relay = Relay(redis_server.port) if args.redis_relay else None
     fed = start_federation(work / "fed", base=Settings(
         database_url=schema.url,
-        redis_url=redis_server.url, redis_prefix="soak:", lookups_per_minute=100000,
+        redis_url=f"redis://127.0.0.1:{relay.port}/0" if relay else redis_server.url,
+        redis_prefix="soak:", lookups_per_minute=100000,
         lookups_per_day=10000000, deadline_default_ms=DEADLINE_MS))
     for served in fed.kit_threads:
         served.server.app = chaos(served.server.app, random.Random(rng.random()),
@@ -222,6 +237,7 @@ def main() -> None:
         soak_memory.watch(brokers[0].env, work / "memwatch")
     events: Counter[str] = Counter()
     memory: list[dict[str, Any]] = []
+    restarts: list[soak_redis.Restart] = []
     tally = Tally()
     stop = threading.Event()
     try:
@@ -252,9 +268,12 @@ def main() -> None:
                     events["broker server SIGKILLed and restarted"] += 1
                 next_kill = now + args.kill_every if args.kill_every > 0 else never
             if now >= next_redis:
+                down_at = time.monotonic()
                 redis_server.stop()
                 time.sleep(2)
                 redis_server.start()
+                restarts.append(soak_redis.Restart(down_at - began,
+                                                   redis_server.wait_answering() - began))
                 events["redis restarted"] += 1
                 next_redis = now + args.redis_every if args.redis_every > 0 else never
             if now >= next_sample:
@@ -283,9 +302,13 @@ def main() -> None:
     verdict = trail.verify()
     latencies = sorted(tally.latencies)
     rss = [m["A_mib"] for m in memory if m["A_mib"]]
+    redis_rows = soak_redis.recovery(restarts, [
+        soak_redis.Answer(a.sent_s - began, a.answered_s - began, a.status)
+        for a in tally.answers])
     quarter = rss[len(rss) // 4] if rss else 0.0
     result = {
         "minutes": round(duration / 60, 2), "clients": args.clients,
+        "redis_relay": args.redis_relay,
         "fail_rate": args.fail_rate, "events": dict(events),
         "responses": dict(tally.statuses), "lookups_answered": len(accepted),
         "answered_per_s": round(len(accepted) / duration, 2),
@@ -302,9 +325,13 @@ def main() -> None:
         "memory_A_mib": memory,
         "memory_A_quarter_vs_end_mib": [quarter, rss[-1] if rss else 0.0],
         "memory_A": soak_memory.summary(memory),
+        "redis_restarts": redis_rows,
+        "redis_recovery": soak_redis.summary(redis_rows),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     fed.stop()
+    if relay is not None:
+        relay.close()
     redis_server.stop()
     schema.drop()
     for broker in brokers:  # kept for reading: JSON lines, no personal data
@@ -315,7 +342,8 @@ def main() -> None:
 
     (RESULTS / "soak.json").write_text(json.dumps(result, indent=2))
     print(f"\nsoak: {result['minutes']} min, {args.clients} clients, "
-          f"kits failing {args.fail_rate:.0%} of calls")
+          f"kits failing {args.fail_rate:.0%} of calls"
+          + (", Redis reached through a relay" if relay else ""))
     rows_out = [
         ("lookups answered (200)", result["lookups_answered"]),
         ("answered per second", result["answered_per_s"]),
@@ -329,6 +357,12 @@ def main() -> None:
         ("trail verifies", f"{result['trail_verifies']} ({result['trail_count']} records)"),
         ("broker A RSS at 1/4 vs end (MiB)", " → ".join(map(str, result[
             "memory_A_quarter_vs_end_mib"]))),
+        ("Redis back: worst s to a working lookup",
+         f"{result['redis_recovery']['worst_recovered_s']} "
+         f"(never: {result['redis_recovery']['never_recovered']})"),
+        ("Redis back: refused after it answered",
+         f"{result['redis_recovery']['refused_after_back_total']} "
+         f"(worst restart: {result['redis_recovery']['refused_after_back_worst']})"),
         ("responses", json.dumps(result["responses"])),
         ("authority outcomes", json.dumps(result["authority_outcomes"])),
         ("breakage", json.dumps(result["events"])),
@@ -336,6 +370,8 @@ def main() -> None:
     width = max(len(r[0]) for r in rows_out)
     for name, value in rows_out:
         print(f"  {name:<{width}}  {value}")
+    for line in soak_redis.table(redis_rows):
+        print(line)
     soak_memory.print_summary(result["memory_A"])
     print(f"\nwritten to {RESULTS / 'soak.json'}")
     broken = [name for name, bad in (

@@ -4,6 +4,14 @@ A handful of key operations (the circuit breakers and replay nonces are built
 on them). With Redis configured, any Redis error becomes ``StateUnavailable``:
 callers refuse what they cannot enforce rather than carry on without it. The
 Redis client reconnects by itself, so nothing needs restarting when Redis is back.
+
+A connection pooled before Redis restarted may be dead without knowing it (Redis
+on another host, or behind a proxy: no close ever reached the broker); its first
+use fails with a connection error. Such a command is tried once more at once, on
+a fresh connection (``client_options``, the rate limiter's storage too), so the
+first lookups after Redis is back are answered rather than refused. Timeouts are
+not tried again: a Redis that does not answer within the socket timeout would
+only double the wait, and a counter may already have counted.
 """
 
 from __future__ import annotations
@@ -13,6 +21,20 @@ import time
 from collections.abc import Sequence
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+#: Seconds to connect to Redis, and to wait for any answer.
+TIMEOUT_S = 1.0
+
+
+def client_options() -> dict[str, object]:
+    """Options for a ``redis.Redis`` client of the broker: the socket timeouts, and
+    one immediate retry on a fresh connection after a connection error (redis-py 5
+    retries only errors named in ``retry_on_error`` as well as in ``retry``)."""
+    return {"socket_timeout": TIMEOUT_S, "socket_connect_timeout": TIMEOUT_S,
+            "retry": Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
+            "retry_on_error": [redis.ConnectionError]}
 
 
 class StateUnavailable(RuntimeError):
@@ -24,8 +46,7 @@ class SharedState:
 
     def __init__(self, redis_url: str | None, prefix: str = "federator:") -> None:
         self.prefix = prefix
-        self.redis = redis.Redis.from_url(redis_url, socket_timeout=1.0,
-                                          socket_connect_timeout=1.0) if redis_url else None
+        self.redis = redis.Redis.from_url(redis_url, **client_options()) if redis_url else None
         self._local: dict[str, tuple[float, str]] = {}
         self._lock = threading.Lock()
 
@@ -40,10 +61,6 @@ class SharedState:
             return bool(self.redis.ping())
         except redis.RedisError:
             return False
-
-    def set_if_absent(self, key: str, value: str, ttl_s: int) -> bool:
-        """True when the key was not there and is now set for ``ttl_s`` seconds."""
-        return self.put(key, value, ttl_s, only_if_absent=True)
 
     def put(self, key: str, value: str, ttl_s: int, *, only_if_absent: bool = False) -> bool:
         """Set ``key`` for ``ttl_s`` seconds; with ``only_if_absent``, False if it was there."""

@@ -25,6 +25,7 @@ from federator import metrics
 from federator.audit.trail import AuditUnavailable
 from federator.config import Settings
 from federator.names import LOOKUP_RATE_LIMITED
+from federator.state import client_options
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +78,9 @@ def init_limits(app: Flask, settings: Settings) -> Limiter:
         app=app,
         storage_uri=storage_uri(settings),
         # Every Redis key under FEDERATOR_REDIS_PREFIX: "<prefix>limits:LIMITER/...".
-        storage_options={"socket_timeout": 1.0, "socket_connect_timeout": 1.0,
-                         "key_prefix": f"{settings.redis_prefix}limits"}
+        # The shared state's client options: a dead pooled connection is tried once
+        # more at once. No in-memory fallback: Redis down is a 503 (DESIGN).
+        storage_options={**client_options(), "key_prefix": f"{settings.redis_prefix}limits"}
         if settings.redis_url else {},
         strategy="moving-window",
         headers_enabled=True,
