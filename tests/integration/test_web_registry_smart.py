@@ -16,7 +16,7 @@ import test_web_registry_pages
 from fhir_server import CLIENT_ID, CLIENT_SECRET, FhirServer, deadline, payload, serve
 from flask import Flask
 from flask.testing import FlaskClient
-from test_web_registry_pages import HTML, signed_in, token
+from test_web_registry_pages import HTML, pass_check, signed_in, token
 
 from adapters.base import AdapterError, Target
 from adapters.fhir_r4 import FhirR4Client
@@ -70,6 +70,7 @@ def status_of(app: Flask) -> str:
 
 
 def approve(app: Flask) -> None:
+    pass_check(app, ENDPOINT)
     broker = signed_in(app, "broker-admin")
     path = f"/registry/endpoints/{ENDPOINT}/approve"
     assert post(broker, path, f"/registry/endpoints/{ENDPOINT}").status_code == 303
