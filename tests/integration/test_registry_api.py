@@ -169,10 +169,21 @@ def test_credentials_are_encrypted_and_never_shown(fed: Federation) -> None:
     pass_check(fed.app, "newtown-health")
     assert call(fed, "POST", "/endpoints/newtown-health/approve", "broker-admin"
                 ).json()["status"] == "active"
+    # the same credentials again are no change
+    same = call(fed, "PATCH", "/endpoints/newtown-health", admin,
+                {"credentials": body["credentials"]})
+    assert same.json()["status"] == "active"
+    assert not services.trail.records(event="registry.updated", limit=10)
     again = call(fed, "PATCH", "/endpoints/newtown-health", admin,
                  {"credentials": {**body["credentials"], "client_secret": "another-one"}})
     assert again.json()["status"] == "pending"
     assert services.registry.credentials("newtown-health")["client_secret"] == "another-one"
+    (updated,) = services.trail.records(event="registry.updated", limit=10)
+    assert updated["changes"] == {"credentials": "changed"}
+    assert "another-one" not in json.dumps(updated) and SECRET not in json.dumps(updated)
+    # the test passed with the old credentials: approval is refused until tested again
+    stale = call(fed, "POST", "/endpoints/newtown-health/approve", "broker-admin")
+    assert stale.status_code == 409 and "credentials changed" in stale.json()["message"]
 
 
 def test_check_runs_conformance_and_approval_shows_the_last_result(fed: Federation) -> None:
