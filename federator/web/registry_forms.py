@@ -90,7 +90,7 @@ class ReviewForm(FlaskForm):
     reason = TextAreaField("Reason", widget=GovTextArea(),
                            validators=[UsableText(2000, multiline=True)])
     #: the endpoint's version the page showed: approving refuses if it changed since
-    seen = HiddenField()
+    seen = HiddenField(validators=[UsableText(64)])
     submit = SubmitField("Confirm", widget=GovSubmitInput())
 
 

@@ -188,7 +188,8 @@ def review_page(endpoint_id: str, action: str) -> Any:
     if request.method == "POST":
         csrf_refused(form)
         if text := form_text_errors(form):
-            form.reason.errors = text["reason"]
+            form.reason.errors = text.get("reason") or [
+                "This page was sent back changed: open it again and confirm"]
             return _review_page(shown, action, form, 422)
         reason = (form.reason.data or "").strip()
         if needs_reason(action) and not reason:
