@@ -193,3 +193,13 @@ def test_the_example_seed_parses_with_its_credentials() -> None:
     with pytest.raises(SeedError, match="credentials"):
         parse_seed(b'[[endpoint]]\nid="a"\nname="A"\ncode="RXX"\ncoverage=["national"]\n'
                    b'protocol="fhir-r4"\nurl="https://a.example"\ncredentials={x=1}\n')
+
+
+def test_a_line_not_checked_neither_passes_nor_fails_a_test() -> None:
+    from federator.registry.conformance import checks_passed
+
+    ran = {"name": "metadata", "passed": True, "detail": "ok"}
+    note = {"name": "conformance_suite", "passed": None, "detail": "not checked"}
+    assert checks_passed([ran, note])
+    assert not checks_passed([{**ran, "passed": False}, note])
+    assert not checks_passed([note])  # nothing ran: not a pass
