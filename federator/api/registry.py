@@ -14,9 +14,7 @@ from marshmallow import ValidationError
 from federator.audit.trail import AuditUnavailable
 from federator.auth.access import require_roles
 from federator.inputs import parse_json_body
-from federator.names import REGISTRY_CHECKED
-from federator.registry.conformance import run_conformance
-from federator.registry.outbound import guarded_client
+from federator.registry.conformance import check_and_record
 from federator.registry.rules import Refused, authorise, needs_reason
 from federator.registry.schemas import ENDPOINT_ID, EndpointSchema, ReviewSchema, safety_errors
 from federator.registry.secrets import CredentialsKeyError
@@ -132,7 +130,9 @@ def get_endpoint(endpoint_id: str) -> Any:
 @blp.doc(**OK)
 @blp.alt_response(422, description="Invalid or unsafe: every field's messages")
 def change_endpoint(endpoint_id: str) -> Any:
-    """Change details; a new URL, protocol or credentials need approval again."""
+    """Change details. A change that widens who receives children's identities
+    (coverage gains an area or becomes national; a new name, code, protocol, URL or
+    credentials) sends the endpoint back to pending; removing areas applies at once."""
     _guarded("change", endpoint_id)
     update = _body(EndpointSchema(), partial=True)
     if update.pop("id", endpoint_id) != endpoint_id:
@@ -157,14 +157,18 @@ def change_endpoint(endpoint_id: str) -> Any:
 @blp.doc(**OK)
 def review_endpoint(endpoint_id: str, action: str) -> Any:
     """Approve or reject (broker admin, with a reason for a rejection); suspend or
-    resume (the authority's admin or a broker admin)."""
+    resume (the authority's admin or a broker admin). Approval needs a passing
+    conformance check of the endpoint as it is now (409 with the reason); send
+    the ``version`` you read to refuse it if the endpoint changed since."""
     _guarded(action, endpoint_id)
-    reason = _body(ReviewSchema()).get("reason")
+    body = _body(ReviewSchema())
+    reason = body.get("reason")
     if needs_reason(action) and not (reason or "").strip():
         _invalid({"reason": [f"Say why you {action} this endpoint."]})
     services = _services()
     return _run(lambda: services.registry.transition(endpoint_id, action, reason, _actor(),
-                                                     services.trail))
+                                                     services.trail,
+                                                     version=body.get("version")))
 
 
 @blp.route("/endpoints/<endpoint_id>/check", methods=["POST"])
@@ -176,18 +180,11 @@ def check_endpoint(endpoint_id: str) -> Any:
     endpoint = services.registry.get(endpoint_id)
     if endpoint is None:
         abort(404, message=f"No endpoint {endpoint_id}.")
-    results = run_conformance(endpoint, services.registry.guard, services.keys,
-                              guarded_client(services.registry.guard,
-                                             user_agent="federator-check"))
-    passed = all(r["passed"] for r in results)
-    services.registry.health.record(endpoint_id, "conformance", passed, None, results)
     try:
-        services.trail.append(REGISTRY_CHECKED, **_actor(), endpoint=endpoint_id,
-                              passed=passed,
-                              failed=[r["name"] for r in results if not r["passed"]])
+        return check_and_record(services.registry, services.keys, services.trail, endpoint,
+                                _actor())
     except AuditUnavailable:
         abort(503, message="The audit trail cannot be written.")
-    return {"id": endpoint_id, "passed": passed, "checks": results}
 
 
 @blp.route("/endpoints/<endpoint_id>/health", methods=["GET"])

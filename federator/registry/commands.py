@@ -12,7 +12,6 @@ import click
 from flask import Flask
 
 from federator.config import ConfigError, Settings
-from federator.names import REGISTRY_CHECKED
 from federator.registry.outbound import guarded_client
 
 
@@ -39,26 +38,22 @@ def add_commands(main: click.Group, registry: click.Group,
     @with_app
     def registry_check(app: Flask, endpoint_id: str, as_json: bool) -> None:
         """Run the conformance checks against a registered endpoint; exit 1 if any fails."""
-        from federator.registry.conformance import run_conformance
+        from federator.registry.conformance import check_and_record
 
         services = app.extensions["federator"]
         endpoint = services.registry.get(endpoint_id)
         if endpoint is None:
             raise click.ClickException(f"no endpoint {endpoint_id}")
-        results = run_conformance(endpoint, services.registry.guard, services.keys,
-                                  guarded_client(services.registry.guard,
-                                                 user_agent="federator-check"))
-        passed = all(r["passed"] for r in results)
-        services.registry.health.record(endpoint_id, "conformance", passed, None, results)
-        services.trail.append(REGISTRY_CHECKED, actor_id="system", actor_role="operator",
-                              endpoint=endpoint_id, passed=passed,
-                              failed=[r["name"] for r in results if not r["passed"]])
+        result = check_and_record(services.registry, services.keys, services.trail, endpoint,
+                                  {"actor_id": "system", "actor_role": "operator"})
+        passed, results = result["passed"], result["checks"]
         if as_json:
             click.echo(json.dumps({"id": endpoint_id, "passed": passed, "checks": results},
                                   indent=2))
         else:
             for r in results:
-                click.echo(f"{'PASS' if r['passed'] else 'FAIL'}  {r['name']:18} {r['detail']}")
+                word = "----" if r["passed"] is None else "PASS" if r["passed"] else "FAIL"
+                click.echo(f"{word}  {r['name']:18} {r['detail']}")
         if not passed:
             raise SystemExit(1)
 

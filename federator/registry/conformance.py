@@ -37,26 +37,39 @@ def run_conformance(endpoint: Endpoint, guard: UrlGuard, keys: BrokerKeys,
                                  timeout_s=endpoint.timeout_ms / 1000, key=keys.key,
                                  issuer=keys.issuer, session=session)
         return [safe, *(r.as_dict() for r in results)]
-    # Other kinds have no conformance suite yet: their health resource is what we can check.
+    # Other kinds have no conformance suite yet: their health resource is what we can
+    # check. The suite's line says so, neither passed nor failed (``passed`` None).
     result = probe(client, endpoint)
     return [safe, {"name": "metadata" if endpoint.protocol == "fhir-r4" else "health",
                    "passed": result.ok, "detail": result.detail},
-            {"name": "conformance_suite", "passed": False,
-             "detail": f"no conformance suite for {endpoint.protocol} yet: only its "
-                       "health resource was checked"}]
+            {"name": "conformance_suite", "passed": None,
+             "detail": f"not checked: no conformance suite for {endpoint.protocol} yet, "
+                       "only its health resource was checked"}]
+
+
+def checks_passed(results: list[dict[str, Any]]) -> bool:
+    """Every check that ran passed (a line not checked, ``passed`` None, is neither)."""
+    return all(r["passed"] is not False for r in results) and any(
+        r["passed"] for r in results)
 
 
 def check_and_record(registry: Registry, keys: BrokerKeys, trail: AuditTrail,
                      endpoint: Endpoint, actor: Mapping[str, Any]) -> dict[str, Any]:
     """Run the checks through guarded clients, keep the result (shown at approval)
-    and audit it (``registry.checked``; ``AuditUnavailable`` reaches the caller)."""
+    with what was tested (approval needs a pass of the endpoint as it is) and audit
+    it (``registry.checked``; ``AuditUnavailable`` reaches the caller).
+
+    The endpoint is read again with its connection target, in one read, so the
+    target recorded is that of what the checks were run against."""
+    found = registry.checkable(endpoint.id)
+    endpoint, target = found if found is not None else (endpoint, None)
     client = guarded_client(registry.guard, user_agent="federator-check")
     try:
         results = run_conformance(endpoint, registry.guard, keys, client)
     finally:
         client.close()
-    passed = all(r["passed"] for r in results)
-    registry.health.record(endpoint.id, "conformance", passed, None, results)
+    passed = checks_passed(results)
+    registry.health.record(endpoint.id, "conformance", passed, None, results, target=target)
     trail.append(REGISTRY_CHECKED, **actor, endpoint=endpoint.id, passed=passed,
-                 failed=[r["name"] for r in results if not r["passed"]])
+                 failed=[r["name"] for r in results if r["passed"] is False])
     return {"id": endpoint.id, "passed": passed, "checks": results}

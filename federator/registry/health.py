@@ -105,12 +105,13 @@ class Health:
         self.keep = keep
 
     def record(self, endpoint_id: str, kind: str, ok: bool, latency_ms: int | None,
-               result: Any) -> None:
+               result: Any, *, target: str | None = None) -> None:
+        """``target``: what a conformance check tested (``rules.connection_target``)."""
         at = datetime.now(UTC).isoformat(timespec="milliseconds")
         with self.engine.begin() as conn:
             conn.execute(endpoint_checks.insert().values(
                 endpoint_id=endpoint_id, kind=kind, at=at, ok=ok, latency_ms=latency_ms,
-                result=json.dumps(result)))
+                result=json.dumps(result), target=target))
             cutoff = conn.execute(
                 select(endpoint_checks.c.id)
                 .where(endpoint_checks.c.endpoint_id == endpoint_id,

@@ -69,6 +69,8 @@ class EndpointSchema(InputSchema):
 
 class ReviewSchema(InputSchema):
     reason = Text(max_length=2000, multiline=True, load_default=None, allow_none=True)
+    #: the endpoint's ``version`` as the reviewer read it: refused (409) if it changed
+    version = Text(max_length=64, load_default=None, allow_none=True)
 
 
 def safety_errors(endpoint: Mapping[str, Any], guard: UrlGuard, *,

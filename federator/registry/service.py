@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-import tomllib
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,24 +24,29 @@ from federator.names import (
 )
 from federator.registry.health import Health
 from federator.registry.rules import (
+    DETAILS,
+    NEEDS_APPROVAL,
     Refused,
+    approval_problem,
+    change_record,
     changed_fields,
+    connection_target,
+    details_version,
     next_status,
     status_after_change,
+    widening,
+    widening_reason,
 )
-from federator.registry.schemas import protocols
 from federator.registry.secrets import CredentialCipher, CredentialsKeyError
+from federator.registry.seedfile import SeedError, parse_seed
 from federator.registry.tables import endpoint_checks, endpoint_reviews, upsert_endpoint
 from federator.registry.urlguard import UnsafeURL, UrlGuard, UrlPolicy
 from federator.storage import endpoints
 
-REQUIRED = ("id", "name", "code", "coverage", "protocol", "url")
+__all__ = ["Registry", "SeedError", "parse_seed"]
+
 PUBLIC_FIELDS = ("id", "name", "code", "protocol", "url", "timeout_ms", "contact", "status",
                  "created_at", "updated_at")
-
-
-class SeedError(ValueError):
-    """The seed file is wrong; the message names the endpoint and the key."""
 
 
 def _now() -> str:
@@ -145,24 +149,35 @@ class Registry:
 
     def change(self, endpoint_id: str, update: Mapping[str, Any], actor: Mapping[str, Any],
                trail: AuditTrail, *, reapprove: bool = True) -> dict[str, Any]:
-        """``reapprove=False``: new credentials keep the status (the operator's
-        rotation of the broker's own SMART key, whose old key still signs)."""
+        """Change details. A change that widens who receives children's identities
+        (``rules.widening``) sends the endpoint back to ``pending``, the status
+        reason saying what widened; narrowing coverage applies at once.
+        Credentials equal to the stored ones are no change. ``reapprove=False``:
+        new credentials keep the status (the operator's rotation of the broker's
+        own SMART key, whose old key still signs)."""
         row = self._row(endpoint_id)
         if row is None:
             raise Refused(404, f"No endpoint {endpoint_id}.")
         current = {**row, "coverage": json.loads(row["coverage"])}
-        changed = changed_fields(current, update,
-                                 credentials_given=bool(update.get("credentials")))
+        changed = changed_fields(current, update, credentials_given=self._new_credentials(
+            row, update.get("credentials")))
         if not changed:
             return self._shown(endpoint_id)
-        status = status_after_change(row["status"], changed if reapprove else
-                                     [c for c in changed if c != "credentials"])
+        widened = widening(current, update, changed if reapprove else
+                           [c for c in changed if c != "credentials"])
+        status = status_after_change(row["status"], changed, widened)
         values: dict[str, Any] = {k: update[k] for k in changed if k != "credentials"}
         if "coverage" in values:
             values["coverage"] = json.dumps(values["coverage"])
         if "credentials" in changed:
             values["credentials"] = self.cipher.encrypt(update["credentials"])
         values.update(status=status, updated_at=_now())
+        earlier = self._reason(endpoint_id) if row["status"] == "pending" else None
+        reason = None
+        if widened and (row["status"] != "pending" or (earlier or "").startswith(NEEDS_APPROVAL)):
+            reason = widening_reason(current, update, widened, earlier)
+        elif status != row["status"]:
+            reason = "details changed: needs approval again"
 
         def apply(conn: Connection) -> None:
             result = conn.execute(endpoints.update().where(
@@ -170,32 +185,80 @@ class Registry:
             ).values(**values))
             if result.rowcount != 1:
                 raise Refused(409, "The endpoint changed meanwhile; read it and try again.")
-            if status != row["status"]:
-                _set_review(conn, endpoint_id, "details changed: needs approval again", actor)
+            if reason is not None:
+                _set_review(conn, endpoint_id, reason, actor)
 
         self._audited(endpoint_id, apply, trail, REGISTRY_UPDATED, actor,
-                      fields=changed, status_before=row["status"], status=status,
-                      **({"url": update["url"]} if "url" in changed else {}))
+                      fields=changed, changes=change_record(current, update, changed),
+                      widened=widened, status_before=row["status"], status=status)
         return self._shown(endpoint_id)
 
+    def _new_credentials(self, row: Mapping[str, Any], given: Mapping[str, str] | None
+                         ) -> bool:
+        """Whether ``given`` credentials differ from the stored ones (unreadable
+        stored ones count as different)."""
+        if not given:
+            return False
+        if row["credentials"] is None:
+            return True
+        try:
+            return self.cipher.decrypt(row["credentials"]) != dict(given)
+        except CredentialsKeyError:
+            return True
+
+    def _reason(self, endpoint_id: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(endpoint_reviews.c.reason).where(
+                endpoint_reviews.c.endpoint_id == endpoint_id)).scalar()
+
     def transition(self, endpoint_id: str, action: str, reason: str | None,
-                   actor: Mapping[str, Any], trail: AuditTrail) -> dict[str, Any]:
+                   actor: Mapping[str, Any], trail: AuditTrail, *,
+                   version: str | None = None) -> dict[str, Any]:
+        """Approve, reject, suspend or resume. Approval needs a passing conformance
+        check of the endpoint as it is (``rules.approval_problem``; ``Refused(409)``
+        with the reason), and approves exactly the details it read: a change in
+        between refuses it, as does a ``version`` (what the approver was shown,
+        ``rules.details_version``) that is no longer the endpoint's. Its record
+        says what was approved."""
         row = self._row(endpoint_id)
         if row is None:
             raise Refused(404, f"No endpoint {endpoint_id}.")
         status = next_status(action, row["status"])
+        if version is not None and version != details_version(row):
+            raise Refused(409, "The endpoint's details changed since you read them: read "
+                               "them again before you " + action + " it.")
+        extra: dict[str, Any] = {}
+        if action == "approve":
+            with self.engine.connect() as conn:
+                check = _last_check(conn, endpoint_id)
+            problem = approval_problem(check, _target(row))
+            if problem:
+                raise Refused(409, problem)
+            assert check is not None
+            extra = {"approved": {**{k: row[k] for k in DETAILS},
+                                  "coverage": json.loads(row["coverage"]),
+                                  "credentials_stored": row["credentials"] is not None},
+                     "check_at": check["at"]}
+        unchanged = [endpoints.c[k] == row[k] for k in DETAILS] + [
+            endpoints.c.credentials.is_(None) if row["credentials"] is None
+            else endpoints.c.credentials == row["credentials"]] if action == "approve" else []
 
         def apply(conn: Connection) -> None:
             result = conn.execute(endpoints.update().where(
-                endpoints.c.id == endpoint_id, endpoints.c.status == row["status"],
+                endpoints.c.id == endpoint_id, endpoints.c.status == row["status"], *unchanged,
             ).values(status=status, updated_at=_now()))
             if result.rowcount != 1:
                 raise Refused(409, "The endpoint changed meanwhile; read it and try again.")
             _set_review(conn, endpoint_id, reason, actor)
 
         self._audited(endpoint_id, apply, trail, REGISTRY_REVIEWED[action], actor,
-                      status_before=row["status"], status=status, reason=reason)
+                      status_before=row["status"], status=status, reason=reason, **extra)
         return self._shown(endpoint_id)
+
+    def checkable(self, endpoint_id: str) -> tuple[Endpoint, str] | None:
+        """The endpoint and its connection target, read together (what a check tests)."""
+        row = self._row(endpoint_id)
+        return (_endpoint(row), _target(row)) if row else None
 
     def _audited(self, endpoint_id: str, apply: Callable[[Connection], None],
                  trail: AuditTrail, event: str, actor: Mapping[str, Any],
@@ -306,6 +369,10 @@ def _restore(conn: Connection, endpoint_id: str, before: tuple[Any, Any]) -> Non
         conn.execute(endpoint_reviews.insert().values(**review))
 
 
+def _target(row: Mapping[str, Any]) -> str:
+    return connection_target(row["protocol"], row["url"], row["credentials"])
+
+
 def _last_check(conn: Connection, endpoint_id: str) -> dict[str, Any] | None:
     row = conn.execute(
         select(endpoint_checks).where(endpoint_checks.c.endpoint_id == endpoint_id,
@@ -313,7 +380,8 @@ def _last_check(conn: Connection, endpoint_id: str) -> dict[str, Any] | None:
         .order_by(endpoint_checks.c.id.desc()).limit(1)).mappings().first()
     if row is None:
         return None
-    return {"at": row["at"], "passed": bool(row["ok"]), "checks": json.loads(row["result"])}
+    return {"at": row["at"], "passed": bool(row["ok"]), "checks": json.loads(row["result"]),
+            "target": row["target"]}
 
 
 def _public(row: Mapping[str, Any], last_check: dict[str, Any] | None) -> dict[str, Any]:
@@ -321,44 +389,16 @@ def _public(row: Mapping[str, Any], last_check: dict[str, Any] | None) -> dict[s
     shown["coverage"] = json.loads(row["coverage"])
     shown["status_reason"] = row.get("reason")
     shown["credentials_stored"] = row["credentials"] is not None
+    target = _target(row)
+    problem = approval_problem(last_check, target)
+    if last_check is not None:
+        # "current": the check was of the protocol, URL and credentials as they are
+        last_check = {**{k: v for k, v in last_check.items() if k != "target"},
+                      "current": last_check["target"] == target}
     shown["last_check"] = last_check
+    shown["approval_problem"] = problem if row["status"] == "pending" else None
+    shown["version"] = details_version(row)
     return shown
-
-
-def parse_seed(raw: bytes) -> list[dict[str, Any]]:
-    try:
-        data = tomllib.loads(raw.decode())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise SeedError(f"registry seed is not valid TOML: {e}") from e
-    items = data.get("endpoint", [])
-    if not isinstance(items, list):
-        raise SeedError("registry seed: 'endpoint' must be an array of tables")
-    return [_seed_entry(i, item) for i, item in enumerate(items)]
-
-
-def _seed_entry(index: int, item: Mapping[str, Any]) -> dict[str, Any]:
-    where = f"registry seed endpoint {item.get('id', index)!s}"
-    for key in REQUIRED:
-        if not item.get(key):
-            raise SeedError(f"{where}: '{key}' is required")
-    coverage = item["coverage"]
-    if not isinstance(coverage, list) or not all(isinstance(c, str) for c in coverage):
-        raise SeedError(f"{where}: 'coverage' must be a list of GSS codes or ['national']")
-    if item["protocol"] not in protocols():
-        raise SeedError(f"{where}: 'protocol' must be one of {', '.join(protocols())}")
-    timeout = item.get("timeout_ms", 3000)
-    if not isinstance(timeout, int) or not 100 <= timeout <= 60000:
-        raise SeedError(f"{where}: 'timeout_ms' must be a whole number from 100 to 60000")
-    credentials = item.get("credentials") or {}
-    if not isinstance(credentials, dict) or not all(
-            isinstance(v, str) for v in credentials.values()):
-        raise SeedError(f"{where}: 'credentials' must be a table of strings")
-    return {
-        "id": str(item["id"]), "name": str(item["name"]), "code": str(item["code"]),
-        "coverage": coverage, "protocol": item["protocol"], "url": str(item["url"]),
-        "timeout_ms": timeout, "contact": str(item.get("contact", "")),
-        "credentials": {str(k): v for k, v in credentials.items()},
-    }
 
 
 def _endpoint(row: Mapping[str, Any]) -> Endpoint:

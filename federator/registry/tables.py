@@ -33,6 +33,9 @@ endpoint_checks = Table(
     Column("ok", Boolean, nullable=False),
     Column("latency_ms", Integer, nullable=True),
     Column("result", Text, nullable=False),  # JSON: checks, or the probe's detail
+    # a conformance check's ``rules.connection_target``: approval needs one passed
+    # for the endpoint's protocol, URL and credentials as they are (migration 0005)
+    Column("target", String(64), nullable=True),
 )
 
 

@@ -4,9 +4,15 @@ Pure checks over ``ipaddress`` plus one edge, the resolver, which is
 injectable so tests map names to any address without DNS. Every address a
 name resolves to is checked (one bad address refuses the lot); IPv6 forms
 that carry an IPv4 address (IPv4-mapped, IPv4-compatible, 6to4, NAT64) are
-judged by that IPv4 address. ``resolve_checked`` is what an outbound client
+judged by that IPv4 address too. ``resolve_checked`` is what an outbound client
 calls at each new connection (DNS rebinding): it returns the one address to
 connect to, having checked them all.
+
+Some addresses are never allowed, whatever ``FEDERATOR_ALLOWED_NETWORKS``
+lists (``never_allowed``): unspecified, loopback (except in development),
+link-local, multicast and broadcast, the deprecated IPv6 site-local
+``fec0::/10``, and the cloud metadata services' addresses. The allowed
+networks open private ranges (an authority's adapter inside a VPN), nothing more.
 """
 
 from __future__ import annotations
@@ -24,6 +30,20 @@ Resolver = Callable[[str, int], Sequence[str]]
 
 NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
 IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+#: SIIT's IPv4-translated form (RFC 2765): ``::ffff:0:a.b.c.d``
+IPV4_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")
+#: "This network" (RFC 791): Linux connects 0.x.x.x to the host itself.
+THIS_NETWORK = ipaddress.IPv4Network("0.0.0.0/8")
+LIMITED_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
+#: IPv6 site-local, deprecated by RFC 3879; ``ipaddress`` calls it global.
+SITE_LOCAL = ipaddress.IPv6Network("fec0::/10")
+#: Cloud instance metadata services (credentials of the machine the broker runs on):
+#: AWS, GCP, Azure, DigitalOcean, OpenStack (169.254.169.254 and AWS's IPv6
+#: fd00:ec2::254), GCP's IPv6 fd20:ce::254, Alibaba 100.100.100.200, Azure's
+#: WireServer 168.63.129.16, Oracle's 192.0.0.192, ECS task metadata 169.254.170.2.
+METADATA = frozenset(ipaddress.ip_address(a) for a in (
+    "169.254.169.254", "169.254.170.2", "fd00:ec2::254", "fd20:ce::254",
+    "100.100.100.200", "168.63.129.16", "192.0.0.192"))
 MAX_URL_LENGTH = 500
 
 
@@ -70,28 +90,56 @@ def embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
         return address.sixtofour
     if any(address in net for net in NAT64):
         return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address in IPV4_TRANSLATED:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     if address in IPV4_COMPATIBLE and int(address) > 1:  # not :: or ::1
         return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address.teredo is not None:
+        return address.teredo[1]  # the client's address, as relays reach it
+    return None
+
+
+def never_allowed(address: IPAddress, *, development: bool) -> str | None:
+    """Why ``address`` itself is never to be connected to, whatever networks are
+    allowed (loopback is allowed in development, for the demo and tests)."""
+    v4 = isinstance(address, ipaddress.IPv4Address)
+    if address.is_unspecified or (v4 and address in THIS_NETWORK):
+        return f"{address} is the unspecified address"
+    if address.is_loopback:
+        return None if development else (
+            f"{address} is a loopback address (allowed only in development)")
+    if address.is_multicast:
+        return f"{address} is a multicast address"
+    if address == LIMITED_BROADCAST:
+        return f"{address} is the broadcast address"
+    if address.is_link_local:
+        return f"{address} is a link-local address"
+    if address in METADATA:
+        return f"{address} is a cloud metadata address"
+    if not v4 and address in SITE_LOCAL:
+        return f"{address} is a site-local address (deprecated)"
     return None
 
 
 def address_problem(address: IPAddress, policy: UrlPolicy) -> str | None:
-    """Why the broker must not connect to ``address``, or None when it may."""
+    """Why the broker must not connect to ``address``, or None when it may.
+
+    ``never_allowed`` first, for the address and any IPv4 address inside it;
+    then the allowed networks; then anything not public is refused."""
+    inner = embedded_ipv4(address)
+    problem = never_allowed(address, development=policy.development)
+    if problem is None and inner is not None:
+        problem = never_allowed(inner, development=policy.development)
+        problem = f"{problem} (inside {address})" if problem else None
+    if problem:
+        return problem
     if any(address in net for net in _same_family(policy.allowed_networks, address)):
         return None
-    inner = embedded_ipv4(address)
     if inner is not None:
         problem = address_problem(inner, policy)
         return f"{problem} (inside {address})" if problem else None
-    if address.is_unspecified:
-        return f"{address} is the unspecified address"
-    if address.is_loopback:
-        return None if policy.development else (
-            f"{address} is a loopback address (allowed only in development)")
-    if address.is_multicast:
-        return f"{address} is a multicast address"
-    if address.is_link_local:
-        return f"{address} is a link-local address"
+    if address.is_loopback:  # in development (never_allowed refuses it elsewhere)
+        return None
     if address.is_private or not address.is_global:
         return f"{address} is not a public address (list its network in " \
                f"FEDERATOR_ALLOWED_NETWORKS to allow it)"

@@ -1,5 +1,6 @@
 """The registry pages only an authority admin uses: register its own endpoint,
-change its details (a new URL, protocol or credentials go back to pending),
+change its details (a change that widens who receives children's identities
+goes back to pending: ``rules.widening``),
 create a SMART Backend Services key pair for a FHIR endpoint. The same registry
 services as the API decide; see ``registry_pages``.
 
@@ -163,9 +164,9 @@ def change(endpoint_id: str) -> Any:
                               current=current, general=[refused])
     after = services.registry.describe_one(endpoint_id) or current
     flash("Your changes are saved." + (
-        " The new address, protocol or credentials need approval: the endpoint is pending "
-        "until the broker's administrators approve it." if after["status"] == "pending"
-        and current["status"] != "pending" else ""))
+        " They change who receives children's details, so they need approval: the endpoint "
+        "is pending until the broker's administrators approve it." if after["status"] ==
+        "pending" and current["status"] != "pending" else ""))
     return redirect(url_for("web_registry.endpoint", endpoint_id=endpoint_id), 303)
 
 

@@ -22,6 +22,7 @@ from govuk_frontend_wtf.wtforms_widgets import (
     GovTextInput,
 )
 from wtforms import (
+    HiddenField,
     PasswordField,
     RadioField,
     SelectChoice,
@@ -88,6 +89,8 @@ class EndpointForm(FlaskForm):
 class ReviewForm(FlaskForm):
     reason = TextAreaField("Reason", widget=GovTextArea(),
                            validators=[UsableText(2000, multiline=True)])
+    #: the endpoint's version the page showed: approving refuses if it changed since
+    seen = HiddenField(validators=[UsableText(64)])
     submit = SubmitField("Confirm", widget=GovSubmitInput())
 
 

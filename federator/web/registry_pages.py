@@ -188,15 +188,20 @@ def review_page(endpoint_id: str, action: str) -> Any:
     if request.method == "POST":
         csrf_refused(form)
         if text := form_text_errors(form):
-            form.reason.errors = text["reason"]
+            form.reason.errors = text.get("reason") or [
+                "This page was sent back changed: open it again and confirm"]
             return _review_page(shown, action, form, 422)
         reason = (form.reason.data or "").strip()
         if needs_reason(action) and not reason:
             form.reason.errors = [f"Say why you {action} this endpoint"]
             return _review_page(shown, action, form, 422)
         services = federator_services()
+        seen = form.seen.data if action == "approve" else None
         refused = run_change(lambda: services.registry.transition(
-            endpoint_id, action, reason or None, actor(), services.trail))
+            endpoint_id, action, reason or None, actor(), services.trail,
+            version=seen or None))
+        if refused:  # shown as it is now, with why it was not done
+            shown = services.registry.describe_one(endpoint_id) or shown
         if refused:
             return _review_page(shown, action, form, 409, refused)
         flash({"approve": "Approved: the endpoint is active.",
@@ -214,6 +219,7 @@ def review_page(endpoint_id: str, action: str) -> Any:
 def _review_page(shown: Mapping[str, Any], action: str, form: ReviewForm, status: int = 200,
                  problem: str | None = None) -> Any:
     verb, text = ACTION_WORDS[action]
+    form.seen.data = shown["version"]  # what this page shows is what is approved
     errors = [{"text": form.reason.errors[0], "href": "#reason"}] if form.reason.errors else []
     if problem:
         errors.append({"text": problem, "href": "#reason"})

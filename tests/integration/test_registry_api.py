@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 import requests
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from support.web_client import pass_check
 
 from federator.config import Settings
 from federator.demo.federation import Federation, start_federation
@@ -42,41 +43,61 @@ def new_endpoint(endpoint_id: str, url: str, **extra: Any) -> dict[str, Any]:
             "timeout_ms": 2000, "contact": "Newtown Front Door, 0100 000 0000", **extra}
 
 
+def unregistered(fed: Federation) -> tuple[str, str]:
+    """A live authority whose endpoint is not registered yet (its row deleted), and
+    its kit's URL: registered again, its own kit passes the conformance checks."""
+    authority = next(a for a in fed.world.authorities
+                     if a.behaviour == "normal" and a.coverage != ["national"]).id
+    services = fed.app.extensions["federator"]
+    url = services.registry.get(authority).url
+    with services.engine.begin() as conn:
+        conn.execute(delete(endpoints).where(endpoints.c.id == authority))
+    services.registry.invalidate()
+    return authority, url
+
+
 def test_register_approve_suspend_resume_all_audited(fed: Federation) -> None:
-    admin = "authority-admin:newtown-cs"
-    kit_url = next(iter(fed.kit_urls.values()))
-    created = call(fed, "POST", "/endpoints", admin, new_endpoint("newtown-cs", kit_url))
+    authority, kit_url = unregistered(fed)
+    admin = f"authority-admin:{authority}"
+    created = call(fed, "POST", "/endpoints", admin, new_endpoint(authority, kit_url))
     assert created.status_code == 201, created.text
     assert created.json()["status"] == "pending"
-    assert "newtown-cs" not in {e.id for e in fed.app.extensions["federator"].registry.all()
-                                if e.status == "active"}
+    assert authority not in {e.id for e in fed.app.extensions["federator"].registry.all()
+                             if e.status == "active"}
 
     # an authority admin cannot approve its own endpoint
-    assert call(fed, "POST", "/endpoints/newtown-cs/approve", admin).status_code == 403
-    rejected = call(fed, "POST", "/endpoints/newtown-cs/reject", "broker-admin", {})
+    assert call(fed, "POST", f"/endpoints/{authority}/approve", admin).status_code == 403
+    rejected = call(fed, "POST", f"/endpoints/{authority}/reject", "broker-admin", {})
     assert rejected.status_code == 422 and "reason" in rejected.json()["errors"]["json"]
-    approved = call(fed, "POST", "/endpoints/newtown-cs/approve", "broker-admin",
+    # never tested: not approved
+    untested = call(fed, "POST", f"/endpoints/{authority}/approve", "broker-admin")
+    assert untested.status_code == 409 and "never been tested" in untested.json()["message"]
+    assert call(fed, "POST", f"/endpoints/{authority}/check", admin).json()["passed"] is True
+    approved = call(fed, "POST", f"/endpoints/{authority}/approve", "broker-admin",
                     {"reason": "checked with Newtown IT"})
     assert approved.json()["status"] == "active"
-    assert call(fed, "POST", "/endpoints/newtown-cs/approve", "broker-admin").status_code == 409
-    suspended = call(fed, "POST", "/endpoints/newtown-cs/suspend", admin,
+    assert call(fed, "POST", f"/endpoints/{authority}/approve",
+                "broker-admin").status_code == 409
+    suspended = call(fed, "POST", f"/endpoints/{authority}/suspend", admin,
                      {"reason": "maintenance tonight"})
     assert suspended.json()["status"] == "suspended"
     assert suspended.json()["status_reason"] == "maintenance tonight"
-    assert call(fed, "POST", "/endpoints/newtown-cs/resume", admin).json()["status"] == "active"
+    assert call(fed, "POST", f"/endpoints/{authority}/resume", admin).json()["status"] == \
+        "active"
 
     # a change of URL needs approval again; a change of contact does not
-    other_url = list(fed.kit_urls.values())[1]
-    assert call(fed, "PATCH", "/endpoints/newtown-cs", admin,
+    other_url = next(u for u in fed.kit_urls.values() if u != kit_url)
+    assert call(fed, "PATCH", f"/endpoints/{authority}", admin,
                 {"contact": "0100 111 1111"}).json()["status"] == "active"
-    changed = call(fed, "PATCH", "/endpoints/newtown-cs", admin, {"url": other_url})
+    changed = call(fed, "PATCH", f"/endpoints/{authority}", admin, {"url": other_url})
     assert changed.json()["status"] == "pending" and changed.json()["url"] == other_url
 
     trail = fed.app.extensions["federator"].trail
     events = [r["event"] for r in trail.records(limit=1000)
-              if r.get("endpoint") == "newtown-cs"]
-    assert events == ["registry.registered", "registry.approved", "registry.suspended",
-                      "registry.resumed", "registry.updated", "registry.updated"]
+              if r.get("endpoint") == authority]
+    assert events == ["registry.registered", "registry.checked", "registry.approved",
+                      "registry.suspended", "registry.resumed", "registry.updated",
+                      "registry.updated"]
     assert trail.verify().ok
 
 
@@ -144,12 +165,25 @@ def test_credentials_are_encrypted_and_never_shown(fed: Federation) -> None:
     assert stored and SECRET not in stored
     assert services.registry.credentials("newtown-health")["client_secret"] == SECRET
     assert SECRET not in json.dumps(services.trail.records(limit=1000))
-    # new credentials send it back for approval
-    call(fed, "POST", "/endpoints/newtown-health/approve", "broker-admin")
+    # new credentials send it back for approval (it points at nothing: its check is recorded)
+    pass_check(fed.app, "newtown-health")
+    assert call(fed, "POST", "/endpoints/newtown-health/approve", "broker-admin"
+                ).json()["status"] == "active"
+    # the same credentials again are no change
+    same = call(fed, "PATCH", "/endpoints/newtown-health", admin,
+                {"credentials": body["credentials"]})
+    assert same.json()["status"] == "active"
+    assert not services.trail.records(event="registry.updated", limit=10)
     again = call(fed, "PATCH", "/endpoints/newtown-health", admin,
                  {"credentials": {**body["credentials"], "client_secret": "another-one"}})
     assert again.json()["status"] == "pending"
     assert services.registry.credentials("newtown-health")["client_secret"] == "another-one"
+    (updated,) = services.trail.records(event="registry.updated", limit=10)
+    assert updated["changes"] == {"credentials": "changed"}
+    assert "another-one" not in json.dumps(updated) and SECRET not in json.dumps(updated)
+    # the test passed with the old credentials: approval is refused until tested again
+    stale = call(fed, "POST", "/endpoints/newtown-health/approve", "broker-admin")
+    assert stale.status_code == 409 and "credentials changed" in stale.json()["message"]
 
 
 def test_check_runs_conformance_and_approval_shows_the_last_result(fed: Federation) -> None:

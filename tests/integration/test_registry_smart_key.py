@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 from flask import Flask
 from support.fhir_server import FhirServer, deadline, payload, serve
+from support.web_client import pass_check
 
 from adapters.base import Target
 from adapters.fhir_r4 import FhirR4Client
@@ -126,6 +127,7 @@ def test_rotation_publishes_the_new_key_while_the_old_one_signs_until_retired(
 
     services = app.extensions["federator"]
     first, _ = run("kirklees-health", "--client-id", "federator")
+    pass_check(app, "kirklees-health")
     services.registry.transition("kirklees-health", "approve", None,
                                  {"actor_id": "b1", "actor_role": "broker-admin"}, services.trail)
     fhir_server.smart_jwks = first

@@ -77,6 +77,18 @@ def test_this_endpoint_check_by_check_and_its_result_shown_at_approval(fed: Fede
     assert council.name.replace("'", "&#39;") in listing and ">Pending<" in listing
     review = broker.get(f"{path}/approve", headers=HTML).get_data(as_text=True)
     assert "Last test" in review and ">Replayed<" in review and "Passed" in review
+    # the test passed for the old address: approving the new one is refused, saying why
+    assert "of an earlier address" in review and "changed since it last passed" in review
+    refused = broker.post(f"{path}/approve", headers=HTML,
+                          data={"csrf_token": token(broker, f"{path}/approve"), "reason": ""})
+    assert refused.status_code == 409
+    assert "changed since it last passed" in refused.get_data(as_text=True)
+    assert "govuk-error-summary" in refused.get_data(as_text=True)
+    assert fed.app.extensions["federator"].registry.get(council.id).status == "pending"
+    # tested again at the new address, it is approved
+    retested = admin.post(f"{path}/check", data={"csrf_token": token(admin, path)},
+                          headers=HTML)
+    assert "Test result: passed" in retested.get_data(as_text=True)
     approved = broker.post(f"{path}/approve", headers=HTML,
                            data={"csrf_token": token(broker, f"{path}/approve"), "reason": ""})
     assert approved.status_code == 303

@@ -5,12 +5,13 @@ another's endpoint."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from support.web_client import HTML, app_on_fresh_database, signed_in, token
+from support.web_client import HTML, app_on_fresh_database, pass_check, signed_in, token
 
 pytestmark = pytest.mark.integration
 
@@ -123,6 +124,7 @@ def change(client: FlaskClient, endpoint_id: str, **fields: Any) -> Any:
 
 
 def approve(app: Flask, endpoint_id: str) -> None:
+    pass_check(app, endpoint_id)
     broker = signed_in(app, "broker-admin")
     assert act(broker, endpoint_id, "approve").status_code == 303
     assert status_of(app, endpoint_id) == "active"
@@ -224,3 +226,46 @@ def test_pages_need_the_roles_and_a_csrf_token(app: Flask) -> None:
     assert app.extensions["federator"].registry.get("leeds-cs") is None
     nav = admin.get("/registry/endpoints", headers=HTML).get_data(as_text=True)
     assert 'href="/registry/endpoints"' in nav
+
+
+def test_widening_on_the_change_form_waits_for_an_approval_of_what_the_page_showed(
+        app: Flask) -> None:
+    admin = signed_in(app, "authority-admin", "leeds-cs")
+    register(admin)
+    approve(app, "leeds-cs")
+    # narrowing applies at once
+    assert change(admin, "leeds-cs", coverage="E08000035").status_code == 303
+    assert status_of(app, "leeds-cs") == "active"
+    # national, under another authority's name: pending, saying what widened
+    assert change(admin, "leeds-cs", coverage="national",
+                  name="Bradford Children's Services").status_code == 303
+    assert status_of(app, "leeds-cs") == "pending"
+    page = admin.get("/registry/endpoints/leeds-cs", headers=HTML).get_data(as_text=True)
+    assert "need approval" in page and "coverage widened to national" in page
+    broker = signed_in(app, "broker-admin")
+    review = broker.get("/registry/endpoints/leeds-cs/approve", headers=HTML)
+    text = review.get_data(as_text=True)
+    assert "National: every area" in text and 'id="what-changed"' in text
+    assert "cannot be approved yet" not in text  # its address was tested: it can be
+    seen = re.search(r'name="seen" type="hidden" value="([0-9a-f]+)"', text)
+    assert seen
+    # the admin widens again while the broker admin has the page open
+    assert change(admin, "leeds-cs", coverage="national", name="Leeds and Bradford",
+                  ).status_code == 303
+    late = broker.post("/registry/endpoints/leeds-cs/approve", headers=HTML, data={
+        "csrf_token": token(broker, "/registry/endpoints/leeds-cs"), "seen": seen.group(1)})
+    late_page = late.get_data(as_text=True)
+    assert late.status_code == 409 and "changed since you read" in late_page
+    assert "govuk-error-summary" in late_page
+    assert status_of(app, "leeds-cs") == "pending"
+    again = broker.get("/registry/endpoints/leeds-cs/approve", headers=HTML).get_data(
+        as_text=True)
+    assert "Leeds and Bradford" in again
+    fresh = re.search(r'name="seen" type="hidden" value="([0-9a-f]+)"', again)
+    assert fresh and fresh.group(1) != seen.group(1)
+    done = broker.post("/registry/endpoints/leeds-cs/approve", headers=HTML, data={
+        "csrf_token": token(broker, "/registry/endpoints/leeds-cs"), "seen": fresh.group(1)})
+    assert done.status_code == 303 and status_of(app, "leeds-cs") == "active"
+    approved = app.extensions["federator"].trail.records(event="registry.approved")[-1]
+    assert approved["approved"]["coverage"] == ["national"]
+    assert approved["approved"]["name"] == "Leeds and Bradford"

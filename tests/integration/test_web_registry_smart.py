@@ -15,7 +15,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from support.fhir_server import CLIENT_ID, CLIENT_SECRET, FhirServer, deadline, payload, serve
-from support.web_client import HTML, app_on_fresh_database, signed_in, token
+from support.web_client import HTML, app_on_fresh_database, pass_check, signed_in, token
 
 from adapters.base import AdapterError, Target
 from adapters.fhir_r4 import FhirR4Client
@@ -69,6 +69,7 @@ def status_of(app: Flask) -> str:
 
 
 def approve(app: Flask) -> None:
+    pass_check(app, ENDPOINT)
     broker = signed_in(app, "broker-admin")
     path = f"/registry/endpoints/{ENDPOINT}/approve"
     assert post(broker, path, f"/registry/endpoints/{ENDPOINT}").status_code == 303

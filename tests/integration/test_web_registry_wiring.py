@@ -69,12 +69,21 @@ def known_child(fed: Federation) -> tuple[str, dict[str, Any]]:
 
 
 def rename_host(fed: Federation, endpoint_id: str, host: str) -> None:
-    """Move an endpoint to a host name (as its admin would), approved again."""
+    """Move an endpoint to a host name (as its admin would), tested while the name
+    resolves to the kit on loopback, and approved again."""
     services = fed.app.extensions["federator"]
     url = services.registry.get(endpoint_id).url
     port = url.rsplit(":", 1)[1]
     services.registry.change(endpoint_id, {"url": f"http://{host}:{port}"}, ACTOR,
                              services.trail)
+    guard = services.registry.guard
+    before, guard.resolver = guard.resolver, resolving({host: "127.0.0.1"})
+    try:
+        endpoint = services.registry.get(endpoint_id)
+        assert check_and_record(services.registry, services.keys, services.trail, endpoint,
+                                ACTOR)["passed"] is True
+    finally:
+        guard.resolver = before
     services.registry.transition(endpoint_id, "approve", None, ACTOR, services.trail)
 
 

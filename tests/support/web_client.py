@@ -47,3 +47,15 @@ def token(client: FlaskClient, path: str) -> str:
         r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True))
     assert found
     return found.group(1)
+
+
+def pass_check(app: Flask, endpoint_id: str) -> None:
+    """Record a passing conformance check of the endpoint as it is now: these
+    pages' endpoints point at nothing (test_registry_approval.py and
+    test_web_registry_federation.py approve after real checks of real kits)."""
+    registry = app.extensions["federator"].registry
+    found = registry.checkable(endpoint_id)
+    assert found is not None
+    registry.health.record(endpoint_id, "conformance", True, None,
+                           [{"name": "url_safe", "passed": True, "detail": "test"}],
+                           target=found[1])

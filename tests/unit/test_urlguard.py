@@ -15,6 +15,7 @@ from federator.registry.urlguard import (
     address_problem,
     check_url,
     embedded_ipv4,
+    never_allowed,
     parse_url,
     resolve_checked,
 )
@@ -151,3 +152,96 @@ def test_module_resolve_checked_defaults_to_the_production_policy() -> None:
         resolve_checked("127.0.0.1", 443)
     assert resolve_checked("v6loopback.example", 80, policy=DEVELOPMENT,
                            resolver=resolver) == "::1"
+
+
+# -- never allowed, whatever FEDERATOR_ALLOWED_NETWORKS says ---------------------------
+
+EVERYTHING = UrlPolicy.build(development=False, allowed_networks=[
+    "0.0.0.0/0", "::/0", "169.254.0.0/16", "127.0.0.0/8", "fec0::/10", "fd00::/8",
+    "100.64.0.0/10", "224.0.0.0/4"])
+EVERYTHING_IN_DEVELOPMENT = UrlPolicy(development=True,
+                                      allowed_networks=EVERYTHING.allowed_networks)
+
+
+def teredo(client: str) -> str:
+    """A Teredo address (2001::/32) whose client is ``client`` (stored inverted)."""
+    server = int(ipaddress.IPv4Address("65.54.227.120"))
+    inverted = int(ipaddress.IPv4Address(client)) ^ 0xFFFFFFFF
+    return str(ipaddress.IPv6Address((0x20010000 << 96) | (server << 64) | inverted))
+
+
+NEVER = {
+    "169.254.169.254": "link-local", "169.254.0.23": "link-local", "fe80::1": "link-local",
+    "fd00:ec2::254": "metadata", "fd20:ce::254": "metadata",
+    "100.100.100.200": "metadata", "168.63.129.16": "metadata", "192.0.0.192": "metadata",
+    "0.0.0.0": "unspecified", "0.1.2.3": "unspecified", "::": "unspecified",  # noqa: S104
+    "224.0.0.1": "multicast", "239.255.255.250": "multicast", "ff02::1": "multicast",
+    "255.255.255.255": "broadcast", "fec0::1": "site-local", "fef0::1": "site-local",
+    # IPv4 inside IPv6: mapped, compatible, SIIT-translated, 6to4, NAT64 (both), Teredo
+    "::ffff:169.254.169.254": "link-local", "::169.254.169.254": "link-local",
+    "::ffff:0:a9fe:a9fe": "link-local", "2002:a9fe:a9fe::1": "link-local",
+    "64:ff9b::a9fe:a9fe": "link-local", "64:ff9b::100.100.100.200": "metadata",
+    "64:ff9b:1::a9fe:a9fe": "link-local", "::ffff:100.100.100.200": "metadata",
+    "2002:6464:64c8::1": "metadata", "::ffff:0.0.0.0": "unspecified",
+    "::ffff:224.0.0.1": "multicast", teredo("169.254.169.254"): "link-local",
+}
+
+
+@pytest.mark.parametrize("text, why", sorted(NEVER.items()))
+def test_never_allowed_addresses_are_refused_whatever_networks_are_allowed(
+        text: str, why: str) -> None:
+    address = ipaddress.ip_address(text)
+    for policy in (PRODUCTION, EVERYTHING, DEVELOPMENT, EVERYTHING_IN_DEVELOPMENT):
+        problem = address_problem(address, policy)
+        assert problem is not None and why in problem, (text, policy, problem)
+
+
+@pytest.mark.parametrize("text", ["127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1",
+                                  "::127.0.0.1", "2002:7f00:1::1", "64:ff9b::7f00:1"])
+def test_loopback_only_in_development_even_when_allowed(text: str) -> None:
+    address = ipaddress.ip_address(text)
+    for policy in (PRODUCTION, EVERYTHING):
+        problem = address_problem(address, policy)
+        assert problem is not None and "loopback" in problem, (text, problem)
+    for policy in (DEVELOPMENT, EVERYTHING_IN_DEVELOPMENT):
+        assert address_problem(address, policy) is None, text
+
+
+def test_never_allowed_names_the_category_of_the_address_itself() -> None:
+    assert never_allowed(ipaddress.ip_address("fd00:ec2::254"), development=False) == \
+        "fd00:ec2::254 is a cloud metadata address"
+    assert never_allowed(ipaddress.ip_address("127.0.0.1"), development=True) is None
+    # not its business: private and public addresses are judged by the policy
+    for text in ("10.0.0.1", "fd12::1", "100.64.0.1", "8.8.8.8", "2001:4860:4860::8888"):
+        assert never_allowed(ipaddress.ip_address(text), development=False) is None
+
+
+def test_allowed_networks_still_open_private_ranges_but_nothing_never_allowed() -> None:
+    policy = UrlPolicy.build(development=False,
+                             allowed_networks=["10.0.0.0/8", "fd00::/8", "100.64.0.0/10"])
+    for text in ("10.1.2.3", "::ffff:10.0.0.1", "fd12::1", "100.64.0.1"):
+        assert address_problem(ipaddress.ip_address(text), policy) is None, text
+    for text in ("fd00:ec2::254", "100.100.100.200", "::ffff:100.100.100.200"):
+        assert "metadata" in (address_problem(ipaddress.ip_address(text), policy) or ""), text
+    # without the networks listed, the private ranges are refused as before
+    for text in ("10.1.2.3", "fd12::1", "100.64.0.1"):
+        assert "not a public address" in (
+            address_problem(ipaddress.ip_address(text), PRODUCTION) or ""), text
+
+
+def test_site_local_is_refused_though_ipaddress_calls_it_global() -> None:
+    address = ipaddress.ip_address("fec0::1")
+    assert address.is_global  # the reason for the explicit rule
+    assert "site-local" in (address_problem(address, PRODUCTION) or "")
+
+
+def test_allowing_everything_does_not_open_metadata_through_a_name_or_a_literal() -> None:
+    wide = guard(EVERYTHING)
+    assert wide.resolve_checked("private.example", 443) == "10.1.2.3"
+    for host in ("metadata.example", "nat64.example", "zero.example", "loopback.example"):
+        with pytest.raises(UnsafeAddress):
+            wide.resolve_checked(host, 443)
+    for url in ("https://169.254.169.254/latest", "https://[fd00:ec2::254]/",
+                "https://100.100.100.200/", "https://[fec0::1]/", "https://[::ffff:a9fe:a9fe]/"):
+        with pytest.raises(UnsafeAddress):
+            parse_url(url, EVERYTHING)
