@@ -34,7 +34,7 @@ endpoint_checks = Table(
     Column("latency_ms", Integer, nullable=True),
     Column("result", Text, nullable=False),  # JSON: checks, or the probe's detail
     # a conformance check's ``rules.connection_target``: approval needs one passed
-    # for the endpoint's protocol, URL and credentials as they are (migration 0005)
+    # for the endpoint's protocol, URL and credentials as they are (migration 0006)
     Column("target", String(64), nullable=True),
 )
 
