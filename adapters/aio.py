@@ -185,7 +185,11 @@ class _Exchange(asyncio.Protocol):
     def close(self) -> None:
         self.closed = True
         if self.transport is not None:
-            self.transport.close()
+            # abort, not close: over TLS, close() sends close_notify and keeps the
+            # socket open (asyncio: up to 30 s) for the authority's reply; a loop
+            # that stops before the reply leaves it unclosed. The threaded client
+            # (urllib3) sends no close_notify either.
+            self.transport.abort()
 
 
 @dataclass
@@ -328,8 +332,9 @@ class AsyncOutboundClient:
             exchange.close()
 
     async def aclose(self) -> None:
-        """Close this loop's idle connections."""
+        """Close this loop's idle connections (closed when this returns)."""
         pools = self._pools.pop(asyncio.get_running_loop(), None)
         for idle in (pools.idle.values() if pools else ()):
             for exchange in idle:
                 exchange.close()
+        await asyncio.sleep(0)  # an aborted transport lets go of its socket on the next turn

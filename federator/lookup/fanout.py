@@ -157,6 +157,12 @@ class FanOut:
                 loop.call_soon_threadsafe(loop.stop)
 
     async def _close(self) -> None:
+        # Calls still out (a lookup before its deadline) are cancelled and close their
+        # connections: a stopped loop would leave them open.
+        calls = asyncio.all_tasks() - {asyncio.current_task()}
+        for call in calls:
+            call.cancel()
+        await asyncio.gather(*calls, return_exceptions=True)
         for close in self._closers:
             await close()
         await asyncio.sleep(0)  # closed transports finish on the next turn

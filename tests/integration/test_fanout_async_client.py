@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import gc
 import socket
 import ssl
+import sys
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +26,7 @@ from support.fault_server import FaultServer
 
 from adapters.aio import AsyncOutboundClient
 from adapters.base import AdapterError, AdapterTimeout, NotSent, Reply, Target
+from federator.lookup.fanout import FanOut
 
 pytestmark = pytest.mark.integration
 
@@ -95,6 +99,17 @@ class RawServer:
 
     def stop(self) -> None:
         self.sock.close()
+
+
+def unclosed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What garbage collection finds left open now. Left to the collector, such a
+    transport warns in whichever later test the collector happens to run."""
+    found: list[str] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: found.append(repr(u.exc_value)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)
+        gc.collect()
+    return found
 
 
 def test_a_dripping_answer_is_cut_off_at_the_deadline(server: FaultServer) -> None:
@@ -308,3 +323,42 @@ def test_https_checks_the_registered_name_not_the_address(
                                 ssl_context=trusting)
     with pytest.raises(AdapterError, match="could not connect"):
         post(other, f"https://other.federator.test:{server.port}", 5)
+
+
+def test_a_tls_connection_is_closed_without_waiting_for_the_authority(
+        tls_server: tuple[FaultServer, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Closing a TLS connection sends no close_notify to wait on: an authority slow
+    to read it (a busy machine, or a hanging one) would keep the socket open past
+    the loop's end."""
+    server, cert = tls_server
+    answer_one = server.handler.handle_one_request
+
+    def then_silent(handler: object) -> None:
+        if server.requests:  # answered once: reads nothing more until stopped
+            server.stopping.wait()
+        answer_one(handler)
+
+    monkeypatch.setattr(server.handler, "handle_one_request", then_silent)
+    client = AsyncOutboundClient(resolve=lambda host, port: "127.0.0.1",
+                                 ssl_context=ssl.create_default_context(cafile=str(cert)))
+    _, [reply] = post(client, f"https://adapter.federator.test:{server.port}", 5)
+    assert reply.status == 200
+    assert unclosed(monkeypatch) == []
+
+
+def test_a_call_still_out_when_the_fan_out_shuts_down_closes_its_connection(
+        server: FaultServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    server.fault = "hang"
+    fanout, client = FanOut(1), AsyncOutboundClient()
+    fanout.on_shutdown(client.aclose)
+    call = asyncio.run_coroutine_threadsafe(client.post(
+        target(server.url), "/lookup", BODY, {}, deadline=time.monotonic() + 30),
+        fanout.loop())
+    limit = time.monotonic() + 10
+    while not server.requests and time.monotonic() < limit:
+        time.sleep(0.01)
+    assert server.requests == 1  # the call is out
+    fanout.shutdown()
+    assert call.cancelled()
+    del call
+    assert unclosed(monkeypatch) == []

@@ -130,3 +130,27 @@ def test_shutdown_runs_the_closers_on_the_loop() -> None:
                     deadline=time.monotonic() + 5))
     engine.shutdown()
     assert closed == ["fanout-loop"]
+
+
+def test_shutdown_cancels_the_calls_still_out_before_the_loop_stops() -> None:
+    """A lookup still waiting on an authority when the broker stops: its call is
+    cancelled on the loop (where the client closes its connection), not left to a
+    stopped loop."""
+    engine = FanOut(1)
+    cleaned = threading.Event()
+
+    async def call(e: Endpoint) -> Mapping[str, Any]:
+        if e.id == "hang":
+            try:
+                await asyncio.sleep(30)
+            finally:
+                cleaned.set()  # where the client closes its connection
+        return answer()
+
+    stream = engine.run([endpoint("fast"), endpoint("hang")],
+                        Calls(lambda e, d: answer(), lambda e, d: call(e)),
+                        deadline=time.monotonic() + 30)
+    assert next(stream).id == "fast"  # "hang" is still out
+    engine.shutdown()
+    assert cleaned.is_set()
+    stream.close()
