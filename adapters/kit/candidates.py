@@ -20,8 +20,8 @@ key         what                                            survives
 ``ny``      phonetic given + family name + year of birth    postcode changed, day/month wrong
 ``nm``      phonetic given + family name + day and month    postcode changed, year wrong
 ``p``       full postcode                                   date of birth wrong
-``fp``      phonetic family name + postcode district        date of birth and given name wrong
-``gp``      phonetic given name + postcode district         date of birth and family name wrong
+``fp``      phonetic family + given initial + district      date of birth wrong, given name typo
+``gp``      phonetic given + family initial + district      date of birth wrong, family name typo
 ``nn``      phonetic given + family name                    date of birth missing, postcode wrong
 ==========  ==============================================  ======================
 
@@ -112,7 +112,8 @@ class RecordIndex:
     size: int
     prepared: list[Prepared] = field(default_factory=list)
     by_nhs: dict[str, int] = field(default_factory=dict)
-    blocks: dict[int, list[int]] = field(default_factory=dict)
+    #: key -> a position, or the positions (most keys hold one record: kept as an int)
+    blocks: dict[int, int | list[int]] = field(default_factory=dict)
     given_counts: Counter[str] = field(default_factory=Counter)
     family_counts: Counter[str] = field(default_factory=Counter)
 
@@ -161,10 +162,10 @@ def block_keys(p: Prepared, *, query: bool = False) -> set[int]:
                 keys.add(("ny", gk, fk, dob[:4]))
                 keys.add(("nm", gk, fk, dob[4:]))
         for d in districts:
-            if fk:
-                keys.add(("fp", fk, d))
-            if gk:
-                keys.add(("gp", gk, d))
+            if fk and g0:
+                keys.add(("fp", fk, g0, d))
+            if gk and f0:
+                keys.add(("gp", gk, f0, d))
     for dob in dobs:
         for d in districts:
             keys.add(("dp", dob, d))
@@ -194,7 +195,9 @@ def build_index(records: Sequence[RecordFields]) -> RecordIndex:
         for key in block_keys(p):
             found = blocks.get(key)
             if found is None:
-                blocks[key] = [i]
+                blocks[key] = i
+            elif isinstance(found, int):
+                blocks[key] = [found, i]
             else:
                 found.append(i)
     return index
@@ -208,6 +211,10 @@ def candidates(index: RecordIndex, query: Prepared) -> list[int]:
     crowded = name_keys(query)
     for key in block_keys(query, query=True):
         hit = blocks.get(key)
-        if hit is not None and not (key in crowded and len(hit) > MAX_NAME_BLOCK):
+        if hit is None:
+            continue
+        if isinstance(hit, int):
+            found.add(hit)
+        elif not (key in crowded and len(hit) > MAX_NAME_BLOCK):
             found.update(hit)
     return sorted(found)

@@ -86,6 +86,11 @@ def edits(a: str, b: str) -> int:
 def compare_names(a: Name | None, b: Name | None, *, variants: bool) -> str | None:
     if a is None or b is None:
         return None
+    return _compare_names(a, b, variants)
+
+
+@functools.lru_cache(maxsize=1 << 16)  # names repeat: Smith against Smith, many times
+def _compare_names(a: Name, b: Name, variants: bool) -> str:
     if a.full == b.full:
         return "exact"
     if variants and a.groups & b.groups:

@@ -71,7 +71,7 @@ def blocked_pairs(index: RecordIndex, *, limit: int = 500_000) -> list[tuple[int
     by_key: dict[int, list[int]] = {}
     for i, p in enumerate(index.prepared):
         for key in block_keys(p):
-            by_key.setdefault(key, []).append(i)
+            by_key.setdefault(key, []).append(i)  # (index.blocks may hold a bare int)
     for members in by_key.values():
         if len(members) > 50:  # a crowded key (a common name's): its pairs say little
             continue

@@ -106,7 +106,7 @@ def compare(query: Prepared, record: Prepared, index: RecordIndex,
     f_bits = _name_bits("family_name", f, record.family, index, model)
     swapped = False
     if query.given and query.family and record.given and record.family and (
-            g != "exact" or f != "exact"):
+            g_bits + f_bits < 0):  # straight, the names disagree: were they swapped?
         # The request's given name against the record's family name and the other
         # way round; weighed as either field (the mean), so that the comparison is
         # the same from either side, without term frequencies.
