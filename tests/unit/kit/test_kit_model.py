@@ -59,8 +59,8 @@ def _people(family: str, n: int) -> list[ChildRecord]:
 
 
 def test_a_common_family_name_agreeing_weighs_less_than_a_rare_one() -> None:
-    records = _people("Smith", 300) + [ChildRecord("R", None, "Amara", "Okafor",
-                                                   date(2015, 3, 12), "LS6 2AB")]
+    records = [*_people("Smith", 300),
+               ChildRecord("R", None, "Amara", "Okafor", date(2015, 3, 12), "LS6 2AB")]
     common = DEFAULT_MODEL.exact_name_weight("family_name", 300, len(records))
     rare = DEFAULT_MODEL.exact_name_weight("family_name", 1, len(records))
     assert rare > common + 3
