@@ -23,11 +23,13 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate
 
 PROTOCOL = "federator-lookup/1"
 MAX_TOKEN_LIFETIME_S = 120
 STATUSES = ("match", "no_match", "declined")
+#: The child's details an answer's ``matched_on`` and ``ask_for`` may name.
+MATCH_FIELDS = ("nhs_number", "given_name", "family_name", "date_of_birth", "postcode")
 BASIS_TYPES = ("consent", "safeguarding", "statutory")
 
 
@@ -102,6 +104,23 @@ class WireAnswer(Schema):
     professionals = fields.List(fields.Dict(), load_default=list)
     notice = fields.String(load_default=None, allow_none=True,
                            validate=validate.Length(max=2000))
+    # Optional (older adapters send none of them; absent stays absent):
+    #: On a match: an opaque, stable reference to the matched record (the kit:
+    #: HMAC-SHA256 of its own record id, base64url). Dropped on any other status.
+    record_ref = fields.String(allow_none=True, validate=[
+        validate.Length(min=1, max=128), validate.Regexp(r"^[A-Za-z0-9_.~=+/-]+\Z")])
+    #: On a match or a possible one: the details that agreed.
+    matched_on = fields.List(fields.String(validate=validate.OneOf(MATCH_FIELDS)),
+                             allow_none=True, validate=validate.Length(max=len(MATCH_FIELDS)))
+    #: On a possible match (no_match with its notice): the details that would settle it.
+    ask_for = fields.List(fields.String(validate=validate.OneOf(MATCH_FIELDS)),
+                          allow_none=True, validate=validate.Length(max=len(MATCH_FIELDS)))
+
+    @post_load
+    def _record_ref_on_a_match_only(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        if data.get("status") != "match":
+            data.pop("record_ref", None)
+        return data
 
 
 class InvalidAnswer(ValueError):

@@ -18,8 +18,10 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from adapters.kit.audit import AuditLog
 from adapters.kit.keys import BrokerKeys, KeysUnavailable
 from adapters.kit.matching import match_child
+from adapters.kit.model import DEFAULT_MODEL, MatchModel, load_model
 from adapters.kit.notify import Notifier, notification_for, smtp_sender
 from adapters.kit.policy import apply_policy
+from adapters.kit.record_ref import development_key, record_ref
 from adapters.kit.replay import make_replay_guard
 from adapters.kit.settings import KitSettings
 from adapters.kit.sources import ChildRecord, CsvSource, Source, SourceError, SqlSource
@@ -44,6 +46,21 @@ def _request_id() -> str | None:
     """The broker's ``X-Request-Id`` when well formed (never an arbitrary string in a log)."""
     given = request.headers.get("X-Request-Id", "")
     return given if _REQUEST_ID.match(given) else None
+
+
+def kit_model(settings: KitSettings) -> MatchModel:
+    """The m/u values: ``match_model_path``'s file (checked with the settings), or
+    the documented defaults."""
+    return load_model(settings.match_model_path) if settings.match_model_path else DEFAULT_MODEL
+
+
+def record_ref_key(settings: KitSettings) -> bytes:
+    if settings.record_ref_key:
+        return settings.record_ref_key.encode()
+    log.warning("record_ref_key is not set (nor KIT_RECORD_REF_KEY): record references are "
+                "derived from the authority id, which is not secret; set a key of 32 "
+                "characters or more outside development")
+    return development_key(settings.authority_id)
 
 
 def _error(status: int, message: str, **extra: Any) -> Response:
@@ -71,10 +88,13 @@ def create_kit_app(
     audit = AuditLog(settings.audit_log_path)
     notifier = notifier if notifier is not None else make_notifier(settings)
 
+    model = kit_model(settings)
+    ref_key = record_ref_key(settings)
+
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["federator_kit"] = {"settings": settings, "source": source, "keys": keys,
-                                       "notifier": notifier}
+                                       "notifier": notifier, "model": model}
 
     @app.after_request
     def no_store(response: Response) -> Response:
@@ -147,7 +167,8 @@ def create_kit_app(
             log.error("authority data unavailable: %s", type(e).__name__)
             return _error(503, "authority data unavailable")
 
-        answer, record = answer_and_record(wire, records, settings, today=today())
+        answer, record = answer_and_record(wire, records, settings, today=today(),
+                                           model=model, ref_key=ref_key)
         basis_type = wire["basis"].get("type")
         requester = wire["requester"]
         log.info("lookup %s status=%s organisation=%s basis=%s request_id=%s",
@@ -189,21 +210,20 @@ def tell_worker(notifier: Notifier | None, settings: KitSettings, wire: dict[str
         at=datetime.now(UTC).isoformat(timespec="seconds")))
 
 
-def answer_lookup(wire: dict[str, Any], records: list[Any], settings: KitSettings, *,
-                  today: date) -> dict[str, Any]:
-    """Match and apply policy: the answer body for a validated wire request."""
-    return answer_and_record(wire, records, settings, today=today)[0]
-
-
 def answer_and_record(wire: dict[str, Any], records: list[Any], settings: KitSettings, *,
-                      today: date) -> tuple[dict[str, Any], ChildRecord | None]:
-    """The answer body, and the matched child's record (for the notification)."""
+                      today: date, model: MatchModel = DEFAULT_MODEL,
+                      ref_key: bytes | None = None) -> tuple[dict[str, Any], ChildRecord | None]:
+    """The answer body, and the matched child's record (for the notification).
+
+    A match carries ``record_ref`` and ``matched_on``; a possible match
+    (no_match with the notice) ``matched_on`` and ``ask_for``."""
     result = match_child(
         wire["child"], records,
         match_threshold=settings.match_threshold,
         possible_threshold=settings.possible_threshold,
         authority=settings.name,
         moved_house=settings.moved_house,
+        model=model,
     )
     answer: dict[str, Any] = {
         "lookup_id": wire["lookup_id"],
@@ -217,9 +237,15 @@ def answer_and_record(wire: dict[str, Any], records: list[Any], settings: KitSet
             result.record, wire["basis"], include_past=wire["include_past"],
             today=today, authority=settings.name,
         )
+        key = ref_key if ref_key is not None else development_key(settings.authority_id)
         answer.update(status=outcome.status, professionals=outcome.professionals,
                       notice=outcome.notice or result.notice)  # e.g. moved house
+        if outcome.status == "match":  # not "declined"
+            answer.update(record_ref=record_ref(key, result.record.child_ref),
+                          matched_on=list(result.matched_on))
         return answer, result.record
+    if result.notice:  # a possible match
+        answer.update(matched_on=list(result.matched_on), ask_for=list(result.ask_for))
     return answer, None
 
 

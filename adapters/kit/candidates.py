@@ -1,127 +1,220 @@
-"""Candidate narrowing: which records can possibly score high enough to matter,
-found through an index instead of scoring every record.
+"""The candidate index (blocking): which records are worth scoring for a
+request, found by a few dictionary look-ups so a lookup costs about the same
+at 1,000 records as at 1,000,000 (benchmarks/matching.py measures it).
 
-The index is built once when the source (re)loads
-(``sources.Records.match_index``): the first record for each NHS number, and
-record positions by date of birth, by full postcode, by postcode district and
-by a normalised family name key.
+Built once when the source (re)loads (``sources.Records.match_index``), it
+also holds what the score needs from all the records: each record prepared
+for comparing, and how many records carry each given and family name (term
+frequency, ``model.py``).
 
-Why narrowing loses nothing. :func:`adapters.kit.matching.match_child` only
-looks at records scoring at least ``possible_threshold`` (the best one, and
-the runner-up when it reaches ``match_threshold``). A record's demographic
-score is ``NAME·n + DOB·d + POSTCODE·p`` (or, with no postcode on either side,
-``(NAME·n + DOB·d) / (NAME + DOB) · NO_POSTCODE_CEILING``), every part in 0..1.
-``d > 0`` only for the same date of birth or its day/month transposition, so
-a record that is in neither of the date buckets has ``d = 0`` and scores at most
+Blocking keys. A record is a candidate when it shares any one of these with
+the request (the request's postcodes each count, its date of birth also with
+day and month swapped, its names also swapped over):
 
-- :func:`bound_without_dob_or_postcode` (no full postcode in common:
-  ``NAME + POSTCODE·SAME_DISTRICT`` = 0.55 with today's weights), or
-- :func:`bound_without_dob_or_district` (not even the district in common: 0.506).
+==========  ==============================================  ======================
+key         what                                            survives
+==========  ==============================================  ======================
+``dg``      date of birth + first letter of given name      family name changed
+``df``      date of birth + first letter of family name     given name changed or missing
+``dp``      date of birth + postcode district               both names changed
+``ny``      phonetic given + family name + year of birth    postcode changed, day/month wrong
+``nm``      phonetic given + family name + day and month    postcode changed, year wrong
+``p``       full postcode                                   date of birth wrong
+``fp``      phonetic family + given initial + district      date of birth wrong, given name typo
+``gp``      phonetic given + family initial + district      date of birth wrong, family name typo
+``nn``      phonetic given + family name                    date of birth missing, postcode wrong
+==========  ==============================================  ======================
 
-So when ``possible_threshold`` is above the first bound, the records sharing
-the date of birth (either way round) or a full postcode are every record that
-can matter; above the second, the district buckets are added; otherwise the
-matcher scans everything. ``tests/unit/kit/test_kit_candidates.py`` holds this
-against the full scan on generated populations.
+``nn`` is looked up only while it holds at most :data:`MAX_NAME_BLOCK`
+records: a common pair of names (a few hundred Oliver Smiths in a million)
+would cost more to score than it could add (the other keys hold those).
 
-The family name key (normalised letters, vowels after the first dropped,
-doubled letters folded: "Okafor" and "Okafour" share ``okfr``) is kept for
-looking records up by name, but is never needed for the proof: a name alone
-cannot reach the threshold, and a typo in a name can change any key.
+So the true record is lost only when at least two kinds of error hit at
+once in a way no key survives (say, a date of birth digit wrong, the postcode
+changed and a typo that changes a name's phonetic key). The benchmark
+measures this loss (pairs completeness). Keys are stored as hashes; two keys
+that collide only add a candidate, which the score then judges.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
-from adapters.kit import matching as m
-from adapters.kit.sources import ChildRecord
-
-
-def bound_without_dob_or_postcode() -> float:
-    """The highest score of a record with no date of birth hit and no full postcode hit."""
-    with_district = m.NAME_WEIGHT + m.POSTCODE_WEIGHT * m.SAME_DISTRICT_SCORE
-    return max(with_district, bound_without_dob_or_district())
+from adapters.kit.comparisons import Name, Postcode, prepare_name, prepare_postcode
+from adapters.kit.names import in_table
+from adapters.kit.normalise import dob_digits, normalise_nhs_number
 
 
-def bound_without_dob_or_district() -> float:
-    """The highest score of a record with no date of birth hit and no postcode in common."""
-    no_postcode = m.NAME_WEIGHT / (m.NAME_WEIGHT + m.DOB_WEIGHT) * m.NO_POSTCODE_CEILING
-    return max(m.NAME_WEIGHT, no_postcode)
+class RecordFields(Protocol):
+    """What the index reads of a record (``sources.ChildRecord``; not imported:
+    sources.py imports this module)."""
+
+    @property
+    def nhs_number(self) -> str | None: ...
+    @property
+    def given_name(self) -> str: ...
+    @property
+    def family_name(self) -> str: ...
+    @property
+    def date_of_birth(self) -> date | None: ...
+    @property
+    def postcode(self) -> str | None: ...
 
 
-def family_key(name: str | None) -> str:
-    """A coarse phonetic key: normalised, vowels (and h, w, y) after the first letter
-    dropped, runs of one letter folded."""
-    plain = m.normalise_name(name)
-    if not plain:
-        return ""
-    kept = plain[0] + "".join(c for c in plain[1:] if c not in "aeiouhwy")
-    return "".join(c for i, c in enumerate(kept) if i == 0 or c != kept[i - 1])
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """One side of a comparison: a record, or a request."""
+
+    given: Name | None
+    family: Name | None
+    dob: str | None  # "YYYYMMDD"
+    postcodes: tuple[Postcode, ...]
+    nhs: str | None
 
 
-def transposed(born: date) -> date | None:
-    """The date with day and month swapped (same year), when that is a date."""
-    try:
-        swapped = date(born.year, born.day, born.month)
-    except ValueError:
-        return None
-    return swapped if swapped != born else None
+def prepare_record(r: RecordFields) -> Prepared:
+    pc = prepare_postcode(r.postcode)
+    return Prepared(prepare_name(r.given_name), prepare_name(r.family_name),
+                    dob_digits(r.date_of_birth), (pc,) if pc else (),
+                    normalise_nhs_number(r.nhs_number))
+
+
+def prepare_request(child: Mapping[str, Any]) -> Prepared:
+    postcodes = []
+    for value in _strings(child.get("postcodes")):
+        pc = prepare_postcode(value)
+        if pc is not None and pc not in postcodes:
+            postcodes.append(pc)
+    given, family = child.get("given_name"), child.get("family_name")
+    dob = child.get("date_of_birth")
+    return Prepared(prepare_name(given if isinstance(given, str) else None),
+                    prepare_name(family if isinstance(family, str) else None),
+                    dob_digits(dob if isinstance(dob, str) else None), tuple(postcodes),
+                    normalise_nhs_number(_text(child.get("nhs_number"))))
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _strings(values: Any) -> Iterable[str]:
+    if not isinstance(values, list | tuple):
+        return ()
+    return (v for v in values if isinstance(v, str))
 
 
 @dataclass
 class RecordIndex:
     size: int
+    prepared: list[Prepared] = field(default_factory=list)
     by_nhs: dict[str, int] = field(default_factory=dict)
-    by_dob: dict[date, list[int]] = field(default_factory=dict)
-    by_postcode: dict[str, list[int]] = field(default_factory=dict)
-    by_district: dict[str, list[int]] = field(default_factory=dict)
-    by_family: dict[str, list[int]] = field(default_factory=dict)
+    #: key -> a position, or the positions (most keys hold one record: kept as an int)
+    blocks: dict[int, int | list[int]] = field(default_factory=dict)
+    given_counts: Counter[str] = field(default_factory=Counter)
+    family_counts: Counter[str] = field(default_factory=Counter)
+
+    def is_known_given(self, normalised: str) -> bool:
+        """A given name in the shipped table or carried by a record here."""
+        return normalised in self.given_counts or in_table(normalised)
 
 
-def build_index(records: Sequence[ChildRecord]) -> RecordIndex:
+MAX_NAME_BLOCK = 64
+
+
+def _phonetic(name: Name | None) -> str | None:
+    if name is None:
+        return None
+    return name.metaphone[:4] or name.full[:4]
+
+
+def _district(pc: Postcode) -> str:
+    return pc.district or pc.full
+
+
+def block_keys(p: Prepared, *, query: bool = False) -> set[int]:
+    """The blocking keys of a record, or (``query``) of a request: with its
+    date of birth also transposed and its names also swapped."""
+    dobs = {p.dob} if p.dob else set()
+    if query and p.dob:
+        transposed = p.dob[:4] + p.dob[6:8] + p.dob[4:6]
+        dobs.add(transposed)
+    name_pairs = [(p.given, p.family)]
+    if query:
+        name_pairs.append((p.family, p.given))
+    districts = {_district(pc) for pc in p.postcodes}
+    keys: set[tuple[Any, ...]] = set()
+    for given, family in name_pairs:
+        g0 = given.full[0] if given else None
+        f0 = family.full[0] if family else None
+        gk, fk = _phonetic(given), _phonetic(family)
+        if gk and fk:
+            keys.add(("nn", gk, fk))
+        for dob in dobs:
+            if g0:
+                keys.add(("dg", dob, g0))
+            if f0:
+                keys.add(("df", dob, f0))
+            if gk and fk:
+                keys.add(("ny", gk, fk, dob[:4]))
+                keys.add(("nm", gk, fk, dob[4:]))
+        for d in districts:
+            if fk and g0:
+                keys.add(("fp", fk, g0, d))
+            if gk and f0:
+                keys.add(("gp", gk, f0, d))
+    for dob in dobs:
+        for d in districts:
+            keys.add(("dp", dob, d))
+    for pc in p.postcodes:
+        keys.add(("p", pc.full))
+    return {hash(k) for k in keys}
+
+
+def name_keys(p: Prepared) -> set[int]:
+    """The request's ``nn`` keys (names straight and swapped)."""
+    gk, fk = _phonetic(p.given), _phonetic(p.family)
+    return {hash(("nn", gk, fk)), hash(("nn", fk, gk))} if gk and fk else set()
+
+
+def build_index(records: Sequence[RecordFields]) -> RecordIndex:
     index = RecordIndex(size=len(records))
+    blocks = index.blocks
     for i, r in enumerate(records):
-        nhs = m.normalise_nhs_number(r.nhs_number)
-        if nhs:
-            index.by_nhs.setdefault(nhs, i)  # the first, as a scan would find it
-        if r.date_of_birth is not None:
-            index.by_dob.setdefault(r.date_of_birth, []).append(i)
-        postcode = m.normalise_postcode(r.postcode)
-        if postcode:
-            index.by_postcode.setdefault(postcode, []).append(i)
-            index.by_district.setdefault(m.outward_code(postcode), []).append(i)
-        key = family_key(r.family_name)
-        if key:
-            index.by_family.setdefault(key, []).append(i)
+        p = prepare_record(r)
+        index.prepared.append(p)
+        if p.nhs:
+            index.by_nhs.setdefault(p.nhs, i)  # the first, as a scan would find it
+        if p.given:
+            index.given_counts[p.given.full] += 1
+        if p.family:
+            index.family_counts[p.family.full] += 1
+        for key in block_keys(p):
+            found = blocks.get(key)
+            if found is None:
+                blocks[key] = i
+            elif isinstance(found, int):
+                blocks[key] = [found, i]
+            else:
+                found.append(i)
     return index
 
 
-def candidates(index: RecordIndex, child: Mapping[str, Any], possible_threshold: float
-               ) -> list[int] | None:
-    """Positions of every record that can score ``possible_threshold`` or more,
-    in record order; ``None`` when the threshold is too low to narrow safely
-    (the caller scans everything)."""
-    with_district = possible_threshold <= bound_without_dob_or_postcode()
-    if possible_threshold <= bound_without_dob_or_district():
-        return None
+def candidates(index: RecordIndex, query: Prepared) -> list[int]:
+    """Positions of the records that share a blocking key with the request, in
+    record order."""
     found: set[int] = set()
-    born = m.parse_date(child.get("date_of_birth"))
-    if born is not None:
-        for day in (born, transposed(born)):
-            if day is not None:
-                found.update(index.by_dob.get(day, ()))
-    postcodes = {p for p in (m.normalise_postcode(x) for x in _strings(child.get("postcodes")))
-                 if p}
-    for postcode in postcodes:
-        found.update(index.by_postcode.get(postcode, ()))
-        if with_district:
-            found.update(index.by_district.get(m.outward_code(postcode), ()))
+    blocks = index.blocks
+    crowded = name_keys(query)
+    for key in block_keys(query, query=True):
+        hit = blocks.get(key)
+        if hit is None:
+            continue
+        if isinstance(hit, int):
+            found.add(hit)
+        elif not (key in crowded and len(hit) > MAX_NAME_BLOCK):
+            found.update(hit)
     return sorted(found)
-
-
-def _strings(values: Iterable[Any] | None) -> Iterable[str]:
-    return (v for v in values or () if isinstance(v, str))

@@ -15,7 +15,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
 
 from adapters.conformance import TEST_NHS_NUMBER, CheckResult, run_checks
-from adapters.kit.app import create_kit_app
+from adapters.kit.app import create_kit_app, kit_model, make_source
 from adapters.kit.settings import SettingsError, load_settings
 from adapters.protocol import sign_request
 
@@ -74,6 +74,38 @@ def serve(config_path: str, host: str, port: int, workers: int) -> None:
     app = create_kit_app(settings)
     click.echo(f"{settings.name} ({settings.authority_id}) adapter on http://{host}:{port}")
     KitServer(app, server_options(host, port, workers)).run()
+
+
+@main.command()
+@click.option("--config", "config_path", required=True,
+              type=click.Path(exists=True, dir_okay=False), help="The kit's TOML settings.")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the m/u file (point match_model_path at it).")
+@click.option("--em", is_flag=True,
+              help="Also estimate m by EM over pairs within the records (only worth it when "
+                   "the records hold duplicates of one child); default: documented m.")
+@click.option("--pairs", default=200_000, show_default=True, type=click.IntRange(min=1000),
+              help="Random pairs of records to estimate u from.")
+def estimate(config_path: str, out_path: str, em: bool, pairs: int) -> None:
+    """Estimate the matching model's m/u values on the authority's own records."""
+    from adapters.kit.estimate import estimate as run_estimate
+    from adapters.kit.matching import index_of
+    from adapters.kit.model import ModelError, model_from_mapping
+    from adapters.kit.sources import SourceError
+
+    try:
+        settings = load_settings(config_path)
+        records = make_source(settings).records()
+    except (SettingsError, SourceError) as e:
+        raise click.ClickException(f"{config_path}: {e}") from e
+    result = run_estimate(index_of(records), kit_model(settings), em=em, pairs=pairs)
+    try:
+        model_from_mapping(result)  # what the kit will load
+    except ModelError as e:  # pragma: no cover - the estimate stays inside (0, 1)
+        raise click.ClickException(f"estimate not usable: {e}") from e
+    Path(out_path).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    click.echo(f"{len(records)} records: u from {pairs} random pairs, m from "
+               f"{result['estimated']['m']}; written {out_path}")
 
 
 def load_private_key(path: str | Path) -> ECKey:

@@ -1,46 +1,58 @@
 """Find the child a request is about among the authority's records (pure functions).
 
-An NHS number that matches exactly wins with confidence 1.0. Otherwise a
-demographic score in 0..1 is built from the name, the date of birth and the
-postcode; see :func:`demographic_score`. The result is:
+1. An NHS number that matches a record's exactly: ``match``, confidence 1.0.
+2. Otherwise probabilistic record linkage (Fellegi-Sunter, ``model.py``) over
+   the candidates the index finds (``candidates.py``), field by field
+   (``comparisons.py``). Rules come before the score:
 
-- ``match`` when the best score reaches ``match_threshold`` (and no other
-  record comes within :data:`AMBIGUITY_MARGIN` of it: two equally good
-  candidates are not a match);
-- ``no_match`` with a :data:`POSSIBLE_MATCH_NOTICE` when the best score is
-  between ``possible_threshold`` and ``match_threshold``: the requester is
-  asked to contact the authority, and no professionals are given;
-- ``no_match`` otherwise.
+   - two valid NHS numbers (modulus 11) that differ are two children: that
+     record is never a match, not even a possible one;
+   - the same date of birth and family name with given names that are not
+     the same, not variants of each other and not a typo of one another
+     (the request's name is a known given name, or more than one edit away)
+     is a sibling: at most ``possible``;
+   - ``moved_house = "possible_match"``: a postcode given on both sides that
+     agrees in nothing is at most ``possible``.
+
+3. The best record's probability decides: ``match`` at ``match_threshold``
+   or above, unless another record comes within :data:`AMBIGUITY_BITS` of its
+   match weight (two close candidates are not a match: twins, for one, unless
+   the sibling rule has told them apart); ``no_match`` with
+   :data:`POSSIBLE_MATCH_NOTICE` from ``possible_threshold``; ``no_match``
+   without a notice below.
 """
 
 from __future__ import annotations
 
-import difflib
-import re
-import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import date
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
+from adapters.kit.candidates import Prepared, RecordIndex, build_index, candidates, prepare_request
+from adapters.kit.comparisons import (
+    compare_dob,
+    compare_family,
+    compare_given,
+    compare_postcodes,
+    edits,
+)
+from adapters.kit.model import DEFAULT_MODEL, MatchModel, probability
+from adapters.kit.normalise import (  # noqa: F401 - re-exported for the kit's callers
+    normalise_name,
+    normalise_nhs_number,
+    normalise_postcode,
+    parse_date,
+    valid_nhs_number,
+)
 from adapters.kit.sources import ChildRecord
 
-NAME_WEIGHT = 0.45
-DOB_WEIGHT = 0.35
-POSTCODE_WEIGHT = 0.20
-# Without a postcode to compare, a perfect name and date of birth score this much.
-NO_POSTCODE_CEILING = 0.9
-TRANSPOSED_DOB_SCORE = 0.75
-SAME_DISTRICT_SCORE = 0.5
-SWAPPED_NAMES_FACTOR = 0.9
-# Below this a name is not a typo of the other: it counts for much less.
-NAME_TYPO_FLOOR = 0.8
-NAME_MISMATCH_FACTOR = 0.5
-# Two candidates closer than this are ambiguous (twins, for one): no match.
-AMBIGUITY_MARGIN = 0.02
+#: Another record this close in match weight (bits: 4 = 16 times less likely)
+#: makes the best one ambiguous.
+AMBIGUITY_BITS = 4.0
+DEFAULT_MATCH_THRESHOLD = 0.99
+DEFAULT_POSSIBLE_THRESHOLD = 0.2
 
-#: ``moved_house`` (kit setting): what names and date of birth that agree exactly,
-#: with a postcode that does not, give. See :func:`moved_house_record`.
+#: ``moved_house`` (kit setting): what a postcode that agrees in nothing does.
 MOVED_HOUSE_POSSIBLE = "possible_match"
 MOVED_HOUSE_MATCH = "match_if_unique"
 MOVED_HOUSE_MODES = (MOVED_HOUSE_POSSIBLE, MOVED_HOUSE_MATCH)
@@ -49,11 +61,12 @@ MOVED_HOUSE_NOTICE = (
     "one of those given, so the child may have moved. Please check the child's identity "
     "with the professionals listed."
 )
-
 POSSIBLE_MATCH_NOTICE = (
     "A possible match was found but it is not certain enough to share details. "
     "Please contact {authority} to confirm the child's identity."
 )
+#: The fields an answer's ``matched_on`` and ``ask_for`` name.
+ANSWER_FIELDS = ("nhs_number", "given_name", "family_name", "date_of_birth", "postcode")
 
 
 @dataclass(frozen=True)
@@ -63,115 +76,92 @@ class MatchResult:
     record: ChildRecord | None = None
     notice: str | None = None
     method: str | None = None  # "nhs_number", "demographics", "demographics_moved" or None
+    matched_on: tuple[str, ...] = ()  # on a match and on a possible
+    ask_for: tuple[str, ...] = ()  # on a possible
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """How a request and one record compare: the level per field (None:
+    missing), whether the names were swapped over, and the match weight (bits)."""
+
+    given: str | None
+    family: str | None
+    dob: str | None
+    postcode: str | None
+    swapped: bool
+    bits: float
+    agreed: tuple[str, ...]  # fields whose level weighs for the match
+
+
+def compare(query: Prepared, record: Prepared, index: RecordIndex,
+            model: MatchModel = DEFAULT_MODEL) -> Comparison:
+    """The comparison of one request with one record (symmetric in the request's
+    postcode order)."""
+    dob = compare_dob(query.dob, record.dob)
+    postcode = compare_postcodes(query.postcodes, record.postcodes[0]
+                                 if record.postcodes else None)
+    g, f = compare_given(query.given, record.given), compare_family(query.family, record.family)
+    g_bits = _name_bits("given_name", g, record.given, index, model)
+    f_bits = _name_bits("family_name", f, record.family, index, model)
+    swapped = False
+    if query.given and query.family and record.given and record.family and (
+            g_bits + f_bits < 0):  # straight, the names disagree: were they swapped?
+        # The request's given name against the record's family name and the other
+        # way round; weighed as either field (the mean), so that the comparison is
+        # the same from either side, without term frequencies.
+        s1 = compare_family(query.given, record.family)
+        s2 = compare_family(query.family, record.given)
+        s1_bits, s2_bits = (
+            (model.weight("given_name", lv) + model.weight("family_name", lv)) / 2
+            for lv in (s1, s2))
+        if s1_bits + s2_bits + model.swap_bits > g_bits + f_bits:
+            g, f, swapped = s2, s1, True
+            g_bits, f_bits = s2_bits, s1_bits + model.swap_bits
+    d_bits = model.weight("date_of_birth", dob)
+    p_bits = model.weight("postcode", postcode)
+    agreed = tuple(name for name, bits, level in (
+        ("given_name", g_bits, g), ("family_name", f_bits, f),
+        ("date_of_birth", d_bits, dob), ("postcode", p_bits, postcode))
+        if level is not None and bits > 0)
+    return Comparison(g, f, dob, postcode, swapped, g_bits + f_bits + d_bits + p_bits, agreed)
+
+
+def _name_bits(field_name: str, level: str | None, known: Any, index: RecordIndex,
+               model: MatchModel) -> float:
+    if level == "exact" and known is not None:
+        counts = index.given_counts if field_name == "given_name" else index.family_counts
+        return model.exact_name_weight(field_name, counts[known.full], index.size)
+    return model.weight(field_name, level)
 
 
 # --------------------------------------------------------------------------
-# Normalisation
+# Rules before the score
 # --------------------------------------------------------------------------
 
 
-def normalise_nhs_number(value: str | None) -> str | None:
-    if not value:
-        return None
-    digits = re.sub(r"[\s\-]", "", value)
-    return digits or None
+def different_nhs_numbers(query: Prepared, record: Prepared) -> bool:
+    """Two valid NHS numbers that differ: two different children."""
+    return bool(query.nhs and record.nhs and query.nhs != record.nhs
+                and valid_nhs_number(query.nhs) and valid_nhs_number(record.nhs))
 
 
-def normalise_name(value: str | None) -> str:
-    """Case, accents, spaces and punctuation do not count: "Zoë O'Neil" == "zoe oneil"."""
-    if not value:
-        return ""
-    decomposed = unicodedata.normalize("NFKD", value)
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return "".join(c for c in plain.casefold() if c.isalnum())
-
-
-def normalise_postcode(value: str | None) -> str:
-    if not value:
-        return ""
-    return re.sub(r"[^A-Z0-9]", "", value.upper())
-
-
-def outward_code(postcode: str) -> str:
-    """The district part of a normalised postcode ("LS62AB" → "LS6")."""
-    return postcode[:-3] if len(postcode) > 3 else postcode
-
-
-def parse_date(value: str | date | None) -> date | None:
-    if value is None or isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(value.strip())
-    except ValueError:
-        return None
-
-
-# --------------------------------------------------------------------------
-# Component scores
-# --------------------------------------------------------------------------
-
-
-def name_similarity(a: str | None, b: str | None) -> float:
-    x, y = normalise_name(a), normalise_name(b)
-    if not x or not y:
-        return 0.0
-    if x == y:
-        return 1.0
-    return difflib.SequenceMatcher(None, x, y, autojunk=False).ratio()
-
-
-def _typo_tolerant(similarity: float) -> float:
-    """A near miss (a typo) keeps its similarity; a different name counts for much less."""
-    return similarity if similarity >= NAME_TYPO_FLOOR else similarity * NAME_MISMATCH_FACTOR
-
-
-def name_score(given: str | None, family: str | None, record: ChildRecord) -> float:
-    """Both names must agree (a product); swapped given and family names score a bit less."""
-    straight = _typo_tolerant(name_similarity(given, record.given_name)) * _typo_tolerant(
-        name_similarity(family, record.family_name)
-    )
-    swapped = _typo_tolerant(name_similarity(given, record.family_name)) * _typo_tolerant(
-        name_similarity(family, record.given_name)
-    )
-    return max(straight, swapped * SWAPPED_NAMES_FACTOR)
-
-
-def dob_score(asked: date | None, known: date | None) -> float:
-    if asked is None or known is None:
-        return 0.0
-    if asked == known:
-        return 1.0
-    if (asked.year == known.year and asked.day == known.month
-            and asked.month == known.day):
-        return TRANSPOSED_DOB_SCORE
-    return 0.0
-
-
-def postcode_score(asked: Iterable[str], known: str | None) -> float | None:
-    """1.0 for the same postcode, less for the same district; None when nothing to compare."""
-    k = normalise_postcode(known)
-    wanted = [p for p in (normalise_postcode(a) for a in asked) if p]
-    if not k or not wanted:
-        return None
-    if k in wanted:
-        return 1.0
-    if outward_code(k) in {outward_code(p) for p in wanted}:
-        return SAME_DISTRICT_SCORE
-    return 0.0
-
-
-def demographic_score(child: Mapping[str, Any], record: ChildRecord) -> float:
-    if not (child.get("given_name") or child.get("family_name")):
-        return 0.0
-    names = name_score(child.get("given_name"), child.get("family_name"), record)
-    dob = dob_score(parse_date(child.get("date_of_birth")), record.date_of_birth)
-    postcode = postcode_score(child.get("postcodes") or [], record.postcode)
-    if postcode is None:
-        partial = (NAME_WEIGHT * names + DOB_WEIGHT * dob) / (NAME_WEIGHT + DOB_WEIGHT)
-        score = partial * NO_POSTCODE_CEILING
-    else:
-        score = NAME_WEIGHT * names + DOB_WEIGHT * dob + POSTCODE_WEIGHT * postcode
-    return max(0.0, min(1.0, score))
+def is_sibling(query: Prepared, record: Prepared, index: RecordIndex) -> bool:
+    """Same date of birth, same family name, another given name: a sibling
+    (a twin, say), not a typo. A typo is a name that is not a known given name
+    (shipped table, or on a record here) and is one edit from the record's."""
+    if query.given is None or record.given is None or query.dob is None:
+        return False
+    if query.dob != record.dob or query.family is None or record.family is None:
+        return False
+    if query.family.full != record.family.full:
+        return False
+    level = compare_given(query.given, record.given)
+    if level in ("exact", "variant", "part", "initial"):
+        return False
+    typo = (not index.is_known_given(query.given.full)
+            and edits(query.given.full, record.given.full) <= 1)
+    return not typo
 
 
 # --------------------------------------------------------------------------
@@ -179,92 +169,94 @@ def demographic_score(child: Mapping[str, Any], record: ChildRecord) -> float:
 # --------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Scored:
+    probability: float
+    capped: bool  # by a rule: at most possible
+    position: int
+    comparison: Comparison
+    sibling: bool = False
+
+
+def index_of(records: Sequence[ChildRecord]) -> RecordIndex:
+    """The records' own index (``sources.Records``), or one built now (a plain list)."""
+    index = getattr(records, "match_index", None)
+    return index if isinstance(index, RecordIndex) else build_index(records)
+
+
 def match_child(
     child: Mapping[str, Any],
     records: Sequence[ChildRecord],
     *,
-    match_threshold: float = 0.85,
-    possible_threshold: float = 0.6,
+    match_threshold: float = DEFAULT_MATCH_THRESHOLD,
+    possible_threshold: float = DEFAULT_POSSIBLE_THRESHOLD,
     authority: str = "the authority",
-    moved_house: str = MOVED_HOUSE_POSSIBLE,
+    moved_house: str = MOVED_HOUSE_MATCH,
     narrow: bool = True,
+    model: MatchModel = DEFAULT_MODEL,
 ) -> MatchResult:
     """Match a wire ``child`` (as loaded by ``WireChild``) against the records.
 
-    With ``narrow`` (the default) and records that carry an index (a source's
-    ``sources.Records``), only the records that can reach ``possible_threshold``
-    are scored (:mod:`adapters.kit.candidates`); the result is the full scan's.
-    ``moved_house``: see :func:`moved_house_record`."""
-    index = getattr(records, "match_index", None) if narrow else None
-    nhs = normalise_nhs_number(child.get("nhs_number"))
-    if nhs:
-        if index is not None:
-            found = index.by_nhs.get(nhs)
-            if found is not None:
-                return MatchResult("match", 1.0, records[found], method="nhs_number")
-        else:
-            for record in records:
-                if normalise_nhs_number(record.nhs_number) == nhs:
-                    return MatchResult("match", 1.0, record, method="nhs_number")
-
-    positions: Iterable[int] = range(len(records))
-    if index is not None:
-        narrowed = _candidates.candidates(index, child, possible_threshold)
-        if narrowed is not None:  # None: a threshold too low to narrow safely
-            positions = narrowed
-    scored = sorted(((demographic_score(child, records[i]), i) for i in positions),
-                    reverse=True)
-    if not scored or scored[0][0] < possible_threshold:
+    ``narrow`` (the default): score only the candidates the index finds;
+    ``narrow=False`` scores every record (the benchmark's check of the index)."""
+    index = index_of(records)
+    query = prepare_request(child)
+    if query.nhs and (found := index.by_nhs.get(query.nhs)) is not None:
+        return MatchResult("match", 1.0, records[found], method="nhs_number",
+                           matched_on=("nhs_number",))
+    if query.given is None and query.family is None:
         return MatchResult("no_match", 0.0)
-    best, index_of_best = scored[0]
-    confidence = round(best, 3)
-    ambiguous = (len(scored) > 1 and scored[1][0] >= match_threshold
-                 and best - scored[1][0] < AMBIGUITY_MARGIN)
-    if best >= match_threshold and not ambiguous:
-        return MatchResult("match", confidence, records[index_of_best], method="demographics")
-    # Moved house: the best record, and the only one worth a notice, agrees exactly
-    # on names and date of birth and is the only record that does.
-    runner_up = scored[1][0] if len(scored) > 1 else 0.0
-    if (moved_house == MOVED_HOUSE_MATCH and best < match_threshold
-            and runner_up < possible_threshold
-            and moved_house_record(child, [records[i] for _, i in scored])
-            is records[index_of_best]):
-        return MatchResult("match", confidence, records[index_of_best],
-                           notice=MOVED_HOUSE_NOTICE, method="demographics_moved")
+    scored = score_candidates(query, index, range(index.size) if not narrow
+                              else candidates(index, query),
+                              model=model, moved_house=moved_house)
+    if not scored:
+        return MatchResult("no_match", 0.0)
+    scored.sort(key=lambda s: (not s.capped and s.probability >= match_threshold,
+                               s.probability, s.comparison.bits), reverse=True)
+    best = scored[0]
+    if best.probability < possible_threshold:
+        return MatchResult("no_match", 0.0)
+    ambiguous = any(not s.capped and s.probability >= possible_threshold
+                    and best.comparison.bits - s.comparison.bits < AMBIGUITY_BITS
+                    for s in scored[1:])
+    c = best.comparison
+    if not best.capped and best.probability >= match_threshold and not ambiguous:
+        moved = c.postcode == "other"
+        return MatchResult("match", round(best.probability, 4), records[best.position],
+                           notice=MOVED_HOUSE_NOTICE if moved else None,
+                           method="demographics_moved" if moved else "demographics",
+                           matched_on=c.agreed)
+    confidence = min(best.probability, match_threshold - 0.001)
     return MatchResult(
-        "no_match", confidence, None,
+        "no_match", round(max(confidence, possible_threshold), 4), None,
         notice=POSSIBLE_MATCH_NOTICE.format(authority=authority),
-        method="demographics",
-    )
+        method="demographics", matched_on=c.agreed,
+        ask_for=ask_for(query, index.prepared[best.position], c))
 
 
-def moved_house_record(child: Mapping[str, Any], records: Iterable[ChildRecord]
-                       ) -> ChildRecord | None:
-    """The one record that may be this child who moved house, or None.
-
-    It must have the same given and family names (after normalisation, in
-    order) and exactly the same date of birth, the requester must have given
-    postcodes (none of them the record's), and no other record may share the
-    names and date of birth (twins, or two children of the same name born the
-    same day). An NHS number on both sides that differs rules it out."""
-    given, family = normalise_name(child.get("given_name")), normalise_name(
-        child.get("family_name"))
-    born = parse_date(child.get("date_of_birth"))
-    asked = {normalise_postcode(p) for p in child.get("postcodes") or []} - {""}
-    if not (given and family and born and asked):
-        return None
-    same = [r for r in records if r.date_of_birth == born
-            and normalise_name(r.given_name) == given and normalise_name(r.family_name) == family]
-    if len(same) != 1:
-        return None
-    record = same[0]
-    if normalise_postcode(record.postcode) in asked:
-        return None
-    nhs, theirs = normalise_nhs_number(child.get("nhs_number")), normalise_nhs_number(
-        record.nhs_number)
-    if nhs and theirs and nhs != theirs:
-        return None
-    return record
+def score_candidates(query: Prepared, index: RecordIndex, positions: Any, *,
+                     model: MatchModel = DEFAULT_MODEL,
+                     moved_house: str = MOVED_HOUSE_MATCH) -> list[_Scored]:
+    prior = model.prior_bits(index.size)
+    scored = []
+    for i in positions:
+        record = index.prepared[i]
+        if different_nhs_numbers(query, record):
+            continue
+        c = compare(query, record, index, model)
+        sibling = is_sibling(query, record, index)
+        if sibling:  # another given name: it did not agree, whatever its similarity
+            c = replace(c, agreed=tuple(f for f in c.agreed if f != "given_name"))
+        capped = sibling or (moved_house == MOVED_HOUSE_POSSIBLE and c.postcode == "other")
+        scored.append(_Scored(probability(c.bits + prior), capped, i, c, sibling))
+    return scored
 
 
-from adapters.kit import candidates as _candidates  # noqa: E402 - it imports this module
+def ask_for(query: Prepared, record: Prepared, c: Comparison) -> tuple[str, ...]:
+    """The details that would settle a possible match: those the request left
+    out, and those that disagree; only what the record holds (asking for a
+    postcode the authority does not have would settle nothing)."""
+    held = {"nhs_number": record.nhs is not None and query.nhs is None,
+            "given_name": record.given is not None, "family_name": record.family is not None,
+            "date_of_birth": record.dob is not None, "postcode": bool(record.postcodes)}
+    return tuple(name for name in ANSWER_FIELDS if held[name] and name not in c.agreed)

@@ -12,8 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from adapters.kit.model import ModelError, load_model
+
 SOURCES = ("csv", "sql")
-#: The same as adapters.kit.matching.MOVED_HOUSE_MODES (kept here: settings import nothing).
+#: The same as adapters.kit.matching.MOVED_HOUSE_MODES (kept here: settings import only
+#: the pure model module).
 MOVED_HOUSE_MODES = ("possible_match", "match_if_unique")
 NOTIFY_MODES = ("immediate", "digest", "off")
 
@@ -33,13 +36,22 @@ class KitSettings:
     sql_url: str | None = None
     sql_query: str | None = None
     redis_url: str | None = None
-    match_threshold: float = 0.85
-    possible_threshold: float = 0.6
-    #: A child whose names and date of birth agree exactly but whose postcode does
-    #: not (moved house): "possible_match" (ask the requester to call) or
-    #: "match_if_unique" (answer, with a notice, when exactly one record has those
-    #: names and that date of birth). See adapters/kit/README.md.
-    moved_house: str = "possible_match"
+    #: Probabilities (adapters/kit/model.py): P(this record is the child) at which
+    #: a record is a match, and at which it is a possible match (the requester is
+    #: asked to call). Both strictly between 0 and 1. See adapters/kit/README.md.
+    match_threshold: float = 0.99
+    possible_threshold: float = 0.2
+    #: A postcode given on both sides that agrees in nothing (moved house):
+    #: "match_if_unique" (the probability decides; a match carries a notice) or
+    #: "possible_match" (at most a possible match). See adapters/kit/README.md.
+    moved_house: str = "match_if_unique"
+    #: A JSON file of m/u values (``federator-adapter estimate``); the documented
+    #: defaults when absent.
+    match_model_path: str | None = None
+    #: The secret that keys ``record_ref`` (HMAC-SHA256 of the record's child_ref),
+    #: 32 characters or more; KIT_RECORD_REF_KEY when absent here. Without either
+    #: the kit derives one from authority_id and warns (development only).
+    record_ref_key: str | None = None
     simulate_delay_ms: int = 0
     max_body_bytes: int = 65536
     audit_log_path: str | None = None
@@ -72,10 +84,18 @@ def validate_settings(s: KitSettings) -> None:
             raise SettingsError("sql_query: required when source is 'sql'")
     for name in ("match_threshold", "possible_threshold"):
         value = getattr(s, name)
-        if not 0.0 <= value <= 1.0:
-            raise SettingsError(f"{name}: must be between 0 and 1, not {value}")
+        if not 0.0 < value < 1.0:
+            raise SettingsError(f"{name}: must be a probability between 0 and 1 "
+                                f"(exclusive), not {value}")
     if s.possible_threshold > s.match_threshold:
         raise SettingsError("possible_threshold: must not be above match_threshold")
+    if s.match_model_path is not None:
+        try:
+            load_model(s.match_model_path)
+        except ModelError as e:
+            raise SettingsError(f"match_model_path: {e}") from e
+    if s.record_ref_key is not None and len(s.record_ref_key) < 32:
+        raise SettingsError("record_ref_key: must be at least 32 characters")
     if s.moved_house not in MOVED_HOUSE_MODES:
         raise SettingsError(f"moved_house: must be one of {', '.join(MOVED_HOUSE_MODES)}, "
                             f"not {s.moved_house!r}")
@@ -122,7 +142,8 @@ def settings_from_mapping(data: dict[str, Any], *, base_dir: Path | None = None,
                           environ: Mapping[str, str] | None = None) -> KitSettings:
     """Build settings from a mapping (a parsed TOML top-level table).
 
-    Relative ``csv_path`` / ``audit_log_path`` are taken relative to ``base_dir``.
+    Relative ``csv_path`` / ``audit_log_path`` / ``match_model_path`` are taken
+    relative to ``base_dir``.
     """
     hints = _field_types()
     unknown = sorted(set(data) - set(hints))
@@ -135,11 +156,12 @@ def settings_from_mapping(data: dict[str, Any], *, base_dir: Path | None = None,
                 raise SettingsError(f"{f.name}: missing")
             continue
         values[f.name] = _check_type(f.name, data[f.name], hints[f.name])
-    smtp_from_env = (os.environ if environ is None else environ).get("KIT_SMTP_URL")
-    if "smtp_url" not in values and smtp_from_env:
-        values["smtp_url"] = smtp_from_env
+    env = os.environ if environ is None else environ
+    for name, variable in (("smtp_url", "KIT_SMTP_URL"), ("record_ref_key", "KIT_RECORD_REF_KEY")):
+        if name not in values and env.get(variable):
+            values[name] = env[variable]
     if base_dir is not None:
-        for name in ("csv_path", "audit_log_path"):
+        for name in ("csv_path", "audit_log_path", "match_model_path"):
             if values.get(name) and not Path(values[name]).is_absolute():
                 values[name] = str(base_dir / values[name])
     return KitSettings(**values)

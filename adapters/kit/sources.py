@@ -15,13 +15,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
-if TYPE_CHECKING:
-    from adapters.kit.candidates import RecordIndex
+from adapters.kit.candidates import RecordIndex, build_index
 
 COLUMNS: tuple[str, ...] = (
     "child_ref", "nhs_number", "given_name", "family_name", "date_of_birth", "postcode",
@@ -77,8 +76,6 @@ class Records(list[ChildRecord]):
     def match_index(self) -> RecordIndex:
         """Do not change the list after this is built: the index would not follow."""
         if self._index is None:
-            from adapters.kit.candidates import build_index
-
             self._index = build_index(self)
         return self._index
 

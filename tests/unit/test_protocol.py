@@ -161,6 +161,41 @@ def test_a_confidence_that_is_not_a_number_is_refused():
         parse_answer(raw, LOOKUP)
 
 
+def test_an_old_answer_parses_as_before_without_the_new_fields():
+    parsed = parse_answer(answer(), LOOKUP)
+    assert set(parsed) == {"lookup_id", "status", "confidence", "professionals", "notice"}
+
+
+def test_the_optional_match_fields_are_kept():
+    ref = "Qm9vLWJvb19fYmFyLWJhei1xdXV4LTAxMjM0NTY3ODkw"
+    parsed = parse_answer(answer(record_ref=ref, matched_on=["given_name", "date_of_birth"]),
+                          LOOKUP)
+    assert parsed["record_ref"] == ref
+    assert parsed["matched_on"] == ["given_name", "date_of_birth"]
+    possible = parse_answer(answer(status="no_match", professionals=[], notice="call us",
+                                   matched_on=["family_name"], ask_for=["nhs_number",
+                                                                        "postcode"]), LOOKUP)
+    assert possible["ask_for"] == ["nhs_number", "postcode"]
+    assert possible["matched_on"] == ["family_name"]
+
+
+def test_a_record_ref_is_kept_on_a_match_only():
+    for status in ("no_match", "declined"):
+        parsed = parse_answer(answer(status=status, record_ref="abc"), LOOKUP)
+        assert "record_ref" not in parsed
+
+
+@pytest.mark.parametrize("change", [
+    {"record_ref": ""}, {"record_ref": "r" * 129}, {"record_ref": "has space"},
+    {"record_ref": "line\n"}, {"record_ref": 42},
+    {"matched_on": ["shoe_size"]}, {"matched_on": "given_name"},
+    {"matched_on": ["postcode"] * 6}, {"ask_for": ["address"]}, {"ask_for": [1]},
+])
+def test_the_optional_match_fields_are_validated(change):
+    with pytest.raises(InvalidAnswer):
+        parse_answer(answer(**change), LOOKUP)
+
+
 def test_confidence_bounds_and_absence():
     assert parse_answer(answer(confidence=0.0), LOOKUP)["confidence"] == 0.0
     assert parse_answer(answer(confidence=1.0), LOOKUP)["confidence"] == 1.0

@@ -72,12 +72,14 @@ def test_no_match(post_lookup, make_body):
 
 
 def test_possible_match_notice(post_lookup, make_body):
+    # names right, date of birth wrong, postcode in the same sector only
     child = {"given_name": "Amara", "family_name": "Okafor", "date_of_birth": "2009-01-01",
-             "postcodes": ["LS6 2AB"]}
+             "postcodes": ["LS6 2ZZ"]}
     answer = post_lookup(make_body(child=child)).json()
     assert answer["status"] == "no_match"
     assert answer["professionals"] == []
     assert "possible match" in answer["notice"]
+    assert "date_of_birth" in answer["ask_for"] and "record_ref" not in answer
 
 
 def test_unsigned_is_refused(post_lookup):

@@ -10,10 +10,17 @@ from joserfc.jwk import KeySet
 
 from adapters.kit.app import create_kit_app
 from adapters.kit.keys import KeysUnavailable
+from adapters.kit.record_ref import development_key, record_ref
 from adapters.kit.replay import MemoryReplayGuard
 from adapters.kit.settings import KitSettings
 from adapters.kit.sources import SourceError
-from adapters.protocol import encode_body, generate_signing_key, public_jwks, sign_request
+from adapters.protocol import (
+    WireAnswer,
+    encode_body,
+    generate_signing_key,
+    public_jwks,
+    sign_request,
+)
 
 KEY = generate_signing_key("unit")
 
@@ -181,11 +188,45 @@ def test_json_array_body_is_400(make_client):
 
 def test_possible_match_gives_notice_not_professionals(make_client):
     child = {"given_name": "Amara", "family_name": "Okafor", "date_of_birth": "2011-01-01",
-             "postcodes": ["LS6 2AB"]}
+             "postcodes": ["LS6 2ZZ"]}  # wrong date of birth, same postcode sector only
     r = post(make_client(), wire(child=child))
     assert r.json["status"] == "no_match"
     assert r.json["professionals"] == []
     assert "Test Council" in r.json["notice"]
+    assert r.json["matched_on"] == ["given_name", "family_name", "postcode"]
+    assert r.json["ask_for"] == ["nhs_number", "date_of_birth"]
+    assert "record_ref" not in r.json
+    assert WireAnswer().load(r.json)["ask_for"] == ["nhs_number", "date_of_birth"]
+
+
+def test_a_match_carries_a_stable_opaque_record_ref(make_client, records):
+    key = "k" * 40
+    client = make_client(record_ref_key=key)
+    first, again = (post(client, wire()).json for _ in range(2))
+    ref = first["record_ref"]
+    assert ref == again["record_ref"] == record_ref(key.encode(), records[0].child_ref)
+    assert records[0].child_ref not in ref and ref != records[0].child_ref
+    assert len(ref) == 43 and WireAnswer().load(first)["record_ref"] == ref
+    assert first["matched_on"] == ["given_name", "family_name", "date_of_birth", "postcode"]
+    assert "ask_for" not in first
+    other = post(make_client(record_ref_key="o" * 40), wire()).json["record_ref"]
+    assert other != ref  # keyed: another authority's key gives another reference
+    by_nhs = post(client, wire(child={"nhs_number": records[0].nhs_number})).json
+    assert by_nhs["record_ref"] == ref and by_nhs["matched_on"] == ["nhs_number"]
+
+
+def test_without_a_key_the_kit_warns_and_derives_one(make_client, caplog, records):
+    with caplog.at_level(logging.WARNING, logger="adapters.kit"):
+        client = make_client()
+    assert "record_ref_key is not set" in caplog.text
+    ref = post(client, wire()).json["record_ref"]
+    assert ref == record_ref(development_key("test-cs"), records[0].child_ref)
+
+
+def test_a_declined_answer_carries_no_match_details(make_client):
+    r = post(make_client(), wire(basis={"type": "curiosity"}))
+    assert r.json["status"] == "declined"
+    assert "record_ref" not in r.json and "matched_on" not in r.json
 
 
 def test_issuer_checked_when_configured(make_client):

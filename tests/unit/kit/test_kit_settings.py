@@ -39,13 +39,28 @@ def test_load_settings(tmp_path):
     assert s.redis_url is None
 
 
-def test_defaults_and_int_thresholds(tmp_path):
+def test_defaults(tmp_path):
     text = "\n".join(line for line in GOOD.splitlines()
                      if not line.startswith(("match_", "possible_", "simulate_")))
-    s = load_settings(write(tmp_path, text + "\nmatch_threshold = 1\n"))
-    assert s.match_threshold == 1.0 and isinstance(s.match_threshold, float)
-    assert s.possible_threshold == 0.6
+    s = load_settings(write(tmp_path, text))
+    assert (s.match_threshold, s.possible_threshold) == (0.99, 0.2)  # probabilities
+    assert s.moved_house == "match_if_unique"
+    assert s.match_model_path is None and s.record_ref_key is None
     assert s.simulate_delay_ms == 0
+
+
+def test_paths_and_keys_from_the_file_and_the_environment(tmp_path):
+    from adapters.kit.settings import settings_from_mapping
+
+    (tmp_path / "mu.json").write_text("{}")
+    data = {"authority_id": "a", "name": "A", "jwks_url": "https://b.example/j",
+            "csv_path": "x.csv", "match_model_path": "mu.json"}
+    s = settings_from_mapping(data, base_dir=tmp_path, environ={"KIT_RECORD_REF_KEY": "k" * 32})
+    assert s.match_model_path == str(tmp_path / "mu.json")
+    assert s.record_ref_key == "k" * 32
+    s = settings_from_mapping({**data, "record_ref_key": "s" * 40}, base_dir=tmp_path,
+                              environ={"KIT_RECORD_REF_KEY": "k" * 32})
+    assert s.record_ref_key == "s" * 40  # the file wins
 
 
 def test_settings_are_frozen(tmp_path):
@@ -74,9 +89,18 @@ def test_settings_are_frozen(tmp_path):
         (lambda t: t.replace('source = "csv"', 'source = "sql"\nsql_url = "sqlite://"'),
          "sql_query: required"),
         (lambda t: t.replace("match_threshold = 0.9", "match_threshold = 1.5"),
-         "match_threshold: must be between"),
+         "match_threshold: must be a probability between 0 and 1"),
+        (lambda t: t.replace("match_threshold = 0.9", "match_threshold = 1"),
+         "match_threshold: must be a probability between 0 and 1"),
+        (lambda t: t.replace("possible_threshold = 0.5", "possible_threshold = 0"),
+         "possible_threshold: must be a probability between 0 and 1"),
+        (lambda t: t.replace("possible_threshold = 0.5", "possible_threshold = -0.1"),
+         "possible_threshold: must be a probability between 0 and 1"),
         (lambda t: t.replace("possible_threshold = 0.5", "possible_threshold = 0.95"),
          "possible_threshold: must not be above"),
+        (lambda t: t + 'record_ref_key = "short"\n', "record_ref_key: must be at least 32"),
+        (lambda t: t + 'match_model_path = "missing.json"\n',
+         "match_model_path: .*missing.json: not found"),
         (lambda t: t + 'colour = "blue"\n', "colour: unknown setting"),
         (lambda t: t.replace('name = "Leeds Children\'s Services"', "name = 3"),
          "name: must be str"),
@@ -104,3 +128,29 @@ def test_the_documented_example_loads(tmp_path):
     example = Path(__file__).resolve().parents[3] / "adapters" / "kit" / "kit.example.toml"
     s = load_settings(write(tmp_path, example.read_text(encoding="utf-8")))
     assert s.source == "csv" and s.csv_path == str(tmp_path / "kit.csv")
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("not json", "match_model_path: .*not valid JSON"),
+    ("[1, 2]", "match_model_path: the file must hold a JSON object"),
+    ('{"m": {"given_name": {"exact": 1.0}}}', r"match_model_path: m.given_name.exact: must be"),
+    ('{"u": {"postcode": {"full": 0}}}', r"match_model_path: u.postcode.full: must be"),
+    ('{"m": {"given_name": {"exact": "high"}}}', r"match_model_path: m.given_name.exact"),
+    ('{"m": {"shoe_size": {}}}', r"match_model_path: m.shoe_size: unknown field"),
+    ('{"u": {"postcode": {"street": 0.1}}}', r"match_model_path: u.postcode.street: unknown"),
+    ('{"m": {"date_of_birth": {"exact": 0.5}}}',
+     r"match_model_path: m.date_of_birth: the levels must add up to 1"),
+    ('{"present_prior": 1}', "match_model_path: present_prior: must be"),
+    ('{"swap_probability": 0}', "match_model_path: swap_probability: must be"),
+    ('{"weights": {}}', "match_model_path: weights: unknown key"),
+])
+def test_a_bad_model_file_stops_the_kit_naming_the_setting(tmp_path, content, message):
+    (tmp_path / "mu.json").write_text(content)
+    with pytest.raises(SettingsError, match=message):
+        load_settings(write(tmp_path, GOOD + 'match_model_path = "mu.json"\n'))
+
+
+def test_a_good_model_file_loads(tmp_path):
+    (tmp_path / "mu.json").write_text('{"m": {"given_name": {"exact": 0.85, "other": 0.03}}}')
+    s = load_settings(write(tmp_path, GOOD + 'match_model_path = "mu.json"\n'))
+    assert s.match_model_path == str(tmp_path / "mu.json")

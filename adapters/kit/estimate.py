@@ -1,0 +1,135 @@
+"""Estimating the model's m and u values on the authority's own records
+(``federator-adapter estimate``; pure functions over prepared records).
+
+- ``u`` (how often two *different* children agree at each level) from random
+  pairs of the records: in an authority's register two records drawn at
+  random are almost always two children, so this is the reliable part.
+- ``m`` (how often the *same* child's details agree at each level) by EM
+  (expectation maximisation, Fellegi-Sunter's latent class model) over the
+  pairs the blocking index finds within the records, with ``u`` held at its
+  estimate. A register holds few duplicates of one child, so this is only
+  worth running (``--em``) on records that do (say, two systems merged); by
+  default ``m`` keeps the documented defaults. The file says which.
+
+Each estimate is smoothed towards the default (``SMOOTHING`` pseudo-pairs)
+and kept inside (0, 1), so a level never seen does not get weight infinity.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter
+from typing import Any
+
+from adapters.kit.candidates import Prepared, RecordIndex, block_keys
+from adapters.kit.comparisons import compare_dob, compare_family, compare_given, compare_postcodes
+from adapters.kit.model import FIELDS, MatchModel
+
+SMOOTHING = 50.0
+FLOOR = 1e-7
+
+
+def levels_of(a: Prepared, b: Prepared) -> dict[str, str | None]:
+    """The comparison level of each field for two prepared records."""
+    return {
+        "given_name": compare_given(a.given, b.given),
+        "family_name": compare_family(a.family, b.family),
+        "date_of_birth": compare_dob(a.dob, b.dob),
+        "postcode": compare_postcodes(a.postcodes, b.postcodes[0] if b.postcodes else None),
+    }
+
+
+def _smoothed(counts: Counter[str], seen: int, default: dict[str, float]) -> dict[str, float]:
+    values = {lv: max(FLOOR, (counts[lv] + SMOOTHING * default[lv]) / (seen + SMOOTHING))
+              for lv in default}
+    total = sum(values.values())
+    return {lv: min(1 - FLOOR, v / total) for lv, v in values.items()}
+
+
+def estimate_u(index: RecordIndex, model: MatchModel, *, pairs: int = 200_000,
+               seed: int = 1) -> dict[str, dict[str, float]]:
+    rng = random.Random(seed)  # noqa: S311 - sampling, not secrets
+    n = len(index.prepared)
+    counts = {f: Counter[str]() for f in FIELDS}
+    seen = dict.fromkeys(FIELDS, 0)
+    if n >= 2:
+        for _ in range(pairs):
+            i, j = rng.randrange(n), rng.randrange(n)
+            if i == j:
+                continue
+            for f, level in levels_of(index.prepared[i], index.prepared[j]).items():
+                if level is not None:
+                    counts[f][level] += 1
+                    seen[f] += 1
+    return {f: _smoothed(counts[f], seen[f], dict(model.u[f])) for f in FIELDS}
+
+
+def blocked_pairs(index: RecordIndex, *, limit: int = 500_000) -> list[tuple[int, int]]:
+    """Pairs of records that share a blocking key (the pairs EM learns from)."""
+    pairs: set[tuple[int, int]] = set()
+    by_key: dict[int, list[int]] = {}
+    for i, p in enumerate(index.prepared):
+        for key in block_keys(p):
+            by_key.setdefault(key, []).append(i)  # (index.blocks may hold a bare int)
+    for members in by_key.values():
+        if len(members) > 50:  # a crowded key (a common name's): its pairs say little
+            continue
+        for x in range(len(members)):
+            for y in range(x + 1, len(members)):
+                pairs.add((members[x], members[y]))
+                if len(pairs) >= limit:
+                    return sorted(pairs)
+    return sorted(pairs)
+
+
+def estimate_m(index: RecordIndex, model: MatchModel, u: dict[str, dict[str, float]], *,
+               iterations: int = 30) -> tuple[dict[str, dict[str, float]], float, int]:
+    """EM over the blocked pairs with ``u`` fixed: (m, share of pairs that match, pairs)."""
+    vectors = [levels_of(index.prepared[i], index.prepared[j])
+               for i, j in blocked_pairs(index)]
+    m, share = em_m(vectors, model, u, iterations=iterations)
+    return m, share, len(vectors)
+
+
+Vector = dict[str, str | None]
+
+
+def em_m(vectors: list[Vector], model: MatchModel, u: dict[str, dict[str, float]], *,
+         iterations: int = 30) -> tuple[dict[str, dict[str, float]], float]:
+    """EM for ``m`` (and the share of pairs that match) over comparison vectors,
+    with ``u`` fixed."""
+    m = {f: dict(model.m[f]) for f in FIELDS}
+    share = 0.01
+    for _ in range(iterations):
+        counts = {f: Counter[str]() for f in FIELDS}
+        seen = dict.fromkeys(FIELDS, 0.0)
+        total = 0.0
+        for v in vectors:
+            bits = math.log2(share / (1 - share)) + sum(
+                math.log2(m[f][lv] / u[f][lv]) for f, lv in v.items() if lv is not None)
+            p = 1.0 / (1.0 + 2.0 ** -max(-60.0, min(60.0, bits)))
+            total += p
+            for f, lv in v.items():
+                if lv is not None:
+                    counts[f][lv] += p  # type: ignore[assignment]
+                    seen[f] += p
+        share = min(0.5, max(1e-6, total / max(1, len(vectors))))
+        m = {f: _smoothed(counts[f], seen[f], dict(model.m[f]))  # type: ignore[arg-type]
+             for f in FIELDS}
+    return m, share
+
+
+def estimate(index: RecordIndex, model: MatchModel, *, em: bool = False,
+             pairs: int = 200_000, seed: int = 1) -> dict[str, Any]:
+    """The m/u file's content (``match_model_path``)."""
+    u = estimate_u(index, model, pairs=pairs, seed=seed)
+    info: dict[str, Any] = {"records": index.size, "u": f"{pairs} random pairs of records"}
+    if em:
+        m, share, n = estimate_m(index, model, u)
+        info["m"] = f"EM over {n} blocked pairs ({share:.4f} estimated to match)"
+    else:
+        m = {f: dict(model.m[f]) for f in FIELDS}
+        info["m"] = "documented defaults"
+    return {"m": m, "u": u, "swap_probability": model.swap_probability,
+            "present_prior": model.present_prior, "estimated": info}
