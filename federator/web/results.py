@@ -111,7 +111,9 @@ def results_view(result: Mapping[str, Any]) -> dict[str, Any]:
                          "outcome": OUTCOME_TEXT.get(a.get("outcome", ""),
                                                      (a.get("outcome"), ""))[0],
                          "tag": OUTCOME_TEXT.get(a.get("outcome", ""), ("", ""))[1],
-                         "how": how_matched(a)}
+                         "how": how_matched(a),
+                         # what the broker left out of a match (how many, and why)
+                         "left_out": a.get("detail") if a.get("outcome") == MATCH else None}
                         for a in authorities],
         "current": [p for p in people if p.get("current")],
         "past": [p for p in people if not p.get("current")],
