@@ -13,6 +13,7 @@ reports agreeing the better; then sources in order of id.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -48,7 +49,8 @@ def identity(person: Mapping[str, Any]) -> tuple[str, ...]:
             _norm(person.get("role")))
 
 
-def _distinctive(text: Any) -> frozenset[str]:
+@functools.lru_cache(maxsize=4096)
+def _distinctive(text: str) -> frozenset[str]:
     return frozenset(_norm(text).split()) - GENERIC_WORDS
 
 
@@ -57,7 +59,7 @@ def same_organisation(source_name: Any, organisation: Any) -> bool:
     distinctive words agree, one set within the other ("Leeds Children's Services"
     and "Leeds City Council"; not "North Yorkshire Council" and "Yorkshire
     Community Health NHS Trust")."""
-    ours, theirs = _distinctive(source_name), _distinctive(organisation)
+    ours, theirs = _distinctive(str(source_name or "")), _distinctive(str(organisation or ""))
     return bool(ours and theirs) and (ours <= theirs or theirs <= ours)
 
 
@@ -83,7 +85,8 @@ def _entry(seen: list[tuple[str, Mapping[str, Any]]], names: Mapping[str, str]
         return sum(same_organisation(name, person.get("organisation")) for _, person in seen)
 
     # The order never depends on which authority answered first.
-    ranked = sorted(seen, key=lambda sp: (-votes(sp[0]), sp[0], _tiebreak(sp[1])))
+    ranked = seen if len(seen) == 1 else sorted(
+        seen, key=lambda sp: (-votes(sp[0]), sp[0], _tiebreak(sp[1])))
     entry: dict[str, Any] = {f: None for f in FIELDS}
     for _, person in ranked:
         for f in DETAILS:
