@@ -21,6 +21,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -271,3 +272,14 @@ def test_an_endless_header_is_that_authoritys_error_and_the_rest_answer(
         "error", "answer headers larger than 16384 bytes")
     assert outcome(answer, council.id)["outcome"] == "match"
     assert inv.professional_name in {p["name"] for p in answer["professionals"]}
+
+
+def test_the_setting_reaches_the_clients(tmp_path: Path) -> None:
+    from federator import create_app
+
+    app = create_app(Settings(env="development", instance_dir=tmp_path, max_professionals=7,
+                              database_url=f"sqlite:///{tmp_path / 'f.sqlite'}").checked(),
+                     migrate=True)
+    clients = app.extensions["federator"].lookups.dispatcher.clients
+    assert {c.max_professionals for c in clients.values()} == {7}
+    app.extensions["federator"].engine.dispose()

@@ -95,3 +95,15 @@ def test_an_answer_without_contacts_shows_its_one_contact():
         {"name": "Jo", "current": True, "phone": "1", "email": None, "sources": ["a"]}]})
     assert view["current"][0]["contact_lines"] == [
         {"phone": "1", "email": None, "mailto": False, "source_names": ["a"]}]
+
+
+def test_the_broker_builds_its_clients_with_the_professionals_cap():
+    from adapters.fhir_r4 import FhirR4Client
+    from adapters.lookup_v1 import LookupV1Client
+    from adapters.plugins import ClientContext, build_client
+
+    context = ClientContext(sign=lambda body, audience: "t", max_professionals=7)
+    lookup = build_client(LookupV1Client, context)
+    fhir = build_client(FhirR4Client, context)
+    assert (lookup.max_professionals, fhir.max_professionals) == (7, 7)
+    assert lookup.aio.max_header_bytes == lookup.max_header_bytes == 16384
