@@ -9,7 +9,8 @@ same promises as :class:`adapters.base.OutboundClient`, which the other clients
 
 - one attempt, no redirects, the whole call bounded by the lookup's deadline
   and the endpoint's own limit, connecting within at most 3 s;
-- a body over ``max_answer_bytes`` is refused while it streams in;
+- a body over ``max_answer_bytes`` is refused while it streams in, and a status
+  line and headers over ``max_header_bytes`` (16 KiB) before they are parsed;
 - every new connection asks ``resolve`` for its address (the URL guard, checked
   again for every connection: DNS rebinding) and connects there, keeping the
   registered name for ``Host``, TLS SNI and the certificate check;
@@ -37,8 +38,10 @@ from urllib.parse import urlsplit
 import httptools
 
 from adapters.base import (
+    MAX_HEADER_BYTES,
     AdapterError,
     AdapterTimeout,
+    HeadersTooLarge,
     NotSent,
     Reply,
     Resolver,
@@ -79,8 +82,9 @@ def _origin(url: str) -> _Origin:
 class _Exchange(asyncio.Protocol):
     """One connection; answers one request at a time."""
 
-    def __init__(self, cap: int) -> None:
+    def __init__(self, cap: int, head_cap: int = MAX_HEADER_BYTES) -> None:
         self.cap = cap
+        self.head_cap = head_cap
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.idle_since = time.monotonic()
@@ -97,6 +101,8 @@ class _Exchange(asyncio.Protocol):
         self.complete = False
         self.keep_alive = False
         self.size = 0
+        #: bytes of the status line and headers fed so far
+        self.head_size = 0
         self.body: list[bytes] = []
 
     # -- asyncio.Protocol
@@ -108,7 +114,19 @@ class _Exchange(asyncio.Protocol):
             self.close()  # bytes nobody asked for: this connection is not reusable
             return
         try:
-            self._parser.feed_data(data)
+            if not self.headers_done:
+                # The parser gathers a header's bytes until its line ends: fed no
+                # more than the cap allows until the headers are complete, an endless
+                # header costs at most the cap, not the broker's memory and loop.
+                room = self.head_cap - self.head_size
+                head, data = data[:room], data[room:]
+                self.head_size += len(head)
+                self._parser.feed_data(head)
+                if not self.headers_done and (data or self.head_size >= self.head_cap):
+                    self._finish(HeadersTooLarge(self.head_cap))
+                    return
+            if data:
+                self._parser.feed_data(data)
         except httptools.HttpParserError:
             self._finish(AdapterError("connection failed: not an HTTP answer"))
             return
@@ -207,8 +225,10 @@ class AsyncOutboundClient:
     def __init__(self, *, max_answer_bytes: int = 1024 * 1024, pool_size: int = 8,
                  user_agent: str = "federator", resolve: Resolver | None = None,
                  ssl_context: ssl.SSLContext | None = None,
-                 max_connections: int = 64) -> None:
+                 max_connections: int = 64, max_header_bytes: int = MAX_HEADER_BYTES
+                 ) -> None:
         self.max_answer_bytes = max_answer_bytes
+        self.max_header_bytes = max_header_bytes
         self.pool_size = pool_size
         #: Calls open at once to one authority, per event loop: more wait for a
         #: slot within their deadline (a burst of lookups must not open thousands of
@@ -313,7 +333,8 @@ class AsyncOutboundClient:
                 if origin.scheme == "https":
                     tls = {"ssl": self.ssl_context, "server_hostname": origin.host}
                 _, exchange = await loop.create_connection(
-                    lambda: _Exchange(self.max_answer_bytes), address, origin.port, **tls)
+                    lambda: _Exchange(self.max_answer_bytes, self.max_header_bytes),
+                    address, origin.port, **tls)
         except TimeoutError as e:
             raise AdapterTimeout("no answer before the deadline: could not connect "
                                  "in time") from e

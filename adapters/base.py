@@ -13,6 +13,7 @@ this one serves the FHIR client, conformance checks, probes and tools.
 
 from __future__ import annotations
 
+import http.client
 import logging
 import socket
 import time
@@ -41,6 +42,9 @@ Resolver = Callable[[str, int], str]
 #: Connecting never needs longer than this, whatever time is left.
 CONNECT_LIMIT_S = 3.0
 READ_CHUNK = 65536
+#: The most bytes an answer's status line and headers may take (an answer needs a
+#: few hundred): more is refused as it arrives, never gathered.
+MAX_HEADER_BYTES = 16 * 1024
 
 
 class AdapterFailure(Exception):
@@ -73,6 +77,50 @@ class AdapterError(AdapterFailure):
     outcome = "error"
 
 
+class HeadersTooLarge(AdapterError):
+    """The answer's status line and headers ran past the cap."""
+
+    def __init__(self, cap: int) -> None:
+        super().__init__(f"answer headers larger than {cap} bytes")
+
+
+class _HeadBudget:
+    """A response's file while its status line and headers are read: ``readline``
+    reads no further than the bytes left, and refuses once they are spent."""
+
+    def __init__(self, fp: Any, cap: int) -> None:
+        self.fp, self.cap, self.left = fp, cap, cap
+
+    def readline(self, limit: int | None = -1) -> bytes:
+        wanted = self.left + 1 if limit is None or limit < 0 else min(limit, self.left + 1)
+        line: bytes = self.fp.readline(wanted)
+        self.left -= len(line)
+        if self.left < 0 or (self.left == 0 and not line.endswith(b"\n")):
+            raise HeadersTooLarge(self.cap)
+        return line
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.fp, name)
+
+
+def _capped_response(cap: int) -> type[http.client.HTTPResponse]:
+    class Capped(http.client.HTTPResponse):
+        def begin(self) -> None:
+            if self.headers is not None:
+                return
+            fp, self.fp = self.fp, _HeadBudget(self.fp, cap)  # type: ignore[assignment]
+            try:
+                super().begin()
+            except http.client.HTTPException as e:
+                if "more than" in str(e):  # http.client's own count: 100 headers
+                    raise AdapterError("answer has more than 100 headers") from e
+                raise
+            finally:
+                self.fp = fp
+
+    return Capped
+
+
 class AddressRefused(Exception):
     """The resolver refused the address of a new connection (not an ``OSError``,
     so urllib3 lets it through untouched)."""
@@ -103,12 +151,20 @@ def call_limits(now: float, deadline: float, timeout_ms: int) -> tuple[float, fl
     return min(remaining, CONNECT_LIMIT_S), remaining
 
 
-def _checked_connection(base: type[HTTPConnection], resolve: Resolver) -> type[HTTPConnection]:
-    """A connection class that asks ``resolve`` for the address of every new
-    connection and connects there; ``host`` (Host header, TLS SNI and the
-    certificate's name check) stays the registered name."""
+def _checked_connection(base: type[HTTPConnection], resolve: Resolver | None,
+                        max_header_bytes: int = MAX_HEADER_BYTES) -> type[HTTPConnection]:
+    """A connection class whose answers' headers are capped and that, given
+    ``resolve``, asks it for the address of every new connection and connects
+    there; ``host`` (Host header, TLS SNI and the certificate's name check) stays
+    the registered name."""
 
-    class Checked(base):  # type: ignore[valid-type, misc]
+    class Capped(base):  # type: ignore[valid-type, misc]
+        response_class = _capped_response(max_header_bytes)
+
+    if resolve is None:
+        return Capped
+
+    class Checked(Capped):
         def _new_conn(self) -> socket.socket:
             # ``self.host`` is not touched: urllib3 derives Host, SNI and the
             # certificate check from it.
@@ -134,18 +190,19 @@ class OutboundClient:
     protocol = ""
 
     def __init__(self, *, max_answer_bytes: int = 1024 * 1024, pool_size: int = 8,
-                 user_agent: str = "federator", resolve: Resolver | None = None) -> None:
+                 user_agent: str = "federator", resolve: Resolver | None = None,
+                 max_header_bytes: int = MAX_HEADER_BYTES) -> None:
         self.max_answer_bytes = max_answer_bytes
+        self.max_header_bytes = max_header_bytes
         self.user_agent = user_agent
         self.pool = urllib3.PoolManager(
             num_pools=512, maxsize=pool_size, block=False, retries=False,
         )
-        if resolve is not None:
-            http = type("CheckedHTTPPool", (HTTPConnectionPool,), {
-                "ConnectionCls": _checked_connection(HTTPConnection, resolve)})
-            https = type("CheckedHTTPSPool", (HTTPSConnectionPool,), {
-                "ConnectionCls": _checked_connection(HTTPSConnection, resolve)})
-            self.pool.pool_classes_by_scheme = {"http": http, "https": https}
+        http = type("CheckedHTTPPool", (HTTPConnectionPool,), {
+            "ConnectionCls": _checked_connection(HTTPConnection, resolve, max_header_bytes)})
+        https = type("CheckedHTTPSPool", (HTTPSConnectionPool,), {
+            "ConnectionCls": _checked_connection(HTTPSConnection, resolve, max_header_bytes)})
+        self.pool.pool_classes_by_scheme = {"http": http, "https": https}
 
     def post(self, target: Target, path: str, body: bytes, headers: Mapping[str, str], *,
              deadline: float) -> Reply:

@@ -39,7 +39,7 @@ from urllib.parse import quote_plus, urlencode, urlsplit
 from adapters.base import AdapterError, AdapterTimeout, OutboundClient, Reply, Target
 from adapters.fhir_r4_mapping import demographics_agree, professionals_from, ref, references
 from adapters.fhir_tokens import MemoryTokenCache, RedisTokenCache, TokenCache
-from adapters.protocol import InvalidAnswer, parse_answer
+from adapters.protocol import MAX_PROFESSIONALS, InvalidAnswer, parse_answer
 from adapters.smart_auth import (
     CLIENT_SECRET,
     SMART_BACKEND,
@@ -67,10 +67,11 @@ class FhirR4Client(OutboundClient):
     needs_credentials = True  # the broker passes the endpoint's decrypted credentials
 
     def __init__(self, *, tokens: TokenCache | None = None, max_pages: int = 10,
-                 **kwargs: Any) -> None:
+                 max_professionals: int = MAX_PROFESSIONALS, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.tokens: TokenCache = tokens or MemoryTokenCache()
         self.max_pages = max_pages
+        self.max_professionals = max_professionals
 
     @classmethod
     def from_context(cls, context: Any) -> FhirR4Client:
@@ -78,6 +79,7 @@ class FhirR4Client(OutboundClient):
         tokens = (RedisTokenCache(context.redis, context.redis_prefix)
                   if getattr(context, "redis", None) is not None else MemoryTokenCache())
         return cls(tokens=tokens, max_answer_bytes=context.max_answer_bytes,
+                   max_professionals=getattr(context, "max_professionals", MAX_PROFESSIONALS),
                    user_agent=context.user_agent, resolve=getattr(context, "resolve", None))
 
     # -- the lookup -------------------------------------------------------------
@@ -101,7 +103,8 @@ class FhirR4Client(OutboundClient):
             answer = {"lookup_id": lookup_id, "status": "match", "confidence": confidence,
                       "professionals": people}
         try:
-            result = parse_answer(json.dumps(answer).encode(), lookup_id)
+            result = parse_answer(json.dumps(answer).encode(), lookup_id,
+                                  max_professionals=self.max_professionals)
         except InvalidAnswer as e:  # pragma: no cover - our own mapping's shape
             raise AdapterError(str(e)) from e
         result["latency_ms"] = int((time.monotonic() - started) * 1000)

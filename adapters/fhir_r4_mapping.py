@@ -5,6 +5,7 @@ Pure functions over parsed JSON: no network, no Flask.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from datetime import date
 from typing import Any
@@ -87,6 +88,13 @@ def _telecom(*resources: Mapping[str, Any] | None) -> tuple[str | None, str | No
     return phone, email
 
 
+def _day(value: Any) -> str | None:
+    """A FHIR date or dateTime as the protocol's ISO date (its day); a partial date
+    (a year, a month) as none."""
+    text = str(value or "")
+    return text[:10] if re.match(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text) else None
+
+
 def _current(status: str | None, period: Mapping[str, Any] | None, today: date) -> bool:
     if status in {"inactive", "finished", "cancelled", "entered-in-error"}:
         return False
@@ -115,7 +123,8 @@ def _person(member: str | None, known: Mapping[str, dict[str, Any]], *, role: st
         "organisation": str(organisation.get("name") or ""), "team": team,
         "phone": phone, "email": email,
         "registration_number": identifiers[0] if identifiers else None,
-        "current": current, "from": (period or {}).get("start"), "to": (period or {}).get("end"),
+        "current": current, "from": _day((period or {}).get("start")),
+        "to": _day((period or {}).get("end")),
     }
 
 

@@ -7,7 +7,13 @@ from typing import Any
 
 from adapters.aio import AsyncOutboundClient
 from adapters.base import AdapterError, OutboundClient, Reply, Target
-from adapters.protocol import PROTOCOL, InvalidAnswer, encode_body, parse_answer
+from adapters.protocol import (
+    MAX_PROFESSIONALS,
+    PROTOCOL,
+    InvalidAnswer,
+    encode_body,
+    parse_answer,
+)
 
 Signer = Callable[[bytes, str], str]
 """``sign(body, audience) -> token``: supplied by the broker, which holds the key."""
@@ -30,11 +36,21 @@ class LookupV1Client(OutboundClient):
 
     protocol = PROTOCOL
 
-    def __init__(self, *, sign: Signer, **kwargs: Any) -> None:
+    def __init__(self, *, sign: Signer, max_professionals: int = MAX_PROFESSIONALS,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.sign = sign
+        self.max_professionals = max_professionals
         self.aio = AsyncOutboundClient(**{k: v for k, v in kwargs.items() if k in (
-            "max_answer_bytes", "pool_size", "user_agent", "resolve")})
+            "max_answer_bytes", "max_header_bytes", "pool_size", "user_agent", "resolve")})
+
+    @classmethod
+    def from_context(cls, context: Any) -> LookupV1Client:
+        """Built by :mod:`adapters.plugins` for the broker."""
+        extra = {"resolve": context.resolve} if context.resolve is not None else {}
+        return cls(sign=context.sign, max_answer_bytes=context.max_answer_bytes,
+                   max_professionals=context.max_professionals,
+                   user_agent=context.user_agent, **extra)
 
     def lookup(self, target: Target, payload: Mapping[str, Any], *, deadline: float,
                request_id: str | None = None, body: bytes | None = None) -> dict[str, Any]:
@@ -45,7 +61,7 @@ class LookupV1Client(OutboundClient):
         body = encode_body(payload) if body is None else body
         reply = self.post(target, "/lookup", body, self._headers(target, body, request_id),
                           deadline=deadline)
-        return _answer(reply, payload)
+        return _answer(reply, payload, self.max_professionals)
 
     async def alookup(self, target: Target, payload: Mapping[str, Any], *, deadline: float,
                       request_id: str | None = None) -> dict[str, Any]:
@@ -53,7 +69,7 @@ class LookupV1Client(OutboundClient):
         body = encode_body(payload)
         reply = await self.aio.post(target, "/lookup", body,
                                     self._headers(target, body, request_id), deadline=deadline)
-        return _answer(reply, payload)
+        return _answer(reply, payload, self.max_professionals)
 
     async def aclose(self) -> None:
         """Close the running loop's idle connections."""
@@ -66,11 +82,13 @@ class LookupV1Client(OutboundClient):
         return headers
 
 
-def _answer(reply: Reply, payload: Mapping[str, Any]) -> dict[str, Any]:
+def _answer(reply: Reply, payload: Mapping[str, Any], max_professionals: int
+            ) -> dict[str, Any]:
     if reply.status != 200:
         raise AdapterError(status_detail(reply.status))
     try:
-        answer = parse_answer(reply.body, str(payload["lookup_id"]))
+        answer = parse_answer(reply.body, str(payload["lookup_id"]),
+                              max_professionals=max_professionals)
     except InvalidAnswer as e:
         raise AdapterError(str(e)) from e
     answer["latency_ms"] = reply.elapsed_ms

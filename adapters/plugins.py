@@ -53,6 +53,8 @@ class ClientContext:
     sign: Callable[[bytes, str], str]
     max_answer_bytes: int = 1024 * 1024
     user_agent: str = "federator"
+    #: the most professionals read from one answer (``adapters.protocol.parse_answer``)
+    max_professionals: int = 200
     redis: Any = None  # a redis.Redis for shared short-lived state (OAuth tokens), or None
     redis_prefix: str = "federator:"
     resolve: Any = None  # adapters.base resolver that checks each new connection's address

@@ -10,10 +10,13 @@ import base64
 import functools
 import hashlib
 import json
+import re
 import time
+import unicodedata
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from functools import cached_property
 from typing import Any
 
@@ -74,23 +77,93 @@ class WireRequest(Schema):
     include_past = fields.Boolean(load_default=False)
 
 
+#: At most this many professionals of one answer are looked at (the broker's
+#: ``FEDERATOR_MAX_PROFESSIONALS`` sets it for its clients): the rest are left out
+#: unread, and the outcome says how many.
+MAX_PROFESSIONALS = 200
+
+#: A plain e-mail address: ASCII letters, digits and ``. _ + ' -`` before one ``@``,
+#: then a host name of two labels or more. Nothing a ``mailto:`` link would read as
+#: more than an address (``?``, ``&``, ``%``, ``#``, ``,``, spaces, a second ``@``).
+EMAIL = re.compile(
+    r"(?!\.)(?!.*\.\.)[A-Za-z0-9._+'-]{1,64}(?<!\.)@"
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z][A-Za-z0-9-]{0,61}[A-Za-z0-9]")
+#: Phone characters only: digits, spaces, ``+ ( ) -``, and an extension
+#: (``ext``, ``ext.``, ``x``) followed by digits.
+PHONE = re.compile(r"\+?[0-9 ()\-]*[0-9][0-9 ()\-]*(?:\s*(?:ext\.?|x)\s*[0-9]{1,6})?")
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+#: Bidirectional embeddings, overrides and isolates: they reorder what follows on
+#: screen (a name that shows another's number).
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+                          "\u200e\u200f\u061c")
+
+
+def _plain_email(value: str) -> None:
+    if len(value) > 254 or not EMAIL.fullmatch(value):
+        raise ValidationError("not a plain e-mail address")
+
+
+def _phone(value: str) -> None:
+    if sum(c.isdigit() for c in value) < 3 or not PHONE.fullmatch(value):
+        raise ValidationError("not a phone number")
+
+
+def _iso_date(value: str) -> None:
+    try:
+        if ISO_DATE.fullmatch(value):
+            date.fromisoformat(value)
+            return
+    except ValueError:
+        pass
+    raise ValidationError("not an ISO date (YYYY-MM-DD)")
+
+
+def _one_line(value: str) -> None:
+    """No control character, line break or bidirectional control."""
+    if any(unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp") or c in BIDI_CONTROLS
+           for c in value):
+        raise ValidationError("holds a control character")
+
+
+class _Contact(fields.String):
+    """An optional contact field: blank is absent (``None``); given, it is stripped
+    and must pass ``check``."""
+
+    def __init__(self, check: Callable[[str], None], max_length: int) -> None:
+        super().__init__(load_default=None, allow_none=True,
+                         validate=[validate.Length(max=max_length), check])
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        return text.strip() or None
+
+    def _validate(self, value: Any) -> None:
+        if value is not None:
+            super()._validate(value)
+
+
+def _text(max_length: int, *, min_length: int | None = None) -> list[Callable[[str], Any]]:
+    return [validate.Length(min=min_length, max=max_length), _one_line]
+
+
 class WireProfessional(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    role = fields.String(load_default="", validate=validate.Length(max=200))
-    service = fields.String(load_default="", validate=validate.Length(max=200))
-    organisation = fields.String(load_default="", validate=validate.Length(max=200))
-    team = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
-    phone = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=50))
-    email = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=254))
+    name = fields.String(required=True, validate=_text(200, min_length=1))
+    role = fields.String(load_default="", validate=_text(200))
+    service = fields.String(load_default="", validate=_text(200))
+    organisation = fields.String(load_default="", validate=_text(200))
+    team = fields.String(load_default=None, allow_none=True, validate=_text(200))
+    phone = _Contact(_phone, 50)
+    email = _Contact(_plain_email, 254)
     registration_number = fields.String(
-        load_default=None, allow_none=True, validate=validate.Length(max=50)
+        load_default=None, allow_none=True, validate=_text(50)
     )
     current = fields.Boolean(load_default=True)
-    from_ = fields.String(data_key="from", load_default=None, allow_none=True)
-    to = fields.String(load_default=None, allow_none=True)
+    from_ = fields.String(data_key="from", load_default=None, allow_none=True,
+                          validate=_iso_date)
+    to = fields.String(load_default=None, allow_none=True, validate=_iso_date)
 
 
 class WireAnswer(Schema):
@@ -134,11 +207,17 @@ _ANSWER = WireAnswer()
 _PROFESSIONAL = WireProfessional()
 
 
-def parse_answer(raw: bytes, lookup_id: str) -> dict[str, Any]:
+def parse_answer(raw: bytes, lookup_id: str, *,
+                 max_professionals: int = MAX_PROFESSIONALS) -> dict[str, Any]:
     """Parse and validate an adapter's answer.
 
-    Unknown fields are dropped; a professional that cannot be shown (no name,
-    or no way to reach them) is left out rather than failing the whole answer.
+    Unknown fields are dropped; a professional that cannot be shown (no name, no
+    way to reach them, or a field that is not what it claims: an e-mail that is
+    not a plain address, a phone number with other characters, a date that is
+    not ISO) is left out rather than failing the whole answer, and so is every
+    professional after the first ``max_professionals`` (never even read).
+    ``left_out`` counts them by reason (field names, never values); see
+    :func:`left_out_detail`.
     """
     try:
         data = json.loads(raw)
@@ -146,6 +225,13 @@ def parse_answer(raw: bytes, lookup_id: str) -> dict[str, Any]:
         raise InvalidAnswer("answer is not JSON") from e
     if not isinstance(data, dict):
         raise InvalidAnswer("answer is not a JSON object")
+    left_out: dict[str, int] = {}
+    items = data.get("professionals")
+    if isinstance(items, list) and len(items) > max_professionals:
+        # Bounded work: the rest are not validated, only counted.
+        left_out[f"more than {max_professionals} in one answer"] = (
+            len(items) - max_professionals)
+        data = {**data, "professionals": items[:max_professionals]}
     try:
         answer = _ANSWER.load(data)
     except ValidationError as e:
@@ -154,18 +240,35 @@ def parse_answer(raw: bytes, lookup_id: str) -> dict[str, Any]:
         raise InvalidAnswer("answer is for another lookup")
     people = []
     for item in answer["professionals"]:
+        reason = None
         try:
             person = _PROFESSIONAL.load(item)
-        except ValidationError:
-            continue
-        if not person["name"].strip() or not any(
-            (person.get(way) or "").strip() for way in ("phone", "email")
-        ):
+        except ValidationError as e:
+            fields_ = e.messages if isinstance(e.messages, dict) else {}
+            reason = "invalid " + ", ".join(sorted(str(f) for f in fields_) or ["fields"])
+        else:
+            if not person["name"].strip():
+                reason = "no name"
+            elif not (person.get("phone") or person.get("email")):
+                reason = "no phone or e-mail"
+        if reason is not None:
+            left_out[reason] = left_out.get(reason, 0) + 1
             continue
         person["from"] = person.pop("from_")
         people.append(person)
     answer["professionals"] = people if answer["status"] == "match" else []
+    if left_out and answer["status"] == "match":
+        answer["left_out"] = left_out
     return answer
+
+
+def left_out_detail(left_out: Mapping[str, int] | None) -> str | None:
+    """``{"invalid email": 2}`` -> ``"2 professionals left out: invalid email (2)"``."""
+    if not left_out:
+        return None
+    total = sum(left_out.values())
+    reasons = "; ".join(f"{reason} ({count})" for reason, count in sorted(left_out.items()))
+    return f"{total} professional{'s' if total != 1 else ''} left out: {reasons}"
 
 
 # --------------------------------------------------------------------------

@@ -139,6 +139,7 @@ def _services(settings: Settings, *, migrate: bool) -> Services:
     # One client per installed adapter kind (entry point group federator.adapters).
     clients = load_clients(ClientContext(
         sign=keys.sign, max_answer_bytes=settings.max_answer_bytes,
+        max_professionals=settings.max_professionals,
         user_agent=f"federator/{settings.broker_id}", redis=state.redis,
         redis_prefix=settings.redis_prefix,
         # every new connection to an authority re-resolves and re-checks its

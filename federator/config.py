@@ -136,6 +136,9 @@ class Settings:
         "(FHIR R4, plug-ins).")
     max_answer_bytes: int = setting(
         1024 * 1024, "The largest answer read from an authority, in bytes.", minimum=1024)
+    max_professionals: int = setting(
+        200, "The most professionals read from one authority's answer: the rest are left "
+        "out and its outcome says how many.")
     govuk_frontend_dir: Path | None = setting(
         None, "Folder of the govuk-frontend assets served under `/assets`.",
         unset="`node_modules/govuk-frontend/dist/govuk` in the source tree")

@@ -17,17 +17,37 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from adapters.kit.audit import AuditLog
 from adapters.kit.keys import BrokerKeys, KeysUnavailable
-from adapters.kit.matching import match_child
+from adapters.kit.matching import MatchResult, match_child
 from adapters.kit.model import DEFAULT_MODEL, MatchModel, load_model
-from adapters.kit.notify import Notifier, notification_for, smtp_sender
-from adapters.kit.policy import apply_policy
+from adapters.kit.notify import (
+    NONE_SHARED,
+    NOTICE_ONLY,
+    SHARED,
+    UNSEEN,
+    WITHHELD,
+    Notifier,
+    notification_for,
+    smtp_sender,
+    what_we_sent,
+)
+from adapters.kit.policy import apply_policy, basis_allows_sensitive, is_current
 from adapters.kit.record_ref import development_key, record_ref
 from adapters.kit.replay import make_replay_guard
 from adapters.kit.settings import KitSettings
-from adapters.kit.sources import ChildRecord, CsvSource, Source, SourceError, SqlSource
+from adapters.kit.sources import (
+    ChildRecord,
+    CsvSource,
+    Involvement,
+    Source,
+    SourceError,
+    SqlSource,
+)
 from adapters.protocol import PROTOCOL, RequestRefused, WireRequest, verify_request
 
 log = logging.getLogger("adapters.kit")
+#: The kit's own audit says why a matched child was answered as not known.
+UNSEEN_REASON = "known only through sensitive services the basis does not cover: " \
+                "answered as not known"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}\Z")  # \Z: "$" would let a final \n in
 
 KeyProvider = Callable[[str | None], KeySet]
@@ -130,7 +150,7 @@ def create_kit_app(
             return _error(413, "request body too large")
 
         try:
-            verify_request(
+            verified = verify_request(
                 request.headers.get("Authorization"), body,
                 keys=keys, audience=settings.authority_id,
                 issuer=settings.broker_issuer, seen_before=replay,
@@ -174,14 +194,18 @@ def create_kit_app(
         log.info("lookup %s status=%s organisation=%s basis=%s request_id=%s",
                  wire["lookup_id"], answer["status"], requester.get("organisation"),
                  basis_type, _request_id())
+        unseen = record is not None and answer["status"] != "match" \
+            and answer["status"] != "declined"
         audit.record(
             lookup_id=wire["lookup_id"], requester_id=requester.get("id"),
             requester_organisation=requester.get("organisation"),
             basis_type=basis_type if isinstance(basis_type, str) else None,
-            outcome=answer["status"],
+            outcome=answer["status"], reason=UNSEEN_REASON if unseen else None,
         )
-        if answer["status"] == "match" and record is not None:
-            tell_worker(notifier, settings, wire, record)
+        if record is not None and answer["status"] != "declined":
+            # the token's expiry is past: the broker stopped waiting long before
+            late = time.time() > verified.expires
+            tell_workers(notifier, settings, wire, record, answer, today=today(), late=late)
         return jsonify(answer)
 
     return app
@@ -195,19 +219,45 @@ def make_notifier(settings: KitSettings) -> Notifier | None:
                     digest_s=settings.notify_digest_s)
 
 
-def tell_worker(notifier: Notifier | None, settings: KitSettings, wire: dict[str, Any],
-                record: ChildRecord) -> None:
-    """Queue the e-mail to the child's worker (or the team mailbox); never blocks."""
+def tell_workers(notifier: Notifier | None, settings: KitSettings, wire: dict[str, Any],
+                 record: ChildRecord, answer: dict[str, Any], *, today: date,
+                 late: bool = False) -> None:
+    """Queue the e-mails (never blocks): to the child's worker (or the team mailbox)
+    when the answer said the child is known, and to each current sensitive service
+    held back for want of a covering basis, each saying what the kit actually sent."""
     if notifier is None:
         return
-    to = record.worker_email or settings.team_mailbox
-    if not to:
+    at = datetime.now(UTC).isoformat(timespec="seconds")
+    fallback = record.worker_email or settings.team_mailbox
+    shared = len(answer.get("professionals") or [])
+    told: dict[str, str] = {}  # recipient -> what we sent, in words
+    withheld = withheld_involvements(record, wire["basis"], today=today)
+    if answer["status"] == "match":
+        kind = SHARED if shared else NOTICE_ONLY if answer.get("notice") else NONE_SHARED
+        if fallback:
+            told[fallback] = what_we_sent(kind, authority=settings.name, count=shared,
+                                          late=late)
+    kind = WITHHELD if answer["status"] == "match" else UNSEEN
+    # the withheld services' own workers hear what was not shared (answered as not
+    # known and none current: the child's worker, or the team mailbox)
+    for to in [inv.email or fallback for inv in withheld] or (
+            [fallback] if kind == UNSEEN else []):
+        if to:
+            told[to] = what_we_sent(kind, authority=settings.name, count=shared, late=late)
+    if not told:
         log.info("lookup %s matched a child with no worker_email and no team_mailbox: "
                  "nobody to notify", wire["lookup_id"])
-        return
-    notifier.submit(notification_for(
-        wire, to=to, child_ref=record.child_ref, authority_name=settings.name,
-        at=datetime.now(UTC).isoformat(timespec="seconds")))
+    for to, words in told.items():
+        notifier.submit(notification_for(wire, to=to, child_ref=record.child_ref,
+                                         authority_name=settings.name, at=at, told=words))
+
+
+def withheld_involvements(record: ChildRecord, basis: dict[str, Any], *, today: date
+                          ) -> list[Involvement]:
+    """The current sensitive involvements this basis held back (their workers are told)."""
+    if record.shielded or basis_allows_sensitive(basis):
+        return []
+    return [inv for inv in record.involvements if inv.sensitive and is_current(inv, today)]
 
 
 def answer_and_record(wire: dict[str, Any], records: list[Any], settings: KitSettings, *,
@@ -217,7 +267,30 @@ def answer_and_record(wire: dict[str, Any], records: list[Any], settings: KitSet
 
     A match carries ``record_ref`` and ``matched_on``; a possible match
     (no_match with the notice) ``matched_on`` and ``ask_for``."""
-    result = match_child(
+    result = _match(wire, records, settings, model)
+    answer = _answer(wire, result)
+    if result.status == "match" and result.record is not None:
+        outcome = apply_policy(
+            result.record, wire["basis"], include_past=wire["include_past"],
+            today=today, authority=settings.name,
+        )
+        if outcome.unseen:
+            # Known here only through services this basis does not cover: the answer
+            # a child not known here gets, made the same way (never revealed otherwise).
+            return _answer(wire, _match(wire, [], settings, model)), result.record
+        answer.update(status=outcome.status, professionals=outcome.professionals,
+                      notice=outcome.notice or result.notice)  # e.g. moved house
+        if outcome.status == "match":  # not "declined"
+            key = ref_key if ref_key is not None else development_key(settings.authority_id)
+            answer.update(record_ref=record_ref(key, result.record.child_ref),
+                          matched_on=list(result.matched_on))
+        return answer, result.record
+    return answer, None
+
+
+def _match(wire: dict[str, Any], records: list[Any], settings: KitSettings,
+           model: MatchModel) -> MatchResult:
+    return match_child(
         wire["child"], records,
         match_threshold=settings.match_threshold,
         possible_threshold=settings.possible_threshold,
@@ -225,6 +298,10 @@ def answer_and_record(wire: dict[str, Any], records: list[Any], settings: KitSet
         moved_house=settings.moved_house,
         model=model,
     )
+
+
+def _answer(wire: dict[str, Any], result: MatchResult) -> dict[str, Any]:
+    """The answer before policy: every answer, the not-known one too, is made here."""
     answer: dict[str, Any] = {
         "lookup_id": wire["lookup_id"],
         "status": result.status,
@@ -232,21 +309,9 @@ def answer_and_record(wire: dict[str, Any], records: list[Any], settings: KitSet
         "professionals": [],
         "notice": result.notice,
     }
-    if result.status == "match" and result.record is not None:
-        outcome = apply_policy(
-            result.record, wire["basis"], include_past=wire["include_past"],
-            today=today, authority=settings.name,
-        )
-        key = ref_key if ref_key is not None else development_key(settings.authority_id)
-        answer.update(status=outcome.status, professionals=outcome.professionals,
-                      notice=outcome.notice or result.notice)  # e.g. moved house
-        if outcome.status == "match":  # not "declined"
-            answer.update(record_ref=record_ref(key, result.record.child_ref),
-                          matched_on=list(result.matched_on))
-        return answer, result.record
-    if result.notice:  # a possible match
+    if result.status != "match" and result.notice:  # a possible match
         answer.update(matched_on=list(result.matched_on), ask_for=list(result.ask_for))
-    return answer, None
+    return answer
 
 
 def _field_names(messages: Any, prefix: str = "") -> list[str]:

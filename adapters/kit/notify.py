@@ -3,8 +3,13 @@
 When the kit answers ``match`` it notifies the child's allocated worker (the
 record's ``worker_email``) or else the service's team mailbox, by e-mail
 through SMTP: who asked (name, role, organisation, contact), when, purpose,
-basis type, the lookup id and the authority's own child reference. Never
-another authority's answer, never anything else about the child.
+basis type, the lookup id, the authority's own child reference, and what the
+kit actually answered (:func:`what_we_sent`: professionals shared, a notice
+only, everyone withheld, or too late). A sensitive service held back for want
+of a covering basis has its own worker told (the answer may even have been the
+one a child not known here gets). Never another authority's answer, never
+anything else about the child. Every value is on one line, and the purpose,
+the one free text, is quoted line by line, so neither can forge a line.
 
 Modes, per authority: ``immediate`` (one e-mail per lookup), ``digest`` (one
 e-mail per recipient every ``notify_digest_s``, a day by default) and
@@ -28,6 +33,7 @@ import smtplib
 import ssl
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -55,42 +61,92 @@ class Notification:
     requester_role: str
     requester_organisation: str
     requester_contact: str
+    #: what the kit answered, in words (:func:`what_we_sent`)
+    told: str = ""
+
+
+# What the kit sent, as ``what_we_sent`` names it.
+SHARED, NOTICE_ONLY, NONE_SHARED, WITHHELD, UNSEEN = (
+    "shared", "notice_only", "none_shared", "withheld", "unseen")
+
+
+def what_we_sent(kind: str, *, authority: str, count: int = 0, late: bool = False) -> str:
+    """One sentence, from what the kit's answer held: ``shared`` (``count``
+    professionals), ``notice_only``, ``none_shared`` (known, nobody fitted what was
+    asked), ``withheld`` (this worker's sensitive service held back, ``count`` others
+    shared) or ``unseen`` (answered as for a child not known here). ``late``: the
+    answer was ready only after the request had expired."""
+    people = f"{count} professional{'s' if count != 1 else ''}"
+    said = {
+        SHARED: f"{authority} answered that it knows this child and sent Federator how to "
+                f"reach {people} working with them.",
+        NOTICE_ONLY: f"{authority} answered that it knows this child with a notice only: "
+                     "no professional's details were sent.",
+        NONE_SHARED: f"{authority} answered that it knows this child but sent no "
+                     "professional's details: none fitted what was asked.",
+        WITHHELD: f"{authority} did not share your service's involvement: the lawful basis "
+                  "given does not cover sensitive services. "
+                  + (f"It sent how to reach {people} of other services." if count else
+                     "It sent no professional's details."),
+        UNSEEN: f"{authority} answered as it does for a child it does not know: the child "
+                "is known here only through your service, which the lawful basis given "
+                "does not cover, so nothing was shared, not even that the child is known. "
+                "You may decide to contact the person who asked.",
+    }[kind]
+    if late:
+        said += (" The answer was ready only after the request had expired, so Federator "
+                 "was no longer waiting: the person who asked was not shown it.")
+    return said
+
+
+def one_line(value: Any) -> str:
+    """``value`` as text on one line: line breaks and other control characters
+    become spaces."""
+    return " ".join("".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c
+                            for c in str(value or "")).split())
+
+
+def quoted(text: str, prefix: str = "  > ") -> list[str]:
+    """Free text line by line, each behind ``prefix``: it cannot pass for the
+    e-mail's own lines."""
+    return [prefix + one_line(line) for line in (text.splitlines() or [""])]
 
 
 def notification_for(wire: dict[str, Any], *, to: str, child_ref: str, authority_name: str,
-                     at: str) -> Notification:
+                     at: str, told: str = "") -> Notification:
     """From a validated wire request: only the fields the worker may see."""
     requester = wire.get("requester") or {}
     basis = wire.get("basis") or {}
     return Notification(
         to=to, authority_name=authority_name, child_ref=child_ref,
-        lookup_id=str(wire["lookup_id"]), at=at, purpose=str(wire.get("purpose") or ""),
-        basis_type=str(basis.get("type") or ""),
-        requester_name=str(requester.get("name") or ""),
-        requester_role=str(requester.get("role") or ""),
-        requester_organisation=str(requester.get("organisation") or ""),
-        requester_contact=str(requester.get("email") or "")
+        lookup_id=one_line(wire["lookup_id"]), at=at, purpose=str(wire.get("purpose") or ""),
+        basis_type=one_line(basis.get("type")),
+        requester_name=one_line(requester.get("name")),
+        requester_role=one_line(requester.get("role")),
+        requester_organisation=one_line(requester.get("organisation")),
+        requester_contact=one_line(requester.get("email")), told=told,
     )
 
 
 def _lines(n: Notification) -> list[str]:
     return [
-        f"Lookup id:      {n.lookup_id}",
-        f"When:           {n.at}",
-        f"Our reference:  {n.child_ref}",
-        f"Asked by:       {n.requester_name or 'not given'}",
-        f"Role:           {n.requester_role or 'not given'}",
-        f"Organisation:   {n.requester_organisation or 'not given'}",
-        f"Contact:        {n.requester_contact or 'not given'}",
-        f"Purpose:        {n.purpose}",
-        f"Lawful basis:   {n.basis_type}",
+        f"Lookup id:      {one_line(n.lookup_id)}",
+        f"When:           {one_line(n.at)}",
+        f"Our reference:  {one_line(n.child_ref)}",
+        f"Asked by:       {one_line(n.requester_name) or 'not given'}",
+        f"Role:           {one_line(n.requester_role) or 'not given'}",
+        f"Organisation:   {one_line(n.requester_organisation) or 'not given'}",
+        f"Contact:        {one_line(n.requester_contact) or 'not given'}",
+        "Purpose, as the person who asked wrote it:",
+        *quoted(n.purpose),
+        f"Lawful basis:   {one_line(n.basis_type)}",
+        f"What we sent:   {n.told or 'not recorded'}",
     ]
 
 
 FOOTER = (
-    "Federator told the person who asked how to reach the professionals {authority} "
-    "records for this child. Nothing else about the child was shared. If this lookup "
-    "looks wrong, tell your information governance lead and quote the lookup id."
+    "Nothing else about the child was shared. If this lookup looks wrong, tell your "
+    "information governance lead and quote the lookup id."
 )
 
 
@@ -102,9 +158,9 @@ def compose(n: Notification, *, sender: str) -> EmailMessage:
     msg["Date"] = formatdate(localtime=False)
     msg["Message-ID"] = make_msgid(domain="federator-kit")
     msg.set_content("\n".join([
-        f"Someone asked {n.authority_name} through Federator who is working with a child "
-        "you are allocated to.", "", *_lines(n), "",
-        FOOTER.format(authority=n.authority_name), ""]))
+        f"Someone asked {one_line(n.authority_name)} through Federator who is working with "
+        "a child you work with.", "", *_lines(n), "",
+        FOOTER, ""]))
     return msg
 
 
@@ -121,7 +177,7 @@ def compose_digest(items: Sequence[Notification], *, sender: str) -> EmailMessag
             "children you are allocated to, since the last digest:", ""]
     for item in items:
         body += [*_lines(item), ""]
-    body += [FOOTER.format(authority=first.authority_name), ""]
+    body += [FOOTER, ""]
     msg.set_content("\n".join(body))
     return msg
 

@@ -6,6 +6,10 @@
   (not section 17).
 - A shielded child gets no professionals, only a notice with a route.
 - Past involvements (ended before today) only when the requester asks for them.
+- A child known here only through sensitive services the basis does not cover is
+  ``unseen``: the kit answers as it does for a child it does not know (the
+  involvement is never revealed otherwise, not even as "known, nobody listed"),
+  and the withheld services' workers are told of the lookup instead.
 """
 
 from __future__ import annotations
@@ -30,6 +34,11 @@ class PolicyOutcome:
     status: str  # "match" or "declined"
     professionals: list[dict[str, Any]] = field(default_factory=list)
     notice: str | None = None
+    #: sensitive involvements held back for want of a covering basis (their workers
+    #: are told of the lookup)
+    withheld: tuple[Involvement, ...] = ()
+    #: the child is known here only through ``withheld``: answer as not known
+    unseen: bool = False
 
 
 def basis_allows_sensitive(basis: Mapping[str, Any]) -> bool:
@@ -78,10 +87,10 @@ def apply_policy(
         notice = record.shield_notice or DEFAULT_SHIELD_NOTICE.format(authority=authority)
         return PolicyOutcome("match", [], notice)
     sensitive_ok = basis_allows_sensitive(basis)
-    shown = [
-        inv for inv in record.involvements
-        if (sensitive_ok or not inv.sensitive) and (include_past or is_current(inv, today))
-    ]
+    visible = [inv for inv in record.involvements if sensitive_ok or not inv.sensitive]
+    withheld = tuple(inv for inv in record.involvements if inv.sensitive and not sensitive_ok)
+    shown = [inv for inv in visible if include_past or is_current(inv, today)]
     # Current first, then the most recent.
     shown.sort(key=lambda inv: (inv.to or date.max, inv.from_ or date.min), reverse=True)
-    return PolicyOutcome("match", [professional_fields(inv, today) for inv in shown])
+    return PolicyOutcome("match", [professional_fields(inv, today) for inv in shown],
+                         withheld=withheld, unseen=bool(withheld) and not visible)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adapters.base import BUSY, AdapterFailure, NotSent
+from adapters.protocol import left_out_detail
 from federator.lookup.routing import Endpoint
 from federator.names import ERROR, MATCH, TIMEOUT, UNAVAILABLE
 
@@ -63,6 +64,8 @@ class Outcome:
     #: the authority's opaque reference to the record it matched (kept in the trail,
     #: never shown): the trail follows the matched child, not the typed details
     record_ref: str | None = None
+    #: professionals the broker left out of this answer (``detail`` says why)
+    dropped: int = 0
 
     def public(self) -> dict[str, Any]:
         shown: dict[str, Any] = {"id": self.id, "name": self.name, "outcome": self.status,
@@ -233,9 +236,11 @@ def _outcome(endpoint: Endpoint, future: Done, started: float) -> Outcome:
     except Exception:  # an adapter bug is that authority's error, never the lookup's
         return Outcome(endpoint.id, endpoint.name, ERROR, elapsed, "adapter failed")
     status = answer["status"]
+    left_out = answer.get("left_out") or {}
     return Outcome(
         endpoint.id, endpoint.name, status, int(answer.get("latency_ms", elapsed)),
-        None, list(answer.get("professionals") or []), answer.get("notice"),
+        left_out_detail(left_out), list(answer.get("professionals") or []),
+        answer.get("notice"), dropped=sum(left_out.values()),
         confidence=answer.get("confidence"),
         matched_on=tuple(answer.get("matched_on") or ()),
         ask_for=tuple(answer.get("ask_for") or ()),

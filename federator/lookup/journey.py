@@ -28,6 +28,13 @@ SUSPENDED = "endpoint suspended"
 CIRCUIT_OPEN = "circuit open: recent calls failed; tried again after a cool-down"
 #: Free text copied into a refusal's record is cut to this length.
 PURPOSE_KEPT = 500
+#: The most professionals one answer lists (current first, then most recent): every
+#: authority's answer is capped already (``FEDERATOR_MAX_PROFESSIONALS``), this
+#: bounds their sum, and a page of them.
+MAX_LISTED = 1000
+LISTED_CUT = ("The authorities reported {count} professionals: only the first {limit} are "
+              "listed (those working with the child now first, then the most recent). "
+              "Contact the authorities for the rest.")
 
 
 @dataclass(frozen=True)
@@ -149,6 +156,8 @@ def _outcome_kept(o: Outcome) -> dict[str, Any]:
         kept["matched_on"] = list(o.matched_on)
     if o.record_ref:
         kept["record_ref"] = o.record_ref
+    if o.dropped:
+        kept["dropped"] = o.dropped
     return kept
 
 
@@ -187,13 +196,18 @@ def answer_of(lookup_id: str, outcomes: Sequence[Outcome], areas: Collection[str
     elif not areas:
         notices.append({"authority": None, "text": (
             "No postcode or area was given, so only national services were asked.")})
+    professionals = merge(((o.id, o.professionals) for o in outcomes if o.status == MATCH),
+                          {o.id: o.name for o in outcomes})
+    if len(professionals) > MAX_LISTED:
+        notices.append({"authority": None, "text": LISTED_CUT.format(
+            count=len(professionals), limit=MAX_LISTED)})
+        professionals = professionals[:MAX_LISTED]
     return {
         "lookup_id": lookup_id,
         # Nobody asked is nobody answering: never a complete "no one is involved".
         "complete": bool(outcomes) and all(o.status in ANSWERED for o in outcomes),
         "authorities": [o.public() for o in outcomes],
-        "professionals": merge((o.id, o.professionals) for o in outcomes
-                               if o.status == MATCH),
+        "professionals": professionals,
         "notices": notices,
     }
 

@@ -1,13 +1,37 @@
-"""Merging professionals reported by several authorities. Pure functions."""
+"""Merging professionals reported by several authorities. Pure functions.
+
+One authority's values never replace another's. Reports of one professional (the
+same registration number, else the same name, organisation and role) become one
+entry whose ``contacts`` hold every source's phone and e-mail beside the sources
+that gave them, so an authority that reports someone else's registration number
+with its own phone shows that phone only under its own name. The entry's other
+details, and its ``phone`` and ``email``, come from the preferred source, blanks
+filled from the next: the source whose registered name is the organisation the
+reports give for the professional (their own organisation) comes first, the more
+reports agreeing the better; then sources in order of id.
+"""
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 FIELDS = ("name", "role", "service", "organisation", "team", "phone", "email")
+#: Filled from the preferred report, blanks from the next; contact is per source.
+DETAILS = ("name", "role", "service", "organisation", "team")
+#: Words that say what kind of body an organisation is, not which one: "Leeds City
+#: Council" is the organisation of "Leeds Children's Services".
+GENERIC_WORDS = frozenset((
+    "the", "of", "and", "for", "city", "county", "borough", "metropolitan", "district",
+    "council", "royal", "children", "childrens", "s", "young", "people", "family",
+    "families", "service", "services", "social", "care", "health", "nhs", "trust",
+    "foundation", "integrated", "board", "icb", "authority", "department", "team",
+))
+
+Report = tuple[str, Iterable[Mapping[str, Any]]]
 
 
 def _norm(text: Any) -> str:
@@ -25,42 +49,91 @@ def identity(person: Mapping[str, Any]) -> tuple[str, ...]:
             _norm(person.get("role")))
 
 
-def merge(reports: Iterable[tuple[str, Iterable[Mapping[str, Any]]]]) -> list[dict[str, Any]]:
-    """One entry per professional with every source; current first, then most recent."""
-    merged: dict[tuple[str, ...], dict[str, Any]] = {}
-    # Reports are read in order of source, so that which authority's details fill an
-    # entry never depends on which authority answered first.
-    for source, people in sorted(reports, key=lambda report: str(report[0])):
+@functools.lru_cache(maxsize=4096)
+def _distinctive(text: str) -> frozenset[str]:
+    return frozenset(_norm(text).split()) - GENERIC_WORDS
+
+
+def same_organisation(source_name: Any, organisation: Any) -> bool:
+    """Whether an authority's registered name names ``organisation``: their
+    distinctive words agree, one set within the other ("Leeds Children's Services"
+    and "Leeds City Council"; not "North Yorkshire Council" and "Yorkshire
+    Community Health NHS Trust")."""
+    ours, theirs = _distinctive(str(source_name or "")), _distinctive(str(organisation or ""))
+    return bool(ours and theirs) and (ours <= theirs or theirs <= ours)
+
+
+def merge(reports: Iterable[Report], names: Mapping[str, str] | None = None
+          ) -> list[dict[str, Any]]:
+    """One entry per professional with every source and every source's contact;
+    current first, then most recent. ``names``: each source's registered name (its
+    id when missing), which says whose organisation a professional is."""
+    found: dict[tuple[str, ...], list[tuple[str, Mapping[str, Any]]]] = {}
+    for source, people in reports:
         for person in people:
-            key = identity(person)
-            entry = merged.get(key)
-            if entry is None:
-                entry = {f: person.get(f) for f in FIELDS}
-                entry.update(current=bool(person.get("current")), sources=[],
-                             **{"from": person.get("from"), "to": person.get("to")})
-                merged[key] = entry
-            else:
-                _combine(entry, person)
-            if source not in entry["sources"]:
-                entry["sources"].append(source)
-    for entry in merged.values():
-        entry["sources"].sort()
+            found.setdefault(identity(person), []).append((str(source), person))
+    entries = {key: _entry(seen, names or {}) for key, seen in found.items()}
     # The identity breaks ties (namesakes, same dates) so the order is total.
-    return [entry for key, entry in sorted(merged.items(),
+    return [entry for key, entry in sorted(entries.items(),
                                            key=lambda item: (_order(item[1]), item[0]))]
 
 
-def _combine(entry: dict[str, Any], person: Mapping[str, Any]) -> None:
-    for f in FIELDS:
-        if not entry.get(f) and person.get(f):
-            entry[f] = person[f]
-    starts = [d for d in (entry.get("from"), person.get("from")) if d]
+def _entry(seen: list[tuple[str, Mapping[str, Any]]], names: Mapping[str, str]
+           ) -> dict[str, Any]:
+    def votes(source: str) -> int:
+        name = names.get(source, source)
+        return sum(same_organisation(name, person.get("organisation")) for _, person in seen)
+
+    # The order never depends on which authority answered first.
+    ranked = seen if len(seen) == 1 else sorted(
+        seen, key=lambda sp: (-votes(sp[0]), sp[0], _tiebreak(sp[1])))
+    entry: dict[str, Any] = {f: None for f in FIELDS}
+    for _, person in ranked:
+        for f in DETAILS:
+            if not entry.get(f) and person.get(f):
+                entry[f] = person[f]
+    contacts: list[dict[str, Any]] = []
+    for source, person in ranked:
+        phone, email = person.get("phone") or None, person.get("email") or None
+        if phone is None and email is None:
+            continue
+        same = next((c for c in contacts if _same_contact(c, phone, email)), None)
+        if same is None:
+            contacts.append({"phone": phone, "email": email, "sources": [source]})
+        elif source not in same["sources"]:
+            same["sources"].append(source)
+    if contacts:
+        entry["phone"], entry["email"] = contacts[0]["phone"], contacts[0]["email"]
+    entry["contacts"] = contacts
+    entry["sources"] = sorted({source for source, _ in seen})
+    _dates(entry, [person for _, person in seen])
+    return entry
+
+
+def _tiebreak(person: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(str(person.get(f) or "") for f in (*FIELDS, "from", "to"))
+
+
+def _same_contact(contact: Mapping[str, Any], phone: str | None, email: str | None) -> bool:
+    def digits(value: str | None) -> str:
+        return re.sub(r"[^0-9x+]", "", (value or "").casefold())
+
+    return (digits(contact["phone"]) == digits(phone)
+            and (contact["email"] or "").casefold() == (email or "").casefold())
+
+
+def _dates(entry: dict[str, Any], people: list[Mapping[str, Any]]) -> None:
+    """Current if any report is; from the earliest start; a past entry to the latest
+    end (one report keeps its own dates: a current involvement's planned end)."""
+    if len(people) == 1:
+        [p] = people
+        entry.update(current=bool(p.get("current")), to=p.get("to"), **{"from": p.get("from")})
+        return
+    starts = [p["from"] for p in people if p.get("from")]
     entry["from"] = min(starts) if starts else None
-    if entry["current"] or person.get("current"):
-        entry["current"], entry["to"] = True, None
-    else:
-        ends = [d for d in (entry.get("to"), person.get("to")) if d]
-        entry["to"] = max(ends) if ends else None
+    entry["current"] = any(bool(p.get("current")) for p in people)
+    ends = [p["to"] for p in people if p.get("to")]
+    entry["to"] = None if entry["current"] or not ends else max(ends)
 
 
 def _order(entry: Mapping[str, Any]) -> tuple[int, int, str, str]:

@@ -173,6 +173,13 @@ class AuthorityOutcomeSchema(Schema):
         "description": "On a possible match: the details that would settle it"})
 
 
+class ContactSchema(Schema):
+    phone = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+    sources = fields.List(fields.String(), metadata={
+        "description": "The authorities that gave this phone and e-mail"})
+
+
 class ProfessionalSchema(Schema):
     name = fields.String()
     role = fields.String()
@@ -185,6 +192,11 @@ class ProfessionalSchema(Schema):
     from_ = fields.String(data_key="from", attribute="from", allow_none=True)
     to = fields.String(allow_none=True)
     sources = fields.List(fields.String())
+    contacts = fields.List(fields.Nested(ContactSchema), metadata={
+        "description": "Every source's phone and e-mail, beside the sources that gave "
+                       "them; the professional's own organisation first. `phone` and "
+                       "`email` are the first of these. Where sources disagree, show each "
+                       "with its sources: one authority's contact is never another's."})
 
 
 class NoticeSchema(Schema):

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
+from adapters.protocol import EMAIL
 from federator.names import ANSWERED, DECLINED, ERROR, MATCH, NO_MATCH, TIMEOUT, UNAVAILABLE
 
 OUTCOME_TEXT = {
@@ -73,14 +74,31 @@ def how_matched(authority: Mapping[str, Any]) -> str | None:
     return None
 
 
+def plain_email(value: Any) -> bool:
+    """A ``mailto:`` link only for a plain address (the broker's answers hold no
+    other, and a plug-in's answer is checked here too)."""
+    return isinstance(value, str) and EMAIL.fullmatch(value) is not None
+
+
 def results_view(result: Mapping[str, Any]) -> dict[str, Any]:
     """Split and label the answer for the page; drops nothing the answer holds."""
     authorities: Sequence[Mapping[str, Any]] = result.get("authorities") or []
     names = {a["id"]: a.get("name") or a["id"] for a in authorities}
 
     def person(p: Mapping[str, Any]) -> dict[str, Any]:
+        contacts = p.get("contacts")
+        if contacts is None:  # an answer from before contacts were kept per source
+            contacts = [{"phone": p.get("phone"), "email": p.get("email"),
+                         "sources": p.get("sources") or []}]
         return {**p, "involvement": involvement(p),
-                "source_names": [names.get(s, s) for s in p.get("sources") or []]}
+                "source_names": [names.get(s, s) for s in p.get("sources") or []],
+                # one line per contact, beside the authorities that gave it: where they
+                # disagree, no authority's phone is shown as another's
+                "contact_lines": [{"phone": c.get("phone"), "email": c.get("email"),
+                                   "mailto": plain_email(c.get("email")),
+                                   "source_names": [names.get(s, s)
+                                                    for s in c.get("sources") or []]}
+                                  for c in contacts]}
 
     people = [person(p) for p in result.get("professionals") or []]
     return {
@@ -93,7 +111,9 @@ def results_view(result: Mapping[str, Any]) -> dict[str, Any]:
                          "outcome": OUTCOME_TEXT.get(a.get("outcome", ""),
                                                      (a.get("outcome"), ""))[0],
                          "tag": OUTCOME_TEXT.get(a.get("outcome", ""), ("", ""))[1],
-                         "how": how_matched(a)}
+                         "how": how_matched(a),
+                         # what the broker left out of a match (how many, and why)
+                         "left_out": a.get("detail") if a.get("outcome") == MATCH else None}
                         for a in authorities],
         "current": [p for p in people if p.get("current")],
         "past": [p for p in people if not p.get("current")],

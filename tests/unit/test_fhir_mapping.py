@@ -52,3 +52,13 @@ def test_a_participant_without_a_practitioner_is_left_out() -> None:
     people = list(professionals_from([team], [], known, today=date(2026, 1, 1)))
     assert [(p["name"], p["current"], p["to"]) for p in people] == [
         ("Dr A Person", False, "2020-01-01")]
+
+
+def test_fhir_date_times_become_the_protocols_iso_dates() -> None:
+    team = {"resourceType": "CareTeam", "status": "active", "participant": [
+        {"member": {"reference": "Practitioner/p1"},
+         "period": {"start": "2025-09-01T09:30:00+01:00", "end": "2026"}}]}
+    known = {"Practitioner/p1": {"resourceType": "Practitioner",
+                                 "name": [{"text": "Dr A Person"}]}}
+    [person] = professionals_from([team], [], known, today=date(2025, 10, 1))
+    assert (person["from"], person["to"]) == ("2025-09-01", None)

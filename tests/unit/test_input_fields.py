@@ -34,7 +34,8 @@ OUTPUT_SCHEMAS = {
     "federator.api.subject_access.SubjectLookup",
     "federator.api.subject_access.SubjectAccessAnswer",
     "federator.lookup.schemas.AuthorityOutcomeSchema",
-    "federator.lookup.schemas.ProfessionalSchema", "federator.lookup.schemas.NoticeSchema",
+    "federator.lookup.schemas.ProfessionalSchema",
+    "federator.lookup.schemas.ContactSchema", "federator.lookup.schemas.NoticeSchema",
     "federator.lookup.schemas.LookupResultSchema",
 }
 

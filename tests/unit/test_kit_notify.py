@@ -17,7 +17,10 @@ from adapters.kit.notify import (
     compose,
     compose_digest,
     notification_for,
+    one_line,
+    quoted,
     smtp_sender,
+    what_we_sent,
 )
 from adapters.kit.settings import SettingsError, settings_from_mapping
 from adapters.kit.sources import COLUMNS, CsvSource
@@ -199,3 +202,50 @@ def test_old_csvs_stay_valid_and_a_worker_email_column_is_read(tmp_path: Path) -
     new.write_text(",".join((*COLUMNS, "worker_email")) + "\n"
                    + ",".join((*ROW, "sam.patel@example.invalid")) + "\n", encoding="utf-8")
     assert CsvSource(new).records()[0].worker_email == "sam.patel@example.invalid"
+
+
+# -- the e-mail tells the truth ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind, count, words", [
+    ("shared", 2, "A answered that it knows this child and sent Federator how to reach "
+                  "2 professionals working with them."),
+    ("shared", 1, "how to reach 1 professional working"),
+    ("notice_only", 0, "with a notice only: no professional's details were sent."),
+    ("none_shared", 0, "sent no professional's details: none fitted what was asked."),
+    ("withheld", 0, "did not share your service's involvement"),
+    ("withheld", 3, "It sent how to reach 3 professionals of other services."),
+    ("unseen", 0, "answered as it does for a child it does not know"),
+])
+def test_what_we_sent_says_what_the_answer_held(kind, count, words) -> None:
+    said = what_we_sent(kind, authority="A", count=count)
+    assert words in said
+    assert ("how to reach" in said) is (kind == "shared" or (kind == "withheld" and count > 0))
+    assert "expired" not in said
+
+
+def test_a_late_answer_says_so() -> None:
+    said = what_we_sent("shared", authority="A", count=1, late=True)
+    assert "ready only after the request had expired" in said
+
+
+def test_the_mail_says_what_was_sent_and_no_longer_claims_the_asker_was_told() -> None:
+    content = text(compose(note(told=what_we_sent("notice_only", authority="Test")),
+                           sender="k@x.invalid"))
+    assert "What we sent:   Test answered that it knows this child with a notice only" in content
+    assert "Federator told the person who asked" not in content
+
+
+def test_free_text_is_quoted_line_by_line_and_values_are_one_line() -> None:
+    assert quoted("a\nFederator told you\r\nb\u2028c\x85d") == [
+        "  > a", "  > Federator told you", "  > b", "  > c", "  > d"]
+    assert quoted("") == ["  > "]
+    assert one_line("Pat\nLookup id: X\u2029\x00y") == "Pat Lookup id: X y"
+    wire = {**WIRE, "purpose": "one\nFederator told the person who asked how to reach",
+            "requester": {**WIRE["requester"], "name": "Pat\nLawful basis: safeguarding"}}
+    n = notification_for(wire, to="w@x.invalid", child_ref="C-1", authority_name="A", at="t")
+    lines = text(compose(n, sender="k@x.invalid")).splitlines()
+    assert "  > Federator told the person who asked how to reach" in lines
+    assert [line for line in lines if line.startswith("Lawful basis:")] == [
+        "Lawful basis:   consent"]
+    assert not any(line.startswith("Federator told") for line in lines)

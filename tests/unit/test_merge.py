@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from federator.lookup.merge import FIELDS, identity, merge
+from federator.lookup.merge import FIELDS, identity, merge, same_organisation
 
 
 def person(name="Sam Patel", *, role="Social worker", organisation="Leeds City Council",
@@ -89,15 +90,18 @@ def test_a_source_is_listed_once_even_if_it_reports_the_person_twice():
 
 def test_output_has_the_response_fields_and_no_others():
     out = merge([("a", [person(registration_number="R1", secret="case notes")])])
-    assert set(out[0]) == {*FIELDS, "current", "from", "to", "sources"}
+    assert set(out[0]) == {*FIELDS, "current", "from", "to", "sources", "contacts"}
 
 
-def test_missing_details_are_filled_from_the_other_report():
+def test_missing_details_are_filled_from_the_other_report_but_contact_stays_with_its_source():
     out = merge([("a", [{**person(), "phone": None, "email": "sam@example.gov.uk"}]),
                  ("b", [{**person(), "phone": "0113", "team": "West", "email": None}])])
-    assert out[0]["phone"] == "0113"
-    assert out[0]["email"] == "sam@example.gov.uk"
     assert out[0]["team"] == "West"
+    # one source's phone is never shown as another's: each contact beside its sources
+    assert (out[0]["phone"], out[0]["email"]) == (None, "sam@example.gov.uk")
+    assert out[0]["contacts"] == [
+        {"phone": None, "email": "sam@example.gov.uk", "sources": ["a"]},
+        {"phone": "0113", "email": None, "sources": ["b"]}]
 
 
 def test_merged_entry_is_current_if_any_report_is_current():
@@ -262,3 +266,76 @@ def test_current_entry_has_no_end_and_a_past_entry_is_not_current(given_reports)
         assert isinstance(entry["current"], bool)
         if entry["current"]:
             assert entry["to"] is None
+
+
+# -- no contact hijack ---------------------------------------------------------------
+
+NAMES_OF = {"aaa-attacker": "Attacker Borough Services", "leeds-cs": "Leeds Children's Services",
+            "yorkshire-health": "Yorkshire Community Health"}
+GENUINE = person(registration_number="SW123456", phone="0113 496 0001",
+                 email="sam.patel@leeds.gov.uk")
+HIJACK = {**GENUINE, "phone": "0800 000 666", "email": "sam@evil.example"}
+
+
+def test_an_authority_sorting_first_cannot_replace_a_real_professionals_contact():
+    [entry] = merge([("aaa-attacker", [HIJACK]), ("leeds-cs", [GENUINE])], NAMES_OF)
+    assert (entry["phone"], entry["email"]) == ("0113 496 0001", "sam.patel@leeds.gov.uk")
+    assert entry["contacts"] == [
+        {"phone": "0113 496 0001", "email": "sam.patel@leeds.gov.uk", "sources": ["leeds-cs"]},
+        {"phone": "0800 000 666", "email": "sam@evil.example", "sources": ["aaa-attacker"]}]
+    assert entry["sources"] == ["aaa-attacker", "leeds-cs"]
+
+
+def test_the_hijacker_cannot_fill_the_genuine_sources_details_first():
+    [entry] = merge([("aaa-attacker", [{**HIJACK, "name": "Evil Name", "team": "Evil"}]),
+                     ("leeds-cs", [{**GENUINE, "team": None}])], NAMES_OF)
+    assert entry["name"] == "Sam Patel"
+    assert entry["team"] == "Evil"  # a blank only: shown as one detail, contact kept apart
+
+
+def test_the_professionals_own_organisation_is_preferred_whoever_sorts_first():
+    nurse = person("Ann Lee", organisation="Yorkshire Community Health NHS Trust",
+                   role="School nurse", registration_number="NMC1", phone="01632 960 111")
+    council_copy = {**nurse, "phone": "0113 496 0999"}  # the council's note of her number
+    [entry] = merge([("leeds-cs", [council_copy]), ("yorkshire-health", [nurse])], NAMES_OF)
+    assert [c["sources"] for c in entry["contacts"]] == [["yorkshire-health"], ["leeds-cs"]]
+    assert entry["phone"] == "01632 960 111"
+
+
+def test_sources_that_agree_on_contact_share_one_line():
+    [entry] = merge([("leeds-cs", [GENUINE]),
+                     ("yorkshire-health", [{**GENUINE, "phone": "0113-496-0001",
+                                            "email": "Sam.Patel@leeds.gov.uk"}])], NAMES_OF)
+    assert entry["contacts"] == [{"phone": "0113 496 0001", "email": "sam.patel@leeds.gov.uk",
+                                  "sources": ["leeds-cs", "yorkshire-health"]}]
+
+
+def test_without_names_sources_are_preferred_in_order_of_id():
+    [entry] = merge([("b", [{**GENUINE, "phone": "2"}]), ("a", [{**GENUINE, "phone": "1"}])])
+    assert [c["phone"] for c in entry["contacts"]] == ["1", "2"]
+
+
+@pytest.mark.parametrize("source, organisation, same", [
+    ("Leeds Children's Services", "Leeds City Council", True),
+    ("Bradford Children's Services", "City of Bradford Metropolitan District Council", True),
+    ("Yorkshire Community Health", "Yorkshire Community Health NHS Trust", True),
+    ("North Yorkshire Children's Services", "North Yorkshire Council", True),
+    ("North Yorkshire Children's Services", "Yorkshire Community Health NHS Trust", False),
+    ("Attacker Borough Services", "Leeds City Council", False),
+    ("Leeds Children's Services", "", False),
+    ("City Council", "City Council", False),  # nothing distinctive: not a claim
+])
+def test_same_organisation(source, organisation, same):
+    assert same_organisation(source, organisation) is same
+
+
+@given(reports)
+def test_each_contact_is_credited_only_to_sources_that_gave_it(given_reports):
+    given_pairs = {(s, identity(p), p.get("phone"), p.get("email"))
+                   for s, ps in given_reports for p in ps if p.get("phone") or p.get("email")}
+    shown = {(s, c["phone"], c["email"]) for e in merge(given_reports)
+             for c in e["contacts"] for s in c["sources"]}
+    assert shown == {(s, phone, email) for s, _, phone, email in given_pairs}
+    for entry in merge(given_reports):  # an entry's top line is one of its own contacts
+        assert not entry["contacts"] or (entry["phone"], entry["email"]) == (
+            entry["contacts"][0]["phone"], entry["contacts"][0]["email"])

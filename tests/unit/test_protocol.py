@@ -17,6 +17,7 @@ from adapters.protocol import (
     body_hash,
     encode_body,
     generate_signing_key,
+    left_out_detail,
     parse_answer,
     public_jwks,
     sign_request,
@@ -435,3 +436,96 @@ def test_time_claims_must_be_numbers(change):
 
 def test_the_bearer_token_may_have_surrounding_space():
     verify("Bearer  " + bearer()[len("Bearer "):] + " ")
+
+
+# -- fields are what they claim ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("email", [
+    "a@x.invalid?bcc=attacker@evil.example", "a@x.invalid,attacker@evil.example",
+    "a b@x.invalid", "a@b@x.invalid", "a@x.invalid&cc=b@evil.example", "a%40evil.example@x.gov.uk",
+    "a@x.invalid#frag", "<a@x.invalid>", "a@x", "@x.invalid", "a@", ".a@x.invalid",
+    "a.@x.invalid", "a..b@x.invalid", "a@-x.invalid", "a@x..invalid", "a@x.invalid\na@y.invalid",
+    "mailto:a@x.invalid", "José@x.invalid", "a@x.invalid\u202e", "a@x.invalid\u0000",
+])
+def test_an_email_that_is_not_a_plain_address_leaves_the_professional_out(email):
+    parsed = parse_answer(answer(professionals=[professional(email=email, phone=None),
+                                                professional(name="Jo Bloggs")]), LOOKUP)
+    assert [p["name"] for p in parsed["professionals"]] == ["Jo Bloggs"]
+    assert parsed["left_out"] == {"invalid email": 1}
+
+
+@pytest.mark.parametrize("email", ["sam.patel@example.gov.uk", "o'brien@leeds.gov.uk",
+                                   "a+team@x.invalid", "A_B-c@sub.nhs.net", "x@xn--p1ai.example"])
+def test_a_plain_address_is_kept(email):
+    [person] = parse_answer(answer(professionals=[professional(email=email)]),
+                            LOOKUP)["professionals"]
+    assert person["email"] == email
+
+
+@pytest.mark.parametrize("phone", [
+    "call 0113 000 0000", "0113 000 0000; a@evil.example", "javascript:alert(1)",
+    "+44 113\u202e000", "0113\n000", "12", "--", "tel:01130000000", "0113 000 0000 ext",
+])
+def test_a_phone_number_with_other_characters_leaves_the_professional_out(phone):
+    parsed = parse_answer(answer(professionals=[professional(phone=phone, email=None)]), LOOKUP)
+    assert parsed["professionals"] == []
+    assert parsed["left_out"] == {"invalid phone": 1}
+
+
+@pytest.mark.parametrize("phone", ["0113 000 0000", "+44 (0)113 000-0000", "111",
+                                   "0113 000 0000 ext 123", "0113 000 0000 ext. 12",
+                                   "0113 000 0000x12"])
+def test_phone_characters_are_kept(phone):
+    [person] = parse_answer(answer(professionals=[professional(phone=phone)]),
+                            LOOKUP)["professionals"]
+    assert person["phone"] == phone
+
+
+@pytest.mark.parametrize("field, value", [
+    ("from", "yesterday"), ("from", "2025-13-01"), ("to", "2025-02-30"),
+    ("from", "2025-09-01T00:00:00Z"), ("to", "2025-9-1"), ("from", 20250901),
+])
+def test_from_and_to_are_iso_dates_or_the_professional_is_left_out(field, value):
+    parsed = parse_answer(answer(professionals=[professional(**{field: value})]), LOOKUP)
+    assert parsed["professionals"] == []
+    assert parsed["left_out"] == {f"invalid {field}": 1}
+
+
+@pytest.mark.parametrize("field", ["name", "role", "organisation", "team", "service"])
+def test_a_name_or_role_holding_controls_or_bidi_overrides_is_left_out(field):
+    parsed = parse_answer(answer(professionals=[professional(**{field: "Sam\u202e1234"})]),
+                          LOOKUP)
+    assert parsed["left_out"] == {f"invalid {field}": 1}
+
+
+def test_blank_contact_fields_are_absent_not_invalid_and_contact_is_trimmed():
+    [person] = parse_answer(answer(professionals=[professional(phone="  ", email=" a@x.gov.uk\n")]
+                                   ), LOOKUP)["professionals"]
+    assert person["phone"] is None and person["email"] == "a@x.gov.uk"
+    parsed = parse_answer(answer(professionals=[professional(phone=" ", email="")]), LOOKUP)
+    assert parsed["left_out"] == {"no phone or e-mail": 1}
+
+
+def test_professionals_after_the_limit_are_left_out_unread_and_counted():
+    many = [professional(name=f"Person {i}") for i in range(250)] + [{"name": None}] * 10
+    parsed = parse_answer(answer(professionals=many), LOOKUP, max_professionals=200)
+    assert [p["name"] for p in parsed["professionals"]] == [f"Person {i}" for i in range(200)]
+    assert parsed["left_out"] == {"more than 200 in one answer": 60}
+
+
+def test_the_default_limit_is_two_hundred():
+    parsed = parse_answer(answer(professionals=[professional()] * 201), LOOKUP)
+    assert len(parsed["professionals"]) == 200
+    assert parsed["left_out"] == {"more than 200 in one answer": 1}
+
+
+def test_left_out_detail_counts_reasons_without_values():
+    assert left_out_detail(None) is None and left_out_detail({}) is None
+    assert left_out_detail({"invalid email": 2, "no name": 1}) == (
+        "3 professionals left out: invalid email (2); no name (1)")
+    assert left_out_detail({"invalid phone": 1}) == "1 professional left out: invalid phone (1)"
+
+
+def test_an_answer_with_nothing_left_out_has_no_left_out():
+    assert "left_out" not in parse_answer(answer(), LOOKUP)

@@ -120,3 +120,33 @@ def test_professional_wire_fields(make_involvement):
         "registration_number": "SW123456", "current": False,
         "from": "2025-09-01", "to": "2026-01-31",
     }
+
+
+# -- sensitive involvement stays unseen ---------------------------------------------------
+
+
+def test_a_child_known_only_through_withheld_services_is_unseen(make_record, make_involvement):
+    rec = make_record(involvements=[
+        make_involvement(professional_name="Jo Reed", service="sexual health", sensitive=True),
+        make_involvement(professional_name="Kim Past", service="mental health", sensitive=True,
+                         from_=date(2021, 1, 1), to=date(2023, 1, 1))])
+    hidden = apply_policy(rec, BASES["s17"][0], include_past=True, today=TODAY)
+    assert hidden.unseen and hidden.professionals == []
+    assert [i.professional_name for i in hidden.withheld] == ["Jo Reed", "Kim Past"]
+    shown = apply_policy(rec, BASES["s47"][0], include_past=True, today=TODAY)
+    assert not shown.unseen and shown.withheld == ()
+    assert {p["name"] for p in shown.professionals} == {"Jo Reed", "Kim Past"}
+
+
+def test_a_child_also_known_otherwise_is_not_unseen(record):
+    """Known through a service that may be shown (even a past one not asked for): the
+    answer is the one it would be without the sensitive service at all."""
+    outcome = apply_policy(record, BASES["s17"][0], include_past=False, today=TODAY)
+    assert not outcome.unseen
+    assert {i.professional_name for i in outcome.withheld} == {"Jo Reed", "Kim Past Sensitive"}
+
+
+def test_a_shielded_child_is_shielded_not_unseen(make_record, make_involvement):
+    rec = make_record(shielded=True, involvements=[make_involvement(sensitive=True)])
+    outcome = apply_policy(rec, BASES["s17"][0], include_past=True, today=TODAY)
+    assert not outcome.unseen and outcome.notice
