@@ -9,6 +9,7 @@ professional is involved.
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
 import threading
 from collections.abc import Iterable, Mapping
@@ -230,14 +231,36 @@ class SqlSource:
     def __init__(self, url: str, query: str, *, engine: Engine | None = None) -> None:
         self.engine = engine or create_engine(url, pool_pre_ping=True)
         self.query = text(query)
+        self._lock = threading.Lock()
+        self._digest: bytes | None = None
+        self._records = Records()
 
     def records(self) -> list[ChildRecord]:
-        """Read at every lookup (the database is the live copy); the index is built
-        when the matcher first asks, still far cheaper than scoring every record."""
+        """Read at every lookup (the database is the live copy). Rows that are the
+        same as last time (a digest of them) keep the records already parsed and
+        their matching index: building the index costs far more than the digest."""
         with self.engine.connect() as conn:
             result = conn.execute(self.query)
-            rows = [dict(r) for r in result.mappings()]
-        return Records(records_from_rows(rows, origin="query row"))
+            columns = tuple(result.keys())
+            rows = [tuple(r) for r in result]
+        digest = _digest(columns, rows)
+        with self._lock:
+            if digest != self._digest:
+                records = Records(records_from_rows(
+                    [dict(zip(columns, r, strict=True)) for r in rows], origin="query row"))
+                records.match_index  # noqa: B018 - built once per change of the rows
+                self._records, self._digest = records, digest
+            return self._records
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _digest(columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> bytes:
+    """What the query returned, in 32 bytes: ``repr`` of each value is exact for
+    the types a database driver gives (text, numbers, dates, booleans, None)."""
+    h = hashlib.blake2b(repr(columns).encode(), digest_size=32)
+    for row in rows:
+        h.update(repr(row).encode())
+        h.update(b"\x1e")
+    return h.digest()

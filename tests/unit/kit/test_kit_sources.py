@@ -149,6 +149,22 @@ def test_sql_source_sees_new_rows_without_restart(sqlite_file):
         source.close()
 
 
+def test_sql_source_keeps_its_records_and_index_while_the_rows_are_the_same(sqlite_file):
+    source = SqlSource(f"sqlite:///{sqlite_file}", QUERY)
+    try:
+        first = source.records()
+        index = first.match_index
+        assert source.records() is first and source.records().match_index is index
+        with sqlite3.connect(sqlite_file) as db:  # the same number of rows, one value changed
+            db.execute("UPDATE children SET family = 'Okafour' WHERE ref = 'C-1'")
+        db.close()
+        changed = source.records()
+        assert changed is not first and changed.match_index is not index
+        assert changed[0].family_name == "Okafour"
+    finally:
+        source.close()
+
+
 def test_sql_query_missing_a_column(sqlite_file):
     source = SqlSource(f"sqlite:///{sqlite_file}", "SELECT ref AS child_ref FROM children")
     try:
