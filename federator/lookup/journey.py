@@ -188,7 +188,23 @@ def answer_of(lookup_id: str, outcomes: Sequence[Outcome], areas: Collection[str
     """The merged answer the practitioner sees: every authority's outcome (those
     that answered first), the professionals of those that know the child, notices."""
     outcomes = sorted(outcomes, key=lambda o: (o.status not in ANSWERED, o.name))
-    notices = [{"authority": o.id, "text": o.notice} for o in outcomes if o.notice]
+    professionals = merge(((o.id, o.professionals) for o in outcomes if o.status == MATCH),
+                          {o.id: o.name for o in outcomes})
+    return {
+        "lookup_id": lookup_id,
+        # Nobody asked is nobody answering: never a complete "no one is involved".
+        "complete": bool(outcomes) and all(o.status in ANSWERED for o in outcomes),
+        "authorities": [o.public() for o in outcomes],
+        "professionals": professionals[:MAX_LISTED],
+        "notices": [{"authority": o.id, "text": o.notice} for o in outcomes if o.notice]
+        + broker_notices(outcomes, areas, listed=len(professionals)),
+    }
+
+
+def broker_notices(outcomes: Sequence[Outcome], areas: Collection[str], *, listed: int
+                   ) -> list[dict[str, Any]]:
+    """What the broker itself says of the answer: nobody asked, national only, cut."""
+    notices: list[dict[str, Any]] = []
     if not outcomes:
         notices.append({"authority": None, "text": (
             "No registered authority covers the areas given. Add the child's postcode "
@@ -196,20 +212,10 @@ def answer_of(lookup_id: str, outcomes: Sequence[Outcome], areas: Collection[str
     elif not areas:
         notices.append({"authority": None, "text": (
             "No postcode or area was given, so only national services were asked.")})
-    professionals = merge(((o.id, o.professionals) for o in outcomes if o.status == MATCH),
-                          {o.id: o.name for o in outcomes})
-    if len(professionals) > MAX_LISTED:
+    if listed > MAX_LISTED:
         notices.append({"authority": None, "text": LISTED_CUT.format(
-            count=len(professionals), limit=MAX_LISTED)})
-        professionals = professionals[:MAX_LISTED]
-    return {
-        "lookup_id": lookup_id,
-        # Nobody asked is nobody answering: never a complete "no one is involved".
-        "complete": bool(outcomes) and all(o.status in ANSWERED for o in outcomes),
-        "authorities": [o.public() for o in outcomes],
-        "professionals": professionals,
-        "notices": notices,
-    }
+            count=listed, limit=MAX_LISTED)})
+    return notices
 
 
 def wire_child(child: Mapping[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from federator import metrics
@@ -65,7 +65,6 @@ class LookupService:
     def __init__(self, *, policy: LookupPolicy, trail: AuditTrail, fanout: FanOut,
                  dispatcher: Dispatcher, endpoints: Callable[[], Sequence[Endpoint]],
                  postcode_table: Mapping[str, str], breakers: Breakers | None = None,
-                 today: Callable[[], date] = lambda: datetime.now(UTC).date(),
                  now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.policy = policy
         self.trail = trail
@@ -74,7 +73,7 @@ class LookupService:
         self.endpoints = endpoints
         self.postcode_table = postcode_table
         self.breakers = breakers
-        self.today = today
+        #: the clock (UTC): consent ages are counted in its days
         self.now = now
 
     # -- before anything is sent ------------------------------------------------
@@ -83,7 +82,7 @@ class LookupService:
         """Field errors beyond the schema's: the consent policy and the deadline."""
         errors: dict[str, Any] = {}
         basis_errors: FieldErrors = check_basis(
-            request["basis"], today=self.today(),
+            request["basis"], today=self.now().date(),
             consent_max_age_days=self.policy.consent_max_age_days)
         if basis_errors:
             errors["basis"] = basis_errors

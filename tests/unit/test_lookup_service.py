@@ -136,7 +136,7 @@ class World:
             trail=self.trail, fanout=self.fanout,  # type: ignore[arg-type]
             dispatcher=Dispatcher({"federator-lookup/1": self.client}, lambda _: {}),
             endpoints=lambda: list(endpoints), postcode_table=TABLE, breakers=breakers,
-            today=lambda: TODAY, now=lambda: NOW)
+            now=lambda: NOW)
 
     def ask(self, body: Mapping[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
         return self.service.run(body or request(), PRACTITIONER, **kwargs).result()
