@@ -7,10 +7,18 @@ from typing import Any
 
 from adapters.aio import AsyncOutboundClient
 from adapters.base import AdapterError, OutboundClient, Reply, Target
-from adapters.protocol import PROTOCOL, InvalidAnswer, encode_body, parse_answer
+from adapters.protocol import (
+    CHECKPOINT_HEADER,
+    PROTOCOL,
+    InvalidAnswer,
+    encode_body,
+    parse_answer,
+)
 
 Signer = Callable[[bytes, str], str]
 """``sign(body, audience) -> token``: supplied by the broker, which holds the key."""
+CheckpointSource = Callable[[], "str | None"]
+"""``checkpoint() -> JWS compact or None``: the broker's latest signed audit checkpoint."""
 
 
 def status_detail(status: int) -> str:
@@ -30,9 +38,11 @@ class LookupV1Client(OutboundClient):
 
     protocol = PROTOCOL
 
-    def __init__(self, *, sign: Signer, **kwargs: Any) -> None:
+    def __init__(self, *, sign: Signer, checkpoint: CheckpointSource | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.sign = sign
+        self.checkpoint = checkpoint
         self.aio = AsyncOutboundClient(**{k: v for k, v in kwargs.items() if k in (
             "max_answer_bytes", "pool_size", "user_agent", "resolve")})
 
@@ -59,10 +69,21 @@ class LookupV1Client(OutboundClient):
         """Close the running loop's idle connections."""
         await self.aio.aclose()
 
+    @classmethod
+    def from_context(cls, context: Any) -> LookupV1Client:
+        """Built by the broker (``adapters.plugins``), with its checkpoint source."""
+        extra = {"resolve": context.resolve} if context.resolve is not None else {}
+        return cls(sign=context.sign, checkpoint=context.checkpoint,
+                   max_answer_bytes=context.max_answer_bytes, user_agent=context.user_agent,
+                   **extra)
+
     def _headers(self, target: Target, body: bytes, request_id: str | None) -> dict[str, str]:
         headers = {"Authorization": f"Bearer {self.sign(body, target.id)}"}
         if request_id:
             headers["X-Request-Id"] = request_id
+        signed = self.checkpoint() if self.checkpoint is not None else None
+        if signed:  # outside the body: its bytes and their hash stay the same for all
+            headers[CHECKPOINT_HEADER] = signed
         return headers
 
 
