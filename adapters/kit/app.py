@@ -23,7 +23,14 @@ from adapters.kit.policy import apply_policy
 from adapters.kit.replay import make_replay_guard
 from adapters.kit.settings import KitSettings
 from adapters.kit.sources import ChildRecord, CsvSource, Source, SourceError, SqlSource
-from adapters.protocol import PROTOCOL, RequestRefused, WireRequest, verify_request
+from adapters.kit.witness import Witness, make_witness
+from adapters.protocol import (
+    CHECKPOINT_HEADER,
+    PROTOCOL,
+    RequestRefused,
+    WireRequest,
+    verify_request,
+)
 
 log = logging.getLogger("adapters.kit")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}\Z")  # \Z: "$" would let a final \n in
@@ -61,6 +68,7 @@ def create_kit_app(
     today: Callable[[], date] = date.today,
     sleep: Callable[[float], None] = time.sleep,
     notifier: Notifier | None = None,
+    witness: Witness | None = None,
 ) -> Flask:
     """The adapter app for one authority; every dependency may be injected for tests."""
     source = source if source is not None else make_source(settings)
@@ -70,11 +78,12 @@ def create_kit_app(
     )
     audit = AuditLog(settings.audit_log_path)
     notifier = notifier if notifier is not None else make_notifier(settings)
+    witness = witness if witness is not None else make_witness(settings, keys)
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["federator_kit"] = {"settings": settings, "source": source, "keys": keys,
-                                       "notifier": notifier}
+                                       "notifier": notifier, "witness": witness}
 
     @app.after_request
     def no_store(response: Response) -> Response:
@@ -96,7 +105,7 @@ def create_kit_app(
     @app.get("/health")
     def health() -> Response:
         return jsonify({"status": "ok", "protocol": PROTOCOL,
-                        "authority": settings.authority_id})
+                        "authority": settings.authority_id, "witness": witness.status()})
 
     @app.post("/lookup")
     def lookup() -> Response:
@@ -125,6 +134,7 @@ def create_kit_app(
         except KeysUnavailable:
             log.error("cannot fetch the broker's keys from %s", settings.jwks_url)
             return _error(503, "cannot verify requests: broker keys unavailable")
+        witness.offer(request.headers.get(CHECKPOINT_HEADER))  # checked off the answer's path
 
         try:
             data = json.loads(body)
