@@ -241,8 +241,9 @@ def test_the_admin_is_emailed_through_smtp(kit_settings, broker, broker_key, tmp
 # -- the state file, shared by workers ---------------------------------------------------------
 
 
-def _bump(path: str, times: int) -> None:
+def _bump(path: str, times: int, go: Any) -> None:
     store = WitnessStore(path)
+    go.wait(60)
     for _ in range(times):
         with store.update() as state:
             state["count"] = state.get("count", 0) + 1
@@ -251,13 +252,15 @@ def _bump(path: str, times: int) -> None:
 def test_workers_sharing_the_state_file_take_turns(tmp_path):
     path = str(tmp_path / "witness.json")
     context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=_bump, args=(path, 40)) for _ in range(4)]
+    go = context.Event()
+    workers = [context.Process(target=_bump, args=(path, 150, go)) for _ in range(4)]
     for w in workers:
         w.start()
+    go.set()  # all at once
     for w in workers:
-        w.join(60)
+        w.join(120)
     assert [w.exitcode for w in workers] == [0, 0, 0, 0]
-    assert json.loads(Path(path).read_text())["count"] == 160
+    assert json.loads(Path(path).read_text())["count"] == 600  # none lost, never torn
 
 
 # -- an authority without the kit ---------------------------------------------------------------
