@@ -9,6 +9,8 @@ import dataclasses
 import json
 import multiprocessing
 import socket
+import threading
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,8 +19,8 @@ from typing import Any
 import pytest
 import requests
 from click.testing import CliRunner
-from conftest import ISSUER, LoopbackServer, lookup_body
 from joserfc.jwk import ECKey
+from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from adapters.checkpoints import Checkpoint, sign_checkpoint
@@ -32,9 +34,30 @@ from adapters.protocol import CHECKPOINT_HEADER, encode_body, public_jwks, sign_
 from federator.demo.mail import start_mail_server
 
 pytestmark = pytest.mark.integration
+ISSUER = "federator-test-broker"  # the kit_settings fixture's broker_issuer
+BODY = {"lookup_id": "01JWITNESS0000000000000001",
+        "child": {"nhs_number": "9434765919", "postcodes": ["LS6 2AB"]},
+        "basis": {"type": "statutory", "power": "children-act-1989-s47", "reference": "S47-1"},
+        "purpose": "Section 47 enquiry: finding services already involved",
+        "requester": {"id": "user-1", "name": "Pat Asker", "role": "Social worker",
+                      "organisation": "Neighbouring Council"}}
 
 
-class BrokerLog(LoopbackServer):
+class Loopback:
+    def __init__(self, app: Callable[..., Any]) -> None:
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+class BrokerLog(Loopback):
     """The broker's side a witness talks to: JWKS, latest checkpoint, proofs."""
 
     def __init__(self, key: ECKey) -> None:
@@ -100,7 +123,7 @@ def witnessing(kit_settings: KitSettings, broker: BrokerLog, tmp_path: Path, ser
 
 
 def ask(url: str, key: ECKey, checkpoint: str | None) -> requests.Response:
-    body = encode_body(lookup_body())
+    body = encode_body({**BODY, "lookup_id": "01J" + uuid.uuid4().hex[:20].upper()})
     headers = {"Content-Type": "application/json", "Authorization": "Bearer " + sign_request(
         body, key, issuer=ISSUER, audience="test-cs")}
     if checkpoint:
