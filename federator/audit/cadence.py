@@ -105,6 +105,7 @@ class Cadence:
             if self._live_timer():
                 assert self._timer is not None
                 self._timer.cancel()
+            self._timer = None
 
     # -- the latest checkpoint, as requests carry it ----------------------------------
 

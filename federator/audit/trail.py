@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import Connection, Engine, event, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from federator import metrics
@@ -68,6 +68,8 @@ class AuditTrail:
         self.keys: Any = None  # federator.signing.BrokerKeys, once loaded
         #: Checkpoints on time too (``FEDERATOR_AUDIT_CHECKPOINT_INTERVAL_S``; 0: off)
         self.cadence = Cadence(checkpoint_interval_s, self.checkpoint_if_due)
+        if checkpoint_interval_s:  # the engine's owner is done with it: no more timers
+            event.listen(engine, "engine_disposed", lambda _engine: self.cadence.close())
 
     def sign_with(self, keys: Any) -> None:
         """Checkpoints are signed with the broker's key (``key`` with a ``kid``)."""

@@ -226,3 +226,16 @@ def test_the_latest_signed_checkpoint_is_what_requests_carry(engine, tmp_path):
     with engine.begin() as conn:
         conn.execute(delete(audit_checkpoints))
     assert trail.latest_signed() == signed.signed  # this process's copy, for a second
+
+
+def test_the_timer_stops_with_the_engine(database_url, tmp_path):
+    engine = make_engine(database_url)
+    upgrade(engine)
+    trail = trail_of(engine, tmp_path, 60)
+    trail.append("registry.updated", endpoint="e0")
+    assert trail.cadence.pending()
+    engine.dispose()  # what the app's owner does at shutdown
+    assert not trail.cadence.pending()
+    trail.append("registry.updated", endpoint="e1")  # the trail still works, on count only
+    assert not trail.cadence.pending()
+    engine.dispose()
