@@ -10,6 +10,7 @@ written to the trail: a public read must not let anyone grow it.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from flask import current_app
@@ -66,13 +67,25 @@ def consistency(args: dict[str, Any]) -> Any:
     latest = _trail().latest()
     if latest is None or latest.tree_size < second:
         abort(404, message=f"No signed checkpoint covers record {second}.")
-    leaves = _trail().leaf_hashes(second)
+    answer = _proof(_trail(), first, second)
+    if answer is None:
+        abort(404, message=f"The trail holds fewer than {second} records.")
+    return answer, 200, CACHE
+
+
+@functools.lru_cache(maxsize=64)
+def _proof(trail: AuditTrail, first: int, second: int) -> dict[str, Any] | None:
+    """Every kit asked with the same checkpoint asks the same proof: computed once
+    per process (it reads the whole tree). A proof only counts when it leads to the
+    roots the witness holds signed, so one computed before a later change to the
+    database cannot vouch for it."""
+    leaves = trail.leaf_hashes(second)
     if len(leaves) < second:
-        abort(404, message=f"The trail holds {len(leaves)} records, not {second}.")
+        return None
     frontier, _ = frontier_extend([], 0, leaves)
     return {"first": first, "second": second,
             "proof": [p.hex() for p in consistency_proof(first, leaves)],
-            "frontier": [h.hex() for h in frontier]}, 200, CACHE
+            "frontier": [h.hex() for h in frontier]}
 
 
 @blp.route("/.well-known/federator-keys.json")
