@@ -8,6 +8,7 @@ from typing import Any
 from adapters.aio import AsyncOutboundClient
 from adapters.base import AdapterError, OutboundClient, Reply, Target
 from adapters.protocol import (
+    CHECKPOINT_HEADER,
     MAX_PROFESSIONALS,
     PROTOCOL,
     InvalidAnswer,
@@ -17,6 +18,8 @@ from adapters.protocol import (
 
 Signer = Callable[[bytes, str], str]
 """``sign(body, audience) -> token``: supplied by the broker, which holds the key."""
+CheckpointSource = Callable[[], "str | None"]
+"""``checkpoint() -> JWS compact or None``: the broker's latest signed audit checkpoint."""
 
 
 def status_detail(status: int) -> str:
@@ -37,18 +40,20 @@ class LookupV1Client(OutboundClient):
     protocol = PROTOCOL
 
     def __init__(self, *, sign: Signer, max_professionals: int = MAX_PROFESSIONALS,
-                 **kwargs: Any) -> None:
+                 checkpoint: CheckpointSource | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.sign = sign
         self.max_professionals = max_professionals
+        self.checkpoint = checkpoint
         self.aio = AsyncOutboundClient(**{k: v for k, v in kwargs.items() if k in (
             "max_answer_bytes", "max_header_bytes", "pool_size", "user_agent", "resolve")})
 
     @classmethod
     def from_context(cls, context: Any) -> LookupV1Client:
-        """Built by :mod:`adapters.plugins` for the broker."""
+        """Built by :mod:`adapters.plugins` for the broker, with its checkpoint source."""
         extra = {"resolve": context.resolve} if context.resolve is not None else {}
-        return cls(sign=context.sign, max_answer_bytes=context.max_answer_bytes,
+        return cls(sign=context.sign, checkpoint=context.checkpoint,
+                   max_answer_bytes=context.max_answer_bytes,
                    max_professionals=context.max_professionals,
                    user_agent=context.user_agent, **extra)
 
@@ -79,6 +84,9 @@ class LookupV1Client(OutboundClient):
         headers = {"Authorization": f"Bearer {self.sign(body, target.id)}"}
         if request_id:
             headers["X-Request-Id"] = request_id
+        signed = self.checkpoint() if self.checkpoint is not None else None
+        if signed:  # outside the body: its bytes and their hash stay the same for all
+            headers[CHECKPOINT_HEADER] = signed
         return headers
 
 

@@ -58,6 +58,10 @@ class ClientContext:
     redis: Any = None  # a redis.Redis for shared short-lived state (OAuth tokens), or None
     redis_prefix: str = "federator:"
     resolve: Any = None  # adapters.base resolver that checks each new connection's address
+    #: ``checkpoint() -> str | None``: the broker's latest signed audit checkpoint (JWS
+    #: compact), for clients whose authorities witness it (``federator-lookup/1`` sends
+    #: it as the ``Federator-Checkpoint`` header; see docs/protocol.md)
+    checkpoint: Callable[[], str | None] | None = None
 
 
 def _entry_points() -> list[EntryPoint]:

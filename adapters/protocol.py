@@ -421,3 +421,9 @@ def _pad(segment: str) -> bytes:
 
 def public_jwks(keys: list[ECKey]) -> dict[str, Any]:
     return {"keys": [k.as_dict(private=False) for k in keys]}
+
+
+#: The request header carrying the broker's latest signed audit checkpoint (JWS
+#: compact), which the authority witnesses (docs/protocol.md, "Witnessed
+#: checkpoints"). Outside the body: the body and its ``bh`` hash are unchanged.
+CHECKPOINT_HEADER = "Federator-Checkpoint"

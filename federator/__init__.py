@@ -37,6 +37,7 @@ BLUEPRINTS = (
     "federator.api.lookups",
     "federator.api.audit",
     "federator.api.audit_authority",
+    "federator.api.transparency",
     "federator.api.registry",
     "federator.web.assets",
     "federator.web.home",
@@ -141,7 +142,7 @@ def _services(settings: Settings, *, migrate: bool) -> Services:
         sign=keys.sign, max_answer_bytes=settings.max_answer_bytes,
         max_professionals=settings.max_professionals,
         user_agent=f"federator/{settings.broker_id}", redis=state.redis,
-        redis_prefix=settings.redis_prefix,
+        redis_prefix=settings.redis_prefix, checkpoint=trail.latest_signed,
         # every new connection to an authority re-resolves and re-checks its
         # address (DNS rebinding); development allows loopback
         resolve=lambda host, port: registry.guard.resolve_checked(host, port)))

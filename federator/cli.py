@@ -93,13 +93,38 @@ def audit() -> None:
 @audit.command("verify")
 @click.option("--from", "start", type=int, default=1, show_default=True)
 @click.option("--to", "end", type=int, default=None)
-def audit_verify(start: int, end: int | None) -> None:
-    """Check every record's hash and link, and every signed checkpoint; exit 1 at
-    the first broken one."""
-    with _audit_trail() as trail:
-        verdict = trail.verify(start=start, end=end)
+@click.option("--keys", "keys_source", default=None, metavar="JWKS_FILE_OR_URL",
+              help="The broker's public keys, every one it ever signed with "
+                   "(/.well-known/federator-keys.json). Default: the public halves of "
+                   "FEDERATOR_SIGNING_KEY_FILE.")
+@click.option("--checkpoint", "checkpoints", multiple=True,
+              type=click.Path(exists=True, dir_okay=False),
+              help="A signed checkpoint held outside the database (a kit's `witness show`, "
+                   "an export's FILE.checkpoint.json, an auditor's copy); repeatable. The "
+                   "trail must contain each one's tree.")
+@click.option("--export", "export_file", type=click.Path(exists=True, dir_okay=False),
+              default=None, help="Check this export file against --checkpoint, with no "
+                                 "database at all.")
+def audit_verify(start: int, end: int | None, keys_source: str | None,
+                 checkpoints: tuple[str, ...], export_file: str | None) -> None:
+    """Check every record's hash and link, and every signed checkpoint, the trail's
+    own and those given; exit 1 at the first broken one. Needs no secret: only
+    FEDERATOR_DATABASE_URL and the broker's public keys."""
+    from federator.audit import offline
+
+    try:
+        settings = offline.public_settings()
+        jwks = offline.load_keys(keys_source, settings)
+        held = offline.load_held(checkpoints, jwks)
+        verdict = (offline.verify_export(export_file, jwks, held) if export_file else
+                   offline.verify_database(settings, start=start, end=end, jwks=jwks,
+                                           held=held))
+    except (ConfigError, offline.VerifyError) as e:
+        raise click.ClickException(str(e)) from e
     if verdict.ok:
-        click.echo(f"OK: {verdict.count} records verified")
+        click.echo(f"OK: {verdict.count} records verified" + (
+            f", {len(held)} held checkpoint{'s' if len(held) != 1 else ''} contained"
+            if held else ""))
         return
     click.echo(f"BROKEN at record {verdict.first_bad_seq}: {verdict.reason} "
                f"({verdict.count} records verified before it)", err=True)

@@ -169,6 +169,10 @@ class Settings:
     audit_checkpoint_every: int = setting(
         1000, "A signed checkpoint (Merkle root and chain head) every this many audit "
         "records.")
+    audit_checkpoint_interval_s: int = setting(
+        60, "Seconds after which records added since the latest checkpoint get one of their "
+        "own, signed by whichever broker process takes the lock (0: on count only).",
+        minimum=0)
     audit_per_hour: int = setting(
         20, "Audit flag `volume_hour` when a practitioner makes more than this many lookups "
         "within an hour.")

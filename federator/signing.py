@@ -10,7 +10,9 @@ The key file (``FEDERATOR_SIGNING_KEY_FILE``, mode 0600) holds a key ring::
 uses the newest key; the JWKS publishes every key not yet retired, so after
 ``federator keys rotate`` adapters see both the new key and the old one until
 the old one retires after the configured overlap. A retired key keeps only its
-public half in the file (``history_jwks``: to check old signed checkpoints).
+public half in the file; ``history_jwks`` publishes every key with its validity
+window (``/.well-known/federator-keys.json``), so what a key signed while it was
+valid still verifies after any rotation, ``--overlap 0`` included.
 Broker processes notice a rotation by the file's modification time, at most
 once a second, so every worker switches without a restart.
 """
@@ -148,5 +150,23 @@ class BrokerKeys:
         return public_jwks([k.key for k in self._current() if k.live(now)])
 
     def history_jwks(self) -> dict[str, Any]:
-        """Every key the ring remembers, retired ones included."""
-        return public_jwks([k.key for k in self._current()])
+        """Every key the ring remembers, retired ones included, each with its window
+        (published at ``/.well-known/federator-keys.json``): what checks old signed
+        checkpoints, never requests (``jwks`` is for those)."""
+        return history_document(self._current(), self._clock())
+
+
+def history_document(ring: list[RingKey], now: float) -> dict[str, Any]:
+    """Every key of ``ring`` as a public JWK with ``created_at``, ``retires_at``
+    (epoch seconds; null: not retired) and ``status``: ``current`` (signs now),
+    ``retiring`` (still accepted on requests until ``retires_at``) or ``retired``
+    (only for checking what it signed within its window). Pure."""
+    signing = [k for k in ring if k.private]
+    newest = signing[-1].key.kid if signing else None
+    keys = []
+    for k in ring:
+        status = ("current" if k.key.kid == newest and k.live(now)
+                  else "retiring" if k.live(now) else "retired")
+        keys.append({**k.key.as_dict(private=False), "created_at": k.created_at,
+                     "retires_at": k.retires_at, "status": status})
+    return {"keys": keys}

@@ -42,7 +42,14 @@ from adapters.kit.sources import (
     SourceError,
     SqlSource,
 )
-from adapters.protocol import PROTOCOL, RequestRefused, WireRequest, verify_request
+from adapters.kit.witness import Witness, make_witness
+from adapters.protocol import (
+    CHECKPOINT_HEADER,
+    PROTOCOL,
+    RequestRefused,
+    WireRequest,
+    verify_request,
+)
 
 log = logging.getLogger("adapters.kit")
 #: The kit's own audit says why a matched child was answered as not known.
@@ -98,6 +105,7 @@ def create_kit_app(
     today: Callable[[], date] = date.today,
     sleep: Callable[[float], None] = time.sleep,
     notifier: Notifier | None = None,
+    witness: Witness | None = None,
 ) -> Flask:
     """The adapter app for one authority; every dependency may be injected for tests."""
     source = source if source is not None else make_source(settings)
@@ -107,6 +115,7 @@ def create_kit_app(
     )
     audit = AuditLog(settings.audit_log_path)
     notifier = notifier if notifier is not None else make_notifier(settings)
+    witness = witness if witness is not None else make_witness(settings, keys)
 
     model = kit_model(settings)
     ref_key = record_ref_key(settings)
@@ -114,7 +123,8 @@ def create_kit_app(
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["federator_kit"] = {"settings": settings, "source": source, "keys": keys,
-                                       "notifier": notifier, "model": model}
+                                       "notifier": notifier, "model": model,
+                                       "witness": witness}
 
     @app.after_request
     def no_store(response: Response) -> Response:
@@ -136,7 +146,7 @@ def create_kit_app(
     @app.get("/health")
     def health() -> Response:
         return jsonify({"status": "ok", "protocol": PROTOCOL,
-                        "authority": settings.authority_id})
+                        "authority": settings.authority_id, "witness": witness.status()})
 
     @app.post("/lookup")
     def lookup() -> Response:
@@ -165,6 +175,7 @@ def create_kit_app(
         except KeysUnavailable:
             log.error("cannot fetch the broker's keys from %s", settings.jwks_url)
             return _error(503, "cannot verify requests: broker keys unavailable")
+        witness.offer(request.headers.get(CHECKPOINT_HEADER))  # checked off the answer's path
 
         try:
             data = json.loads(body)

@@ -161,3 +161,70 @@ def check(url: str, audience: str, key_path: str, issuer: str, timeout_s: float,
 
     report(run_checks(url, sign=sign, audience=audience, timeout_s=timeout_s,
                       test_nhs_number=nhs_number, key=key, issuer=issuer), as_json)
+
+
+@main.group()
+def witness() -> None:
+    """The broker's signed audit checkpoint, as this authority witnesses it
+    (docs/protocol.md, "Witnessed checkpoints")."""
+
+
+@witness.command("show")
+@click.option("--config", "config_path", required=True,
+              type=click.Path(exists=True, dir_okay=False), help="The kit's TOML settings.")
+def witness_show(config_path: str) -> None:
+    """Print the held checkpoint as JSON (for `federator audit verify --checkpoint`);
+    the witness's status goes to standard error."""
+    from adapters.kit.witness import INCONSISTENT, WitnessStore
+
+    try:
+        settings = load_settings(config_path)
+    except SettingsError as e:
+        raise click.ClickException(f"{config_path}: {e}") from e
+    if not settings.witness_path:
+        raise click.ClickException(f"{config_path}: witness_path is not set, so the held "
+                                   "checkpoint is only in the running kit's memory")
+    state = WitnessStore(settings.witness_path).read()
+    if not isinstance(state.get("checkpoint"), dict):
+        raise click.ClickException("no checkpoint held yet")
+    click.echo(json.dumps(state["checkpoint"], indent=2))
+    if state.get("status") == INCONSISTENT:
+        click.echo(f"witness: inconsistent: {state.get('problem', {}).get('reason')}", err=True)
+    else:
+        click.echo("witness: consistent", err=True)
+
+
+@witness.command("fetch")
+@click.option("--broker", "broker_url", required=True,
+              help="The broker's address, e.g. https://federator.example.")
+@click.option("--state", "state_path", required=True, type=click.Path(dir_okay=False),
+              help="The JSON file holding the checkpoint (created on first use).")
+@click.option("--jwks-url", default=None,
+              help="The broker's keys (default BROKER/.well-known/jwks.json).")
+def witness_fetch(broker_url: str, state_path: str, jwks_url: str | None) -> None:
+    """For an authority without the kit (FHIR, plug-ins), e.g. from cron: fetch
+    the broker's latest checkpoint, check it extends the one held in --state, and
+    hold it. Exit 1 when the broker's trail is inconsistent with what is held,
+    2 when the broker cannot be reached."""
+    import requests
+
+    from adapters.kit.keys import BrokerKeys
+    from adapters.kit.witness import INCONSISTENT, Witness, WitnessStore
+    from adapters.witness import CHECKPOINT_PATH, JWKS_SUFFIX, PROOF_PATH
+
+    base = broker_url.rstrip("/")
+    store = WitnessStore(state_path)
+    checker = Witness(store, BrokerKeys(jwks_url or base + JWKS_SUFFIX), base + PROOF_PATH)
+    try:
+        response = requests.get(base + CHECKPOINT_PATH, timeout=10)
+        response.raise_for_status()
+        signed = response.json()["signed"]
+    except (requests.RequestException, ValueError, KeyError, TypeError) as e:
+        click.echo(f"the broker's checkpoint could not be fetched: {type(e).__name__}", err=True)
+        sys.exit(2)
+    status = checker.check(str(signed))
+    held = store.read().get("checkpoint") or {}
+    click.echo(f"witness: {status}; holding the checkpoint of {held.get('tree_size')} records")
+    if status == INCONSISTENT:
+        click.echo(store.read().get("problem", {}).get("reason", ""), err=True)
+        sys.exit(1)

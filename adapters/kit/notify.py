@@ -182,6 +182,27 @@ def compose_digest(items: Sequence[Notification], *, sender: str) -> EmailMessag
     return msg
 
 
+def compose_witness_alert(reason: str, *, to: str, sender: str, authority_name: str,
+                          broker: str) -> EmailMessage:
+    """To the kit's admin: the broker's audit trail no longer extends the
+    checkpoint this kit holds (``adapters.kit.witness``). Hashes and sizes only."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = f"Federator: the broker's audit trail was rewritten ({authority_name})"
+    msg["Date"] = formatdate(localtime=False)
+    msg["Message-ID"] = make_msgid(domain="federator-kit")
+    msg.set_content("\n".join([
+        f"The adapter for {authority_name} witnesses the audit trail of the broker at "
+        f"{broker}. The trail no longer extends the signed checkpoint the adapter holds:",
+        "", reason, "",
+        "Lookups are still answered. Keep the held checkpoint "
+        "(federator-adapter witness show) and give it to the broker's auditors: "
+        "federator audit verify --checkpoint FILE names the first missing or changed "
+        "record.", ""]))
+    return msg
+
+
 # --------------------------------------------------------------------------
 # SMTP
 # --------------------------------------------------------------------------
@@ -231,7 +252,8 @@ class Notifier:
         self.send, self.mode, self.sender = send, mode, sender
         self.attempts, self.backoff_s, self.max_backoff_s = attempts, backoff_s, max_backoff_s
         self.digest_s, self.clock = digest_s, clock
-        self.queue: queue.Queue[Notification | None] = queue.Queue(maxsize=max_queue)
+        self.queue: queue.Queue[Notification | EmailMessage | None] = queue.Queue(
+            maxsize=max_queue)
         self.dropped = 0
         self.sent = 0
         self.failed = 0
@@ -259,7 +281,8 @@ class Notifier:
 
     # -- the lookup's side: never blocks -----------------------------------------
 
-    def submit(self, notification: Notification) -> bool:
+    def submit(self, notification: Notification | EmailMessage) -> bool:
+        """Queue a notification (or a composed message, sent as it is, digest or not)."""
         if self.mode == "off" or self._stop.is_set():
             return False
         self._ensure_thread()
@@ -273,7 +296,7 @@ class Notifier:
                 self._idle.notify_all()
             self.dropped += 1
             log.warning("notification queue full: one notification dropped (lookup %s)",
-                        notification.lookup_id)
+                        getattr(notification, "lookup_id", "none"))
             return False
         return True
 
@@ -294,9 +317,11 @@ class Notifier:
                 self._accept(item)
             self._due()
 
-    def _accept(self, item: Notification) -> None:
+    def _accept(self, item: Notification | EmailMessage) -> None:
         try:
-            if self.mode == "digest":
+            if isinstance(item, EmailMessage):
+                self._attempt(item, 1)
+            elif self.mode == "digest":
                 self._digest.setdefault(item.to, []).append(item)
             else:
                 self._attempt(compose(item, sender=self.sender), 1)

@@ -64,6 +64,15 @@ class KitSettings:
     notify_from: str = "federator-kit@localhost"
     notify_digest_s: int = 86400
     notify_queue: int = 1000
+    #: The broker's latest signed audit checkpoint, as this kit witnesses it
+    #: (adapters.kit.witness): a JSON file; unset, it is held in memory.
+    witness_path: str | None = None
+    #: The broker's consistency proofs; unset, next to jwks_url
+    #: (``/api/v1/transparency/consistency``).
+    witness_proof_url: str | None = None
+    #: Who is e-mailed (through smtp_url) when the broker's trail stops extending
+    #: the checkpoint the kit holds.
+    admin_email: str | None = None
 
     def __post_init__(self) -> None:
         validate_settings(self)
@@ -113,6 +122,10 @@ def validate_settings(s: KitSettings) -> None:
     for name in ("notify_digest_s", "notify_queue"):
         if getattr(s, name) <= 0:
             raise SettingsError(f"{name}: must be positive")
+    if s.witness_proof_url and not s.witness_proof_url.startswith(("http://", "https://")):
+        raise SettingsError("witness_proof_url: must start with https:// (or http://)")
+    if s.admin_email and not s.smtp_url:
+        raise SettingsError("smtp_url: required when admin_email is set (or set KIT_SMTP_URL)")
 
 
 def _field_types() -> dict[str, Any]:
@@ -142,8 +155,8 @@ def settings_from_mapping(data: dict[str, Any], *, base_dir: Path | None = None,
                           environ: Mapping[str, str] | None = None) -> KitSettings:
     """Build settings from a mapping (a parsed TOML top-level table).
 
-    Relative ``csv_path`` / ``audit_log_path`` / ``match_model_path`` are taken
-    relative to ``base_dir``.
+    Relative ``csv_path``, ``audit_log_path``, ``match_model_path`` and
+    ``witness_path`` are taken relative to ``base_dir``.
     """
     hints = _field_types()
     unknown = sorted(set(data) - set(hints))
@@ -161,7 +174,7 @@ def settings_from_mapping(data: dict[str, Any], *, base_dir: Path | None = None,
         if name not in values and env.get(variable):
             values[name] = env[variable]
     if base_dir is not None:
-        for name in ("csv_path", "audit_log_path", "match_model_path"):
+        for name in ("csv_path", "audit_log_path", "match_model_path", "witness_path"):
             if values.get(name) and not Path(values[name]).is_absolute():
                 values[name] = str(base_dir / values[name])
     return KitSettings(**values)

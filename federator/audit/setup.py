@@ -26,6 +26,7 @@ def make_trail(engine: Engine, settings: Settings) -> AuditTrail:
         raise ConfigError(str(e)) from e
     return AuditTrail(engine, flag_limits=limits,
                       checkpoint_every=settings.audit_checkpoint_every,
+                      checkpoint_interval_s=settings.audit_checkpoint_interval_s,
                       log_id=settings.broker_id)
 
 

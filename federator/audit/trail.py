@@ -6,14 +6,15 @@ import json
 import logging
 import random
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import Connection, Engine, event, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from federator import metrics
+from federator.audit.cadence import Cadence, due_in
 from federator.audit.chain import GENESIS, INDEXED, MIRRORED, Verdict, canonical, record_hash
 from federator.audit.checkpoints import Checkpoint, sign_checkpoint
 from federator.audit.flags import FlagLimits, completion_flags, lookup_flags
@@ -58,13 +59,17 @@ class AuditUnavailable(RuntimeError):
 class AuditTrail:
     def __init__(self, engine: Engine, *, attempts: int = 30,
                  flag_limits: FlagLimits | None = None, checkpoint_every: int = 1000,
-                 log_id: str = "federator") -> None:
+                 checkpoint_interval_s: float = 0, log_id: str = "federator") -> None:
         self.engine = engine
         self.attempts = attempts
         self.flag_limits = flag_limits or FlagLimits()
         self.checkpoint_every = checkpoint_every
         self.log_id = log_id
         self.keys: Any = None  # federator.signing.BrokerKeys, once loaded
+        #: Checkpoints on time too (``FEDERATOR_AUDIT_CHECKPOINT_INTERVAL_S``; 0: off)
+        self.cadence = Cadence(checkpoint_interval_s, self.checkpoint_if_due)
+        if checkpoint_interval_s:  # the engine's owner is done with it: no more timers
+            event.listen(engine, "engine_disposed", lambda _engine: self.cadence.close())
 
     def sign_with(self, keys: Any) -> None:
         """Checkpoints are signed with the broker's key (``key`` with a ``kid``)."""
@@ -94,6 +99,8 @@ class AuditTrail:
                 self.checkpoint(upto=record["seq"])
             except SQLAlchemyError:  # the record stands; the next checkpoint covers it
                 log.warning("audit checkpoint at %s not written", record["seq"])
+        if self.keys is not None:
+            self.cadence.added()
         return record
 
     def _append_once(self, event: str, fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -157,36 +164,84 @@ class AuditTrail:
         if self.keys is None:
             return None
         with self.engine.connect() as conn:
-            latest = self._latest_stored(conn)
-            size, frontier = 0, []
-            if latest is not None:
-                size, frontier = latest.tree_size, [bytes.fromhex(h) for h in latest.frontier]
-            heads = select(audit_records.c.seq, audit_records.c.hash)
-            if upto is not None:
-                heads = heads.where(audit_records.c.seq <= upto)
-            head = conn.execute(heads.order_by(audit_records.c.seq.desc()).limit(1)).first()
-            if head is None or head.seq <= size:
-                return self.latest()
-            bodies = (b.encode() for b in self._bodies(conn, size + 1, head.seq))
-            frontier, size = frontier_extend(frontier, size, (leaf_hash(b) for b in bodies))
+            if conn.dialect.name == "sqlite":  # read and write in one go (WAL snapshots)
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            signed = self._sign_head(conn, upto=upto)
+            conn.commit()
+        if signed is None:
+            return self.latest()
+        self.cadence.signed(signed)
+        return signed
+
+    def checkpoint_if_due(self, now: datetime | None = None) -> float | None:
+        """The time-based checkpoint, for every broker process at once: whichever
+        takes the checkpoint lock signs when records were added and the latest
+        checkpoint is ``cadence.interval_s`` old; the others see it and do nothing.
+        Returns the seconds until one is due again (None: nothing left to sign)."""
+        if self.keys is None or not self.cadence.interval_s:
+            return None
+        now = now or datetime.now(UTC)
+        with self.engine.connect() as conn:
+            if not _take_the_checkpoint_lock(conn):
+                conn.rollback()
+                return self.cadence.interval_s  # another process is signing; look again
+            latest = conn.execute(select(audit_checkpoints.c.tree_size, audit_checkpoints.c.at)
+                                  .order_by(audit_checkpoints.c.tree_size.desc()).limit(1)
+                                  ).first()
+            head = conn.execute(_HEAD).first()
+            wait = due_in(head.seq if head else 0, latest.tree_size if latest else 0,
+                          latest.at if latest else None, now, self.cadence.interval_s)
+            signed = self._sign_head(conn, at=now) if wait == 0 else None
+            conn.commit()
+        if signed is not None:
+            self.cadence.signed(signed)
+            return None
+        return wait
+
+    def _sign_head(self, conn: Connection, at: datetime | None = None,
+                   upto: int | None = None) -> Checkpoint | None:
+        """Sign and store a checkpoint of the head (or of the first ``upto`` records),
+        in ``conn``'s transaction (the caller commits); None when that is signed
+        already or cannot be (a gap)."""
+        latest = self._latest_stored(conn)
+        size, frontier = 0, []
+        if latest is not None:
+            size, frontier = latest.tree_size, [bytes.fromhex(h) for h in latest.frontier]
+        heads = select(audit_records.c.seq, audit_records.c.hash)
+        if upto is not None:  # a checkpoint due at a record: others may have written since
+            heads = heads.where(audit_records.c.seq <= upto)
+        head = conn.execute(heads.order_by(audit_records.c.seq.desc()).limit(1)).first()
+        if head is None or head.seq <= size:
+            return None
+        bodies = (b.encode() for b in self._bodies(conn, size + 1, head.seq))
+        frontier, size = frontier_extend(frontier, size, (leaf_hash(b) for b in bodies))
         if size != head.seq:
             return None  # a gap: verify will name it
         cp = sign_checkpoint(Checkpoint(
             log=self.log_id, tree_size=size, root_hash=frontier_root(frontier).hex(),
-            head_hash=head.hash, at=datetime.now(UTC).isoformat(timespec="milliseconds")),
-            self.keys.key)
+            head_hash=head.hash,
+            at=(at or datetime.now(UTC)).isoformat(timespec="milliseconds")), self.keys.key)
         try:
-            with self.engine.begin() as conn:
-                conn.execute(audit_checkpoints.insert().values(
-                    tree_size=cp.tree_size, at=cp.at, root_hash=cp.root_hash,
-                    head_hash=cp.head_hash, kid=cp.kid, signed=cp.signed,
-                    frontier=json.dumps([h.hex() for h in frontier])))
+            conn.execute(audit_checkpoints.insert().values(
+                tree_size=cp.tree_size, at=cp.at, root_hash=cp.root_hash,
+                head_hash=cp.head_hash, kid=cp.kid, signed=cp.signed,
+                frontier=json.dumps([h.hex() for h in frontier])))
         except IntegrityError:
-            pass  # another process signed the same size
+            conn.rollback()
+            return None  # another process signed the same size
         return cp
+
+    def latest_signed(self) -> str | None:
+        """The latest checkpoint's JWS, what every ``federator-lookup/1`` request
+        carries (``Federator-Checkpoint``); read at most once a second per process."""
+        return self.cadence.latest_signed(self.latest)
 
     def latest(self) -> Checkpoint | None:
         return self.covering(None)
+
+    def close(self) -> None:
+        """Stop this process's checkpoint timer (the broker is shutting down)."""
+        self.cadence.close()
 
     def covering(self, seq: int | None) -> Checkpoint | None:
         """The smallest checkpoint covering record ``seq`` (None: the latest)."""
@@ -248,11 +303,15 @@ class AuditTrail:
         return [{**json.loads(r["body"]), "prev_hash": r["prev_hash"], "hash": r["hash"]}
                 for r in rows]
 
-    def verify(self, *, start: int = 1, end: int | None = None, batch: int = 5000) -> Verdict:
+    def verify(self, *, start: int = 1, end: int | None = None, batch: int = 5000,
+               jwks: Mapping[str, Any] | None = None,
+               held: Sequence[StoredCheckpoint] = ()) -> Verdict:
         """Walk the chain from ``start`` (default: the first record) and check
-        every signed checkpoint it reaches."""
+        every signed checkpoint it reaches, the trail's own and those ``held``
+        outside it, with ``jwks`` (default: every key the broker ever signed with)."""
         prev = GENESIS
-        jwks = self.keys.jwks() if self.keys is not None else None
+        if jwks is None and self.keys is not None:
+            jwks = self.keys.history_jwks()
         with self.engine.connect() as conn:
             if start > 1:
                 before = conn.execute(
@@ -280,8 +339,8 @@ class AuditTrail:
                     yield from chunk
                     cursor = chunk[-1]["seq"] + 1
 
-            return verify_trail(rows(), stored, jwks=jwks, start_seq=start, start_prev=prev,
-                                end=end)
+            return verify_trail(rows(), [*stored, *held], jwks=jwks, start_seq=start,
+                                start_prev=prev, end=end)
 
 
 #: Key of the PostgreSQL advisory lock that queues appenders (any fixed number).
@@ -298,6 +357,22 @@ def _take_the_head(conn: Connection) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": HEAD_LOCK})
     elif dialect == "sqlite":
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+#: Key of the PostgreSQL advisory lock the time-based checkpoint is signed under.
+CHECKPOINT_LOCK = 0x61756475
+
+
+def _take_the_checkpoint_lock(conn: Connection) -> bool:
+    """PostgreSQL: a transaction advisory lock, if free (one process signs, the
+    others go on); SQLite: its write lock (BEGIN IMMEDIATE), waiting for it."""
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        return bool(conn.execute(text("SELECT pg_try_advisory_xact_lock(:key)"),
+                                 {"key": CHECKPOINT_LOCK}).scalar())
+    if dialect == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    return True
 
 
 def _record_refs(record: Mapping[str, Any]) -> list[tuple[str, str]]:

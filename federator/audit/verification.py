@@ -25,40 +25,56 @@ class StoredCheckpoint:
     tree_size: int
     signed: str
     frontier: tuple[str, ...] = ()
+    #: where a checkpoint held outside the database came from (a file, a kit);
+    #: empty for the trail's own
+    source: str = ""
+
+    def named(self) -> str:
+        if self.source:
+            return f"the checkpoint in {self.source} (signed at record {self.tree_size})"
+        return f"the checkpoint signed at record {self.tree_size}"
 
 
 def verify_trail(rows: Iterable[Mapping[str, Any]], checkpoints: Sequence[StoredCheckpoint],
                  *, jwks: Mapping[str, Any] | None, start_seq: int = 1,
                  start_prev: str = GENESIS, end: int | None = None) -> Verdict:
     """``rows`` in seq order from ``start_seq``. The Merkle root is checked only
-    when the walk starts at record 1; signatures and chain heads always."""
+    when the walk starts at record 1; signatures and chain heads always.
+    ``checkpoints`` are the trail's own and any held elsewhere (``source`` set):
+    a trail shorter than any of them, or holding another tree at its size, fails."""
     wanted = sorted((c for c in checkpoints if c.tree_size >= start_seq
                      and (end is None or c.tree_size <= end)), key=lambda c: c.tree_size)
-    by_size = {c.tree_size: c for c in wanted}
+    by_size: dict[int, list[StoredCheckpoint]] = {}
+    for c in wanted:
+        by_size.setdefault(c.tree_size, []).append(c)
     state: dict[str, Any] = {"failure": None, "last": start_seq - 1, "good": start_seq - 1}
     frontier: list[bytes] = []
     with_root = start_seq == 1
 
-    def check(row: Mapping[str, Any]) -> Verdict | None:
-        stored = by_size.get(int(row["seq"]))
-        if stored is None:
-            return None
+    def check_one(row: Mapping[str, Any], stored: StoredCheckpoint) -> Verdict | None:
         try:
             cp = _open(stored.signed, jwks)
         except BadCheckpoint as e:
-            return Verdict(False, stored.tree_size, stored.tree_size,
-                           f"the checkpoint at record {stored.tree_size}: {e}")
+            return Verdict(False, state["good"], stored.tree_size, f"{stored.named()}: {e}")
         if cp.tree_size != stored.tree_size:
-            return Verdict(False, stored.tree_size, stored.tree_size,
-                           f"the checkpoint at record {stored.tree_size} was moved")
+            return Verdict(False, state["good"], stored.tree_size,
+                           f"{stored.named()} was moved")
         rewritten = cp.head_hash != row["hash"] or (
             with_root and frontier_root(frontier).hex() != cp.root_hash)
         if rewritten:
             lo, hi = _narrow(state["good"] + 1, cp.tree_size, frontier, stored.frontier)
             return Verdict(False, state["good"], lo,
-                           f"records {lo} to {hi} differ from the checkpoint signed at "
-                           f"record {cp.tree_size}: rewritten after it was signed")
-        state["good"] = cp.tree_size
+                           f"records {lo} to {hi} differ from {stored.named()}: changed, "
+                           "removed or inserted after it was signed")
+        return None
+
+    def check(row: Mapping[str, Any]) -> Verdict | None:
+        for stored in by_size.get(int(row["seq"]), ()):
+            failure = check_one(row, stored)
+            if failure is not None:
+                return failure
+        if int(row["seq"]) in by_size:
+            state["good"] = int(row["seq"])
         return None
 
     def feed() -> Iterator[Mapping[str, Any]]:
@@ -80,9 +96,9 @@ def verify_trail(rows: Iterable[Mapping[str, Any]], checkpoints: Sequence[Stored
     beyond = [c for c in wanted if c.tree_size > state["last"]]
     if beyond:
         missing = state["last"] + 1
+        held = [c for c in beyond if c.source] or beyond
         return Verdict(False, verdict.count, missing,
-                       f"record {missing} is missing: the checkpoint signed at record "
-                       f"{beyond[-1].tree_size} covers it")
+                       f"record {missing} is missing: {held[-1].named()} covers it")
     return verdict
 
 

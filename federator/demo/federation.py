@@ -24,7 +24,7 @@ from federator.config import Settings
 from federator.demo.files import BROKER_ISSUER, DemoFiles, registry_entry, write_world
 from federator.demo.files import toml_array_of_tables as _toml_tables
 from federator.demo.idp import WEB_CLIENT_ID, WEB_CLIENT_SECRET, create_idp_app, fetch_token
-from federator.demo.mail import DEMO_MAILBOX, MailServer, start_mail_server
+from federator.demo.mail import ADMIN_MAILBOX, DEMO_MAILBOX, MailServer, start_mail_server
 from federator.demo.serving import ServedApp, bind
 from federator.demo.world import World, generate_world
 
@@ -66,6 +66,7 @@ class Federation:
             sock.close()
         if self.mail is not None:
             self.mail.stop()
+        self.app.extensions["federator"].trail.close()
         self.app.extensions["federator"].fanout.shutdown()
         self.app.extensions["federator"].engine.dispose()
 
@@ -147,11 +148,13 @@ def start_federation(directory: Path, *, base: Settings | None = None, seed: int
 
 def notify_settings(authority_id: str, smtp_url: str, mode: str) -> str:
     """Kit settings lines: tell each authority's team mailbox (the demo data has no
-    ``worker_email``) through the demo's SMTP server."""
+    ``worker_email``), and its admin when the broker's trail stops extending the
+    checkpoint the kit witnesses, through the demo's SMTP server."""
     return "\n".join([
         "", "# Added by the demo: notifications to the demo's SMTP server",
         f'notify = "{mode}"', f'smtp_url = "{smtp_url}"',
-        f'team_mailbox = "{DEMO_MAILBOX.format(authority=authority_id)}"', ""])
+        f'team_mailbox = "{DEMO_MAILBOX.format(authority=authority_id)}"',
+        f'admin_email = "{ADMIN_MAILBOX.format(authority=authority_id)}"', ""])
 
 
 def _refusing_port() -> socket.socket:

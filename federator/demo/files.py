@@ -234,6 +234,8 @@ def kit_settings(authority: Authority, *, csv_path: Path, broker_jwks_url: str) 
         "source": "csv",
         "csv_path": str(csv_path),
         "simulate_delay_ms": authority.simulate_delay_ms,
+        # the broker's signed audit checkpoint, as this kit witnesses it
+        "witness_path": str(csv_path.parent / f"{authority.id}-witness.json"),
     }
 
 

@@ -21,6 +21,8 @@ from aiosmtpd.controller import Controller
 
 #: The header the demo kits' team mailboxes are recognised by.
 DEMO_MAILBOX = "team@{authority}.demo.invalid"
+#: Where a demo kit's witness alerts go (adapters.kit.witness).
+ADMIN_MAILBOX = "admin@{authority}.demo.invalid"
 
 
 class MailCatcher:

@@ -69,7 +69,7 @@ def served(tmp_path, jwks_server, kit_csv):
 def test_serve_runs_under_gunicorn(served, broker_key, make_body):
     url, _ = served
     health = requests.get(f"{url}/health", timeout=5)
-    assert health.json() == {"status": "ok", "protocol": "federator-lookup/1",
+    assert health.json() == {"status": "ok", "protocol": "federator-lookup/1", "witness": "none",
                              "authority": "test-cs"}
     assert "gunicorn" in health.headers.get("Server", "")
     body = encode_body(make_body())

@@ -22,7 +22,8 @@ ISSUER = "federator-test-broker"
 def test_health(kit_url):
     r = requests.get(f"{kit_url}/health", timeout=5)
     assert r.status_code == 200
-    assert r.json() == {"status": "ok", "protocol": "federator-lookup/1", "authority": AUTHORITY}
+    assert r.json() == {"status": "ok", "protocol": "federator-lookup/1", "authority": AUTHORITY,
+                        "witness": "none"}
 
 
 def test_unknown_path_is_json_404(kit_url):

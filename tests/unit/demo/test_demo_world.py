@@ -209,6 +209,8 @@ def test_written_files_read_back(world, tmp_path):
             "broker_issuer": "federator-demo-broker", "source": "csv",
             "csv_path": str(files.csv_paths[authority.id].resolve()),
             "simulate_delay_ms": 3500 if authority.behaviour == "slow" else 0,
+            "witness_path": str(files.csv_paths[authority.id].resolve().parent
+                                / f"{authority.id}-witness.json"),
         }
         with files.csv_paths[authority.id].open(newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)

@@ -88,7 +88,8 @@ def make_client(tmp_path, records):
 def test_health(make_client):
     r = make_client().get("/health")
     assert r.status_code == 200
-    assert r.json == {"status": "ok", "protocol": "federator-lookup/1", "authority": "test-cs"}
+    assert r.json == {"status": "ok", "protocol": "federator-lookup/1", "authority": "test-cs",
+                      "witness": "none"}
 
 
 @pytest.mark.parametrize(("method", "path", "status"),

@@ -1,0 +1,100 @@
+"""What anyone may read to witness the trail (no sign-in): the latest signed
+checkpoint, consistency proofs between sizes of the tree, and every key the
+broker ever signed with. Only hashes and signatures: nothing about a lookup.
+
+Witnesses (the adapter kit, or an authority's own software: docs/protocol.md,
+"Witnessed checkpoints") hold the newest checkpoint they have seen and, before
+holding a newer one, check that it extends theirs. None of these reads is
+written to the trail: a public read must not let anyone grow it.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from flask import current_app
+from flask_smorest import abort
+from marshmallow import fields, validate
+
+from federator.api.bodies import InputBlueprint
+from federator.audit.merkle import consistency_proof, frontier_extend
+from federator.audit.schemas import MAX_SEQ, Strict
+from federator.audit.trail import AuditTrail
+from federator.auth.access import public
+
+blp = public(InputBlueprint(
+    "transparency", __name__,
+    description="Witnessing the audit trail: signed checkpoints, consistency proofs, keys"))
+
+CACHE = {"Cache-Control": "public, max-age=5"}
+
+
+class ProofQuery(Strict):
+    first = fields.Integer(required=True, validate=validate.Range(min=1, max=MAX_SEQ))
+    second = fields.Integer(required=True, validate=validate.Range(min=1, max=MAX_SEQ))
+
+
+def _trail() -> AuditTrail:
+    trail: AuditTrail = current_app.extensions["federator"].trail
+    return trail
+
+
+@blp.route("/api/v1/transparency/checkpoint")
+@blp.response(200)
+@blp.alt_response(404, description="Nothing is signed yet")
+def latest() -> Any:
+    """The latest signed checkpoint: ``log``, ``tree_size``, ``root_hash``,
+    ``head_hash``, ``at``, ``kid`` and ``signed`` (JWS compact, ES256)."""
+    checkpoint = _trail().latest()
+    if checkpoint is None:
+        abort(404, message="Nothing is signed yet.")
+    return checkpoint.public(), 200, CACHE
+
+
+@blp.route("/api/v1/transparency/consistency")
+@blp.arguments(ProofQuery, location="query")
+@blp.response(200)
+@blp.alt_response(404, description="No signed checkpoint covers the second size")
+def consistency(args: dict[str, Any]) -> Any:
+    """RFC 9162 consistency proof that the tree of ``first`` records is a prefix
+    of the tree of ``second`` (no later than the latest signed checkpoint), and
+    the ``frontier`` of ``second`` (the roots of the perfect subtrees it splits
+    into, largest first; their RFC 9162 fold is its root). Hex SHA-256 hashes."""
+    first, second = args["first"], args["second"]
+    if first > second:
+        abort(422, errors={"query": {"second": ["Must not be smaller than 'first'."]}})
+    latest = _trail().latest()
+    if latest is None or latest.tree_size < second:
+        abort(404, message=f"No signed checkpoint covers record {second}.")
+    answer = _proof(_trail(), first, second)
+    if answer is None:
+        abort(404, message=f"The trail holds fewer than {second} records.")
+    return answer, 200, CACHE
+
+
+@functools.lru_cache(maxsize=64)
+def _proof(trail: AuditTrail, first: int, second: int) -> dict[str, Any] | None:
+    """Every kit asked with the same checkpoint asks the same proof: computed once
+    per process (it reads the whole tree). A proof only counts when it leads to the
+    roots the witness holds signed, so one computed before a later change to the
+    database cannot vouch for it."""
+    leaves = trail.leaf_hashes(second)
+    if len(leaves) < second:
+        return None
+    frontier, _ = frontier_extend([], 0, leaves)
+    return {"first": first, "second": second,
+            "proof": [p.hex() for p in consistency_proof(first, leaves)],
+            "frontier": [h.hex() for h in frontier]}
+
+
+@blp.route("/.well-known/federator-keys.json")
+@blp.response(200)
+def keys() -> Any:
+    """Every key the broker ever signed with, retired ones included, each a
+    public JWK with ``created_at`` and ``retires_at`` (seconds since the epoch;
+    null: not retired) and ``status`` (``current``, ``retiring``, ``retired``).
+    For checking checkpoints; requests are checked against
+    ``/.well-known/jwks.json``, which holds only keys not yet retired."""
+    return current_app.extensions["federator"].keys.history_jwks(), 200, {
+        "Cache-Control": "public, max-age=300"}
