@@ -44,6 +44,10 @@ class SubjectLookup(Schema):
     purpose = fields.String(allow_none=True)
     basis_type = fields.String(allow_none=True)
     authorities = fields.List(fields.Nested(SubjectAuthorityOutcome))
+    found_by = fields.String(metadata={
+        "description": "details: recorded under the identity searched; record_match: "
+                       "typed otherwise, but an authority matched it to the same record "
+                       "as a lookup that was (check it is this child)"})
 
 
 class SubjectAccessAnswer(Schema):
@@ -52,8 +56,9 @@ class SubjectAccessAnswer(Schema):
         "description": "Which identities were searched: nhs_number, name_dob"})
     lookups = fields.List(fields.Nested(SubjectLookup))
     to_review = fields.List(fields.Nested(SubjectLookup), metadata={
-        "description": "Safeguarding and section 47 lookups: a person decides on "
-                       "these before disclosure"})
+        "description": "Safeguarding and section 47 lookups, and lookups found "
+                       "through an authority's match: a person decides on these before "
+                       "disclosure"})
 
 
 def run_subject_access(child: dict[str, Any], request_reference: str, **extra: Any

@@ -106,7 +106,8 @@ def test_nhs_number_and_one_spelling_find_those_lookups_and_say_so(fed, history)
     assert {a["id"]: a["outcome"] for a in first["authorities"]} == ANSWERS[ids["nhs"]]
     assert set(child.known_to) & {a["id"] for a in first["authorities"]}
     assert set(first) == {"lookup_id", "at", "organisation", "role", "purpose",
-                          "basis_type", "authorities"}
+                          "basis_type", "authorities", "found_by"}
+    assert {i["found_by"] for i in report["lookups"]} == {"details"}
 
 
 def test_the_other_spelling_is_found_only_when_searched_and_held_for_review(fed, history):
@@ -122,7 +123,11 @@ def test_the_other_spelling_is_found_only_when_searched_and_held_for_review(fed,
     nhs_only = call(fed, history["auditor"], {"child": {"nhs_number": child.nhs_number},
                                               "request_reference": "SAR-2"}).json()
     assert nhs_only["searched"] == ["nhs_number"]
-    assert [i["lookup_id"] for i in nhs_only["lookups"]] == [ids["nhs"], ids["s47"]]
+    # spelling A was matched by the authorities to the same record as the NHS number
+    # lookups (record_ref): found, and held for a person to check it is this child
+    assert [(i["lookup_id"], i["found_by"]) for i in nhs_only["lookups"]] == [
+        (ids["nhs"], "details"), (ids["name_a"], "record_match"), (ids["s47"], "details")]
+    assert [i["lookup_id"] for i in nhs_only["to_review"]] == [ids["name_a"], ids["s47"]]
 
 
 def test_no_professional_and_no_child_detail_beyond_what_was_supplied(fed, history):
@@ -148,7 +153,7 @@ def test_the_request_is_audited_without_the_identity(fed, history):
     [record] = [r for r in trail.records(event="audit.subject_access", limit=1000)
                 if r.get("request_reference") == "SAR-AUDITED"]
     assert record["actor_role"] == "auditor" and record["searched"] == ["nhs_number"]
-    assert record["found"] == 2 and record["to_review"] == 1
+    assert record["found"] == 3 and record["to_review"] == 2  # spelling A by its match
     assert child.nhs_number not in json.dumps(record)
     assert trail.verify().ok
 
