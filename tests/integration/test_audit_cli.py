@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import delete
+from support.insider import insider
 
 from federator import create_app
 from federator.audit.checkpoints import open_checkpoint
@@ -43,7 +44,7 @@ def test_verify_reports_ok_with_the_count(env):
 
 
 def test_verify_names_the_first_broken_record_and_exits_1(env):
-    with env.extensions["federator"].engine.begin() as conn:
+    with insider(env.extensions["federator"].engine) as conn:
         conn.execute(delete(audit_records).where(audit_records.c.seq == 4))
     result = CliRunner().invoke(main, ["audit", "verify", "--from", "2"])
     assert result.exit_code == 1

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Connection, Engine, event
+from support.insider import insider
 
 from federator.audit.flags import FlagLimits
 from federator.audit.history import load_history, stamp
@@ -58,7 +59,7 @@ def history(engine: Engine, busy_lookups: int) -> None:
                          "actor_id": actor, "actor_organisation": "Leeds",
                          "child_pseudonym": f"{seq:064x}", "body": json.dumps(body),
                          "prev_hash": f"p{seq:063x}", "hash": f"h{seq:063x}"})
-    with engine.begin() as conn:
+    with insider(engine) as conn:
         conn.execute(audit_records.delete())
         conn.execute(audit_records.insert(), rows)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, select, update
+from support.insider import insider
 
 from federator.audit.chain import canonical, record_hash
 from federator.audit.checkpoints import open_checkpoint
@@ -46,7 +47,7 @@ def rows(trail: AuditTrail) -> list[dict]:
 
 
 def set_row(trail: AuditTrail, seq: int, **values) -> None:
-    with trail.engine.begin() as conn:
+    with insider(trail.engine) as conn:
         conn.execute(update(audit_records).where(audit_records.c.seq == seq).values(**values))
 
 
@@ -91,7 +92,7 @@ def test_a_changed_filter_column_alone_is_named(trail, column):
 
 def test_a_deleted_record_is_named(trail):
     fill(trail, 6)
-    with trail.engine.begin() as conn:
+    with insider(trail.engine) as conn:
         conn.execute(delete(audit_records).where(audit_records.c.seq == 2))
     verdict = trail.verify()
     assert (verdict.ok, verdict.first_bad_seq, verdict.reason) == (
@@ -103,7 +104,7 @@ def test_reordered_records_are_named(trail):
     r = rows(trail)
     swap = {k: r[3][k] for k in ("body", "prev_hash", "hash", "actor_id")}
     other = {k: r[4][k] for k in ("body", "prev_hash", "hash", "actor_id")}
-    with trail.engine.begin() as conn:  # move both out of the way of the unique hashes
+    with insider(trail.engine) as conn:  # move both out of the way of the unique hashes
         conn.execute(update(audit_records).where(audit_records.c.seq == 4)
                      .values(prev_hash="x", hash="y"))
         conn.execute(update(audit_records).where(audit_records.c.seq == 5).values(**swap))
@@ -130,7 +131,7 @@ def test_an_inserted_record_is_named(trail):
 def test_a_record_inserted_in_the_middle_is_named(trail):
     fill(trail, 5)
     # Make room at seq 3 as an intruder would: move records 3.. up by one.
-    with trail.engine.begin() as conn:
+    with insider(trail.engine) as conn:
         for seq in (5, 4, 3):
             conn.execute(update(audit_records).where(audit_records.c.seq == seq)
                          .values(seq=seq + 1))
@@ -149,7 +150,7 @@ def test_a_rewritten_trail_is_caught_by_its_checkpoint(trail):
     # Edit record 6 and recompute every hash after it: the chain alone is fooled.
     r = rows(trail)
     prev = r[4]["hash"]
-    with trail.engine.begin() as conn:
+    with insider(trail.engine) as conn:
         for row in r[5:]:
             body = json.loads(row["body"])
             if body["seq"] == 6:
@@ -168,7 +169,7 @@ def test_a_rewritten_trail_is_caught_by_its_checkpoint(trail):
 
 def test_a_cut_tail_is_caught_by_its_checkpoint(trail):
     fill(trail, 9)
-    with trail.engine.begin() as conn:
+    with insider(trail.engine) as conn:
         conn.execute(delete(audit_records).where(audit_records.c.seq >= 7))
     verdict = trail.verify()
     assert (verdict.ok, verdict.first_bad_seq) == (False, 7)
@@ -177,7 +178,7 @@ def test_a_cut_tail_is_caught_by_its_checkpoint(trail):
 
 def test_a_forged_checkpoint_signature_is_named(trail):
     fill(trail, 4)
-    with trail.engine.begin() as conn:
+    with insider(trail.engine) as conn:
         signed = conn.execute(select(audit_checkpoints.c.signed)).scalar_one()
         head, payload, sig = signed.split(".")
         conn.execute(update(audit_checkpoints).values(

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import delete, select, update
+from support.insider import insider
 
 from federator import create_app
 from federator.audit.checkpoints import Checkpoint, sign_checkpoint
@@ -123,7 +124,7 @@ def test_a_key_used_after_its_retirement_is_named(env, tmp_path):
     assert CliRunner().invoke(main, ["keys", "rotate", "--overlap", "0"]).exit_code == 0
     late = datetime.now(UTC) + timedelta(hours=1)
     engine = env.extensions["federator"].engine
-    with engine.begin() as conn:
+    with insider(engine) as conn:
         row = conn.execute(select(audit_checkpoints).where(
             audit_checkpoints.c.tree_size == 6)).mappings().one()
         forged = sign_checkpoint(Checkpoint(
@@ -223,7 +224,7 @@ def test_the_latest_signed_checkpoint_is_what_requests_carry(engine, tmp_path):
     trail.append("registry.updated", endpoint="e0")
     signed = trail.checkpoint()
     assert trail.latest_signed() == signed.signed
-    with engine.begin() as conn:
+    with insider(engine) as conn:
         conn.execute(delete(audit_checkpoints))
     assert trail.latest_signed() == signed.signed  # this process's copy, for a second
 

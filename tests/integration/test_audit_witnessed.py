@@ -17,6 +17,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 from sqlalchemy import Engine, delete, insert, select
+from support.insider import insider
 
 from adapters.kit.witness import Witness
 from federator.audit.chain import GENESIS, INDEXED, canonical, record_hash
@@ -189,7 +190,7 @@ def rechain(engine: Engine, records: list[dict[str, Any]], *, keep_checkpoints_t
                      "prev_hash": prev, "hash": digest,
                      **{k: record.get(k) for k in INDEXED}})
         prev = digest
-    with engine.begin() as conn:
+    with insider(engine) as conn:
         conn.execute(delete(audit_records))
         conn.execute(insert(audit_records), rows)
         conn.execute(delete(audit_checkpoints).where(
@@ -199,7 +200,7 @@ def rechain(engine: Engine, records: list[dict[str, Any]], *, keep_checkpoints_t
 def edit(engine: Engine, held: int) -> None:
     from sqlalchemy import update
 
-    with engine.begin() as conn:
+    with insider(engine) as conn:
         body = json.loads(conn.execute(select(audit_records.c.body).where(
             audit_records.c.seq == 2)).scalar_one())
         conn.execute(update(audit_records).where(audit_records.c.seq == 2).values(
@@ -207,7 +208,7 @@ def edit(engine: Engine, held: int) -> None:
 
 
 def delete_one(engine: Engine, held: int) -> None:
-    with engine.begin() as conn:
+    with insider(engine) as conn:
         conn.execute(delete(audit_records).where(audit_records.c.seq == held - 1))
 
 
@@ -223,7 +224,7 @@ def reorder_and_rechain(engine: Engine, held: int) -> None:
 
 
 def truncate_the_tail(engine: Engine, held: int) -> None:
-    with engine.begin() as conn:
+    with insider(engine) as conn:
         conn.execute(delete(audit_records).where(audit_records.c.seq > held - 2))
         conn.execute(delete(audit_checkpoints).where(audit_checkpoints.c.tree_size > held - 2))
 
@@ -297,7 +298,7 @@ def test_a_cut_broker_trail_is_named_by_both_kits(tmp_path: Path,
         held = {a: w.store.read()["checkpoint"] for a, w in settle(live).items()}
         assert len(held) >= 2
         cut = min(h["tree_size"] for h in held.values()) - 2
-        with live.app.extensions["federator"].engine.begin() as conn:
+        with insider(live.app.extensions["federator"].engine) as conn:
             for table in (audit_records, audit_authorities, audit_flags, audit_child_refs):
                 conn.execute(delete(table).where(table.c.seq > cut))
             conn.execute(delete(audit_checkpoints).where(audit_checkpoints.c.tree_size > cut))

@@ -21,6 +21,7 @@ import pytest
 import requests
 from flask.testing import FlaskClient
 from sqlalchemy import update
+from support.insider import insider
 
 from federator.audit.checkpoints import open_checkpoint
 from federator.config import Settings
@@ -205,7 +206,7 @@ def test_status_is_on_every_auditor_page_and_shows_tampering(fed, looked_up):
         assert 'id="trail-status"' in body, path
         assert "Verified" in body and "Latest signed checkpoint" in body, path
     engine = fed.app.extensions["federator"].engine
-    with engine.begin() as conn:
+    with insider(engine) as conn:
         original = conn.execute(audit_records.select().where(audit_records.c.seq == 3)
                                 ).mappings().one()
         conn.execute(update(audit_records).where(audit_records.c.seq == 3)
@@ -223,7 +224,7 @@ def test_status_is_on_every_auditor_page_and_shows_tampering(fed, looked_up):
         assert result == {"ok": False, "count": 2, "seq": 3,
                           "reason": "record content does not match its hash"}
     finally:
-        with engine.begin() as conn:
+        with insider(engine) as conn:
             conn.execute(update(audit_records).where(audit_records.c.seq == 3)
                          .values(body=original["body"]))
     page = client.get("/audit/records", headers=HTML).get_data(as_text=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, update
+from support.insider import insider
 
 from federator.audit.trail import AuditTrail
 from federator.signing import BrokerKeys
@@ -84,7 +85,7 @@ def test_status_verifies_what_is_new_and_sees_changes(database_url, tmp_path, st
     assert walked == [7]  # only the three new records
 
     engine = trail.engine
-    with engine.begin() as conn:  # rewrite an already verified record
+    with insider(engine) as conn:  # rewrite an already verified record
         body = conn.execute(audit_records.select().where(audit_records.c.seq == 9)
                             ).mappings().one()["body"]
         conn.execute(update(audit_records).where(audit_records.c.seq == 9)
@@ -95,7 +96,7 @@ def test_status_verifies_what_is_new_and_sees_changes(database_url, tmp_path, st
     again = trail_status(trail, state)  # broken stays broken
     assert again["state"] == "broken"
 
-    with engine.begin() as conn:
+    with insider(engine) as conn:
         conn.execute(update(audit_records).where(audit_records.c.seq == 9)
                      .values(body=body))
     monkeypatch.setattr(trail, "verify", original)
@@ -109,7 +110,7 @@ def test_a_cut_tail_shows_as_missing_records(database_url, tmp_path, state, monk
     trail = make_trail(database_url, tmp_path)
     append(trail, 7)
     assert trail_status(trail, state)["through"] == 7
-    with trail.engine.begin() as conn:
+    with insider(trail.engine) as conn:
         conn.execute(delete(audit_records).where(audit_records.c.seq >= 6))
     status = trail_status(trail, state)
     assert status["state"] == "broken" and status["bad_seq"] == 6
