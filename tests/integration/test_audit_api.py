@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 import requests
 from sqlalchemy import update
+from support.insider import insider
 
-from federator.audit.checkpoints import open_checkpoint
-from federator.audit.merkle import verify_consistency, verify_inclusion
+from federator.audit.checkpoints import BadCheckpoint, open_checkpoint
+from federator.audit.merkle import ProofError, verify_consistency, verify_inclusion
 from federator.config import Settings
 from federator.demo.federation import Federation, start_federation
 from federator.storage import audit_records
@@ -34,7 +35,8 @@ AUDITOR_ROUTES = [
     ("GET", "/api/v1/audit/proofs/inclusion?seq=1", None),
     ("GET", "/api/v1/audit/proofs/consistency?first=1", None),
 ]
-AUTHORITY_ROUTES = [("GET", "/api/v1/audit/authority/lookups", None)]
+AUTHORITY_ROUTES = [("GET", "/api/v1/audit/authority/lookups", None),
+                    ("GET", "/api/v1/audit/authority/lookups/x1/proof", None)]
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +102,8 @@ def test_authority_view_refuses_every_other_role(fed, tokens, method, path, body
 def test_every_audit_route_is_in_the_openapi_document(fed):
     paths = requests.get(f"{fed.broker.url}/api/openapi.json", timeout=10).json()["paths"]
     for _, path, _ in AUDITOR_ROUTES + AUTHORITY_ROUTES:
-        documented = path.split("?")[0].replace("/records/1", "/records/{seq}")
+        documented = path.split("?")[0].replace("/records/1", "/records/{seq}").replace(
+            "/lookups/x1/", "/lookups/{lookup_id}/")
         assert documented in paths
 
 
@@ -238,7 +241,7 @@ def test_authority_admin_sees_only_lookups_that_reached_it(fed, tokens, looked_u
 
 def test_tampering_shows_in_the_api_verify(fed, tokens, looked_up):
     engine = fed.app.extensions["federator"].engine
-    with engine.begin() as conn:
+    with insider(engine) as conn:
         original = conn.execute(audit_records.select().where(audit_records.c.seq == 3)
                                 ).mappings().one()
         conn.execute(update(audit_records).where(audit_records.c.seq == 3)
@@ -248,7 +251,67 @@ def test_tampering_shows_in_the_api_verify(fed, tokens, looked_up):
         assert verdict == {"ok": False, "count": 2, "seq": 3,
                            "reason": "record content does not match its hash"}
     finally:
-        with engine.begin() as conn:
+        with insider(engine) as conn:
             conn.execute(update(audit_records).where(audit_records.c.seq == 3)
                          .values(body=original["body"]))
     assert call(fed, "GET", "/api/v1/audit/verify", tokens["auditor"]).json()["ok"] is True
+
+
+def checked_receipt(receipt: dict[str, Any], jwks: dict[str, Any]) -> None:
+    """What the authority does with the public keys alone; raises when it fails."""
+    checkpoint = open_checkpoint(receipt["checkpoint"]["signed"], jwks)
+    for record in receipt["records"]:
+        verify_inclusion(record["leaf_index"], checkpoint.tree_size,
+                         bytes.fromhex(record["leaf_hash"]),
+                         [bytes.fromhex(p) for p in record["proof"]],
+                         bytes.fromhex(checkpoint.root_hash))
+
+
+def flipped(hex_text: str) -> str:
+    return ("1" if hex_text[0] == "0" else "0") + hex_text[1:]
+
+
+def test_an_authority_admin_gets_a_receipt_it_checks_with_the_public_keys(
+        fed, tokens, looked_up):
+    lookup_id = looked_up["plain"]["lookup_id"]
+    response = call(fed, "GET", f"/api/v1/audit/authority/lookups/{lookup_id}/proof",
+                    tokens["authority-admin"])
+    assert response.status_code == 200, response.text
+    receipt = response.json()
+    assert [r["event"] for r in receipt["records"]] == ["lookup.requested", "lookup.completed"]
+    assert all(set(r) <= {"seq", "at", "event", "lookup_id", "actor_role",
+                          "actor_organisation", "purpose", "basis_type", "outcome",
+                          "leaf_index", "leaf_hash", "proof"} for r in receipt["records"])
+    outcomes = {a["id"]: a["outcome"] for a in looked_up["plain"]["authorities"]}
+    assert receipt["records"][1]["outcome"] == outcomes[looked_up["child"].known_to[0]]
+    jwks = requests.get(f"{fed.broker.url}/.well-known/federator-keys.json", timeout=10).json()
+    assert jwks["keys"] and all("d" not in k for k in jwks["keys"])  # public halves only
+    checked_receipt(receipt, jwks)
+    record = receipt["records"][0]
+    for field in ("leaf_hash", "proof", "leaf_index"):
+        changed = json.loads(json.dumps(receipt))
+        if field == "proof":
+            changed["records"][0]["proof"][0] = flipped(record["proof"][0])
+        elif field == "leaf_hash":
+            changed["records"][0]["leaf_hash"] = flipped(record["leaf_hash"])
+        else:
+            changed["records"][0]["leaf_index"] = record["leaf_index"] + 1
+        with pytest.raises(ProofError):
+            checked_receipt(changed, jwks)
+    forged = json.loads(json.dumps(receipt))
+    header, payload, signature = receipt["checkpoint"]["signed"].split(".")
+    forged["checkpoint"]["signed"] = ".".join([header, payload, flipped(signature)])
+    with pytest.raises(BadCheckpoint):
+        checked_receipt(forged, jwks)
+
+
+def test_a_receipt_is_refused_for_a_lookup_that_did_not_reach_the_authority(
+        fed, tokens, looked_up):
+    lookup_id = looked_up["plain"]["lookup_id"]
+    other = call(fed, "GET", f"/api/v1/audit/authority/lookups/{lookup_id}/proof",
+                 tokens["other-authority-admin"])
+    assert other.status_code == 404
+    assert other.json()["message"] == "No such lookup reached your authority."
+    unknown = call(fed, "GET", "/api/v1/audit/authority/lookups/no-such-lookup/proof",
+                   tokens["authority-admin"])
+    assert unknown.status_code == 404

@@ -1,0 +1,76 @@
+"""An authority's receipt of a lookup that reached it: each of the lookup's
+records naming the authority, as much of it as :func:`queries.for_authority`
+shows, with its RFC 9162 inclusion proof against a signed checkpoint.
+
+The authority checks it with the broker's public keys alone (the key history,
+``/.well-known/federator-keys.json``): the checkpoint's signature gives the
+tree's root at its size, and each leaf hash with its audit path must lead to
+that root. The leaf is the hash of the whole record; the record itself (the
+child's pseudonym, the practitioner, other authorities' outcomes) is not shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import select
+
+from federator.audit.checkpoints import Checkpoint
+from federator.audit.merkle import inclusion_proof
+from federator.audit.queries import decode, for_authority
+from federator.audit.tables import audit_authorities
+from federator.audit.trail import AuditTrail
+from federator.inputs import bad_text
+from federator.storage import audit_records
+
+
+class NotReached(LookupError):
+    """No such lookup, or it did not reach this authority: 404 either way."""
+
+
+class NotCovered(LookupError):
+    """No signed checkpoint covers the lookup yet (the broker cannot sign)."""
+
+
+def proof_body(records: Sequence[Mapping[str, Any]], authority: str, checkpoint: Checkpoint,
+               leaves: Sequence[bytes]) -> dict[str, Any]:
+    """The answer: ``leaves`` are the leaf hashes of records 1..checkpoint.tree_size."""
+    shown = []
+    for record in records:
+        index = int(record["seq"]) - 1
+        shown.append({**for_authority(record, authority), "leaf_index": index,
+                      "leaf_hash": leaves[index].hex(),
+                      "proof": [p.hex() for p in inclusion_proof(index, leaves)]})
+    return {"lookup_id": records[0]["lookup_id"], "authority": authority,
+            "tree_size": checkpoint.tree_size, "records": shown,
+            "checkpoint": checkpoint.public()}
+
+
+def reached(trail: AuditTrail, lookup_id: str, authority: str) -> list[dict[str, Any]]:
+    """The lookup's records that name ``authority``; raises :class:`NotReached`."""
+    if len(lookup_id) > 64 or bad_text(lookup_id):
+        raise NotReached("no such lookup reached your authority")
+    query = (select(audit_records).join(audit_authorities,
+                                        audit_authorities.c.seq == audit_records.c.seq)
+             .where(audit_records.c.lookup_id == lookup_id,
+                    audit_authorities.c.authority_id == authority)
+             .order_by(audit_records.c.seq).limit(10))
+    with trail.engine.connect() as conn:
+        records = [decode(row) for row in conn.execute(query).mappings().all()]
+    if not records:
+        raise NotReached("no such lookup reached your authority")
+    return records
+
+
+def authority_proof(trail: AuditTrail, lookup_id: str, authority: str) -> dict[str, Any]:
+    """The receipt, against the smallest checkpoint covering the lookup's records
+    (signed now when none does yet)."""
+    records = reached(trail, lookup_id, authority)
+    last = int(records[-1]["seq"])
+    checkpoint = trail.covering(last)
+    if checkpoint is None:
+        checkpoint = trail.checkpoint()
+    if checkpoint is None or checkpoint.tree_size < last:
+        raise NotCovered("No signed checkpoint covers this lookup yet: try again in a minute.")
+    return proof_body(records, authority, checkpoint, trail.leaf_hashes(checkpoint.tree_size))
