@@ -100,7 +100,7 @@ def test_same_district_already_matched_and_is_unchanged(make_record) -> None:
 
 def test_setting_defaults_to_possible_and_refuses_other_values() -> None:
     base = {"authority_id": "a", "name": "A", "jwks_url": "https://b.example/jwks.json",
-            "csv_path": "x.csv"}
+            "broker_issuer": "federator", "csv_path": "x.csv"}
     assert settings_from_mapping(base).moved_house == "possible_match"
     assert settings_from_mapping({**base, "moved_house": "match_if_unique"}).moved_house == \
         "match_if_unique"

@@ -81,6 +81,19 @@ def test_settings_are_frozen(tmp_path):
         (lambda t: t.replace('name = "Leeds Children\'s Services"', "name = 3"),
          "name: must be str"),
         (lambda t: t + "[broken", "not valid TOML"),
+        # the kit trusts only what it should: the broker named, its keys over https
+        (lambda t: t.replace('broker_issuer = "federator-demo"\n', ""),
+         "broker_issuer: missing"),
+        (lambda t: t.replace('broker_issuer = "federator-demo"', 'broker_issuer = ""'),
+         "broker_issuer: must not be empty"),
+        (lambda t: t.replace("http://127.0.0.1:5000", "http://broker.example"),
+         "jwks_url: must be an https:// URL"),
+        (lambda t: t.replace("http://127.0.0.1:5000", "http://10.0.0.5"),
+         "jwks_url: must be an https:// URL"),
+        (lambda t: t.replace("http://127.0.0.1:5000", "ftp://127.0.0.1"),
+         "jwks_url: must be an https:// URL"),
+        (lambda t: t.replace("http://127.0.0.1:5000", "https://user:pw@broker.example"),
+         "jwks_url: must be an https:// URL"),
     ],
 )
 def test_errors_name_the_key(tmp_path, change, message):
@@ -104,3 +117,12 @@ def test_the_documented_example_loads(tmp_path):
     example = Path(__file__).resolve().parents[3] / "adapters" / "kit" / "kit.example.toml"
     s = load_settings(write(tmp_path, example.read_text(encoding="utf-8")))
     assert s.source == "csv" and s.csv_path == str(tmp_path / "kit.csv")
+
+
+@pytest.mark.parametrize("url", [
+    "https://broker.example/.well-known/jwks.json", "http://127.0.0.1:5000/jwks.json",
+    "http://127.8.9.10/jwks.json", "http://[::1]:8000/jwks.json", "http://localhost/jwks.json",
+])
+def test_jwks_url_https_or_loopback(tmp_path, url):
+    text = GOOD.replace("http://127.0.0.1:5000/.well-known/jwks.json", url)
+    assert load_settings(write(tmp_path, text)).jwks_url == url
