@@ -8,6 +8,7 @@ and can be retried, while a lookup another broker is still answering is left."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 import requests
+from markupsafe import escape
 
 from federator import create_app
 from federator.audit.trail import AuditTrail
@@ -81,6 +83,12 @@ def test_only_the_authorities_asked_are_named_as_asked(fed: Federation) -> None:
     assert paused not in {a["id"] for a in receipt["authorities"]}
     assert kept in {a["id"] for a in receipt["authorities"]}
     assert [(n["id"], n["reason"]) for n in receipt["not_asked"]] == [(paused, "suspended")]
+    html = receipt_page(fed, lookup_id, requested["actor_id"])
+    asked_part, not_asked_part = html.split("<h2 class=\"govuk-heading-m\">Not asked</h2>")
+    paused_name = str(escape(fed.world.authority(paused).name))
+    assert paused_name not in asked_part.split("Authorities asked")[1]
+    assert paused_name in not_asked_part.split("Proof it is in the audit trail")[0]
+    assert "did not receive the child" in not_asked_part
 
     report = call(fed, "POST", "/api/v1/audit/subject-access", fed.token("auditor"), {
         "child": {"nhs_number": child.nhs_number}, "request_reference": "SAR-1"}).json()
@@ -102,6 +110,18 @@ def test_only_the_authorities_asked_are_named_as_asked(fed: Federation) -> None:
     by_kept = call(fed, "GET", f"/api/v1/audit/records?authority={kept}", auditor).json()
     assert lookup_id in {r.get("lookup_id") for r in by_kept["records"]}
     assert services.trail.verify().ok
+
+
+def receipt_page(fed: Federation, lookup_id: str, actor_id: str) -> str:
+    """The receipt page as the practitioner who made the lookup sees it."""
+    client = fed.app.test_client()
+    with client.session_transaction() as s:
+        s["principal"] = {"id": actor_id, "name": "Priya Shah", "roles": ["practitioner"],
+                          "organisation": "Leeds City Council", "job_title": "Social worker"}
+        s["signed_in_at"] = s["last_seen"] = time.time()
+    page = client.get(f"/lookups/{lookup_id}/receipt", headers={"Accept": "text/html"})
+    assert page.status_code == 200
+    return page.get_data(as_text=True)
 
 
 def principal_of(record: dict[str, Any]) -> Principal:
@@ -148,6 +168,9 @@ def test_a_lookup_cut_off_by_a_crash_is_closed_once_and_can_be_retried(
     assert {a["outcome"] for a in receipt["authorities"]} == {"interrupted"}
     assert [r["event"] for r in receipt["records"]] == ["lookup.requested",
                                                         "lookup.interrupted"]
+    html = receipt_page(fed, on_receipt, principal.id)
+    assert "Cut off: the broker stopped before the answers were recorded" in html
+    assert "cut off before its answer was recorded" in html
 
     start_again(fed)
     start_again(fed)  # a second start (or a second process) writes nothing more
