@@ -21,6 +21,7 @@ from federator.logs import install_request_ids
 from federator.lookup.breakers import BreakerPolicy, Breakers
 from federator.lookup.dispatch import Dispatcher
 from federator.lookup.fanout import FanOut
+from federator.lookup.interrupted import close_at_start
 from federator.lookup.routing import load_postcode_table
 from federator.lookup.service import LookupPolicy, LookupService
 from federator.registry.service import Registry
@@ -162,6 +163,7 @@ def _services(settings: Settings, *, migrate: bool) -> Services:
             cooldown_s=settings.breaker_cooldown_s,
             probe_s=settings.deadline_max_ms // 1000 + 5)),
     )
+    close_at_start(trail, lookups.interrupted_after_s)  # lookups cut off by a crash
     tokens = TokenValidator(settings.oidc_issuer, settings.oidc_audience,
                             roles_claim=settings.roles_claim,
                             organisation_claim=settings.organisation_claim,

@@ -31,8 +31,10 @@ assert frozenset(STATUSES) == SPOKE, "the wire statuses and the broker's outcome
 LOOKUP_REQUESTED = "lookup.requested"
 LOOKUP_COMPLETED = "lookup.completed"
 LOOKUP_REFUSED = "lookup.refused"
+#: a lookup cut off by a crash (requested, never completed), closed afterwards
+LOOKUP_INTERRUPTED = "lookup.interrupted"
 LOOKUP_RATE_LIMITED = "lookup.rate_limited"
-LOOKUP_EVENTS = (LOOKUP_REQUESTED, LOOKUP_COMPLETED, LOOKUP_REFUSED)
+LOOKUP_EVENTS = (LOOKUP_REQUESTED, LOOKUP_COMPLETED, LOOKUP_REFUSED, LOOKUP_INTERRUPTED)
 
 AUTH_SIGNED_IN = "auth.signed_in"
 AUTH_SIGNED_OUT = "auth.signed_out"

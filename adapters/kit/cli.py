@@ -1,4 +1,5 @@
-"""``federator-adapter serve --config kit.toml``: run the kit under gunicorn."""
+"""``federator-adapter serve --config kit.toml``: run the kit under waitress
+(:mod:`adapters.kit.serving`: slow clients hold a socket, never a thread)."""
 
 from __future__ import annotations
 
@@ -6,48 +7,16 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
-from flask import Flask
-from gunicorn.app.base import BaseApplication
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
 
 from adapters.conformance import TEST_NHS_NUMBER, CheckResult, run_checks
 from adapters.kit.app import create_kit_app, kit_model, make_source
+from adapters.kit.serving import ServeLimits, make_server
 from adapters.kit.settings import SettingsError, load_settings
 from adapters.protocol import sign_request
-
-
-class KitServer(BaseApplication):  # type: ignore[misc]
-    """gunicorn, configured in code (gthread workers, 8 threads each)."""
-
-    def __init__(self, app: Flask, options: dict[str, Any]) -> None:
-        self.application = app
-        self.options = options
-        super().__init__()
-
-    def load_config(self) -> None:
-        assert self.cfg is not None
-        for key, value in self.options.items():
-            if key in self.cfg.settings and value is not None:
-                self.cfg.set(key.lower(), value)
-
-    def load(self) -> Flask:
-        return self.application
-
-
-def server_options(host: str, port: int, workers: int) -> dict[str, Any]:
-    return {
-        "bind": f"{host}:{port}",
-        "workers": workers,
-        "worker_class": "gthread",
-        "threads": 8,
-        "timeout": 30,
-        "accesslog": None,  # request lines would carry nothing useful and no personal data
-        "errorlog": "-",
-    }
 
 
 @click.group()
@@ -58,22 +27,42 @@ def main() -> None:
 @main.command()
 @click.option("--config", "config_path", required=True,
               type=click.Path(exists=True, dir_okay=False), help="The kit's TOML settings.")
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="The address to listen on (put a reverse proxy in front: see README).")
 @click.option("--port", default=8080, show_default=True, type=int)
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1))
-def serve(config_path: str, host: str, port: int, workers: int) -> None:
+@click.option("--threads", default=ServeLimits.threads, show_default=True,
+              type=click.IntRange(min=1), help="Threads answering complete requests.")
+@click.option("--connection-limit", default=ServeLimits.connection_limit, show_default=True,
+              type=click.IntRange(min=1), help="Connections open at once.")
+@click.option("--request-timeout", "request_timeout_s", default=ServeLimits.request_timeout_s,
+              show_default=True, type=click.FloatRange(min=0.1),
+              help="Seconds a request (headers and body) has to arrive from its first byte.")
+@click.option("--idle-timeout", "idle_timeout_s", default=ServeLimits.idle_timeout_s,
+              show_default=True, type=click.FloatRange(min=5),
+              help="Seconds an idle keep-alive connection is kept.")
+@click.option("--workers", default=None, type=int, hidden=True,
+              help="Ignored: the kit runs as one process (it was gunicorn's workers).")
+def serve(config_path: str, host: str, port: int, threads: int, connection_limit: int,
+          request_timeout_s: float, idle_timeout_s: float, workers: int | None) -> None:
     """Serve the adapter for the authority described in --config."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         settings = load_settings(config_path)
     except SettingsError as e:
         raise click.ClickException(f"{config_path}: {e}") from e
-    if workers > 1 and not settings.redis_url:
-        click.echo("warning: several workers without redis_url: replayed requests may be "
-                   "accepted by another worker", err=True)
+    if workers is not None:
+        click.echo("warning: --workers is ignored: the kit is one process (see --threads)",
+                   err=True)
     app = create_kit_app(settings)
+    server = make_server(app, host, port, max_body_bytes=settings.max_body_bytes,
+                         limits=ServeLimits(threads=threads, connection_limit=connection_limit,
+                                            request_timeout_s=request_timeout_s,
+                                            idle_timeout_s=idle_timeout_s))
     click.echo(f"{settings.name} ({settings.authority_id}) adapter on http://{host}:{port}")
-    KitServer(app, server_options(host, port, workers)).run()
+    try:
+        server.run()
+    finally:
+        server.close()
 
 
 @main.command()

@@ -1,8 +1,10 @@
 """The broker's public keys, fetched from its JWKS URL and cached.
 
-An unknown ``kid`` (the broker rotated its key) triggers a re-fetch, but at
-most once every ``min_refresh_s`` seconds, so a flood of requests with made-up
-kids cannot hammer the broker. The cache is also refreshed after ``max_age_s``.
+The keys come only from ``jwks_url`` itself: no proxy from the environment, no
+redirect followed (:func:`jwks_session`). An unknown ``kid`` (the broker rotated
+its key) triggers a re-fetch, but at most once every ``min_refresh_s`` seconds,
+so a flood of requests with made-up kids cannot hammer the broker. The cache
+is also refreshed after ``max_age_s``.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ class BrokerKeys:
         self.timeout_s = timeout_s
         self.min_refresh_s = min_refresh_s
         self.max_age_s = max_age_s
-        self.session = session or requests.Session()
+        self.session = session or jwks_session()
         self._clock = clock
         self._lock = threading.Lock()
         self._keys: KeySet | None = None
@@ -64,9 +66,11 @@ class BrokerKeys:
         self.fetches += 1
         try:
             response = self.session.get(
-                self.jwks_url, timeout=self.timeout_s, headers={"Accept": "application/json"}
+                self.jwks_url, timeout=self.timeout_s, allow_redirects=False,
+                headers={"Accept": "application/json"},
             )
-            response.raise_for_status()
+            if response.status_code != 200:  # a redirect is refused, not followed
+                raise requests.HTTPError(f"status {response.status_code}", response=response)
             data: Any = response.json()
             keys = KeySet.import_key_set(_public_only(data))
         except (requests.RequestException, ValueError, TypeError, KeyError) as e:
@@ -75,6 +79,16 @@ class BrokerKeys:
             return  # keep the keys we have
         self._keys = keys
         self._kids = frozenset(k.kid for k in keys.keys if k.kid)
+
+
+def jwks_session() -> requests.Session:
+    """The session the keys are fetched with: straight to ``jwks_url``. Proxy
+    variables (``HTTPS_PROXY``…), ``.netrc`` and ``REQUESTS_CA_BUNDLE`` in the
+    environment are ignored (``trust_env``), and no redirect is followed."""
+    session = requests.Session()
+    session.trust_env = False
+    session.max_redirects = 0
+    return session
 
 
 def _public_only(data: Any) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 import types
@@ -11,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from adapters.kit.model import ModelError, load_model
 
@@ -29,8 +31,10 @@ class SettingsError(ValueError):
 class KitSettings:
     authority_id: str
     name: str
+    #: the broker's public keys: https (http only to a loopback address)
     jwks_url: str
-    broker_issuer: str | None = None
+    #: the broker's id: a request whose token has another ``iss`` is refused
+    broker_issuer: str
     source: str = "csv"
     csv_path: str | None = None
     sql_url: str | None = None
@@ -79,9 +83,12 @@ class KitSettings:
 
 
 def validate_settings(s: KitSettings) -> None:
-    for name in ("authority_id", "name", "jwks_url"):
+    for name in ("authority_id", "name", "jwks_url", "broker_issuer"):
         if not getattr(s, name):
             raise SettingsError(f"{name}: must not be empty")
+    if not trusted_jwks_url(s.jwks_url):
+        raise SettingsError("jwks_url: must be an https:// URL (http:// only to a loopback "
+                            "address such as 127.0.0.1, for tests and the demo)")
     if s.source not in SOURCES:
         raise SettingsError(f"source: must be one of {', '.join(SOURCES)}, not {s.source!r}")
     if s.source == "csv" and not s.csv_path:
@@ -126,6 +133,27 @@ def validate_settings(s: KitSettings) -> None:
         raise SettingsError("witness_proof_url: must start with https:// (or http://)")
     if s.admin_email and not s.smtp_url:
         raise SettingsError("smtp_url: required when admin_email is set (or set KIT_SMTP_URL)")
+
+
+def trusted_jwks_url(url: str) -> bool:
+    """https with a host, or http to a loopback address (127.0.0.0/8, ::1, localhost)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return False
+    if not host or parts.username or parts.password:
+        return False
+    if parts.scheme == "https":
+        return True
+    if parts.scheme != "http":
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _field_types() -> dict[str, Any]:

@@ -165,7 +165,8 @@ def lookup_receipt_json(lookup_id: str) -> Any:
     try:
         body = lookup_receipt(services.trail, lookup_id, g.principal.id,
                               names=services.lookups.endpoint_names(),
-                              checkpoint_every=services.settings.audit_checkpoint_every)
+                              checkpoint_every=services.settings.audit_checkpoint_every,
+                              interrupted_after_s=services.lookups.interrupted_after_s)
     except NotYours:
         abort(404, message=NOT_YOURS)
     return body, 200, {"Cache-Control": "no-store"}

@@ -26,8 +26,10 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from federator.audit.asked import asked as asked_ids
+from federator.audit.asked import asked_outcomes
 from federator.audit.queries import child_pseudonyms, lookups_of_child
-from federator.names import LOOKUP_COMPLETED, LOOKUP_REQUESTED
+from federator.names import LOOKUP_COMPLETED, LOOKUP_INTERRUPTED, LOOKUP_REQUESTED
 
 REVIEW_POWERS = ("children-act-1989-s47",)
 SEARCHED_TEXT = {"nhs_number": "NHS number",
@@ -54,6 +56,7 @@ def build_report(records: Iterable[Mapping[str, Any]], searched: list[str],
     before it is disclosed, so it is also listed in ``to_review``."""
     requested: dict[str, Mapping[str, Any]] = {}
     completed: dict[str, Mapping[str, Any]] = {}
+    interrupted: set[str] = set()
     for record in records:
         lookup_id = record.get("lookup_id")
         if not isinstance(lookup_id, str):
@@ -62,15 +65,18 @@ def build_report(records: Iterable[Mapping[str, Any]], searched: list[str],
             requested.setdefault(lookup_id, record)
         elif record.get("event") == LOOKUP_COMPLETED:
             completed[lookup_id] = record
+        elif record.get("event") == LOOKUP_INTERRUPTED:
+            interrupted.add(lookup_id)
     lookups, to_review = [], []
     for lookup_id, asked in requested.items():
+        # Only the authorities asked: those not asked never received the child's identity.
         done = completed.get(lookup_id)
         if done is not None:
-            authorities = [{"id": str(o.get("id")), "outcome": o.get("outcome")}
-                           for o in done.get("outcomes") or [] if isinstance(o, Mapping)]
-        else:  # never finished (or its record is missing): asked, outcome unknown
-            authorities = [{"id": str(a), "outcome": None}
-                           for a in asked.get("authorities") or []]
+            authorities = [{"id": a, "outcome": outcome}
+                           for a, outcome in asked_outcomes(asked, done).items()]
+        else:  # cut off by a crash, or not finished (or its record missing): unknown
+            outcome = "interrupted" if lookup_id in interrupted else None
+            authorities = [{"id": a, "outcome": outcome} for a in asked_ids(asked)]
         item = {"lookup_id": lookup_id, "at": asked.get("at"),
                 "organisation": asked.get("actor_organisation"),
                 "role": asked.get("actor_role"), "purpose": asked.get("purpose"),

@@ -6,7 +6,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -70,6 +70,8 @@ class AuditTrail:
         self.cadence = Cadence(checkpoint_interval_s, self.checkpoint_if_due)
         if checkpoint_interval_s:  # the engine's owner is done with it: no more timers
             event.listen(engine, "engine_disposed", lambda _engine: self.cadence.close())
+        #: the ``at`` of each record written (tests set it to write an old record)
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def sign_with(self, keys: Any) -> None:
         """Checkpoints are signed with the broker's key (``key`` with a ``kid``)."""
@@ -79,11 +81,26 @@ class AuditTrail:
 
     def append(self, event: str, **fields: Any) -> dict[str, Any]:
         """Write one record after the current head; retried when another process wins."""
+        record = self._append(event, fields, None)
+        assert record is not None
+        return record
+
+    def append_unless(self, written: Callable[[Connection], bool], event: str,
+                      **fields: Any) -> dict[str, Any] | None:
+        """Write the record unless ``written(conn)`` says it (or what makes it moot)
+        is already there: checked while holding the head, so of several processes
+        appending the same record at once exactly one writes it. None when not written."""
+        return self._append(event, fields, written)
+
+    def _append(self, event: str, fields: Mapping[str, Any],
+                written: Callable[[Connection], bool] | None) -> dict[str, Any] | None:
         last_error: Exception | None = None
         for attempt in range(self.attempts):
             try:
                 began = time.perf_counter()
-                record = self._append_once(event, fields)
+                record = self._append_once(event, fields, written)
+                if record is None:
+                    return None
                 metrics.audit_append(event, time.perf_counter() - began)
                 break
             except (IntegrityError, OperationalError) as e:
@@ -103,7 +120,9 @@ class AuditTrail:
             self.cadence.added()
         return record
 
-    def _append_once(self, event: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    def _append_once(self, event: str, fields: Mapping[str, Any],
+                     written: Callable[[Connection], bool] | None = None
+                     ) -> dict[str, Any] | None:
         relaxed = event in RELAXED
         with self.engine.connect() as conn:
             if relaxed and conn.dialect.name == "sqlite":
@@ -111,6 +130,9 @@ class AuditTrail:
                 conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
             try:
                 _take_the_head(conn)
+                if written is not None and written(conn):
+                    conn.rollback()
+                    return None
                 if relaxed and conn.dialect.name == "postgresql":
                     conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
                 record = self._write(conn, event, fields)
@@ -126,7 +148,7 @@ class AuditTrail:
                ) -> dict[str, Any]:
         head = conn.execute(_HEAD).first()
         seq, prev = (head.seq + 1, head.hash) if head else (1, GENESIS)
-        record = {"seq": seq, "at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        record = {"seq": seq, "at": self.clock().isoformat(timespec="milliseconds"),
                   "event": event, **fields}
         refs = _record_refs(record) if event == LOOKUP_COMPLETED else []
         if event == LOOKUP_REQUESTED:
@@ -385,6 +407,9 @@ def _record_refs(record: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 def _authorities(record: Mapping[str, Any]) -> set[str]:
     found = {a for a in record.get("authorities") or [] if isinstance(a, str)}
+    # An authority not asked (suspended, circuit open) never received the child's
+    # identity: the lookup is not theirs to see, nor found under their name.
     found |= {o["id"] for o in record.get("outcomes") or []
-              if isinstance(o, Mapping) and isinstance(o.get("id"), str)}
+              if isinstance(o, Mapping) and isinstance(o.get("id"), str)
+              and not o.get("not_asked")}
     return {a[:64] for a in found}

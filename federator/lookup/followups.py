@@ -9,15 +9,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 
+from federator.audit.asked import asked, asked_outcomes, not_asked
 from federator.audit.checkpoints import Checkpoint
 from federator.audit.trail import AuditTrail
 from federator.inputs import bad_text
-from federator.names import LOOKUP_COMPLETED, LOOKUP_REQUESTED, NOT_ANSWERED
+from federator.lookup.interrupted import close_one, is_cut_off
+from federator.names import (
+    LOOKUP_COMPLETED,
+    LOOKUP_INTERRUPTED,
+    LOOKUP_REQUESTED,
+    NOT_ANSWERED,
+)
 from federator.storage import audit_records
 
 
@@ -33,14 +40,32 @@ class RetryRefused(ValueError):
 class LookupRecords:
     requested: Mapping[str, Any]
     completed: Mapping[str, Any] | None
+    #: ``lookup.interrupted``: cut off by a crash before it completed
+    interrupted: Mapping[str, Any] | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.completed is None and self.interrupted is None
+
+    def in_order(self) -> list[Mapping[str, Any]]:
+        return sorted((r for r in (self.requested, self.completed, self.interrupted)
+                       if r is not None), key=lambda r: int(r["seq"]))
 
 
-def load_lookup(trail: AuditTrail, lookup_id: str, actor_id: str) -> LookupRecords:
-    """The lookup's ``requested`` and ``completed`` records, if ``actor_id`` made it."""
+def load_lookup(trail: AuditTrail, lookup_id: str, actor_id: str, *,
+                interrupted_after_s: float | None = None, now: datetime | None = None
+                ) -> LookupRecords:
+    """The lookup's records, if ``actor_id`` made it. Given ``interrupted_after_s``,
+    a lookup found without an ending and older than that is closed as interrupted
+    (``federator.lookup.interrupted``) first."""
     if len(lookup_id) > 64 or bad_text(lookup_id):  # no such id (PostgreSQL refuses a NUL)
         raise NotYours("no such lookup of yours")
-    records = trail.records(lookup_id=lookup_id, limit=10)
-    return own_records(records, actor_id)
+    found = own_records(trail.records(lookup_id=lookup_id, limit=10), actor_id)
+    if found.open and interrupted_after_s is not None and is_cut_off(
+            found.requested, now=now or datetime.now(UTC), after_s=interrupted_after_s):
+        close_one(trail, found.requested)  # None: another process ended it meanwhile
+        found = own_records(trail.records(lookup_id=lookup_id, limit=10), actor_id)
+    return found
 
 
 def own_records(records: Sequence[Mapping[str, Any]], actor_id: str) -> LookupRecords:
@@ -48,7 +73,8 @@ def own_records(records: Sequence[Mapping[str, Any]], actor_id: str) -> LookupRe
     if requested is None or requested.get("actor_id") != actor_id:
         raise NotYours("no such lookup of yours")
     completed = next((r for r in records if r.get("event") == LOOKUP_COMPLETED), None)
-    return LookupRecords(requested, completed)
+    interrupted = next((r for r in records if r.get("event") == LOOKUP_INTERRUPTED), None)
+    return LookupRecords(requested, completed, interrupted)
 
 
 def retry_authorities(first: LookupRecords, *, pseudonym: str, now: datetime,
@@ -61,10 +87,14 @@ def retry_authorities(first: LookupRecords, *, pseudonym: str, now: datetime,
     if first.requested.get("child_pseudonym") != pseudonym:
         raise RetryRefused("The child given is not the child of the first lookup: "
                            "give the same details, or make a new lookup.")
-    if first.completed is None:
+    if first.interrupted is not None and first.completed is None:
+        # Cut off: nobody's answer was recorded, those asked and those not asked alike.
+        failed = frozenset([*asked(first.requested), *not_asked(first.requested)])
+    elif first.completed is None:
         raise RetryRefused("The first lookup has not finished yet.")
-    failed = frozenset(o["id"] for o in first.completed.get("outcomes") or []
-                       if isinstance(o, Mapping) and o.get("outcome") in NOT_ANSWERED)
+    else:
+        failed = frozenset(o["id"] for o in first.completed.get("outcomes") or []
+                           if isinstance(o, Mapping) and o.get("outcome") in NOT_ANSWERED)
     if not failed:
         raise RetryRefused("Every authority asked answered: there is nobody to ask again.")
     return failed
@@ -74,25 +104,32 @@ def receipt(first: LookupRecords, *, names: Mapping[str, str],
             checkpoint: Checkpoint | None, head_seq: int, checkpoint_every: int
             ) -> dict[str, Any]:
     """What the case file needs: when, why, on what basis, who was asked and how
-    each answered, and the signed checkpoint covering the records. No
-    professionals, no child details, no flags."""
-    requested, completed = first.requested, first.completed
-    outcomes = {o["id"]: o.get("outcome") for o in (completed or {}).get("outcomes") or []
-                if isinstance(o, Mapping) and isinstance(o.get("id"), str)}
-    asked = [a for a in requested.get("authorities") or [] if isinstance(a, str)]
-    asked += [a for a in outcomes if a not in asked]
-    last = completed or requested
+    each answered (an interrupted lookup: ``interrupted``), who was not asked and
+    why, and the signed checkpoint covering the records. No professionals, no
+    child details, no flags."""
+    requested, completed, interrupted = first.requested, first.completed, first.interrupted
+    skipped = not_asked(requested, completed)
+    outcomes = asked_outcomes(requested, completed)
+    sent = asked(requested, completed)
+    sent += [a for a in outcomes if a not in sent]
+    pending = "interrupted" if interrupted is not None and completed is None else "pending"
+    records = first.in_order()
+    last = records[-1]
     body: dict[str, Any] = {
         "lookup_id": requested["lookup_id"],
         "at": requested["at"],
         "purpose": requested.get("purpose"),
         "basis_type": requested.get("basis_type"),
         "follows": requested.get("follows"),
-        "complete": (completed or {}).get("complete"),
+        "complete": (completed.get("complete") if completed is not None
+                     else False if interrupted is not None else None),
+        "interrupted": completed is None and interrupted is not None,
         "authorities": [{"id": a, "name": names.get(a, a),
-                         "outcome": outcomes.get(a, "pending")} for a in asked],
+                         "outcome": outcomes.get(a, pending)} for a in sent],
+        "not_asked": [{"id": a, "name": names.get(a, a), "reason": why}
+                      for a, why in skipped.items()],
         "records": [{"seq": r["seq"], "event": r["event"], "hash": r["hash"]}
-                    for r in (requested, completed) if r is not None],
+                    for r in records],
     }
     if checkpoint is not None and checkpoint.tree_size >= last["seq"]:
         body["checkpoint"] = {**checkpoint.public(), "covered": True}
@@ -117,9 +154,11 @@ def head_seq(trail: AuditTrail) -> int:
 
 
 def lookup_receipt(trail: AuditTrail, lookup_id: str, actor_id: str, *,
-                   names: Mapping[str, str], checkpoint_every: int) -> dict[str, Any]:
-    """The receipt of one of ``actor_id``'s lookups; raises :class:`NotYours`."""
-    first = load_lookup(trail, lookup_id, actor_id)
-    last = first.completed or first.requested
+                   names: Mapping[str, str], checkpoint_every: int,
+                   interrupted_after_s: float | None = None) -> dict[str, Any]:
+    """The receipt of one of ``actor_id``'s lookups; raises :class:`NotYours`.
+    A lookup cut off by a crash is closed as interrupted first (``load_lookup``)."""
+    first = load_lookup(trail, lookup_id, actor_id, interrupted_after_s=interrupted_after_s)
+    last = first.in_order()[-1]
     return receipt(first, names=names, checkpoint=trail.covering(int(last["seq"])),
                    head_seq=head_seq(trail), checkpoint_every=checkpoint_every)

@@ -26,6 +26,10 @@ from federator.names import ANSWERED, MATCH
 STATE_DOWN_REASON = "shared state unavailable"
 SUSPENDED = "endpoint suspended"
 CIRCUIT_OPEN = "circuit open: recent calls failed; tried again after a cool-down"
+#: Why an authority routed for a lookup was not asked, as the trail records it
+#: (``not_asked`` in ``lookup.requested``, and on its outcome in ``lookup.completed``).
+NOT_ASKED_SUSPENDED = "suspended"
+NOT_ASKED_CIRCUIT_OPEN = "circuit_open"
 #: Free text copied into a refusal's record is cut to this length.
 PURPOSE_KEPT = 500
 #: The most professionals one answer lists (current first, then most recent): every
@@ -77,6 +81,13 @@ class PreparedLookup:
         """The authorities sent the question: routed, and their breaker lets the call through."""
         return tuple(e for e in self.plan.ask if self.tickets[e.id].allowed)
 
+    def not_asked(self) -> dict[str, str]:
+        """The authorities not asked (never sent the child's identity), each with
+        the reason the trail records."""
+        return {**{e.id: NOT_ASKED_SUSPENDED for e in self.plan.unavailable},
+                **{e.id: NOT_ASKED_CIRCUIT_OPEN for e in self.plan.ask
+                   if not self.tickets[e.id].allowed}}
+
     def withheld(self) -> list[Outcome]:
         """The authorities not asked, each with the reason."""
         return ([unavailable(e, SUSPENDED) for e in self.plan.unavailable]
@@ -119,7 +130,9 @@ def narrow(plan: Route, only: Collection[str]) -> Route:
 
 def requested_fields(lookup: PreparedLookup) -> dict[str, Any]:
     """``lookup.requested``: the question, never the child (only its pseudonym).
-    The trail adds the flags it computes as it writes (``federator.audit.flags``)."""
+    ``authorities`` are those asked (sent the question); ``not_asked`` those routed
+    but not sent it, with the reason. The trail adds the flags it computes as it
+    writes (``federator.audit.flags``)."""
     extra: dict[str, Any] = {}
     if lookup.follows:
         extra["follows"] = lookup.follows
@@ -132,26 +145,31 @@ def requested_fields(lookup: PreparedLookup) -> dict[str, Any]:
         "basis_type": lookup.basis["type"], "basis": dict(lookup.basis),
         "child_pseudonym": lookup.pseudonym, "scope": lookup.scope,
         "areas": sorted(lookup.plan.areas), "include_past": lookup.include_past,
-        "deadline_ms": lookup.deadline_ms, **extra, "authorities": list(lookup.authorities),
+        "deadline_ms": lookup.deadline_ms, **extra,
+        "authorities": [e.id for e in lookup.asked],
+        "not_asked": [{"id": a, "reason": why} for a, why in lookup.not_asked().items()],
     }
 
 
 def completed_fields(lookup: PreparedLookup, outcomes: Sequence[Outcome],
                      answer: Mapping[str, Any], *, client_gone: bool) -> dict[str, Any]:
     """``lookup.completed``: each authority's outcome and how many professionals,
-    never who they are."""
+    never who they are. An authority not asked is marked so on its outcome."""
+    not_asked = lookup.not_asked()
     return {
         "lookup_id": lookup.id, **lookup.actor, "child_pseudonym": lookup.pseudonym,
         **({"follows": lookup.follows} if lookup.follows else {}),
         "complete": answer["complete"], "client_gone": client_gone,
-        "outcomes": [_outcome_kept(o) for o in outcomes],
+        "outcomes": [_outcome_kept(o, not_asked.get(o.id)) for o in outcomes],
         "professionals": len(answer["professionals"]),
     }
 
 
-def _outcome_kept(o: Outcome) -> dict[str, Any]:
+def _outcome_kept(o: Outcome, not_asked: str | None = None) -> dict[str, Any]:
     kept: dict[str, Any] = {"id": o.id, "outcome": o.status, "latency_ms": o.latency_ms,
                             "professionals": len(o.professionals)}
+    if not_asked:
+        kept["not_asked"] = not_asked
     if o.matched_on:
         kept["matched_on"] = list(o.matched_on)
     if o.record_ref:

@@ -27,6 +27,7 @@ from federator.lookup.events import Event, LookupEvents
 from federator.lookup.fanout import FanOut, Outcome
 from federator.lookup.followups import RetryRefused, load_lookup, retry_authorities
 from federator.lookup.ids import new_lookup_id
+from federator.lookup.interrupted import interrupted_after_s
 from federator.lookup.journey import (
     STATE_DOWN_REASON,
     PreparedLookup,
@@ -95,6 +96,11 @@ class LookupService:
         """The child's audit pseudonym, as a lookup of ``child`` would record it."""
         return child_pseudonym(wire_child(child), self.policy.audit_key)
 
+    @property
+    def interrupted_after_s(self) -> float:
+        """A lookup this old with no completion was cut off (``lookup.interrupted``)."""
+        return interrupted_after_s(self.policy.deadline_max_ms)
+
     def endpoint_names(self) -> dict[str, str]:
         return {e.id: e.name for e in self.endpoints()}
 
@@ -133,7 +139,8 @@ class LookupService:
         """Ask again only the authorities that did not answer the practitioner's
         lookup ``lookup_id``, for the same child. Raises ``NotYours``, or
         ``RetryRefused`` once the refusal is audited."""
-        first = load_lookup(self.trail, lookup_id, principal.id)
+        first = load_lookup(self.trail, lookup_id, principal.id, now=self.now(),
+                            interrupted_after_s=self.interrupted_after_s)
         try:
             only = retry_authorities(first, pseudonym=self.pseudonym(request["child"]),
                                      now=self.now(), window_s=self.policy.retry_window_s)

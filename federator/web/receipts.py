@@ -10,9 +10,14 @@ from flask import abort, current_app, g
 
 from federator.auth.access import require_page_roles
 from federator.lookup.followups import NotYours, lookup_receipt
+from federator.lookup.journey import NOT_ASKED_CIRCUIT_OPEN, NOT_ASKED_SUSPENDED
 from federator.web.blueprint import PageBlueprint, render_page
 from federator.web.recent import OUTCOME_WORDS
 from federator.web.results import long_date
+
+INTERRUPTED_WORDS = "sent the question; cut off before its answer was recorded"
+NOT_ASKED_WORDS = {NOT_ASKED_SUSPENDED: "suspended by the broker's administrators",
+                   NOT_ASKED_CIRCUIT_OPEN: "recent calls to it failed, so it was not called"}
 
 blp = require_page_roles(PageBlueprint("web_receipts", __name__, template_folder="templates"),
                          "practitioner")
@@ -24,11 +29,13 @@ def receipt(lookup_id: str) -> Any:
     try:
         body = lookup_receipt(services.trail, lookup_id, g.principal.id,
                               names=services.lookups.endpoint_names(),
-                              checkpoint_every=services.settings.audit_checkpoint_every)
+                              checkpoint_every=services.settings.audit_checkpoint_every,
+                              interrupted_after_s=services.lookups.interrupted_after_s)
     except NotYours:
         abort(404)
     return render_page("web/receipt.html", no_store=True, receipt=body,
-                       when=receipt_time(body["at"]), words=OUTCOME_WORDS,
+                       when=receipt_time(body["at"]), not_asked_words=NOT_ASKED_WORDS,
+                       words={**OUTCOME_WORDS, "interrupted": INTERRUPTED_WORDS},
                        title="Lookup receipt")
 
 

@@ -163,8 +163,11 @@ def test_a_suspended_endpoint_is_reported_unavailable_not_called_and_audited(
     assert server.requests == 0
     trail = fed.app.extensions["federator"].trail
     requested, done = trail.records(lookup_id=answer["lookup_id"])
-    assert "fault-0" in requested["authorities"]
-    assert {o["id"]: o["outcome"] for o in done["outcomes"]}["fault-0"] == "unavailable"
+    # not asked, so not listed as asked: apart, with the reason
+    assert "fault-0" not in requested["authorities"]
+    assert {"id": "fault-0", "reason": "suspended"} in requested["not_asked"]
+    assert {o["id"]: (o["outcome"], o.get("not_asked")) for o in done["outcomes"]}[
+        "fault-0"] == ("unavailable", "suspended")
 
 
 def test_a_lookup_that_asked_nobody_is_not_complete(

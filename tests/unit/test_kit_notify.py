@@ -172,7 +172,7 @@ def test_bad_smtp_urls_and_modes_are_refused_by_name() -> None:
 
 
 BASE = {"authority_id": "a", "name": "A", "jwks_url": "http://127.0.0.1/jwks",
-        "csv_path": "x.csv"}
+        "broker_issuer": "federator", "csv_path": "x.csv"}
 
 
 def test_settings_name_the_notification_problem() -> None:

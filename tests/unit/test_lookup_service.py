@@ -16,7 +16,13 @@ from federator.lookup.breakers import BreakerPolicy, Breakers
 from federator.lookup.dispatch import Dispatcher
 from federator.lookup.fanout import Calls, Outcome
 from federator.lookup.followups import NotYours, RetryRefused
-from federator.lookup.journey import CIRCUIT_OPEN, STATE_DOWN_REASON, SUSPENDED
+from federator.lookup.journey import (
+    CIRCUIT_OPEN,
+    NOT_ASKED_CIRCUIT_OPEN,
+    NOT_ASKED_SUSPENDED,
+    STATE_DOWN_REASON,
+    SUSPENDED,
+)
 from federator.lookup.routing import Endpoint
 from federator.lookup.service import LookupPolicy, LookupService
 from federator.names import (
@@ -190,8 +196,15 @@ def test_a_suspended_authority_and_an_open_circuit_are_reported_not_asked() -> N
     assert details == {"leeds-cs": (NO_MATCH, None), "paused": (UNAVAILABLE, SUSPENDED),
                        "failing": (UNAVAILABLE, CIRCUIT_OPEN)}
     assert answer["complete"] is False
-    assert world.trail.last(LOOKUP_REQUESTED)["authorities"] == ["leeds-cs", "failing",
-                                                                 "paused"]
+    # the trail lists those asked apart from those not asked, with the reason
+    requested = world.trail.last(LOOKUP_REQUESTED)
+    assert requested["authorities"] == ["leeds-cs"]
+    assert requested["not_asked"] == [{"id": "paused", "reason": NOT_ASKED_SUSPENDED},
+                                      {"id": "failing", "reason": NOT_ASKED_CIRCUIT_OPEN}]
+    outcomes = {o["id"]: o.get("not_asked") for o in world.trail.last(
+        LOOKUP_COMPLETED)["outcomes"]}
+    assert outcomes == {"leeds-cs": None, "paused": NOT_ASKED_SUSPENDED,
+                        "failing": NOT_ASKED_CIRCUIT_OPEN}
 
 
 def test_a_lookup_nobody_covers_is_not_complete() -> None:

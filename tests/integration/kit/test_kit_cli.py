@@ -1,4 +1,4 @@
-"""``python -m adapters.kit serve``: the kit under gunicorn, as an authority runs it."""
+"""``python -m adapters.kit serve``: the kit under waitress, as an authority runs it."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def served(tmp_path, jwks_server, kit_csv):
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "adapters.kit", "serve", "--config", str(config),
-         "--port", str(port), "--workers", "2"],
+         "--port", str(port), "--threads", "4"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
@@ -66,12 +66,12 @@ def served(tmp_path, jwks_server, kit_csv):
             proc.stdout.close()
 
 
-def test_serve_runs_under_gunicorn(served, broker_key, make_body):
+def test_serve_runs_under_waitress(served, broker_key, make_body):
     url, _ = served
     health = requests.get(f"{url}/health", timeout=5)
     assert health.json() == {"status": "ok", "protocol": "federator-lookup/1", "witness": "none",
                              "authority": "test-cs"}
-    assert "gunicorn" in health.headers.get("Server", "")
+    assert health.headers.get("Server") == "federator-kit"  # waitress, named for the kit
     body = encode_body(make_body())
     token = sign_request(body, broker_key, issuer="federator-test-broker", audience="test-cs")
     r = requests.post(f"{url}/lookup", data=body, timeout=10,

@@ -40,7 +40,8 @@ class BrokenSource:
 
 def settings(tmp_path, **kw):
     values = {"authority_id": "test-cs", "name": "Test Council",
-              "jwks_url": "http://unused.invalid/jwks", "csv_path": "unused.csv",
+              "jwks_url": "https://unused.invalid/jwks", "broker_issuer": "broker",
+              "csv_path": "unused.csv",
               "audit_log_path": str(tmp_path / "audit.jsonl")}
     values.update(kw)
     return KitSettings(**values)
@@ -230,7 +231,7 @@ def test_a_declined_answer_carries_no_match_details(make_client):
     assert "record_ref" not in r.json and "matched_on" not in r.json
 
 
-def test_issuer_checked_when_configured(make_client):
+def test_issuer_is_checked(make_client):
     r = post(make_client(broker_issuer="the-real-broker"), wire())
     assert r.status_code == 401
     assert r.json == {"error": "wrong issuer"}

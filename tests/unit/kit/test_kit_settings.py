@@ -53,7 +53,7 @@ def test_paths_and_keys_from_the_file_and_the_environment(tmp_path):
     from adapters.kit.settings import settings_from_mapping
 
     (tmp_path / "mu.json").write_text("{}")
-    data = {"authority_id": "a", "name": "A", "jwks_url": "https://b.example/j",
+    data = {"authority_id": "a", "name": "A", "jwks_url": "https://b.example/j", "broker_issuer": "federator",
             "csv_path": "x.csv", "match_model_path": "mu.json"}
     s = settings_from_mapping(data, base_dir=tmp_path, environ={"KIT_RECORD_REF_KEY": "k" * 32})
     assert s.match_model_path == str(tmp_path / "mu.json")
@@ -105,6 +105,19 @@ def test_settings_are_frozen(tmp_path):
         (lambda t: t.replace('name = "Leeds Children\'s Services"', "name = 3"),
          "name: must be str"),
         (lambda t: t + "[broken", "not valid TOML"),
+        # the kit trusts only what it should: the broker named, its keys over https
+        (lambda t: t.replace('broker_issuer = "federator-demo"\n', ""),
+         "broker_issuer: missing"),
+        (lambda t: t.replace('broker_issuer = "federator-demo"', 'broker_issuer = ""'),
+         "broker_issuer: must not be empty"),
+        (lambda t: t.replace("http://127.0.0.1:5000", "http://broker.example"),
+         "jwks_url: must be an https:// URL"),
+        (lambda t: t.replace("http://127.0.0.1:5000", "http://10.0.0.5"),
+         "jwks_url: must be an https:// URL"),
+        (lambda t: t.replace("http://127.0.0.1:5000", "ftp://127.0.0.1"),
+         "jwks_url: must be an https:// URL"),
+        (lambda t: t.replace("http://127.0.0.1:5000", "https://user:pw@broker.example"),
+         "jwks_url: must be an https:// URL"),
     ],
 )
 def test_errors_name_the_key(tmp_path, change, message):
@@ -154,3 +167,12 @@ def test_a_good_model_file_loads(tmp_path):
     (tmp_path / "mu.json").write_text('{"m": {"given_name": {"exact": 0.85, "other": 0.03}}}')
     s = load_settings(write(tmp_path, GOOD + 'match_model_path = "mu.json"\n'))
     assert s.match_model_path == str(tmp_path / "mu.json")
+
+
+@pytest.mark.parametrize("url", [
+    "https://broker.example/.well-known/jwks.json", "http://127.0.0.1:5000/jwks.json",
+    "http://127.8.9.10/jwks.json", "http://[::1]:8000/jwks.json", "http://localhost/jwks.json",
+])
+def test_jwks_url_https_or_loopback(tmp_path, url):
+    text = GOOD.replace("http://127.0.0.1:5000/.well-known/jwks.json", url)
+    assert load_settings(write(tmp_path, text)).jwks_url == url
