@@ -39,7 +39,7 @@ from urllib.parse import quote_plus, urlencode, urlsplit
 from adapters.base import AdapterError, AdapterTimeout, OutboundClient, Reply, Target
 from adapters.fhir_r4_mapping import demographics_agree, professionals_from, ref, references
 from adapters.fhir_tokens import MemoryTokenCache, RedisTokenCache, TokenCache
-from adapters.protocol import MAX_PROFESSIONALS, InvalidAnswer, parse_answer
+from adapters.protocol import InvalidAnswer, parse_answer
 from adapters.smart_auth import (
     CLIENT_SECRET,
     SMART_BACKEND,
@@ -50,6 +50,7 @@ from adapters.smart_auth import (
     load_private_key,
     token_form,
 )
+from adapters.wire_professional import MAX_PROFESSIONALS
 
 PROTOCOL = "fhir-r4"
 NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"

@@ -9,12 +9,12 @@ from adapters.aio import AsyncOutboundClient
 from adapters.base import AdapterError, OutboundClient, Reply, Target
 from adapters.protocol import (
     CHECKPOINT_HEADER,
-    MAX_PROFESSIONALS,
     PROTOCOL,
     InvalidAnswer,
     encode_body,
     parse_answer,
 )
+from adapters.wire_professional import MAX_PROFESSIONALS
 
 Signer = Callable[[bytes, str], str]
 """``sign(body, audience) -> token``: supplied by the broker, which holds the key."""

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
-from adapters.protocol import EMAIL
+from adapters.wire_professional import EMAIL
 from federator.names import ANSWERED, DECLINED, ERROR, MATCH, NO_MATCH, TIMEOUT, UNAVAILABLE
 
 OUTCOME_TEXT = {

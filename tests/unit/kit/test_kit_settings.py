@@ -53,8 +53,8 @@ def test_paths_and_keys_from_the_file_and_the_environment(tmp_path):
     from adapters.kit.settings import settings_from_mapping
 
     (tmp_path / "mu.json").write_text("{}")
-    data = {"authority_id": "a", "name": "A", "jwks_url": "https://b.example/j", "broker_issuer": "federator",
-            "csv_path": "x.csv", "match_model_path": "mu.json"}
+    data = {"authority_id": "a", "name": "A", "jwks_url": "https://b.example/j",
+            "broker_issuer": "federator", "csv_path": "x.csv", "match_model_path": "mu.json"}
     s = settings_from_mapping(data, base_dir=tmp_path, environ={"KIT_RECORD_REF_KEY": "k" * 32})
     assert s.match_model_path == str(tmp_path / "mu.json")
     assert s.record_ref_key == "k" * 32
