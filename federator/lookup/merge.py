@@ -5,10 +5,12 @@ same registration number, else the same name, organisation and role) become one
 entry whose ``contacts`` hold every source's phone and e-mail beside the sources
 that gave them, so an authority that reports someone else's registration number
 with its own phone shows that phone only under its own name. The entry's other
-details, and its ``phone`` and ``email``, come from the preferred source, blanks
-filled from the next: the source whose registered name is the organisation the
-reports give for the professional (their own organisation) comes first, the more
-reports agreeing the better; then sources in order of id.
+details come from the preferred source, blanks filled from the next: the source
+whose registered name is the organisation the other sources give for the
+professional (their own organisation) comes first, the more sources agreeing the
+better (a source's word for itself does not count); then sources in order of id.
+Its ``phone`` and ``email`` are the preferred source's only when the contacts agree
+or that preference is plain; else they are empty and ``contacts`` alone speak.
 """
 
 from __future__ import annotations
@@ -81,8 +83,12 @@ def merge(reports: Iterable[Report], names: Mapping[str, str] | None = None
 def _entry(seen: list[tuple[str, Mapping[str, Any]]], names: Mapping[str, str]
            ) -> dict[str, Any]:
     def votes(source: str) -> int:
+        """How many other sources give the professional this source's organisation:
+        each source once, never its own word for itself (an authority can name
+        itself as the organisation, or repeat a report, but not vote for itself)."""
         name = names.get(source, source)
-        return sum(same_organisation(name, person.get("organisation")) for _, person in seen)
+        return len({other for other, person in seen if other != source
+                    and same_organisation(name, person.get("organisation"))})
 
     # The order never depends on which authority answered first.
     ranked = seen if len(seen) == 1 else sorted(
@@ -102,12 +108,25 @@ def _entry(seen: list[tuple[str, Mapping[str, Any]]], names: Mapping[str, str]
             contacts.append({"phone": phone, "email": email, "sources": [source]})
         elif source not in same["sources"]:
             same["sources"].append(source)
-    if contacts:
+    if contacts and _settled(contacts, votes):
         entry["phone"], entry["email"] = contacts[0]["phone"], contacts[0]["email"]
     entry["contacts"] = contacts
     entry["sources"] = sorted({source for source, _ in seen})
     _dates(entry, [person for _, person in seen])
     return entry
+
+
+def _settled(contacts: list[dict[str, Any]], votes: Any) -> bool:
+    """Whether the entry may name one contact as the professional's: every source
+    agrees, or the first contact's sources are plainly the professional's own
+    organisation (more other sources say so than for any other contact). Else the
+    top-line ``phone`` and ``email`` stay empty and only ``contacts`` speak, each
+    beside its sources: no order of ids decides whose number is the real one."""
+    if len(contacts) == 1:
+        return True
+    lead = max(votes(s) for s in contacts[0]["sources"])
+    rest = max(votes(s) for c in contacts[1:] for s in c["sources"])
+    return lead > rest
 
 
 def _tiebreak(person: Mapping[str, Any]) -> tuple[str, ...]:

@@ -97,8 +97,9 @@ def test_missing_details_are_filled_from_the_other_report_but_contact_stays_with
     out = merge([("a", [{**person(), "phone": None, "email": "sam@example.gov.uk"}]),
                  ("b", [{**person(), "phone": "0113", "team": "West", "email": None}])])
     assert out[0]["team"] == "West"
-    # one source's phone is never shown as another's: each contact beside its sources
-    assert (out[0]["phone"], out[0]["email"]) == (None, "sam@example.gov.uk")
+    # one source's phone is never shown as another's: each contact beside its sources,
+    # and with nothing to say whose organisation she is, no contact is the top line
+    assert (out[0]["phone"], out[0]["email"]) == (None, None)
     assert out[0]["contacts"] == [
         {"phone": None, "email": "sam@example.gov.uk", "sources": ["a"]},
         {"phone": "0113", "email": None, "sources": ["b"]}]
@@ -286,6 +287,22 @@ def test_an_authority_sorting_first_cannot_replace_a_real_professionals_contact(
     assert entry["sources"] == ["aaa-attacker", "leeds-cs"]
 
 
+def test_an_authority_naming_itself_the_organisation_gets_no_top_line():
+    # its word for itself does not count: nobody else says Sam is the attacker's
+    own = {**HIJACK, "organisation": "Attacker Borough Services"}
+    [entry] = merge([("aaa-attacker", [own]), ("leeds-cs", [GENUINE])], NAMES_OF)
+    assert (entry["phone"], entry["email"]) == (None, None)
+    assert {c["phone"]: c["sources"] for c in entry["contacts"]} == {
+        "0800 000 666": ["aaa-attacker"], "0113 496 0001": ["leeds-cs"]}
+
+
+def test_repeating_a_report_is_not_more_votes():
+    own = {**HIJACK, "organisation": "Attacker Borough Services"}
+    [entry] = merge([("aaa-attacker", [own, own, {**own, "role": "Other"}]),
+                     ("leeds-cs", [GENUINE])], NAMES_OF)
+    assert (entry["phone"], entry["email"]) == (None, None)
+
+
 def test_the_hijacker_cannot_fill_the_genuine_sources_details_first():
     [entry] = merge([("aaa-attacker", [{**HIJACK, "name": "Evil Name", "team": "Evil"}]),
                      ("leeds-cs", [{**GENUINE, "team": None}])], NAMES_OF)
@@ -336,6 +353,9 @@ def test_each_contact_is_credited_only_to_sources_that_gave_it(given_reports):
     shown = {(s, c["phone"], c["email"]) for e in merge(given_reports)
              for c in e["contacts"] for s in c["sources"]}
     assert shown == {(s, phone, email) for s, _, phone, email in given_pairs}
-    for entry in merge(given_reports):  # an entry's top line is one of its own contacts
-        assert not entry["contacts"] or (entry["phone"], entry["email"]) == (
-            entry["contacts"][0]["phone"], entry["contacts"][0]["email"])
+    for entry in merge(given_reports):  # an entry's top line is its first contact, or none
+        assert (entry["phone"], entry["email"]) in (
+            (None, None), *((c["phone"], c["email"]) for c in entry["contacts"][:1]))
+        if len(entry["contacts"]) == 1:
+            assert (entry["phone"], entry["email"]) == (
+                entry["contacts"][0]["phone"], entry["contacts"][0]["email"])
