@@ -280,6 +280,12 @@ def answer_and_record(wire: dict[str, Any], records: list[Any], settings: KitSet
     (no_match with the notice) ``matched_on`` and ``ask_for``."""
     result = _match(wire, records, settings, model)
     answer = _answer(wire, result)
+    if result.candidate is not None and apply_policy(
+            result.candidate, wire["basis"], include_past=wire["include_past"],
+            today=today, authority=settings.name).unseen:
+        # A possible match with a child known here only through services this basis
+        # does not cover: "contact us to confirm" would reveal that involvement.
+        return _answer(wire, _match(wire, [], settings, model)), None
     if result.status == "match" and result.record is not None:
         outcome = apply_policy(
             result.record, wire["basis"], include_past=wire["include_past"],

@@ -78,6 +78,8 @@ class MatchResult:
     method: str | None = None  # "nhs_number", "demographics", "demographics_moved" or None
     matched_on: tuple[str, ...] = ()  # on a match and on a possible
     ask_for: tuple[str, ...] = ()  # on a possible
+    #: on a possible: the record it may be (never shared; the kit's policy reads it)
+    candidate: ChildRecord | None = None
 
 
 @dataclass(frozen=True)
@@ -231,7 +233,8 @@ def match_child(
         "no_match", round(max(confidence, possible_threshold), 4), None,
         notice=POSSIBLE_MATCH_NOTICE.format(authority=authority),
         method="demographics", matched_on=c.agreed,
-        ask_for=ask_for(query, index.prepared[best.position], c))
+        ask_for=ask_for(query, index.prepared[best.position], c),
+        candidate=records[best.position])
 
 
 def score_candidates(query: Prepared, index: RecordIndex, positions: Any, *,
