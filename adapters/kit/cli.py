@@ -197,21 +197,29 @@ def witness_fetch(broker_url: str, state_path: str, jwks_url: str | None) -> Non
     2 when the broker cannot be reached."""
     import requests
 
-    from adapters.kit.keys import BrokerKeys
-    from adapters.kit.witness import INCONSISTENT, Witness, WitnessStore
+    from adapters.kit.keys import BrokerKeys, jwks_session
+    from adapters.kit.settings import trusted_jwks_url
+    from adapters.kit.witness import INCONSISTENT, UNCHECKED, Witness, WitnessStore
     from adapters.witness import CHECKPOINT_PATH, JWKS_SUFFIX, PROOF_PATH
 
     base = broker_url.rstrip("/")
+    if not trusted_jwks_url(base + CHECKPOINT_PATH):
+        raise click.ClickException("--broker: must be an https:// URL (http only to loopback)")
     store = WitnessStore(state_path)
     checker = Witness(store, BrokerKeys(jwks_url or base + JWKS_SUFFIX), base + PROOF_PATH)
     try:
-        response = requests.get(base + CHECKPOINT_PATH, timeout=10)
+        response = jwks_session().get(base + CHECKPOINT_PATH, timeout=10,
+                                      allow_redirects=False)
         response.raise_for_status()
         signed = response.json()["signed"]
     except (requests.RequestException, ValueError, KeyError, TypeError) as e:
         click.echo(f"the broker's checkpoint could not be fetched: {type(e).__name__}", err=True)
         sys.exit(2)
     status = checker.check(str(signed))
+    if status == UNCHECKED:
+        click.echo("the broker's checkpoint could not be checked (its keys or proofs are "
+                   "unreachable, or it is not signed by them)", err=True)
+        sys.exit(2)
     held = store.read().get("checkpoint") or {}
     click.echo(f"witness: {status}; holding the checkpoint of {held.get('tree_size')} records")
     if status == INCONSISTENT:

@@ -129,8 +129,9 @@ def validate_settings(s: KitSettings) -> None:
     for name in ("notify_digest_s", "notify_queue"):
         if getattr(s, name) <= 0:
             raise SettingsError(f"{name}: must be positive")
-    if s.witness_proof_url and not s.witness_proof_url.startswith(("http://", "https://")):
-        raise SettingsError("witness_proof_url: must start with https:// (or http://)")
+    if s.witness_proof_url and not trusted_jwks_url(s.witness_proof_url):
+        raise SettingsError("witness_proof_url: must be an https:// URL (http:// only to a "
+                            "loopback address, for tests and the demo)")
     if s.admin_email and not s.smtp_url:
         raise SettingsError("smtp_url: required when admin_email is set (or set KIT_SMTP_URL)")
 

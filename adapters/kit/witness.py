@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +34,7 @@ from typing import Any
 import requests
 
 from adapters.checkpoints import BadCheckpoint, Checkpoint, open_checkpoint
-from adapters.kit.keys import KeysUnavailable
+from adapters.kit.keys import KeysUnavailable, jwks_session
 from adapters.witness import (
     EXTEND,
     FORK,
@@ -51,6 +52,8 @@ from adapters.witness import (
 log = logging.getLogger("adapters.kit.witness")
 
 CONSISTENT, INCONSISTENT, NONE = "consistent", "inconsistent", "none"
+#: what ``Witness.check`` says when it could not check (not a state that is held)
+UNCHECKED = "unchecked"
 MAX_TOKEN = 4096
 Alert = Callable[[str], None]
 KeySource = Callable[[str | None], Any]  # kid -> joserfc KeySet (adapters.kit.keys)
@@ -73,7 +76,12 @@ class WitnessStore:
         except FileNotFoundError:
             return {}
         except ValueError:
-            log.error("witness state %s is not JSON: starting again beside it", self.path)
+            # Never overwrite what may be evidence: keep it aside, then start again.
+            aside = self.path.with_name(f"{self.path.name}.unreadable-{int(time.time())}")
+            with contextlib.suppress(OSError):
+                os.replace(self.path, aside)
+            log.error("witness state %s is not JSON: kept as %s, starting again",
+                      self.path, aside.name)
             return {}
         return data if isinstance(data, dict) else {}
 
@@ -115,7 +123,8 @@ class Witness:
         self.keys = keys
         self.proof_url = proof_url
         self.alert = alert
-        self.session = session or requests.Session()
+        # straight to the broker: no proxy from the environment, no redirect followed
+        self.session = session or jwks_session()
         self.timeout_s = timeout_s
         self._cv = threading.Condition()
         self._pending: str | None = None
@@ -169,7 +178,7 @@ class Witness:
             incoming = self._open(token)
         except BadCheckpoint as e:
             log.warning("witness: a checkpoint the kit cannot accept: %s", e)
-            return self.status()
+            return UNCHECKED
         for _ in range(3):  # again if another worker held a new one meanwhile
             state = self.store.read()
             if state.get("status") == INCONSISTENT:
@@ -183,7 +192,7 @@ class Witness:
                 return self._inconsistent(held, incoming, fork_reason(held, incoming))
             answer = self._proof(*sizes_to_prove(held, incoming))
             if answer is None:
-                return self.status()  # not reachable now: the next request tries again
+                return UNCHECKED  # not reachable now: the next request tries again
             if "gone" in answer and held is None:
                 answer = {}  # the first one seen: held on trust, without its frontier
             elif "gone" in answer:
@@ -224,7 +233,7 @@ class Witness:
             return None
         try:
             response = self.session.get(self.proof_url, params={"first": first, "second": second},
-                                        timeout=self.timeout_s,
+                                        timeout=self.timeout_s, allow_redirects=False,
                                         headers={"Accept": "application/json"})
         except requests.RequestException as e:
             log.warning("witness: the broker's proofs are unreachable: %s", type(e).__name__)

@@ -28,7 +28,7 @@ from adapters.kit.app import create_kit_app
 from adapters.kit.cli import main as kit_main
 from adapters.kit.keys import BrokerKeys
 from adapters.kit.settings import KitSettings
-from adapters.kit.witness import Witness, WitnessStore, make_witness
+from adapters.kit.witness import UNCHECKED, Witness, WitnessStore, make_witness
 from adapters.merkle import consistency_proof, frontier_extend, leaf_hash, root
 from adapters.protocol import CHECKPOINT_HEADER, encode_body, public_jwks, sign_request
 from federator.demo.mail import start_mail_server
@@ -225,6 +225,7 @@ def test_an_unreachable_broker_or_an_unknown_key_is_no_alarm(kit_settings, broke
                                witness=witness)).url
     state = offered(url, broker_key, witness, broker.checkpoint())
     assert state == {} and alerts == []  # nothing held yet: the next request tries again
+    assert witness.check(broker.checkpoint()) == UNCHECKED
     witness.proof_url = broker.url + "/api/v1/transparency/consistency"
     offered(url, broker_key, witness, broker.checkpoint())
     broker.grow(2)
@@ -236,6 +237,39 @@ def test_an_unreachable_broker_or_an_unknown_key_is_no_alarm(kit_settings, broke
         stranger.close()
     assert state["status"] == "consistent" and state["checkpoint"]["tree_size"] == 3
     assert alerts == []
+
+
+def test_proofs_are_fetched_straight_from_the_broker_never_through_a_redirect(
+        kit_settings, broker, tmp_path, serve, monkeypatch):
+    from flask import Flask, redirect
+
+    bounce = Flask("bounce")
+
+    @bounce.route("/proofs")
+    def proofs():  # a redirect elsewhere, however good the answer there
+        return redirect(broker.url + "/api/v1/transparency/consistency", code=302)
+
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{_closed_port()}")
+    alerts: list[str] = []
+    witness = Witness(WitnessStore(tmp_path / "w.json"), BrokerKeys(broker.jwks_url),
+                      serve(bounce).url + "/proofs", alert=alerts.append)
+    broker.grow(2)
+    assert witness.check(broker.checkpoint()) == UNCHECKED
+    assert witness.store.read() == {} and alerts == []
+    witness.proof_url = broker.url + "/api/v1/transparency/consistency"  # the proxy is ignored
+    assert witness.check(broker.checkpoint()) == "consistent"
+
+
+def test_a_state_file_that_cannot_be_read_is_kept_aside_not_overwritten(tmp_path):
+    path = tmp_path / "w.json"
+    path.write_text("{ torn", encoding="utf-8")
+    store = WitnessStore(path)
+    assert store.read() == {}
+    [aside] = tmp_path.glob("w.json.unreadable-*")
+    assert aside.read_text(encoding="utf-8") == "{ torn"
+    with store.update() as state:
+        state["status"] = "consistent"
+    assert aside.read_text(encoding="utf-8") == "{ torn"
 
 
 def test_the_admin_is_emailed_through_smtp(kit_settings, broker, broker_key, tmp_path, serve):
