@@ -135,7 +135,10 @@ def address_problem(address: IPAddress, policy: UrlPolicy) -> str | None:
         return problem
     if any(address in net for net in _same_family(policy.allowed_networks, address)):
         return None
-    if inner is not None:
+    if inner is not None and address.teredo is None:
+        # A translated or mapped form reaches the IPv4 address itself: judge that.
+        # A Teredo address reaches a relay, not the client inside it (whose
+        # never-allowed forms are refused above): it is judged as itself.
         problem = address_problem(inner, policy)
         return f"{problem} (inside {address})" if problem else None
     if address.is_loopback:  # in development (never_allowed refuses it elsewhere)

@@ -245,3 +245,11 @@ def test_allowing_everything_does_not_open_metadata_through_a_name_or_a_literal(
                 "https://100.100.100.200/", "https://[fec0::1]/", "https://[::ffff:a9fe:a9fe]/"):
         with pytest.raises(UnsafeAddress):
             parse_url(url, EVERYTHING)
+
+
+def test_a_teredo_address_with_a_public_client_is_still_not_public() -> None:
+    # 2001:0::/32 carrying client 8.8.8.8: the relay, not the client, is reached
+    address = ipaddress.ip_address("2001:0:4136:e378:8000:63bf:f7f7:f7f7")
+    assert address.teredo is not None and str(address.teredo[1]) == "8.8.8.8"
+    problem = address_problem(address, PRODUCTION)
+    assert problem is not None and "not a public address" in problem
