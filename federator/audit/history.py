@@ -22,6 +22,9 @@ from federator.storage import audit_records as r
 #: At most this many of an actor's recent lookups of one child are read for the
 #: ``repeat_lookups`` flag (its limit is a handful; the reason then says "at least").
 REPEAT_ROWS = 100
+#: At most this many of a matched child's most recent lookups are looked through
+#: for the practitioner's repeats (by anyone: the practitioner's are among them).
+MATCHED_ROWS = 1000
 
 #: The actor's lookups in the last day, newest first, at most ``cap`` of them: the
 #: volume flags need to know only whether a limit is passed, so the cost stays the
@@ -60,16 +63,22 @@ _ACTOR_CHILD = select(func.count()).select_from(
     .limit(REPEAT_ROWS).subquery())  # a count: no order needed, so no sort
 
 
-#: This actor's earlier completed lookups (retries aside) in the window that an
-#: authority matched to one of the given records (``audit_child_refs``), or that
-#: were recorded under the same pseudonym: ``linked`` and ``typed``.
+#: The records an authority matched to one of the given records, newest first:
+#: read through the references' own index (authority, reference, seq), so the cost
+#: follows the child's lookups, never the practitioner's history; then those of
+#: this actor in the window (retries aside), by primary key. Two statements: as
+#: one, SQLite's planner walks the actor's day through the actor index instead.
+_MATCHED_SEQS = (
+    select(refs.c.seq)
+    .where(tuple_(refs.c.authority_id, refs.c.record_ref).in_(
+        bindparam("pairs", expanding=True)))
+    .order_by(refs.c.seq.desc()).limit(MATCHED_ROWS)
+)
 _MATCHED_CHILD = (
-    select(r.c.lookup_id, r.c.child_pseudonym)
-    .join(refs, refs.c.seq == r.c.seq)
-    .where(r.c.actor_id == bindparam("actor"), r.c.event == LOOKUP_COMPLETED,
-           r.c.at >= bindparam("since"), r.c.body.not_like('%"follows":%'),
-           tuple_(refs.c.authority_id, refs.c.record_ref).in_(bindparam("pairs",
-                                                                       expanding=True)))
+    select(r.c.lookup_id)
+    .where(r.c.seq.in_(bindparam("seqs", expanding=True)),
+           r.c.actor_id == bindparam("actor"), r.c.event == LOOKUP_COMPLETED,
+           r.c.at >= bindparam("since"), r.c.body.not_like('%"follows":%'))
     .limit(REPEAT_ROWS)
 )
 _TYPED_CHILD = (
@@ -127,8 +136,9 @@ def matched_history(conn: Connection, record: Mapping[str, Any],
     since = stamp(datetime.fromisoformat(record["at"]) - limits.repeat_window)
     typed = set(conn.execute(_TYPED_CHILD, {"actor": actor, "child": child,
                                             "since": since}).scalars())
-    linked = {lookup_id for lookup_id, _ in conn.execute(_MATCHED_CHILD, {
-        "actor": actor, "since": since, "pairs": [tuple(p) for p in refs_]})}
+    seqs = list(conn.execute(_MATCHED_SEQS, {"pairs": [tuple(p) for p in refs_]}).scalars())
+    linked = set(conn.execute(_MATCHED_CHILD, {
+        "actor": actor, "since": since, "seqs": seqs}).scalars()) if seqs else set()
     return len(typed), len(typed | linked)
 
 

@@ -27,7 +27,7 @@ from federator.audit.tables import (
     audit_flags,
 )
 from federator.audit.verification import StoredCheckpoint, verify_trail
-from federator.names import LOOKUP_COMPLETED, LOOKUP_REQUESTED
+from federator.names import LOOKUP_COMPLETED, LOOKUP_REQUESTED, MATCH
 from federator.storage import audit_records
 
 log = logging.getLogger(__name__)
@@ -401,6 +401,7 @@ def _record_refs(record: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Each authority's reference to the record it matched, once per authority."""
     refs = {o["id"][:64]: o["record_ref"][:128] for o in record.get("outcomes") or []
             if isinstance(o, Mapping) and isinstance(o.get("id"), str)
+            and o.get("outcome") == MATCH
             and isinstance(o.get("record_ref"), str) and o["record_ref"]}
     return sorted(refs.items())
 

@@ -34,7 +34,8 @@ def pseudonym(child: dict) -> str:
     return child_pseudonym(wire_child(child), KEY)
 
 
-def lookup(trail: AuditTrail, lookup_id: str, child: dict, refs: dict[str, str]) -> None:
+def lookup(trail: AuditTrail, lookup_id: str, child: dict, refs: dict[str, str], *,
+           outcome: str = "match") -> None:
     actor = {"actor_id": "sw-1", "actor_role": "practitioner", "actor_organisation": "Leeds"}
     p = pseudonym(child)
     trail.append("lookup.requested", lookup_id=lookup_id, **actor, purpose="p" * 20,
@@ -42,8 +43,8 @@ def lookup(trail: AuditTrail, lookup_id: str, child: dict, refs: dict[str, str])
                  authorities=sorted(refs) or ["leeds-cs"])
     trail.append("lookup.completed", lookup_id=lookup_id, **actor, child_pseudonym=p,
                  complete=True, outcomes=[
-                     {"id": a, "outcome": "match" if ref else "no_match", "latency_ms": 5,
-                      "professionals": 1, **({"record_ref": ref} if ref else {})}
+                     {"id": a, "outcome": outcome, "latency_ms": 5,
+                      "professionals": 1, "record_ref": ref}
                      for a, ref in refs.items()])
 
 
@@ -83,8 +84,8 @@ def test_subject_access_holds_lookups_found_through_a_match_for_review(trail):
 
 
 def test_a_reference_on_an_answer_that_is_not_a_match_is_not_kept(trail):
-    lookup(trail, "L1", LILY, {"leeds-cs": ""})
-    lookup(trail, "L2", LILQ, {"leeds-cs": ""})
+    lookup(trail, "L1", LILY, {"leeds-cs": "ref-1"}, outcome="no_match")
+    lookup(trail, "L2", LILQ, {"leeds-cs": "ref-1"}, outcome="no_match")
     assert ids(lookups_of_child(trail.engine, [pseudonym(LILY)])) == {"L1"}
 
 

@@ -22,7 +22,8 @@ from sqlalchemy import Connection, Engine, event
 from support.insider import insider
 
 from federator.audit.flags import FlagLimits
-from federator.audit.history import load_history, stamp
+from federator.audit.history import load_history, matched_history, stamp
+from federator.audit.tables import audit_child_refs
 from federator.storage import audit_records, make_engine, upgrade
 
 pytestmark = pytest.mark.integration
@@ -61,11 +62,19 @@ def history(engine: Engine, busy_lookups: int) -> None:
                          "prev_hash": f"p{seq:063x}", "hash": f"h{seq:063x}"})
     with insider(engine) as conn:
         conn.execute(audit_records.delete())
+        conn.execute(audit_child_refs.delete())
         conn.execute(audit_records.insert(), rows)
+        # every completion matched its own child at one authority
+        conn.execute(audit_child_refs.insert(), [
+            {"seq": row["seq"], "authority_id": "leeds-cs", "record_ref": f"ref-{row['seq']}"}
+            for row in rows if row["event"] == "lookup.completed"])
 
 
-def statements(conn: Connection, record: dict[str, Any]) -> list[tuple[str, Any]]:
-    """Every statement ``load_history`` sends for ``record``, with its parameters."""
+def statements(conn: Connection, record: dict[str, Any],
+               run: Any = lambda conn, record: load_history(conn, record, LIMITS)
+               ) -> list[tuple[str, Any]]:
+    """Every statement ``run`` (``load_history``) sends for ``record``, with its
+    parameters."""
     seen: list[tuple[str, Any]] = []
 
     def capture(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
@@ -73,7 +82,7 @@ def statements(conn: Connection, record: dict[str, Any]) -> list[tuple[str, Any]
 
     event.listen(conn, "before_cursor_execute", capture)
     try:
-        load_history(conn, record, LIMITS)
+        run(conn, record)
     finally:
         event.remove(conn, "before_cursor_execute", capture)
     return seen
@@ -111,4 +120,26 @@ def test_flag_queries_cost_the_same_for_a_long_history(engine: Engine):
     assert len(short) == len(long) == 4  # volume, no-match streak, organisations, repeats
     for i, (before, after) in enumerate(zip(short, long, strict=True)):
         # 20 times the history; a query that walks it costs 5 to 20 times as much
+        assert after <= 2 * before + 50, f"statement {i}: {before} -> {after}"
+
+
+def completion_costs(engine: Engine) -> list[int]:
+    """The completion's repeat queries (``matched_history``) for a child looked up
+    once before (the completion at seq 4 matched it)."""
+    record = {"at": stamp(datetime.now(UTC)), "actor_id": "busy",
+              "child_pseudonym": f"{7:064x}"}
+    pairs = [("leeds-cs", "ref-4")]
+    with engine.connect() as conn:
+        return [cost(conn, s, p) for s, p in statements(
+            conn, record, lambda c, rec: matched_history(c, rec, pairs, LIMITS))]
+
+
+def test_the_completions_repeat_query_costs_the_same_for_a_long_history(engine: Engine):
+    history(engine, 100)
+    short = completion_costs(engine)
+    history(engine, 2000)
+    long = completion_costs(engine)
+    # typed the same way; the matched child's records; this actor's among them
+    assert len(short) == len(long) == 3
+    for i, (before, after) in enumerate(zip(short, long, strict=True)):
         assert after <= 2 * before + 50, f"statement {i}: {before} -> {after}"
