@@ -130,6 +130,10 @@ def verify_database(settings: Settings, *, start: int, end: int | None,
     from federator.audit.trail import AuditTrail
     from federator.storage import make_engine
 
+    outside = [c for c in held if c.tree_size < start or (end is not None and c.tree_size > end)]
+    if outside:  # a walk that never reaches it cannot say the trail contains it
+        raise VerifyError(f"{outside[0].named()} lies outside --from/--to: give a range "
+                          "that reaches it, or verify the whole trail")
     url = settings.sqlalchemy_url
     if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
         raise VerifyError(f"there is no database at {url[len('sqlite:///'):]}: run "

@@ -138,6 +138,19 @@ def test_a_key_used_after_its_retirement_is_named(env, tmp_path):
     assert "the checkpoint signed at record 6" in result.output
 
 
+def test_a_held_checkpoint_outside_the_range_walked_is_not_called_contained(env, tmp_path):
+    today = date.today().isoformat()
+    out = tmp_path / "trail.jsonl"
+    assert CliRunner().invoke(main, ["audit", "export", "--from", today, "--to", today,
+                                     "--output", str(out)]).exit_code == 0
+    keys = published_keys(env, tmp_path)
+    args = ["audit", "verify", "--keys", str(keys), "--checkpoint", f"{out}.checkpoint.json"]
+    assert CliRunner().invoke(main, args).exit_code == 0  # the whole trail reaches it
+    short = CliRunner().invoke(main, [*args, "--to", "2"])
+    assert short.exit_code == 1
+    assert "lies outside --from/--to" in short.output and "contained" not in short.output
+
+
 def test_an_export_verifies_offline_and_a_changed_line_is_named(env, tmp_path, monkeypatch):
     today = date.today().isoformat()
     out = tmp_path / "trail.jsonl"
