@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from adapters.aio import AsyncOutboundClient
@@ -68,12 +68,18 @@ class LookupV1Client(OutboundClient):
                           deadline=deadline)
         return _answer(reply, payload, self.max_professionals)
 
-    async def alookup(self, target: Target, payload: Mapping[str, Any], *, deadline: float,
-                      request_id: str | None = None) -> dict[str, Any]:
-        """``lookup`` on the running event loop."""
+    def alookup(self, target: Target, payload: Mapping[str, Any], *, deadline: float,
+                request_id: str | None = None) -> Coroutine[Any, Any, dict[str, Any]]:
+        """``lookup`` as a coroutine for the fan-out's event loop. The request is
+        signed and its checkpoint read here, on the caller's thread: the loop, which
+        carries every lookup's calls, only sends and reads."""
         body = encode_body(payload)
-        reply = await self.aio.post(target, "/lookup", body,
-                                    self._headers(target, body, request_id), deadline=deadline)
+        return self._alookup(target, payload, body, self._headers(target, body, request_id),
+                             deadline)
+
+    async def _alookup(self, target: Target, payload: Mapping[str, Any], body: bytes,
+                       headers: dict[str, str], deadline: float) -> dict[str, Any]:
+        reply = await self.aio.post(target, "/lookup", body, headers, deadline=deadline)
         return _answer(reply, payload, self.max_professionals)
 
     async def aclose(self) -> None:
