@@ -179,9 +179,16 @@ class _ServerSentEvents(Iterator[str]):
 
     def __init__(self, events: Any) -> None:
         self.events = events
+        self.failed = False
 
     def __next__(self) -> str:
-        kind, data = next(self.events)
+        if self.failed:
+            raise StopIteration
+        try:
+            kind, data = next(self.events)
+        except AuditUnavailable:  # sent, but its answer could not be recorded: not shown
+            self.failed = True
+            kind, data = "failure", {"code": 503, "message": COMPLETION_UNRECORDED}
         return f"event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
     def close(self) -> None:

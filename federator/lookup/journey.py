@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 from typing import Any
 
 from adapters.protocol import WirePayload
@@ -65,7 +66,8 @@ class PreparedLookup:
     #: ``authorities``) narrowed the plan to
     follows: str | None = None
     only: frozenset[str] | None = None
-    flags: tuple[str, ...] = ()
+    #: flags only the broker saw (``own_family_name``), each ``{"flag", "reason"}``
+    flags: tuple[Mapping[str, str], ...] = ()
 
     @property
     def actor(self) -> dict[str, Any]:
@@ -76,10 +78,11 @@ class PreparedLookup:
         """Every authority this lookup reports on: asked, or unavailable without asking."""
         return tuple(e.id for e in (*self.plan.ask, *self.plan.unavailable))
 
-    @property
-    def asked(self) -> tuple[Endpoint, ...]:
-        """The authorities sent the question: routed, and their breaker lets the call through."""
-        return tuple(e for e in self.plan.ask if self.tickets[e.id].allowed)
+    @cached_property
+    def asked(self) -> dict[str, Endpoint]:
+        """The authorities sent the question, by id: routed, and their breaker lets
+        the call through (worked out once: every outcome looks its endpoint up)."""
+        return {e.id: e for e in self.plan.ask if self.tickets[e.id].allowed}
 
     def not_asked(self) -> dict[str, str]:
         """The authorities not asked (never sent the child's identity), each with
@@ -146,7 +149,7 @@ def requested_fields(lookup: PreparedLookup) -> dict[str, Any]:
         "child_pseudonym": lookup.pseudonym, "scope": lookup.scope,
         "areas": sorted(lookup.plan.areas), "include_past": lookup.include_past,
         "deadline_ms": lookup.deadline_ms, **extra,
-        "authorities": [e.id for e in lookup.asked],
+        "authorities": list(lookup.asked),
         "not_asked": [{"id": a, "reason": why} for a, why in lookup.not_asked().items()],
     }
 

@@ -188,10 +188,11 @@ class LookupService:
     def _answer(self, lookup: PreparedLookup, listening: Callable[[], bool]
                 ) -> Iterator[Event]:
         outcomes = lookup.withheld()
-        for outcome in list(outcomes):
+        for outcome in outcomes:
             metrics.authority(outcome.id, outcome.status, outcome.latency_ms)
             yield "authority", outcome.public()
-        stream = self.fanout.run(lookup.asked, self.dispatcher.calls(lookup.payload()),
+        stream = self.fanout.run(tuple(lookup.asked.values()),
+                                 self.dispatcher.calls(lookup.payload()),
                                  deadline=lookup.deadline)
         for outcome in stream:
             outcomes.append(outcome)
@@ -213,7 +214,7 @@ class LookupService:
         broker's usual wait (``breakers.judged``)."""
         if self.breakers is None:
             return
-        endpoint = next(e for e in lookup.asked if e.id == outcome.id)
+        endpoint = lookup.asked[outcome.id]
         fair_ms = min(endpoint.timeout_ms, self.policy.deadline_default_ms)
         self.breakers.record(outcome.id, outcome.status, lookup.tickets[outcome.id],
                              counted=judged(outcome.status, sent=outcome.sent,

@@ -241,6 +241,8 @@ def _progress(events: Iterator[tuple[str, dict[str, Any]]], total: int | None,
             elif kind == "result":
                 body, _, _ = _results_page(data, request_)
                 yield _event("result", {"html": body, "title": _results_title(data)})
+    except AuditUnavailable:  # sent, but its answer could not be recorded: not shown
+        yield _event("failure", {"text": COMPLETION_UNRECORDED})
     except Exception as e:  # the page must say so, not hang
         log.error("lookup page stream failed: %s", type(e).__name__)
         yield _event("failure", {"text": "Sorry, the lookup could not be finished. "
@@ -254,6 +256,7 @@ def recent() -> Any:
     rows = [{"lookup_id": item.lookup_id, "at": item.at, "purpose": item.purpose,
              "basis_type": item.basis_type, "asked": item.asked,
              "outcomes": outcome_words(item.outcomes),
-             "complete": item.complete} for item in items]
+             "complete": item.complete, "interrupted": item.interrupted}
+            for item in items]
     return render_page("web/recent.html", no_store=True, rows=rows,
                        title="My recent lookups")

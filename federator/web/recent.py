@@ -18,6 +18,7 @@ from federator.names import (
     DECLINED,
     ERROR,
     LOOKUP_COMPLETED,
+    LOOKUP_INTERRUPTED,
     LOOKUP_REQUESTED,
     MATCH,
     NO_MATCH,
@@ -26,7 +27,7 @@ from federator.names import (
 )
 from federator.storage import audit_records
 
-EVENTS = (LOOKUP_REQUESTED, LOOKUP_COMPLETED)
+EVENTS = (LOOKUP_REQUESTED, LOOKUP_COMPLETED, LOOKUP_INTERRUPTED)
 OUTCOME_WORDS = {
     MATCH: "knew the child", NO_MATCH: "did not know the child",
     DECLINED: "declined", TIMEOUT: "did not answer in time",
@@ -43,10 +44,13 @@ class RecentLookup:
     asked: int
     outcomes: dict[str, int] = field(default_factory=dict)
     complete: bool | None = None  # None: not finished (or its record is missing)
+    #: cut off by a crash (``lookup.interrupted``): its receipt says so; ask again
+    interrupted: bool = False
 
 
 def summarise(records: Iterable[Mapping[str, Any]]) -> list[RecentLookup]:
-    """Pair each ``lookup.requested`` with its ``lookup.completed``, newest first."""
+    """Pair each ``lookup.requested`` with its ``lookup.completed`` (or its
+    ``lookup.interrupted``), newest first."""
     found: dict[str, RecentLookup] = {}
     for record in records:
         lookup_id = record.get("lookup_id")
@@ -63,6 +67,9 @@ def summarise(records: Iterable[Mapping[str, Any]]) -> list[RecentLookup]:
             item.outcomes = dict(Counter(str(o.get("outcome")) for o in
                                          record.get("outcomes") or [] if isinstance(o, Mapping)))
             item.complete = bool(record.get("complete"))
+        elif record.get("event") == LOOKUP_INTERRUPTED and lookup_id in found \
+                and found[lookup_id].complete is None:  # a completion, if any, wins
+            found[lookup_id].complete, found[lookup_id].interrupted = False, True
     return sorted(found.values(), key=lambda r: r.at, reverse=True)
 
 

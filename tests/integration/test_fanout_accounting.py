@@ -224,3 +224,12 @@ def test_an_answer_the_trail_cannot_record_is_not_shown(
     assert "Rowan Fault" not in text and 'value="9434765919"' in text
     assert server.requests == 2  # both questions went out, audited as requested
     assert len(trail.records(event="lookup.requested")) == 2
+    # streamed, both faces end with a failure event that says so, never the result
+    streamed = post(fed, body(fed, [fault_code(0)]), fed.token(),
+                    headers={"Accept": "text/event-stream"}).text
+    assert "event: failure" in streamed and "could not record its answer" in streamed
+    assert "event: result" not in streamed and "Rowan Fault" not in streamed
+    progress = client.post("/lookups/new", data=form(client),
+                           headers={"Accept": "text/event-stream"}).get_data(as_text=True)
+    assert "event: failure" in progress and "could not record its answer" in progress
+    assert "event: result" not in progress

@@ -81,6 +81,16 @@ def test_recent_lookups_pair_requests_with_completions_newest_first() -> None:
     assert outcome_words(items[1].outcomes) == ["1 knew the child", "1 could not be reached"]
 
 
+def test_a_lookup_cut_off_by_a_crash_shows_as_cut_off_not_unfinished() -> None:
+    requested = {"event": "lookup.requested", "lookup_id": "1", "at": "2026-01-01T10:00",
+                 "purpose": "p", "basis_type": "consent", "authorities": ["a"]}
+    [item] = summarise([requested, {"event": "lookup.interrupted", "lookup_id": "1"}])
+    assert item.interrupted and item.complete is False
+    late = {"event": "lookup.completed", "lookup_id": "1", "complete": True, "outcomes": []}
+    [item] = summarise([requested, late, {"event": "lookup.interrupted", "lookup_id": "1"}])
+    assert not item.interrupted and item.complete is True  # a completion, if any, wins
+
+
 def test_navigation_shows_only_existing_pages_for_the_roles_held() -> None:
     entries = [NavEntry("a.x", "X", ("practitioner",)), NavEntry("b.y", "Y", ("auditor",)),
                NavEntry("c.z", "Z", ("auditor",))]
