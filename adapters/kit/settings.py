@@ -110,8 +110,13 @@ def validate_settings(s: KitSettings) -> None:
             load_model(s.match_model_path)
         except ModelError as e:
             raise SettingsError(f"match_model_path: {e}") from e
-    if s.record_ref_key is not None and len(s.record_ref_key) < 32:
+    if s.record_ref_key is not None and len(s.record_ref_key.strip()) < 32:
         raise SettingsError("record_ref_key: must be at least 32 characters")
+    if s.record_ref_key is None and not _loopback_url(s.jwks_url):
+        # derived from the public authority id, references could be recomputed from
+        # guessable record ids: only for tests and the demo, on loopback
+        raise SettingsError("record_ref_key: required (or set KIT_RECORD_REF_KEY) unless "
+                            "the broker is on a loopback address")
     if s.moved_house not in MOVED_HOUSE_MODES:
         raise SettingsError(f"moved_house: must be one of {', '.join(MOVED_HOUSE_MODES)}, "
                             f"not {s.moved_house!r}")
@@ -153,6 +158,20 @@ def trusted_jwks_url(url: str) -> bool:
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _loopback_url(url: str) -> bool:
+    """http or https to a loopback address (127.0.0.0/8, ::1, localhost)."""
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return host is not None and ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
 

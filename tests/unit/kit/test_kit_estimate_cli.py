@@ -24,7 +24,8 @@ def write_kit(tmp_path: Path, rows: int = 300) -> Path:
     (tmp_path / "kit.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     config = tmp_path / "kit.toml"
     config.write_text('authority_id = "a"\nname = "A"\njwks_url = "https://b.example/j"\n'
-                      'broker_issuer = "federator"\ncsv_path = "kit.csv"\n', encoding="utf-8")
+                      'broker_issuer = "federator"\ncsv_path = "kit.csv"\n'
+                      'record_ref_key = "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"\n', encoding="utf-8")
     return config
 
 

@@ -72,7 +72,8 @@ def test_same_district_is_not_a_move(make_record) -> None:
 
 def test_setting_defaults_to_match_if_unique_and_refuses_other_values() -> None:
     base = {"authority_id": "a", "name": "A", "jwks_url": "https://b.example/jwks.json",
-            "broker_issuer": "federator", "csv_path": "x.csv"}
+            "broker_issuer": "federator", "csv_path": "x.csv",
+            "record_ref_key": "k" * 32}
     assert settings_from_mapping(base).moved_house == "match_if_unique"
     assert settings_from_mapping({**base, "moved_house": "possible_match"}).moved_house == \
         "possible_match"

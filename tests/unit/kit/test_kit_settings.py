@@ -137,7 +137,8 @@ def test_sql_settings(tmp_path):
     assert (s.source, s.sql_url, s.sql_query) == ("sql", "sqlite:///x.db", "SELECT 1")
 
 
-def test_the_documented_example_loads(tmp_path):
+def test_the_documented_example_loads(tmp_path, monkeypatch):
+    monkeypatch.setenv("KIT_RECORD_REF_KEY", "k" * 32)  # its secret, from the environment
     example = Path(__file__).resolve().parents[3] / "adapters" / "kit" / "kit.example.toml"
     s = load_settings(write(tmp_path, example.read_text(encoding="utf-8")))
     assert s.source == "csv" and s.csv_path == str(tmp_path / "kit.csv")
@@ -175,4 +176,14 @@ def test_a_good_model_file_loads(tmp_path):
 ])
 def test_jwks_url_https_or_loopback(tmp_path, url):
     text = GOOD.replace("http://127.0.0.1:5000/.well-known/jwks.json", url)
+    text += 'record_ref_key = "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"\n'
     assert load_settings(write(tmp_path, text)).jwks_url == url
+
+
+def test_a_kit_whose_broker_is_not_on_loopback_needs_its_record_ref_key(tmp_path):
+    text = GOOD.replace("http://127.0.0.1:5000", "https://broker.example")
+    with pytest.raises(SettingsError, match="record_ref_key: required"):
+        load_settings(write(tmp_path, text))
+    with pytest.raises(SettingsError, match="record_ref_key: must be at least 32"):
+        load_settings(write(tmp_path, text + f'record_ref_key = "{" " * 40}"\n'))
+    assert load_settings(write(tmp_path, GOOD)).record_ref_key is None  # loopback: the demo
