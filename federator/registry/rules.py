@@ -62,6 +62,15 @@ def next_status(action: str, status: str) -> str:
     return target
 
 
+def resume_problem(role: Any, suspended_by: Any) -> str | None:
+    """Why ``role`` may not resume an endpoint suspended by ``suspended_by``: an
+    authority's admin cannot undo a broker admin's suspension."""
+    if suspended_by == "broker-admin" and role != "broker-admin":
+        return ("A broker administrator suspended this endpoint: only a broker "
+                "administrator can resume it.")
+    return None
+
+
 def needs_reason(action: str) -> bool:
     return action in ("reject", "suspend")
 

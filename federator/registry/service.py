@@ -33,6 +33,7 @@ from federator.registry.rules import (
     connection_target,
     details_version,
     next_status,
+    resume_problem,
     status_after_change,
     widening,
     widening_reason,
@@ -224,6 +225,13 @@ class Registry:
         if row is None:
             raise Refused(404, f"No endpoint {endpoint_id}.")
         status = next_status(action, row["status"])
+        if action == "resume":
+            with self.engine.connect() as conn:
+                suspended_by = conn.execute(select(endpoint_reviews.c.changed_by_role).where(
+                    endpoint_reviews.c.endpoint_id == endpoint_id)).scalar()
+            problem = resume_problem(actor.get("actor_role"), suspended_by)
+            if problem:
+                raise Refused(403, problem)
         if version is not None and version != details_version(row):
             raise Refused(409, "The endpoint's details changed since you read them: read "
                                "them again before you " + action + " it.")
@@ -339,7 +347,7 @@ def _columns(data: Mapping[str, Any], cipher: CredentialCipher) -> dict[str, Any
 def _set_review(conn: Connection, endpoint_id: str, reason: str | None,
                 actor: Mapping[str, Any], *, registered: bool = False) -> None:
     values = {"reason": reason, "changed_by": str(actor.get("actor_id", "")),
-              "changed_at": _now()}
+              "changed_by_role": actor.get("actor_role"), "changed_at": _now()}
     if registered:
         values["registered_by"] = values["changed_by"]
     exists = conn.execute(select(endpoint_reviews.c.endpoint_id)

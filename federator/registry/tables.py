@@ -18,6 +18,9 @@ endpoint_reviews = Table(
     Column("endpoint_id", String(64), primary_key=True),
     Column("reason", Text, nullable=True),
     Column("changed_by", String(200), nullable=False),
+    #: the role of ``changed_by`` (0008_review_role): a broker admin's suspension is
+    #: resumed only by a broker admin
+    Column("changed_by_role", String(40), nullable=True),
     Column("changed_at", String(40), nullable=False),
     Column("registered_by", String(200), nullable=True),
 )

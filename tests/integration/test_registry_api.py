@@ -84,6 +84,15 @@ def test_register_approve_suspend_resume_all_audited(fed: Federation) -> None:
     assert suspended.json()["status_reason"] == "maintenance tonight"
     assert call(fed, "POST", f"/endpoints/{authority}/resume", admin).json()["status"] == \
         "active"
+    # a broker admin's suspension is the broker admin's to lift, not the authority's
+    assert call(fed, "POST", f"/endpoints/{authority}/suspend", "broker-admin",
+                {"reason": "answers with other authorities' professionals"}
+                ).json()["status"] == "suspended"
+    undone = call(fed, "POST", f"/endpoints/{authority}/resume", admin)
+    assert undone.status_code == 403, undone.text
+    assert "only a broker administrator" in undone.json()["message"]
+    assert call(fed, "POST", f"/endpoints/{authority}/resume", "broker-admin"
+                ).json()["status"] == "active"
 
     # a change of URL needs approval again; a change of contact does not
     other_url = next(u for u in fed.kit_urls.values() if u != kit_url)
@@ -96,8 +105,8 @@ def test_register_approve_suspend_resume_all_audited(fed: Federation) -> None:
     events = [r["event"] for r in trail.records(limit=1000)
               if r.get("endpoint") == authority]
     assert events == ["registry.registered", "registry.checked", "registry.approved",
-                      "registry.suspended", "registry.resumed", "registry.updated",
-                      "registry.updated"]
+                      "registry.suspended", "registry.resumed", "registry.suspended",
+                      "registry.resumed", "registry.updated", "registry.updated"]
     assert trail.verify().ok
 
 

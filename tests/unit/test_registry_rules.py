@@ -203,3 +203,12 @@ def test_a_line_not_checked_neither_passes_nor_fails_a_test() -> None:
     assert checks_passed([ran, note])
     assert not checks_passed([{**ran, "passed": False}, note])
     assert not checks_passed([note])  # nothing ran: not a pass
+
+
+def test_only_a_broker_admin_lifts_a_broker_admins_suspension() -> None:
+    from federator.registry.rules import resume_problem
+
+    assert resume_problem("authority-admin", "broker-admin")
+    assert resume_problem("broker-admin", "broker-admin") is None
+    assert resume_problem("authority-admin", "authority-admin") is None  # its own
+    assert resume_problem("authority-admin", None) is None  # reviews from before 0008
