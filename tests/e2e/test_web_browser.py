@@ -48,6 +48,17 @@ def child_with_down_authority(fed: Federation) -> tuple[Child, list[str], str]:
     raise AssertionError("no suitable child in the demo world")
 
 
+STRAY_MARKUP = re.compile(r"</?[a-z][a-z0-9]*[\s>/]|&(lt|gt|amp|quot|#\d+);")
+
+
+def assert_no_stray_markup(page: Any) -> None:
+    """What a person reads holds no tags or entities: every value was escaped
+    exactly once (a notice naming an authority was escaped twice and showed
+    ``<strong>…</strong>`` as text)."""
+    text = page.locator("main").inner_text()
+    assert not STRAY_MARKUP.search(text), STRAY_MARKUP.search(text)
+
+
 def fill_lookup(page: Any, child: Child, areas: list[str]) -> None:
     page.fill("#nhs_number", child.nhs_number)
     page.fill("#postcode", child.postcodes[0])
@@ -110,6 +121,7 @@ def test_practitioner_journey_in_a_real_browser(federation: Federation, browser:
     assert expected and expected <= shown
     asked = page.locator("caption:has-text('Each authority asked') >> xpath=.. >> tbody tr")
     assert asked.count() == total  # the progress counted exactly the authorities reported
+    assert_no_stray_markup(page)
     assert axe_violations(page) == []
     shot(page, "lookup-results")
 
@@ -129,6 +141,7 @@ def test_practitioner_journey_in_a_real_browser(federation: Federation, browser:
     assert down_name in page.content()
     assert child.nhs_number not in page.content()
     assert not any(name in page.content() for name in expected)
+    assert_no_stray_markup(page)
     assert axe_violations(page) == []
     shot(page, "lookup-receipt")
 
@@ -146,6 +159,24 @@ def test_without_javascript_the_post_returns_the_whole_results_page(
         page.click("#submit")
     assert page.locator("#results-heading").is_visible()
     assert down_name in page.locator("#incomplete-answer").inner_text()
+    assert_no_stray_markup(page)
+    page.context.close()
+
+
+def test_a_shielded_childs_notice_names_the_authority_in_words(
+        federation: Federation, browser: Any) -> None:
+    child = next(c for c in federation.world.children if c.shielded and c.postcodes)
+    home = federation.world.authority(child.known_to[0])
+    page, _ = new_page(browser, javascript=False)
+    sign_in(page, federation)
+    fill_lookup(page, child, list(home.coverage))
+    with page.expect_navigation():
+        page.click("#submit")
+    assert page.locator("#results-heading").is_visible()
+    inset = page.locator(".govuk-inset-text", has_text=home.name)
+    assert inset.count() == 1
+    assert_no_stray_markup(page)
+    assert inset.locator("strong").all_inner_texts() == [f"{home.name}:"]  # a tag, not text
     page.context.close()
 
 
