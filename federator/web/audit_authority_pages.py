@@ -17,6 +17,7 @@ from federator.auth.access import require_page_roles
 from federator.names import AUDIT_AUTHORITY_VIEWED
 from federator.web.blueprint import PageBlueprint, add_nav_entry, render_page
 from federator.web.results import OUTCOME_TEXT
+from federator.web.times import uk_time
 
 blp = require_page_roles(
     PageBlueprint("web_audit_authority", __name__, template_folder="templates"),
@@ -50,7 +51,7 @@ def lookups() -> Any:
     f = queries.RecordFilter(start=args.get("from_"), end=args.get("to"))
     page = queries.authority_lookups(trail.engine, authority, f, cursor=args["cursor"],
                                      limit=25)
-    rows = [{**r, "when": str(r.get("at") or "").replace("T", " ")[:16],
+    rows = [{**r, "when": uk_time(r.get("at")),
              "outcome_text": OUTCOME_TEXT.get(r.get("outcome") or "", ("", ""))[0]}
             for r in page.records]
     return render_page(

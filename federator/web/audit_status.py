@@ -25,6 +25,7 @@ import contextlib
 import json
 import time
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -171,4 +172,4 @@ def trail_status(trail: AuditTrail, state: SharedState) -> dict[str, Any]:
 
 
 def _when(epoch: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(epoch))
+    return datetime.fromtimestamp(epoch, UTC).isoformat()  # shown as UK time

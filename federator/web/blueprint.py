@@ -19,6 +19,7 @@ from jinja2.runtime import StrictUndefined
 from werkzeug.exceptions import HTTPException
 
 from federator.auth.access import session_principal
+from federator.web.times import uk_time
 
 SERVICE_NAME = "Find who is working with a child"
 
@@ -241,5 +242,6 @@ def _set_up_pages(app: Flask) -> None:
     # govuk-frontend-jinja (a Nunjucks port) uses ``undefined`` as a value
     app.jinja_env.globals["undefined"] = PageUndefined(obj=None, name="undefined")
     app.jinja_env.globals.setdefault("null", None)
+    app.jinja_env.filters["uk_time"] = uk_time
     for code in ERROR_PAGES:
         app.register_error_handler(code, error_page)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Response, abort, current_app, g, request, stream_with_context
@@ -24,7 +25,7 @@ from federator.inputs import form_text_errors
 from federator.lookup.followups import NotYours, RetryRefused
 from federator.lookup.schemas import LookupRequestSchema
 from federator.lookup.service import COMPLETION_UNRECORDED
-from federator.names import NO_MATCH, NOT_ANSWERED
+from federator.names import ANSWERED, NO_MATCH, NOT_ANSWERED
 from federator.state import StateUnavailable
 from federator.web.blueprint import PageBlueprint, render_page
 from federator.web.forms import (
@@ -181,11 +182,23 @@ def _checked(form: LookupForm, payload: dict[str, Any]
 
 
 def _results_page(result: dict[str, Any], request_: dict[str, Any]) -> Any:
-    return render_page("web/results.html", no_store=True, view=results_view(result),
+    return render_page("web/results.html", no_store=True,
+                       view=results_view(result, _registry_contacts(result)),
                        asked=_asked(request_), title=_results_title(result),
+                       asked_by=g.principal, answered_at=datetime.now(UTC),
                        resend=_resend(), follows=(request.view_args or {}).get("lookup_id")
                        if request.endpoint == "web_lookups.retry_lookup" else None,
                        **ask_again(result))
+
+
+def _registry_contacts(result: dict[str, Any]) -> dict[str, str]:
+    """The registry's contact for each authority that did not answer."""
+    missing = {a["id"] for a in result.get("authorities") or []
+               if a.get("outcome") not in ANSWERED}
+    if not missing:
+        return {}
+    return {e.id: e.contact for e in current_app.extensions["federator"].registry.all()
+            if e.id in missing and e.contact}
 
 
 def ask_again(result: dict[str, Any]) -> dict[str, Any]:

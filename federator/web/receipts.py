@@ -13,7 +13,7 @@ from federator.lookup.followups import NotYours, lookup_receipt
 from federator.lookup.journey import NOT_ASKED_CIRCUIT_OPEN, NOT_ASKED_SUSPENDED
 from federator.web.blueprint import PageBlueprint, render_page
 from federator.web.recent import OUTCOME_WORDS
-from federator.web.results import long_date
+from federator.web.times import uk_time_long
 
 INTERRUPTED_WORDS = "sent the question; cut off before its answer was recorded"
 NOT_ASKED_WORDS = {NOT_ASKED_SUSPENDED: "suspended by the broker's administrators",
@@ -40,6 +40,5 @@ def receipt(lookup_id: str) -> Any:
 
 
 def receipt_time(at: str) -> str:
-    """``2026-11-26T06:40:01.123+00:00`` → ``26 November 2026 at 06:40:01 UTC``."""
-    day = long_date(at) or at
-    return f"{day} at {at[11:19]} UTC" if len(at) >= 19 else day
+    """``2026-11-26T06:40:01.123+00:00`` → ``26 November 2026 at 06:40:01 GMT``."""
+    return uk_time_long(at)

@@ -80,8 +80,12 @@ def plain_email(value: Any) -> bool:
     return isinstance(value, str) and EMAIL.fullmatch(value) is not None
 
 
-def results_view(result: Mapping[str, Any]) -> dict[str, Any]:
-    """Split and label the answer for the page; drops nothing the answer holds."""
+def results_view(result: Mapping[str, Any],
+                 contacts: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Split and label the answer for the page; drops nothing the answer holds.
+    ``contacts``: the registry's contact for each authority, by id, shown beside
+    an authority that did not answer (the practitioner is told to call them)."""
+    contacts = contacts or {}
     authorities: Sequence[Mapping[str, Any]] = result.get("authorities") or []
     names = {a["id"]: a.get("name") or a["id"] for a in authorities}
 
@@ -105,7 +109,9 @@ def results_view(result: Mapping[str, Any]) -> dict[str, Any]:
         "lookup_id": result.get("lookup_id"),
         "complete": bool(result.get("complete")),
         "missing": [{"name": a.get("name") or a["id"],
-                     "text": OUTCOME_TEXT.get(a.get("outcome", ""), ("No answer", ""))[0]}
+                     "text": OUTCOME_TEXT.get(a.get("outcome", ""), ("No answer", ""))[0],
+                     "contact": [line.strip() for line in
+                                 (contacts.get(a["id"]) or "").splitlines() if line.strip()]}
                     for a in authorities if a.get("outcome") not in ANSWERED],
         "authorities": [{"name": a.get("name") or a["id"],
                          "outcome": OUTCOME_TEXT.get(a.get("outcome", ""),

@@ -23,6 +23,7 @@ from federator.web.audit_pages import auditor_page
 from federator.web.blueprint import PageBlueprint, add_nav_entry, render_page
 from federator.web.forms import error_summary
 from federator.web.results import OUTCOME_TEXT
+from federator.web.times import uk_time
 
 blp = require_page_roles(
     PageBlueprint("web_subject_access", __name__, template_folder="templates"), "auditor")
@@ -60,7 +61,7 @@ def _view(report: dict[str, Any], names: dict[str, str] | None = None) -> dict[s
 
     def item_view(item: dict[str, Any]) -> dict[str, Any]:
         return {**item, "basis_words": BASIS_WORDS.get(item["basis_type"], item["basis_type"]),
-                "when": str(item["at"] or "").replace("T", " ")[:16],
+                "when": uk_time(item["at"]),
                 "outcomes": [{"id": names.get(a["id"], a["id"]), "text": OUTCOME_TEXT.get(
                     a["outcome"], ("Outcome not recorded", ""))[0]}
                     for a in item["authorities"]]}

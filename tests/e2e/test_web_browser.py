@@ -114,6 +114,11 @@ def test_practitioner_journey_in_a_real_browser(federation: Federation, browser:
     banner = page.locator("#incomplete-answer")
     assert banner.is_visible()
     assert down_name in banner.inner_text()
+    down = next(a for a in federation.world.authorities if a.name == down_name)
+    assert down.contact and down.contact in banner.inner_text()  # who to call instead
+    asked = page.locator(".app-asked").inner_text()
+    assert re.search(r"Asked by\s+\S.+", asked)
+    assert re.search(r"Answer received\s+\d{1,2} \w{3} \d{4}, \d\d:\d\d:\d\d (GMT|BST)", asked)
     expected = {i.professional_name for i in federation.world.involvements_for(child.child_ref)
                 if federation.world.authority(i.authority_id).behaviour == "normal"
                 and not i.sensitive}

@@ -30,3 +30,13 @@ def test_the_page_view_carries_the_words_per_authority() -> None:
         {"id": "a", "name": "Leeds", "outcome": "match", "matched_on": ["nhs_number"]},
         {"id": "b", "name": "York", "outcome": "no_match"}]})
     assert [a["how"] for a in view["authorities"]] == ["Matched on NHS number", None]
+
+
+def test_an_authority_that_did_not_answer_comes_with_the_registrys_contact() -> None:
+    view = results_view({"authorities": [
+        {"id": "a", "name": "Leeds", "outcome": "timeout"},
+        {"id": "b", "name": "York", "outcome": "match"},
+        {"id": "c", "name": "Hull", "outcome": "error"}]},
+        {"a": "Leeds Front Door\n 0113 000 0000 \n", "b": "York desk"})
+    assert [(m["name"], m["contact"]) for m in view["missing"]] == [
+        ("Leeds", ["Leeds Front Door", "0113 000 0000"]), ("Hull", [])]
