@@ -266,10 +266,16 @@ def _progress(events: Iterator[tuple[str, dict[str, Any]]], total: int | None,
 def recent() -> Any:
     engine = current_app.extensions["federator"].engine
     items = recent_lookups(engine, g.principal.id)
+    endpoints = current_app.extensions["federator"].registry.all()
+    names = {e.id: e.name for e in endpoints}
+    area_names = {code: e.name for e in endpoints for code in e.coverage}
     rows = [{"lookup_id": item.lookup_id, "at": item.at, "purpose": item.purpose,
              "basis_type": item.basis_type, "asked": item.asked,
              "outcomes": outcome_words(item.outcomes),
-             "complete": item.complete, "interrupted": item.interrupted}
+             "complete": item.complete, "interrupted": item.interrupted,
+             "reference": item.reference, "follows": item.follows,
+             "areas": sorted({area_names.get(a, a) for a in item.areas}),
+             "matched": [names.get(a, a) for a in item.matched]}
             for item in items]
     return render_page("web/recent.html", no_store=True, rows=rows,
                        title="My recent lookups")

@@ -1,7 +1,8 @@
 """The practitioner's own recent lookups, read from the audit trail.
 
-Only what the trail holds: when, purpose, basis type, and how many
-authorities gave each outcome. Never the answers (the trail has none).
+Only what the trail holds: when, purpose, basis type and its reference, the
+areas asked about, how many authorities gave each outcome and which knew the
+child. Never the answers (the trail has none), never the child.
 """
 
 from __future__ import annotations
@@ -46,6 +47,14 @@ class RecentLookup:
     complete: bool | None = None  # None: not finished (or its record is missing)
     #: cut off by a crash (``lookup.interrupted``): its receipt says so; ask again
     interrupted: bool = False
+    #: the basis's own reference (a consent form's, a case number): what tells
+    #: two lookups for the same purpose apart
+    reference: str = ""
+    areas: list[str] = field(default_factory=list)
+    #: the authorities that knew the child (ids)
+    matched: list[str] = field(default_factory=list)
+    #: the lookup this one asked again (a retry)
+    follows: str | None = None
 
 
 def summarise(records: Iterable[Mapping[str, Any]]) -> list[RecentLookup]:
@@ -61,12 +70,19 @@ def summarise(records: Iterable[Mapping[str, Any]]) -> list[RecentLookup]:
                 lookup_id=lookup_id, at=str(record.get("at", "")),
                 purpose=str(record.get("purpose") or ""),
                 basis_type=str(record.get("basis_type") or ""),
-                asked=len(record.get("authorities") or []))
+                asked=len(record.get("authorities") or []),
+                reference=str((record.get("basis") or {}).get("reference") or "")
+                if isinstance(record.get("basis"), Mapping) else "",
+                areas=[str(a) for a in record.get("areas") or []],
+                follows=record.get("follows") if isinstance(record.get("follows"), str)
+                else None)
         elif record.get("event") == LOOKUP_COMPLETED and lookup_id in found:
             item = found[lookup_id]
             item.outcomes = dict(Counter(str(o.get("outcome")) for o in
                                          record.get("outcomes") or [] if isinstance(o, Mapping)))
             item.complete = bool(record.get("complete"))
+            item.matched = [str(o.get("id")) for o in record.get("outcomes") or []
+                            if isinstance(o, Mapping) and o.get("outcome") == MATCH]
         elif record.get("event") == LOOKUP_INTERRUPTED and lookup_id in found \
                 and found[lookup_id].complete is None:  # a completion, if any, wins
             found[lookup_id].complete, found[lookup_id].interrupted = False, True

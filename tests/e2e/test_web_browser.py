@@ -136,6 +136,9 @@ def test_practitioner_journey_in_a_real_browser(federation: Federation, browser:
     row = page.locator("tbody tr").first
     assert PURPOSE in row.inner_text()
     assert "could not be reached" in row.inner_text()
+    assert "Reference: CASE-123" in row.inner_text()  # what tells two rows apart
+    assert "Knew the child: " in row.inner_text()
+    assert re.search(r"\d\d:\d\d (GMT|BST)", row.inner_text())
     assert child.nhs_number not in page.content()
     assert axe_violations(page) == []
     shot(page, "recent-lookups")

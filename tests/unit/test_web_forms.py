@@ -81,6 +81,22 @@ def test_recent_lookups_pair_requests_with_completions_newest_first() -> None:
     assert outcome_words(items[1].outcomes) == ["1 knew the child", "1 could not be reached"]
 
 
+def test_recent_lookups_carry_what_tells_two_apart() -> None:
+    [retry, first] = summarise([
+        {"event": "lookup.requested", "lookup_id": "1", "at": "2026-01-01T10:00",
+         "purpose": "p", "basis_type": "consent", "authorities": ["a", "b"],
+         "basis": {"type": "consent", "reference": "CASE-12"}, "areas": ["E1", "E2"]},
+        {"event": "lookup.completed", "lookup_id": "1", "complete": False,
+         "outcomes": [{"id": "a", "outcome": "match"}, {"id": "b", "outcome": "timeout"}]},
+        {"event": "lookup.requested", "lookup_id": "2", "at": "2026-01-01T10:05",
+         "purpose": "p", "basis_type": "consent", "authorities": ["b"], "follows": "1",
+         "basis": "not a mapping", "areas": ["E2"]},
+    ])
+    assert (first.reference, first.areas, first.matched, first.follows) == (
+        "CASE-12", ["E1", "E2"], ["a"], None)
+    assert (retry.reference, retry.areas, retry.matched, retry.follows) == ("", ["E2"], [], "1")
+
+
 def test_a_lookup_cut_off_by_a_crash_shows_as_cut_off_not_unfinished() -> None:
     requested = {"event": "lookup.requested", "lookup_id": "1", "at": "2026-01-01T10:00",
                  "purpose": "p", "basis_type": "consent", "authorities": ["a"]}
