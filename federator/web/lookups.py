@@ -28,6 +28,7 @@ from federator.lookup.service import COMPLETION_UNRECORDED
 from federator.names import ANSWERED, NO_MATCH, NOT_ANSWERED
 from federator.state import StateUnavailable
 from federator.web.blueprint import PageBlueprint, render_page
+from federator.web.combined import combine, open_answer, sign_answer
 from federator.web.forms import (
     DATE_MESSAGE,
     LookupForm,
@@ -182,13 +183,21 @@ def _checked(form: LookupForm, payload: dict[str, Any]
 
 
 def _results_page(result: dict[str, Any], request_: dict[str, Any]) -> Any:
+    follows = (request.view_args or {}).get("lookup_id") \
+        if request.endpoint == "web_lookups.retry_lookup" else None
+    secret = current_app.secret_key or ""
+    first = open_answer(secret, request.form.get("first_answer", ""),
+                        actor_id=g.principal.id, lookup_id=follows) if follows else None
+    if first is not None:  # the answer asked again, signed by this broker
+        result = combine(first, result)
+    again = ask_again(result)
     return render_page("web/results.html", no_store=True,
                        view=results_view(result, _registry_contacts(result)),
                        asked=_asked(request_), title=_results_title(result),
                        asked_by=g.principal, answered_at=datetime.now(UTC),
-                       resend=_resend(), follows=(request.view_args or {}).get("lookup_id")
-                       if request.endpoint == "web_lookups.retry_lookup" else None,
-                       **ask_again(result))
+                       resend=_resend(), follows=follows, combined=first is not None,
+                       first_answer=sign_answer(secret, result, g.principal.id)
+                       if again["can_retry"] else "", **again)
 
 
 def _registry_contacts(result: dict[str, Any]) -> dict[str, str]:
@@ -218,7 +227,8 @@ def _resend() -> list[tuple[str, str]]:
     """The form values as posted, for the results page's "ask again" forms: the
     browser sends the child again; the broker keeps nothing between requests."""
     return [(name, value) for name, values in request.form.lists()
-            if name not in ("csrf_token", "only_authority") for value in values]
+            if name not in ("csrf_token", "only_authority", "first_answer")
+            for value in values]
 
 
 def _results_title(result: dict[str, Any]) -> str:

@@ -107,6 +107,8 @@ def results_view(result: Mapping[str, Any],
     people = [person(p) for p in result.get("professionals") or []]
     return {
         "lookup_id": result.get("lookup_id"),
+        # more than one when the answer puts a lookup and its "ask again" together
+        "lookups": list(result.get("lookups") or [result.get("lookup_id")]),
         "complete": bool(result.get("complete")),
         "missing": [{"name": a.get("name") or a["id"],
                      "text": OUTCOME_TEXT.get(a.get("outcome", ""), ("No answer", ""))[0],
@@ -117,7 +119,7 @@ def results_view(result: Mapping[str, Any],
                          "outcome": OUTCOME_TEXT.get(a.get("outcome", ""),
                                                      (a.get("outcome"), ""))[0],
                          "tag": OUTCOME_TEXT.get(a.get("outcome", ""), ("", ""))[1],
-                         "how": how_matched(a),
+                         "how": how_matched(a), "lookup": a.get("lookup"),
                          # what the broker left out of a match (how many, and why)
                          "left_out": a.get("detail") if a.get("outcome") == MATCH else None}
                         for a in authorities],

@@ -168,6 +168,26 @@ def test_without_javascript_the_post_returns_the_whole_results_page(
     assert page.locator("#results-heading").is_visible()
     assert down_name in page.locator("#incomplete-answer").inner_text()
     assert_no_stray_markup(page)
+    first = set(page.locator(".govuk-summary-card__title").all_inner_texts())
+    assert first
+
+    # "ask again": the down authority is asked again (and is still down); the
+    # people found the first time stay on the page, marked with their lookup
+    with page.expect_navigation():
+        page.click("#ask-again button")
+    assert page.locator("#results-heading").is_visible()
+    assert "puts together lookup" in page.locator("main").inner_text()
+    assert set(page.locator(".govuk-summary-card__title").all_inner_texts()) == first
+    assert page.locator(".govuk-summary-card", has_text="Found by").count() == len(first)
+    assert down_name in page.locator("#incomplete-answer").inner_text()
+    assert_no_stray_markup(page)
+
+    # a changed first answer is not believed: the page says it holds only the retry's
+    page.evaluate("document.querySelector('input[name=first_answer]').value += 'x'")
+    with page.expect_navigation():
+        page.click("#ask-again button")
+    assert "could not be added" in page.locator("main").inner_text()
+    assert page.locator(".govuk-summary-card__title").count() == 0
     page.context.close()
 
 
