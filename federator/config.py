@@ -91,6 +91,18 @@ class Settings:
     public_url: str = setting(
         "http://127.0.0.1:5000", "The address users reach; sign-in redirects are built on "
         "it (trailing `/` dropped).", parse=_no_trailing_slash)
+    service_name: str = setting(
+        "Find who is working with a child", "The service's name, in every page's header "
+        "and title.")
+    service_owner: str = setting(
+        "", "Who runs the service (e.g. `West Yorkshire councils and NHS trusts`), in every "
+        "page's header and footer.", unset="none: the footer says only that the service "
+        "is not run by GOV.UK")
+    service_brand: str = setting(
+        "own", "`own`: no GOV.UK crown or Crown copyright (the Design System's rule for "
+        "services not on GOV.UK, such as one run by councils and NHS bodies); `govuk`: "
+        "the GOV.UK header and footer, for a service that is on GOV.UK.",
+        choices=("own", "govuk"))
     signing_key_file: Path | None = setting(
         None, "The broker's ES256 signing key ring (JWK JSON, mode 0600): signs lookups and "
         "audit checkpoints.", unset="`signing-key.jwk.json` in the instance folder, created "

@@ -21,8 +21,6 @@ from werkzeug.exceptions import HTTPException
 from federator.auth.access import session_principal
 from federator.web.times import uk_time
 
-SERVICE_NAME = "Find who is working with a child"
-
 
 class PageUndefined(StrictUndefined):
     """Strict about names: a template using a variable nobody passed fails.
@@ -164,10 +162,13 @@ def render_page(template: str, status: int = 200, *, no_store: bool = False,
     nav = nav_for(principal.roles if principal else (), known, NAV, request.endpoint)
     for item in nav:
         item["href"] = _url(item["endpoint"])
+    settings = current_app.extensions["federator"].settings
     body = render_template(template, **{
         **TEMPLATE_DEFAULTS, "principal": principal, "nav": nav,
         "sign_out_url": _url("signin.sign_out") if principal else None,
-        "csrf_token": generate_csrf, "service_name": SERVICE_NAME, "cspNonce": _nonce(),
+        "csrf_token": generate_csrf, "service_name": settings.service_name,
+        "service_owner": settings.service_owner,
+        "govuk_brand": settings.service_brand == "govuk", "cspNonce": _nonce(),
         **context,
     })
     headers = {"Cache-Control": "no-store"} if no_store else {}
