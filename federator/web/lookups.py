@@ -39,6 +39,7 @@ from federator.web.forms import (
 )
 from federator.web.recent import outcome_words, recent_lookups
 from federator.web.results import results_view
+from federator.web.wording import govuk_messages
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ def _lookup_from_form(form: LookupForm, retry_of: str | None = None) -> Any:
         for name, messages in placed.items():
             field = getattr(form, name, None)
             if field is not None and name != "form":
-                field.errors = list(dict.fromkeys(messages))
+                field.errors = govuk_messages(name, messages)
         try:
             service.refuse(g.principal, g.role, errors, payload)
         except AuditUnavailable:

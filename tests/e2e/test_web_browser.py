@@ -89,7 +89,9 @@ def test_practitioner_journey_in_a_real_browser(federation: Federation, browser:
     summary.wait_for()
     text = summary.inner_text()
     assert "check digit" in text
-    assert "Required for a consent basis" in text
+    assert "Select who gave consent" in text  # each field says what to do, in its words
+    messages = summary.locator("li").all_inner_texts()
+    assert len(messages) == len(set(messages)), messages  # no message said twice
     assert page.locator("#nhs_number").input_value() == "943 476 5918"  # kept as typed
     assert page.locator("#purpose").input_value() == PURPOSE
     assert page.evaluate("document.activeElement.classList.contains('govuk-error-summary')")
