@@ -202,5 +202,45 @@ def _lookup_id(body: bytes) -> str:
 
 
 def _short(error: Exception) -> str:
-    text = str(error) or type(error).__name__
-    return text[:MAX_DETAIL]
+    """What went wrong, in words an authority's IT team reads, never the Python
+    exception text (``HTTPConnectionPool(host=…): Max retries exceeded …``)."""
+    return plain_error(error)[:MAX_DETAIL]
+
+
+#: words for what a connection failure's text says, first match wins
+CONNECTION_WORDS = (
+    (("refused",), "nothing is listening at that address (connection refused)"),
+    (("name or service not known", "nodename nor servname", "nameresolution",
+      "getaddrinfo", "temporary failure in name resolution", "no address associated"),
+     "the host name does not resolve"),
+    (("network is unreachable", "no route to host"), "the network is unreachable"),
+    (("remotedisconnected", "connection aborted", "connection reset", "closed connection"),
+     "the server closed the connection without answering"),
+    (("address not allowed",), "the address is not one the broker may connect to"),
+)
+
+
+def plain_error(error: Exception) -> str:
+    if isinstance(error, InvalidAnswer):
+        return str(error) or "the answer is not a valid federator-lookup/1 answer"
+    if isinstance(error, requests.exceptions.SSLError):
+        return ("the TLS certificate was not accepted (not trusted, expired, or for "
+                "another name)")
+    if isinstance(error, requests.exceptions.ConnectTimeout):
+        return "could not connect in time"
+    if isinstance(error, requests.Timeout):
+        return "no answer in time"
+    if isinstance(error, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema
+                  | requests.exceptions.InvalidSchema):
+        return "the address is not a valid URL"
+    if isinstance(error, requests.TooManyRedirects):
+        return "redirected too many times"
+    if isinstance(error, requests.ConnectionError):
+        text = repr(error).lower()
+        for marks, words in CONNECTION_WORDS:
+            if any(mark in text for mark in marks):
+                return f"could not connect: {words}"
+        return "could not connect"
+    if isinstance(error, requests.RequestException):
+        return "the request failed"
+    return str(error) or "it failed"

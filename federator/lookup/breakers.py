@@ -106,6 +106,15 @@ class Breakers:
             metrics.breaker(endpoint_id, state)
         return tickets
 
+    def peek(self, endpoint_id: str) -> str | None:
+        """The breaker's state now, for pages: no probe is claimed. None when the
+        shared state cannot be read."""
+        try:
+            is_open, tripped = self.state.get_many(list(_keys(endpoint_id)[:2]))
+        except StateUnavailable:
+            return None
+        return decide(is_open is not None, tripped is not None)
+
     def record(self, endpoint_id: str, outcome: str, ticket: Ticket, *,
                counted: bool = True) -> None:
         """Count one call's outcome; not when it says nothing of the authority

@@ -23,7 +23,17 @@ from sqlalchemy import Engine, delete, select
 from adapters.base import AdapterFailure, OutboundClient, Target
 from federator.lookup.breakers import CLOSED, Breakers, Ticket
 from federator.lookup.routing import Endpoint
-from federator.names import ERROR, FAILURES, LOOKUP_COMPLETED, OUTCOMES, SPOKE
+from federator.names import (
+    DECLINED,
+    ERROR,
+    FAILURES,
+    LOOKUP_COMPLETED,
+    MATCH,
+    NO_MATCH,
+    OUTCOMES,
+    SPOKE,
+    TIMEOUT,
+)
 from federator.registry.tables import endpoint_checks
 from federator.storage import audit_records
 
@@ -71,6 +81,41 @@ def outcome_summary(records: Iterable[Mapping[str, Any]], endpoint_id: str) -> d
         "latency_ms": {"p50": percentile(latencies, 50), "p95": percentile(latencies, 95),
                        "p99": percentile(latencies, 99)},
     }
+
+
+def daily_summary(records: Iterable[Mapping[str, Any]], endpoint_id: str, *,
+                  days: Sequence[str]) -> list[dict[str, Any]]:
+    """One row per day (``days``: ISO dates, oldest first) for one endpoint from
+    ``lookup.completed`` records: answers, timeouts, errors, lookups it was not
+    asked because its circuit breaker was open, and answer-time p50/p95."""
+    rows = {day: {"day": day, "answered": 0, "declined": 0, "timeouts": 0, "errors": 0,
+                  "circuit_open": 0, "latencies": []} for day in days}
+    for record in records:
+        row = rows.get(str(record.get("at") or "")[:10])
+        if row is None:
+            continue
+        for item in record.get("outcomes") or ():
+            if item.get("id") != endpoint_id:
+                continue
+            outcome = item.get("outcome")
+            if item.get("not_asked") == "circuit_open":
+                row["circuit_open"] += 1
+            elif outcome in (MATCH, NO_MATCH):
+                row["answered"] += 1
+            elif outcome == DECLINED:
+                row["declined"] += 1
+            elif outcome == TIMEOUT:
+                row["timeouts"] += 1
+            elif outcome == ERROR:
+                row["errors"] += 1
+            if outcome in SPOKE and isinstance(item.get("latency_ms"), int):
+                row["latencies"].append(item["latency_ms"])
+    out = []
+    for day in days:
+        row = rows[day]
+        latencies = row.pop("latencies")
+        out.append({**row, "p50": percentile(latencies, 50), "p95": percentile(latencies, 95)})
+    return out
 
 
 def probe_path(protocol: str) -> str:
@@ -142,6 +187,20 @@ class Health:
         summary = outcome_summary((json.loads(b) for b in bodies), endpoint_id)
         return {"window_hours": hours, **summary}
 
+    def daily(self, endpoint_id: str, *, days: int = 14, limit: int = 50_000
+              ) -> list[dict[str, Any]]:
+        """``daily_summary`` of the last ``days`` days (UTC), today last; reads at
+        most ``limit`` completions (the newest)."""
+        today = datetime.now(UTC).date()
+        wanted = [(today - timedelta(days=n)).isoformat() for n in range(days - 1, -1, -1)]
+        with self.engine.connect() as conn:
+            bodies = conn.execute(
+                select(audit_records.c.body)
+                .where(audit_records.c.event == LOOKUP_COMPLETED,
+                       audit_records.c.at >= wanted[0])
+                .order_by(audit_records.c.seq.desc()).limit(limit)).scalars().all()
+        return daily_summary((json.loads(b) for b in bodies), endpoint_id, days=wanted)
+
     def report(self, endpoint_id: str, status: str, *, hours: int = 24) -> dict[str, Any]:
         probes = self.recent(endpoint_id, "probe")
         last = probes[0] if probes else None
@@ -151,6 +210,7 @@ class Health:
             "probes": [{"at": p["at"], "ok": p["ok"], "latency_ms": p["latency_ms"],
                         "detail": p["result"]} for p in probes],
             "outcomes": self.outcomes(endpoint_id, hours=hours),
+            "daily": self.daily(endpoint_id),
         }
 
 

@@ -19,6 +19,7 @@ from jinja2.runtime import StrictUndefined
 from werkzeug.exceptions import HTTPException
 
 from federator.auth.access import session_principal
+from federator.web.results import long_date
 from federator.web.times import uk_time
 
 
@@ -244,5 +245,6 @@ def _set_up_pages(app: Flask) -> None:
     app.jinja_env.globals["undefined"] = PageUndefined(obj=None, name="undefined")
     app.jinja_env.globals.setdefault("null", None)
     app.jinja_env.filters["uk_time"] = uk_time
+    app.jinja_env.filters["long_date"] = long_date
     for code in ERROR_PAGES:
         app.register_error_handler(code, error_page)

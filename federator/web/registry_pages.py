@@ -100,6 +100,25 @@ def _tag(status: str) -> dict[str, str]:
     return {"text": status.capitalize(), "classes": f"govuk-tag--{STATUS_TAGS.get(status, 'grey')}"}
 
 
+def status_in_words(status: str, *, healthy: bool | None, breaker: str | None
+                    ) -> dict[str, str]:
+    """The registry's status with what the broker sees of the endpoint now: an
+    active endpoint that is not answering is not shown as "Active" in green."""
+    if status != "active":
+        return _tag(status)
+    if breaker == "open":
+        return {"text": "Active, not being asked", "classes": "govuk-tag--red",
+                "words": "It failed several lookups in a row, so lookups skip it for a "
+                         "short while (its circuit breaker is open) and say it was not asked."}
+    if breaker == "probe":
+        return {"text": "Active, being tried again", "classes": "govuk-tag--orange",
+                "words": "It failed recently; the next lookup tries it again."}
+    if healthy is False:
+        return {"text": "Active, last health check failed", "classes": "govuk-tag--red",
+                "words": "Lookups are still sent to it."}
+    return _tag(status)
+
+
 # --------------------------------------------------------------------------
 # The list
 # --------------------------------------------------------------------------
@@ -135,9 +154,12 @@ def _endpoint_page(shown: Mapping[str, Any], *, check: Mapping[str, Any] | None 
                    problem: str | None = None, status: int = 200) -> Any:
     registry = federator_services().registry
     report = registry.health.report(shown["id"], shown["status"], hours=24)
+    breakers = federator_services().lookups.breakers
+    tag = status_in_words(shown["status"], healthy=report["healthy"],
+                          breaker=breakers.peek(shown["id"]) if breakers else None)
     actions = [a for a in ACTIONS if allowed(a, shown["id"]) and _applies(a, shown["status"])]
     return render_page(
-        "web/registry/endpoint.html", status, e=shown, tag=_tag(shown["status"]),
+        "web/registry/endpoint.html", status, e=shown, tag=tag,
         health=report, check=check, problem=problem, actions=actions,
         action_words=ACTION_WORDS, review_url=review_url, can_change=allowed("change", shown["id"]),
         can_check=allowed("check", shown["id"]), title=shown["name"],

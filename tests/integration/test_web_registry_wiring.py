@@ -129,7 +129,7 @@ def test_conformance_checks_connect_only_to_allowed_addresses(federation: Federa
     checks = {c["name"]: c for c in result["checks"]}
     assert checks["url_safe"]["passed"] is True
     assert checks["health"]["passed"] is False
-    assert "address not allowed" in checks["health"]["detail"]
+    assert "the address is not one the broker may connect to" in checks["health"]["detail"]
     assert result["passed"] is False
 
     services.registry.guard.resolver = resolving({"adapter.authority.test": "127.0.0.1"})
