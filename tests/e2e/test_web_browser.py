@@ -218,3 +218,80 @@ def test_error_pages_are_pages(federation: Federation, browser: Any) -> None:
     assert page.locator("h1").inner_text() == "Page not found"
     assert axe_violations(page) == []
     page.context.close()
+
+
+FOCUS_WALK = """() => {
+  const el = document.activeElement;
+  if (!el || el === document.body) return null;
+  const style = getComputedStyle(el);
+  const visible = (style.boxShadow && style.boxShadow !== 'none')
+    || (style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0
+        && !/rgba\\(0, 0, 0, 0\\)|transparent/.test(style.outlineColor));
+  const all = Array.from(document.querySelectorAll('*'));
+  return {id: el.id || el.name || el.tagName, index: all.indexOf(el),
+          inMain: !!el.closest('main'), visible};
+}"""
+
+
+def tab_through(page: Any, limit: int = 120) -> list[dict[str, Any]]:
+    """Press Tab until focus leaves the page's main content after entering it:
+    what got focus, in order."""
+    seen: list[dict[str, Any]] = []
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        now = page.evaluate(FOCUS_WALK)
+        if now is None or (seen and seen[-1]["inMain"] and not now["inMain"]):
+            break
+        seen.append(now)
+    return seen
+
+
+def test_the_lookup_journey_by_keyboard_alone(federation: Federation, browser: Any) -> None:
+    page, _ = new_page(browser)
+    sign_in(page, federation)
+    page.goto(f"{federation.broker.url}/lookups/new")
+    walked = tab_through(page)
+    in_main = [w for w in walked if w["inMain"]]
+    assert [w["index"] for w in in_main] == sorted(w["index"] for w in in_main)  # in order
+    assert not [w["id"] for w in walked if not w["visible"]]  # focus always visible
+    reached = {w["id"] for w in in_main}
+    for control in ("nhs_number", "given_name", "family_name", "date_of_birth-day",
+                    "date_of_birth-month", "date_of_birth-year", "postcode", "areas",
+                    "purpose", "basis_type", "submit"):
+        assert control in reached, (control, [w["id"] for w in in_main])
+
+    # filled, then sent with Enter from the keyboard
+    child, areas, _ = child_with_down_authority(federation)
+    fill_lookup(page, child, areas)
+    page.focus("#submit")
+    page.keyboard.press("Enter")
+    page.locator("#results-heading").wait_for(timeout=20000)
+    walked = tab_through(page)
+    assert not [w["id"] for w in walked if not w["visible"]]
+    in_main = [w for w in walked if w["inMain"]]
+    assert in_main and [w["index"] for w in in_main] == sorted(w["index"] for w in in_main)
+    page.context.close()
+
+
+@pytest.mark.parametrize("javascript", [True, False])
+def test_form_and_results_reflow_at_320_pixels(federation: Federation, browser: Any,
+                                               javascript: bool) -> None:
+    """WCAG 1.4.10: nothing needs scrolling sideways at 320 CSS pixels wide."""
+    page, _ = new_page(browser, javascript=javascript)
+    page.set_viewport_size({"width": 320, "height": 800})
+    sign_in(page, federation)
+    wide = "() => document.documentElement.scrollWidth"
+    assert page.evaluate(wide) <= 320
+    child, areas, _ = child_with_down_authority(federation)
+    fill_lookup(page, child, areas)
+    if javascript:
+        page.click("#submit")
+        page.locator("#results-heading").wait_for(timeout=20000)
+    else:
+        with page.expect_navigation():
+            page.click("#submit")
+    assert page.locator(".govuk-summary-card").count() > 0
+    assert page.evaluate(wide) <= 320, page.evaluate(
+        "() => Array.from(document.querySelectorAll('main *')).filter(e => "
+        "e.getBoundingClientRect().right > 321).slice(0, 5).map(e => e.outerHTML.slice(0, 120))")
+    page.context.close()
