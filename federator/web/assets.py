@@ -16,6 +16,9 @@ log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DEFAULT_GOVUK = ROOT / "node_modules" / "govuk-frontend" / "dist" / "govuk"
+#: alphagov's accessible-autocomplete (npm): the "another authority" select
+AUTOCOMPLETE = ROOT / "node_modules" / "accessible-autocomplete" / "dist"
+AUTOCOMPLETE_FILES = ("accessible-autocomplete.min.js", "accessible-autocomplete.min.css")
 OWN = Path(__file__).resolve().parent / "static"
 GOVUK_BUNDLES = ("govuk-frontend.min.css", "govuk-frontend.min.js",
                  "govuk-frontend.min.css.map", "govuk-frontend.min.js.map")
@@ -42,6 +45,11 @@ def _check_installed(state: Any) -> None:
 def asset(filename: str) -> Any:
     if filename.startswith("federator/"):
         return send_from_directory(OWN, filename.removeprefix("federator/"), max_age=MAX_AGE_S)
+    if filename.startswith("accessible-autocomplete/"):
+        name = filename.removeprefix("accessible-autocomplete/")
+        if name in AUTOCOMPLETE_FILES:
+            return send_from_directory(AUTOCOMPLETE, name, max_age=MAX_AGE_S)
+        abort(404)
     folder = govuk_dir()
     if filename in GOVUK_BUNDLES:
         return send_from_directory(folder, filename, max_age=MAX_AGE_S)

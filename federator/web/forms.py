@@ -74,8 +74,14 @@ class LookupForm(ChildIdentityForm):
         "Previous postcodes (optional)", widget=GovTextArea(),
         validators=[UsableText(200, multiline=True)],
         description="One on each line. Authorities covering these areas are asked too.")
+    also_ask = SelectField(
+        "Another authority to ask (optional)",
+        choices=[SelectChoice("", "Choose an authority")], widget=GovSelect(),
+        validate_choice=False,
+        description="Where the child may be known other than their postcodes' areas. "
+                    "Start typing its name.")
     areas = StringField(
-        "Other authority areas (optional)", widget=GovTextInput(),
+        "Other areas by code (optional)", widget=GovTextInput(),
         validators=[UsableText(300)],
         description="GSS codes separated by spaces or commas, for example E08000035.")
     purpose = TextAreaField(

@@ -53,7 +53,7 @@ blp = require_page_roles(PageBlueprint("web_lookups", __name__, template_folder=
                          "practitioner")
 
 FIELD_ORDER = ["nhs_number", "given_name", "family_name", "date_of_birth", "postcode",
-               "previous_postcodes", "areas", "purpose", "basis_type", "given_by",
+               "previous_postcodes", "also_ask", "areas", "purpose", "basis_type", "given_by",
                "given_on", "consent_reference", "covers_sensitive_services",
                "justification", "power", "statutory_reference", "include_past"]
 DATE_FIELDS = {"date_of_birth": ("child", "Date of birth"), "given_on": ("basis", "Consent date")}
@@ -65,7 +65,33 @@ def _no_store(response: Response) -> Response:
     return response
 
 
+def _authorities() -> dict[str, Any]:
+    """The active endpoints by id: the "another authority" choices."""
+    return {e.id: e for e in current_app.extensions["federator"].registry.all()
+            if e.status == "active"}
+
+
+def _offer_authorities(form: LookupForm) -> None:
+    named = sorted(((e.id, e.name) for e in _authorities().values()),
+                   key=lambda c: c[1].lower())
+    form.also_ask.choices = [("", "Choose an authority"), *named]
+
+
+def _also_ask(form: LookupForm, payload: dict[str, Any]) -> list[str]:
+    """The chosen authority's areas added to the payload's; the field's error if
+    the choice is not an active authority."""
+    chosen = (form.also_ask.data or "").strip()
+    if not chosen:
+        return []
+    endpoint = _authorities().get(chosen)
+    if endpoint is None:
+        return ["Choose an authority from the list"]
+    payload["areas"] = sorted(set(payload.get("areas") or []) | set(endpoint.coverage))
+    return []
+
+
 def _form_page(form: LookupForm, status: int = 200, general: list[str] | None = None) -> Any:
+    _offer_authorities(form)
     summary = error_summary(form, FIELD_ORDER)
     summary += [{"text": text, "href": "#purpose"} for text in general or []]
     title = "Find who is working with a child"
@@ -109,7 +135,10 @@ def _lookup_from_form(form: LookupForm, retry_of: str | None = None) -> Any:
     payload = payload_from_form(form.data)
     if request.form.get("only_authority"):
         payload["authorities"] = [request.form["only_authority"]]
+    also = _also_ask(form, payload)
     loaded, errors, placed = _checked(form, payload)
+    if also:
+        errors["also_ask"], placed["also_ask"] = also, also
     if errors:
         for name, messages in placed.items():
             field = getattr(form, name, None)

@@ -62,7 +62,11 @@ def assert_no_stray_markup(page: Any) -> None:
 def fill_lookup(page: Any, child: Child, areas: list[str]) -> None:
     page.fill("#nhs_number", child.nhs_number)
     page.fill("#postcode", child.postcodes[0])
-    page.fill("#areas", " ".join(a for a in areas if a != "national"))
+    codes = " ".join(a for a in areas if a != "national")
+    if codes:
+        if not page.locator("#areas").is_visible():
+            page.click("summary:has-text('Add areas by code')")
+        page.fill("#areas", codes)
     page.fill("#purpose", PURPOSE)
     page.check("#basis_type")  # consent, the first choice
     page.check("#given_by-2")  # a parent
@@ -256,7 +260,7 @@ def test_the_lookup_journey_by_keyboard_alone(federation: Federation, browser: A
     assert not [w["id"] for w in walked if not w["visible"]]  # focus always visible
     reached = {w["id"] for w in in_main}
     for control in ("nhs_number", "given_name", "family_name", "date_of_birth-day",
-                    "date_of_birth-month", "date_of_birth-year", "postcode", "areas",
+                    "date_of_birth-month", "date_of_birth-year", "postcode", "also_ask", "SUMMARY",
                     "purpose", "basis_type", "submit"):
         assert control in reached, (control, [w["id"] for w in in_main])
 
@@ -295,3 +299,34 @@ def test_form_and_results_reflow_at_320_pixels(federation: Federation, browser: 
         "() => Array.from(document.querySelectorAll('main *')).filter(e => "
         "e.getBoundingClientRect().right > 321).slice(0, 5).map(e => e.outerHTML.slice(0, 120))")
     page.context.close()
+
+
+def test_another_authority_is_chosen_by_name(federation: Federation, browser: Any) -> None:
+    """Not GSS codes: an accessible autocomplete over the registry's authorities,
+    a plain select without JavaScript; either way the chosen authority is asked."""
+    child, _, _ = child_with_down_authority(federation)
+    home = federation.world.authority(child.home_authority)
+    other = next(a for a in federation.world.authorities
+                 if a.behaviour == "normal" and a.id != home.id and "national" not in a.coverage)
+    for javascript in (True, False):
+        page, problems = new_page(browser, javascript=javascript)
+        sign_in(page, federation)
+        fill_lookup(page, child, [])
+        if javascript:
+            page.fill("#also_ask", other.name[:6])
+            option = page.locator(".autocomplete__option", has_text=other.name).first
+            option.wait_for()
+            option.click()
+            assert axe_violations(page) == []
+        else:
+            page.select_option("#also_ask", label=other.name)
+        if javascript:
+            page.click("#submit")
+            page.locator("#results-heading").wait_for(timeout=20000)
+        else:
+            with page.expect_navigation():
+                page.click("#submit")
+        asked = page.locator("caption:has-text('Each authority asked') >> xpath=.. >> tbody")
+        assert other.name in asked.inner_text(), javascript
+        assert not problems, problems
+        page.context.close()

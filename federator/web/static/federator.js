@@ -6,6 +6,21 @@ import { initAll } from '/assets/govuk-frontend.min.js'
 document.body.classList.add('js-enabled', 'govuk-frontend-supported')
 initAll()
 
+// The "another authority" select as alphagov's accessible autocomplete
+// (a plain select without JavaScript, or if the script did not load).
+function bindAutocomplete (scope) {
+  if (!window.accessibleAutocomplete) return
+  scope.querySelectorAll('select[data-module="app-autocomplete"]').forEach((select) => {
+    window.accessibleAutocomplete.enhanceSelectElement({
+      selectElement: select,
+      defaultValue: '',
+      showAllValues: true,
+      dropdownArrow: () => '',
+      tNoResults: () => 'No authority found'
+    })
+  })
+}
+
 function bindPrint (scope) {
   scope.querySelectorAll('[data-module="app-print"]').forEach((button) => {
     button.hidden = false
@@ -21,6 +36,7 @@ function showPage (html) {
   document.title = page.title
   initAll({ scope: main })
   bindPrint(main)
+  bindAutocomplete(main)
   const focus = main.querySelector('.govuk-error-summary') ||
     main.querySelector('#results-heading') || main.querySelector('h1')
   if (focus) {
@@ -120,3 +136,4 @@ function bindLookupForm (scope) {
 
 bindPrint(document)
 bindLookupForm(document)
+bindAutocomplete(document)
