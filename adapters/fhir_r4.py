@@ -37,8 +37,29 @@ from typing import Any
 from urllib.parse import quote_plus, urlencode, urlsplit
 
 from adapters.base import AdapterError, AdapterTimeout, OutboundClient, Reply, Target
-from adapters.fhir_r4_mapping import demographics_agree, professionals_from, ref, references
+from adapters.fhir_match import (
+    NOT_FOUND,
+    Found,
+    by_nhs_number,
+    demographic_searches,
+    graded,
+    judge_match,
+    judge_search,
+    match_parameters,
+    offers_match,
+)
+from adapters.fhir_policy import (
+    FhirPolicy,
+    is_restricted,
+    policy_for,
+    restricted_notice,
+    screen,
+    service_references,
+)
+from adapters.fhir_r4_mapping import professionals_from, ref, references
 from adapters.fhir_tokens import MemoryTokenCache, RedisTokenCache, TokenCache
+from adapters.kit.normalise import normalise_nhs_number
+from adapters.kit.policy import basis_allows_sensitive
 from adapters.protocol import InvalidAnswer, parse_answer
 from adapters.smart_auth import (
     CLIENT_SECRET,
@@ -88,47 +109,90 @@ class FhirR4Client(OutboundClient):
     def lookup(self, target: Target, payload: Mapping[str, Any], *, deadline: float,
                request_id: str | None = None) -> dict[str, Any]:
         started = time.monotonic()
-        lookup_id = str(payload["lookup_id"])
-        child = payload.get("child") or {}
-        patients = self._patients(target, child, deadline)
-        if not patients:
-            answer: dict[str, Any] = {"lookup_id": lookup_id, "status": "no_match",
-                                      "confidence": 0.0, "professionals": []}
-        elif len(patients) > 1:
-            answer = {"lookup_id": lookup_id, "status": "no_match", "confidence": 0.5,
-                      "professionals": [], "notice": NOT_CONFIDENT}
-        else:
-            patient, confidence = patients[0]
-            people = self._professionals(target, patient, deadline,
-                                         include_past=bool(payload.get("include_past")))
-            answer = {"lookup_id": lookup_id, "status": "match", "confidence": confidence,
-                      "professionals": people}
+        answer = self._answer(target, payload, deadline)
         try:
-            result = parse_answer(json.dumps(answer).encode(), lookup_id,
+            result = parse_answer(json.dumps(answer).encode(), str(payload["lookup_id"]),
                                   max_professionals=self.max_professionals)
         except InvalidAnswer as e:  # pragma: no cover - our own mapping's shape
             raise AdapterError(str(e)) from e
         result["latency_ms"] = int((time.monotonic() - started) * 1000)
         return result
 
-    def _patients(self, target: Target, child: Mapping[str, Any], deadline: float
-                  ) -> list[tuple[dict[str, Any], float]]:
-        nhs = "".join(ch for ch in str(child.get("nhs_number") or "") if ch.isdigit())
+    def _answer(self, target: Target, payload: Mapping[str, Any], deadline: float
+                ) -> dict[str, Any]:
+        """The answer, with the kit's policy (:mod:`adapters.fhir_policy`): a restricted
+        record gets the registry's route and nobody; a child known here only through
+        sensitive services the basis does not cover gets the not-known answer."""
+        lookup_id = str(payload["lookup_id"])
+        child = payload.get("child") or {}
+        basis = payload.get("basis") if isinstance(payload.get("basis"), dict) else {}
+        include_past = bool(payload.get("include_past"))
+        try:
+            policy = policy_for(target.policy, authority=target.name)
+        except ValueError as e:
+            raise AdapterError(f"the endpoint's policy: {e}") from e
+        not_known: dict[str, Any] = {"lookup_id": lookup_id, "status": "no_match",
+                                     "confidence": 0.0, "professionals": []}
+        found = self._find(target, child, deadline, policy.authority)
+        if found.status == "none" or found.patient is None:
+            return not_known
+        if found.status == "possible":
+            # "contact us to confirm" would say the child is known here: not when that
+            # is only through services this basis does not cover (the kit's rule)
+            if not is_restricted(found.patient, policy) and self._professionals(
+                    target, found.patient, deadline, policy, basis, include_past)[1]:
+                return not_known
+            return {**not_known, "confidence": found.confidence, "notice": found.notice,
+                    "matched_on": list(found.matched_on), "ask_for": list(found.ask_for)}
+        matched = {"lookup_id": lookup_id, "status": "match", "confidence": found.confidence,
+                   "matched_on": list(found.matched_on), "professionals": []}
+        if is_restricted(found.patient, policy):
+            return {**matched, "notice": restricted_notice(policy)}
+        people, unseen = self._professionals(target, found.patient, deadline, policy, basis,
+                                             include_past)
+        return not_known if unseen else {**matched, "professionals": people}
+
+    def _find(self, target: Target, child: Mapping[str, Any], deadline: float,
+              authority: str) -> Found:
+        """The child's Patient (:mod:`adapters.fhir_match`)."""
+        nhs = normalise_nhs_number(str(child.get("nhs_number") or ""))
         if nhs:
-            found = self._search(target, "Patient",
-                                 {"identifier": f"{NHS_NUMBER_SYSTEM}|{nhs}"}, deadline)
-            return [(p, 1.0) for p in found if p.get("resourceType") == "Patient"]
-        given, family = child.get("given_name"), child.get("family_name")
-        born = child.get("date_of_birth")
-        if not (given and family and born):
-            return []
-        found = self._search(target, "Patient",
-                             {"family": family, "given": given, "birthdate": born}, deadline)
-        return [(p, 0.9) for p in found if p.get("resourceType") == "Patient"
-                and demographics_agree(p, given, family, born)]
+            found = by_nhs_number(nhs, self._search(
+                target, "Patient", {"identifier": f"{NHS_NUMBER_SYSTEM}|{nhs}"}, deadline))
+            if len(found) == 1:
+                return Found("match", found[0], 1.0, ("nhs_number",))
+            if found:
+                return Found("possible", found[0], 0.5, ("nhs_number",), (), NOT_CONFIDENT)
+        if not (child.get("given_name") or child.get("family_name")):
+            return NOT_FOUND
+        if self._offers_match(target, deadline):
+            bundle = self._post_json(target, "/Patient/$match", match_parameters(child),
+                                     deadline)
+            if bundle is not None:
+                if bundle.get("resourceType") != "Bundle":
+                    raise AdapterError("Patient/$match did not return a Bundle")
+                return judge_match(child, graded(bundle), authority=authority)
+        patients: list[dict[str, Any]] = []
+        for params in demographic_searches(child):
+            patients.extend(self._search(target, "Patient", params, deadline))
+        return judge_search(child, patients, authority=authority)
+
+    def _offers_match(self, target: Target, deadline: float) -> bool:
+        """Whether the CapabilityStatement offers ``Patient/$match`` (kept an hour)."""
+        key = "fhir-match:" + hashlib.sha256(target.url.encode()).hexdigest()[:32]
+        held = self.tokens.get(key)
+        if held:
+            return held == "yes"
+        reply = self._get(target, "/metadata", deadline)
+        offered = reply.status == 200 and offers_match(_json_object(reply.body))
+        self.tokens.set(key, "yes" if offered else "no", DISCOVERY_TTL_S)
+        return offered
 
     def _professionals(self, target: Target, patient: Mapping[str, Any], deadline: float,
-                       *, include_past: bool) -> list[dict[str, Any]]:
+                       policy: FhirPolicy, basis: Mapping[str, Any], include_past: bool
+                       ) -> tuple[list[dict[str, Any]], bool]:
+        """The professionals this basis may see, and whether the child is known here
+        only through involvement it may not (``unseen``)."""
         subject = f"Patient/{patient['id']}"
         known: dict[str, dict[str, Any]] = {}
         teams = self._search(target, "CareTeam", [
@@ -140,8 +204,11 @@ class FhirR4Client(OutboundClient):
         teams = [t for t in teams if t.get("resourceType") == "CareTeam"]
         episodes = [e for e in episodes if e.get("resourceType") == "EpisodeOfCare"]
         self._resolve(target, references(teams, episodes, known), known, deadline)
-        people = list(professionals_from(teams, episodes, known, today=date.today()))
-        return [p for p in people if include_past or p["current"]]
+        if not basis_allows_sensitive(basis):
+            self._resolve(target, service_references(known), known, deadline)
+        seen = screen(teams, episodes, known, policy, basis)
+        people = list(professionals_from(seen.teams, seen.episodes, known, today=date.today()))
+        return [p for p in people if include_past or p["current"]], seen.withheld and not people
 
     # -- FHIR REST ----------------------------------------------------------------
 
@@ -207,17 +274,37 @@ class FhirR4Client(OutboundClient):
             raise AdapterError("the FHIR server did not answer a resource")
         return data
 
-    def _get(self, target: Target, path: str, deadline: float) -> Reply:
+    def _post_json(self, target: Target, path: str, body: Mapping[str, Any],
+                   deadline: float) -> Any:
+        """A FHIR operation's answer; None when the server does not have it after all
+        (404, 405, 501: the caller falls back)."""
+        reply = self._get(target, path, deadline, method="POST",
+                          body=json.dumps(body).encode())
+        if reply.status in (404, 405, 501):
+            return None
+        if reply.status != 200:
+            raise AdapterError(f"HTTP {reply.status}{operation_outcome(reply.body)}")
+        data = _json_object(reply.body)
+        if not data:
+            raise AdapterError("the FHIR server did not answer a resource")
+        return data
+
+    def _get(self, target: Target, path: str, deadline: float, *, method: str = "GET",
+             body: bytes | None = None) -> Reply:
         headers = {"Accept": FHIR_JSON}
+        if body is not None:
+            headers["Content-Type"] = FHIR_JSON
         token, cached = self._token(target, deadline)
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        reply = self.request("GET", target, path, headers=headers, deadline=deadline)
+        reply = self.request(method, target, path, body=body, headers=headers,
+                             deadline=deadline)
         if reply.status == 401 and cached:
             self.tokens.delete(_token_key(target))
             token, _ = self._token(target, deadline)
             headers["Authorization"] = f"Bearer {token}"
-            reply = self.request("GET", target, path, headers=headers, deadline=deadline)
+            reply = self.request(method, target, path, body=body, headers=headers,
+                                 deadline=deadline)
         if reply.status == 401:
             raise AdapterError("HTTP 401: the FHIR server refused the broker's credentials")
         return reply
