@@ -2,14 +2,18 @@
 
 One lookup is a few FHIR searches, all within the lookup's deadline:
 
-1. the Patient, by ``identifier=https://fhir.nhs.uk/Id/nhs-number|…``, or by
-   family name, given name and birth date when there is no NHS number (a
-   demographic hit must agree exactly once names are normalised);
+1. the Patient (:mod:`adapters.fhir_match`), by
+   ``identifier=https://fhir.nhs.uk/Id/nhs-number|…``, else by ``Patient/$match``
+   when the CapabilityStatement offers it (its grades judged by the kit's rules)
+   or by family name / given name with birth date, scored by the kit's matching;
 2. its CareTeams (participants) and EpisodeOfCares (care managers), asking
    the server to ``_include`` the Practitioner, PractitionerRole and
    Organization they name, and fetching by id whatever it did not include;
    ``next`` links are followed on the same server only, up to ``max_pages``;
-3. the professionals mapped to the ``federator-lookup/1`` answer shape and
+3. the kit's policy (:mod:`adapters.fhir_policy`): a restricted record gets the
+   registry's route and nobody; sensitive services only on a covering basis, a
+   child known only through them answering as not known;
+4. the professionals mapped to the ``federator-lookup/1`` answer shape and
    validated by the same :func:`adapters.protocol.parse_answer` as any adapter's.
 
 Authentication: OAuth2 client credentials from the endpoint's ``credentials``,
@@ -37,28 +41,10 @@ from typing import Any
 from urllib.parse import quote_plus, urlencode, urlsplit
 
 from adapters.base import AdapterError, AdapterTimeout, OutboundClient, Reply, Target
-from adapters.fhir_match import (
-    NOT_FOUND,
-    Found,
-    by_nhs_number,
-    demographic_searches,
-    graded,
-    judge_match,
-    judge_search,
-    match_parameters,
-    offers_match,
-)
-from adapters.fhir_policy import (
-    FhirPolicy,
-    is_restricted,
-    policy_for,
-    restricted_notice,
-    screen,
-    service_references,
-)
+from adapters.fhir_answer import FhirAnswering
+from adapters.fhir_policy import FhirPolicy, screen, service_references
 from adapters.fhir_r4_mapping import professionals_from, ref, references
 from adapters.fhir_tokens import MemoryTokenCache, RedisTokenCache, TokenCache
-from adapters.kit.normalise import normalise_nhs_number
 from adapters.kit.policy import basis_allows_sensitive
 from adapters.protocol import InvalidAnswer, parse_answer
 from adapters.smart_auth import (
@@ -80,11 +66,9 @@ TOKEN_MARGIN_S = 30
 MAX_RESOLVE = 50
 DISCOVERY_TTL_S = 3600
 OAUTH_ERROR = re.compile(r"^[a-z_]{1,40}$")
-NOT_CONFIDENT = ("More than one record may be this child, so none is shared. Please contact "
-                 "the service to confirm the child's identity.")
 
 
-class FhirR4Client(OutboundClient):
+class FhirR4Client(FhirAnswering, OutboundClient):
     protocol = PROTOCOL
     needs_credentials = True  # the broker passes the endpoint's decrypted credentials
 
@@ -109,7 +93,7 @@ class FhirR4Client(OutboundClient):
     def lookup(self, target: Target, payload: Mapping[str, Any], *, deadline: float,
                request_id: str | None = None) -> dict[str, Any]:
         started = time.monotonic()
-        answer = self._answer(target, payload, deadline)
+        answer = self._answer(target, payload, deadline)  # adapters/fhir_answer.py
         try:
             result = parse_answer(json.dumps(answer).encode(), str(payload["lookup_id"]),
                                   max_professionals=self.max_professionals)
@@ -117,76 +101,6 @@ class FhirR4Client(OutboundClient):
             raise AdapterError(str(e)) from e
         result["latency_ms"] = int((time.monotonic() - started) * 1000)
         return result
-
-    def _answer(self, target: Target, payload: Mapping[str, Any], deadline: float
-                ) -> dict[str, Any]:
-        """The answer, with the kit's policy (:mod:`adapters.fhir_policy`): a restricted
-        record gets the registry's route and nobody; a child known here only through
-        sensitive services the basis does not cover gets the not-known answer."""
-        lookup_id = str(payload["lookup_id"])
-        child = payload.get("child") or {}
-        basis = payload.get("basis") if isinstance(payload.get("basis"), dict) else {}
-        include_past = bool(payload.get("include_past"))
-        try:
-            policy = policy_for(target.policy, authority=target.name)
-        except ValueError as e:
-            raise AdapterError(f"the endpoint's policy: {e}") from e
-        not_known: dict[str, Any] = {"lookup_id": lookup_id, "status": "no_match",
-                                     "confidence": 0.0, "professionals": []}
-        found = self._find(target, child, deadline, policy.authority)
-        if found.status == "none" or found.patient is None:
-            return not_known
-        if found.status == "possible":
-            # "contact us to confirm" would say the child is known here: not when that
-            # is only through services this basis does not cover (the kit's rule)
-            if not is_restricted(found.patient, policy) and self._professionals(
-                    target, found.patient, deadline, policy, basis, include_past)[1]:
-                return not_known
-            return {**not_known, "confidence": found.confidence, "notice": found.notice,
-                    "matched_on": list(found.matched_on), "ask_for": list(found.ask_for)}
-        matched = {"lookup_id": lookup_id, "status": "match", "confidence": found.confidence,
-                   "matched_on": list(found.matched_on), "professionals": []}
-        if is_restricted(found.patient, policy):
-            return {**matched, "notice": restricted_notice(policy)}
-        people, unseen = self._professionals(target, found.patient, deadline, policy, basis,
-                                             include_past)
-        return not_known if unseen else {**matched, "professionals": people}
-
-    def _find(self, target: Target, child: Mapping[str, Any], deadline: float,
-              authority: str) -> Found:
-        """The child's Patient (:mod:`adapters.fhir_match`)."""
-        nhs = normalise_nhs_number(str(child.get("nhs_number") or ""))
-        if nhs:
-            found = by_nhs_number(nhs, self._search(
-                target, "Patient", {"identifier": f"{NHS_NUMBER_SYSTEM}|{nhs}"}, deadline))
-            if len(found) == 1:
-                return Found("match", found[0], 1.0, ("nhs_number",))
-            if found:
-                return Found("possible", found[0], 0.5, ("nhs_number",), (), NOT_CONFIDENT)
-        if not (child.get("given_name") or child.get("family_name")):
-            return NOT_FOUND
-        if self._offers_match(target, deadline):
-            bundle = self._post_json(target, "/Patient/$match", match_parameters(child),
-                                     deadline)
-            if bundle is not None:
-                if bundle.get("resourceType") != "Bundle":
-                    raise AdapterError("Patient/$match did not return a Bundle")
-                return judge_match(child, graded(bundle), authority=authority)
-        patients: list[dict[str, Any]] = []
-        for params in demographic_searches(child):
-            patients.extend(self._search(target, "Patient", params, deadline))
-        return judge_search(child, patients, authority=authority)
-
-    def _offers_match(self, target: Target, deadline: float) -> bool:
-        """Whether the CapabilityStatement offers ``Patient/$match`` (kept an hour)."""
-        key = "fhir-match:" + hashlib.sha256(target.url.encode()).hexdigest()[:32]
-        held = self.tokens.get(key)
-        if held:
-            return held == "yes"
-        reply = self._get(target, "/metadata", deadline)
-        offered = reply.status == 200 and offers_match(_json_object(reply.body))
-        self.tokens.set(key, "yes" if offered else "no", DISCOVERY_TTL_S)
-        return offered
 
     def _professionals(self, target: Target, patient: Mapping[str, Any], deadline: float,
                        policy: FhirPolicy, basis: Mapping[str, Any], include_past: bool
@@ -288,7 +202,6 @@ class FhirR4Client(OutboundClient):
         if not data:
             raise AdapterError("the FHIR server did not answer a resource")
         return data
-
     def _get(self, target: Target, path: str, deadline: float, *, method: str = "GET",
              body: bytes | None = None) -> Reply:
         headers = {"Accept": FHIR_JSON}
