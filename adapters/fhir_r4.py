@@ -202,6 +202,7 @@ class FhirR4Client(FhirAnswering, OutboundClient):
         if not data:
             raise AdapterError("the FHIR server did not answer a resource")
         return data
+
     def _get(self, target: Target, path: str, deadline: float, *, method: str = "GET",
              body: bytes | None = None) -> Reply:
         headers = {"Accept": FHIR_JSON}
