@@ -175,3 +175,12 @@ def test_a_server_without_match_after_all_is_searched(
     answer = ask(client, fhir_server, **AMARA)
     assert answer["status"] == "match" and "Rita Shah" in names(answer)
     assert "Patient" in fhir_server.searches
+
+
+def test_an_identifier_search_answering_another_child_is_not_believed(
+        fhir_server: PolicyFhirServer, client: FhirR4Client) -> None:
+    # asked for Dana's NHS number, the server answers with Amara
+    fhir_server.identifier_answer = "pat-1"
+    answer = ask(client, fhir_server, nhs_number=DANA_NHS)
+    assert answer["status"] == "no_match" and answer["professionals"] == []
+    assert "CareTeam" not in fhir_server.searches

@@ -137,8 +137,15 @@ class PolicyFhirServer(FhirServer):
         self.grades: list[tuple[str, str | None, float | None]] = []
         self.match_asked: list[dict[str, Any]] = []
         self.metadata_reads = 0
+        #: a hostile server: every identifier search answers with this Patient
+        self.identifier_answer: str | None = None
         super().__init__()
         self.store.update({f"{r['resourceType']}/{r['id']}": r for r in policy_resources()})
+
+    def _matches(self, resource: dict[str, Any], args: Any) -> bool:  # type: ignore[override]
+        if "identifier" in args and self.identifier_answer:
+            return resource.get("id") == self.identifier_answer
+        return FhirServer._matches(resource, args)
 
     def _build(self) -> Flask:
         app = super()._build()
