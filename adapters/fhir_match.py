@@ -48,6 +48,9 @@ NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
 MATCH_GRADE = "http://hl7.org/fhir/StructureDefinition/match-grade"
 GRADES = ("certain", "probable", "possible", "certainly-not")
 MATCH_COUNT = 10
+#: At most this many of a $match answer's Patients are judged (it was asked for
+#: MATCH_COUNT; a server sending thousands does not buy the broker's time).
+MAX_CANDIDATES = 50
 
 
 @dataclass(frozen=True)
@@ -217,7 +220,7 @@ def graded(bundle: Mapping[str, Any]) -> list[Graded]:
     no grade, no score)."""
     out = []
     seen: set[str] = set()
-    for entry in bundle.get("entry") or []:
+    for entry in (bundle.get("entry") or [])[:MAX_CANDIDATES]:
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if not isinstance(resource, dict) or resource.get("resourceType") != "Patient" \
                 or not resource.get("id") or str(resource["id"]) in seen:

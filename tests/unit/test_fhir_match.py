@@ -111,3 +111,12 @@ def test_a_patient_as_a_kit_record_takes_its_official_current_name() -> None:
     record = record_of(p, 3)
     assert (record.child_ref, record.family_name, record.given_name, record.postcode) == (
         "3", "Now", "Amara Jo", "LS6 2AB")
+
+
+def test_a_flood_of_candidates_is_cut_and_still_not_a_match() -> None:
+    entry = {"resource": patient(), "search": {"mode": "match", "extension": [
+        {"url": MATCH_GRADE, "valueCode": "certain"}]}}
+    flood = {"entry": [{**entry, "resource": patient(f"p{i}")} for i in range(5000)]}
+    found = graded(flood)
+    assert len(found) == 50
+    assert judge_match(CHILD, found, authority="x").status == "possible"
