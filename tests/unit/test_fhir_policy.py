@@ -135,3 +135,17 @@ def test_a_policy_shares_more_when_it_holds_back_less() -> None:
     assert shares_more(label, None) == ["restricted labels no longer honoured: "
                                         "http://x.example|S"]
     assert shares_more(None, {"restricted_route": "elsewhere"}) == []
+
+
+def test_the_seed_file_takes_a_policy_and_names_a_bad_one() -> None:
+    from federator.registry.seedfile import SeedError, parse_seed
+
+    entry = ('[[endpoint]]\nid = "kh"\nname = "K"\ncode = "RXF"\ncoverage = ["national"]\n'
+             'protocol = "{protocol}"\nurl = "https://fhir.example/R4"\n'
+             '[endpoint.policy]\nsensitive_codes = ["{code}"]\n')
+    (seeded,) = parse_seed(entry.format(protocol="fhir-r4", code="788122004").encode())
+    assert seeded["policy"] == {"sensitive_codes": [f"{SNOMED}|788122004"]}
+    with pytest.raises(SeedError, match=r"policy.*sensitive_codes"):
+        parse_seed(entry.format(protocol="fhir-r4", code="788122005").encode())
+    with pytest.raises(SeedError, match="only for fhir-r4"):
+        parse_seed(entry.format(protocol="federator-lookup/1", code="788122004").encode())
