@@ -33,6 +33,7 @@ from adapters.fhir_match import (
 from adapters.fhir_policy import is_restricted, policy_for, restricted_notice
 from adapters.fhir_tokens import TokenCache
 from adapters.kit.normalise import normalise_nhs_number
+from adapters.kit.policy import basis_allows_sensitive
 
 #: How long the client keeps whether a server offers ``Patient/$match``.
 CAPABILITY_TTL_S = 3600
@@ -70,8 +71,9 @@ class FhirAnswering:
         if found.status == "possible":
             # "contact us to confirm" would say the child is known here: not when that
             # is only through services this basis does not cover (the kit's rule)
-            if not is_restricted(found.patient, policy) and self._professionals(
-                    target, found.patient, deadline, policy, basis, include_past)[1]:
+            if not basis_allows_sensitive(basis) and not is_restricted(found.patient, policy) \
+                    and self._professionals(target, found.patient, deadline, policy, basis,
+                                            include_past)[1]:
                 return not_known
             return {**not_known, "confidence": found.confidence, "notice": found.notice,
                     "matched_on": list(found.matched_on), "ask_for": list(found.ask_for)}
