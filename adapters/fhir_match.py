@@ -105,6 +105,9 @@ def record_of(patient: Mapping[str, Any], position: int) -> ChildRecord:
 
 
 def _unique(patients: Iterable[Any]) -> list[dict[str, Any]]:
+    """Each Patient once; a merged record (``active: false``, ``link`` of type
+    ``replaced-by``) left out when the record that replaced it is here too (one
+    child, not two candidates that make each other ambiguous)."""
     seen: set[str] = set()
     out = []
     for p in patients:
@@ -112,7 +115,19 @@ def _unique(patients: Iterable[Any]) -> list[dict[str, Any]]:
                 and str(p["id"]) not in seen:
             seen.add(str(p["id"]))
             out.append(p)
-    return out
+    return [p for p in out if not _replaced(p, seen)]
+
+
+def _replaced(patient: Mapping[str, Any], ids: set[str]) -> bool:
+    if patient.get("active") is not False:
+        return False
+    for link in patient.get("link") or []:
+        other = link.get("other") if isinstance(link, dict) else None
+        target = other.get("reference") if isinstance(other, dict) else None
+        if link.get("type") == "replaced-by" and isinstance(target, str) \
+                and target.rstrip("/").split("/")[-1] in ids - {str(patient["id"])}:
+            return True
+    return False
 
 
 # --------------------------------------------------------------------------

@@ -120,3 +120,13 @@ def test_a_flood_of_candidates_is_cut_and_still_not_a_match() -> None:
     found = graded(flood)
     assert len(found) == 50
     assert judge_match(CHILD, found, authority="x").status == "possible"
+
+
+def test_a_merged_record_beside_the_one_that_replaced_it_is_one_child() -> None:
+    old = {**patient("old", nhs="9434765919"), "active": False,
+           "link": [{"type": "replaced-by", "other": {"reference": "Patient/new"}}]}
+    new = patient("new", nhs="9434765919")
+    assert by_nhs_number("9434765919", [old, new]) == [new]
+    assert judge_search(CHILD, [old, new], authority="x").patient == new
+    # without the record that replaced it, the merged one is still a candidate
+    assert by_nhs_number("9434765919", [old]) == [old]
