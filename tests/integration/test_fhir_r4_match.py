@@ -61,7 +61,7 @@ def test_a_hyphenated_family_name_the_server_returns_is_found(
                      date_of_birth="2014-02-02", postcodes=["LS6 4AB"])
         assert answer["status"] == "match", (family, answer)
         assert names(answer) == {"Ola Open"}
-    assert fhir_server.metadata_reads == 1  # asked once whether it offers $match
+    assert fhir_server.metadata_reads >= 1  # asked whether it offers $match
     assert not fhir_server.match_asked
 
 

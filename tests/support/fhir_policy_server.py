@@ -114,12 +114,14 @@ def policy_resources() -> list[dict[str, Any]]:
     return [*out, service]
 
 
+MATCH_DEFINITION = "http://hl7.org/fhir/OperationDefinition/Patient-match"
+
+
 def capability(match: bool) -> dict[str, Any]:
     patient_rest: dict[str, Any] = {"type": "Patient", "interaction": [{"code": "read"},
                                                                        {"code": "search-type"}]}
     if match:
-        patient_rest["operation"] = [{
-            "name": "match", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-match"}]
+        patient_rest["operation"] = [{"name": "match", "definition": MATCH_DEFINITION}]
     statement = {"resourceType": "CapabilityStatement", "status": "active",
                  "date": "2026-12-01", "kind": "instance", "fhirVersion": "4.0.1",
                  "format": ["application/fhir+json"],
@@ -156,10 +158,28 @@ class PolicyFhirServer(FhirServer):
             response.content_type = "application/fhir+json"
             return response
 
-        @app.get("/R4/metadata")
+        original = app.view_functions.get("metadata")  # the base server's, if it has one
+
         def metadata() -> Response:
+            """The base server's CapabilityStatement (or a plain one), offering
+            ``Patient/$match`` when ``offer_match`` is set."""
             self.metadata_reads += 1
-            return fhir(capability(self.offer_match))
+            statement = capability(False) if original is None else original().get_json()
+            if self.offer_match:
+                rest = statement["rest"][0]
+                patient = next((r for r in rest.get("resource") or []
+                                if r.get("type") == "Patient"), None)
+                if patient is None:
+                    patient = {"type": "Patient"}
+                    rest.setdefault("resource", []).append(patient)
+                patient["operation"] = [{"name": "match", "definition": MATCH_DEFINITION}]
+            CapabilityStatement.model_validate(statement)
+            return fhir(statement)
+
+        if original is None:
+            app.add_url_rule("/R4/metadata", "metadata", metadata, methods=["GET"])
+        else:
+            app.view_functions["metadata"] = metadata
 
         @app.post("/R4/Patient/$match")
         def match() -> Response:
