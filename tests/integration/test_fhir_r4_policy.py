@@ -61,8 +61,10 @@ def names(answer: dict[str, Any]) -> set[str]:
 
 
 def bare(answer: dict[str, Any]) -> dict[str, Any]:
-    """The answer without what differs at every lookup."""
-    return {k: v for k, v in answer.items() if k not in ("lookup_id", "latency_ms")}
+    """The answer without what differs at every lookup, and without a count of the
+    client's own calls should it keep one (the broker never passes it on: the time
+    a lookup takes is the channel docs/fhir.md "Known limits" names)."""
+    return {k: v for k, v in answer.items() if k not in ("lookup_id", "latency_ms", "calls")}
 
 
 # -- sensitive services ----------------------------------------------------------------

@@ -108,6 +108,16 @@ def test_the_registered_policy_is_what_the_broker_applies(
     outcome = next(a for a in hidden["authorities"] if a["id"] == "newtown-health")
     assert outcome["outcome"] == "no_match", outcome
     assert "Nia Holt" not in {p["name"] for p in hidden["professionals"]}
+    # what the practitioner is shown of this authority is what a child unknown there gets
+    unknown = lookup(fed, {"nhs_number": "9434765889", "postcodes": []})
+    other = next(a for a in unknown["authorities"] if a["id"] == "newtown-health")
+
+    def shown(o: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in o.items() if "ms" not in k}
+
+    assert shown(outcome) == shown(other)
+    assert [n for n in hidden["notices"] if n["authority"] == "newtown-health"] == [
+        n for n in unknown["notices"] if n["authority"] == "newtown-health"] == []
 
 
 def test_a_policy_that_would_share_more_needs_approval_again(
