@@ -134,6 +134,10 @@ class Target:
     url: str
     timeout_ms: int
     credentials: Mapping[str, str] = field(default_factory=dict)
+    #: the authority's registered name (a notice may name it)
+    name: str = ""
+    #: the endpoint's registered policy (``fhir-r4``: :mod:`adapters.fhir_policy`)
+    policy: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass

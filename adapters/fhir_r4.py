@@ -2,14 +2,18 @@
 
 One lookup is a few FHIR searches, all within the lookup's deadline:
 
-1. the Patient, by ``identifier=https://fhir.nhs.uk/Id/nhs-number|…``, or by
-   family name, given name and birth date when there is no NHS number (a
-   demographic hit must agree exactly once names are normalised);
+1. the Patient (:mod:`adapters.fhir_match`), by
+   ``identifier=https://fhir.nhs.uk/Id/nhs-number|…``, else by ``Patient/$match``
+   when the CapabilityStatement offers it (its grades judged by the kit's rules)
+   or by family name / given name with birth date, scored by the kit's matching;
 2. its CareTeams (participants) and EpisodeOfCares (care managers), asking
    the server to ``_include`` the Practitioner, PractitionerRole and
    Organization they name, and fetching by id whatever it did not include;
    ``next`` links are followed on the same server only, up to ``max_pages``;
-3. the professionals mapped to the ``federator-lookup/1`` answer shape and
+3. the kit's policy (:mod:`adapters.fhir_policy`): a restricted record gets the
+   registry's route and nobody; sensitive services only on a covering basis, a
+   child known only through them answering as not known;
+4. the professionals mapped to the ``federator-lookup/1`` answer shape and
    validated by the same :func:`adapters.protocol.parse_answer` as any adapter's.
 
 Authentication: OAuth2 client credentials from the endpoint's ``credentials``,
@@ -37,8 +41,11 @@ from typing import Any
 from urllib.parse import quote_plus, urlencode, urlsplit
 
 from adapters.base import AdapterError, AdapterTimeout, OutboundClient, Reply, Target
-from adapters.fhir_r4_mapping import demographics_agree, professionals_from, ref, references
+from adapters.fhir_answer import FhirAnswering
+from adapters.fhir_policy import FhirPolicy, screen, service_references
+from adapters.fhir_r4_mapping import professionals_from, ref, references
 from adapters.fhir_tokens import MemoryTokenCache, RedisTokenCache, TokenCache
+from adapters.kit.policy import basis_allows_sensitive
 from adapters.protocol import InvalidAnswer, parse_answer
 from adapters.smart_auth import (
     CLIENT_SECRET,
@@ -59,11 +66,9 @@ TOKEN_MARGIN_S = 30
 MAX_RESOLVE = 50
 DISCOVERY_TTL_S = 3600
 OAUTH_ERROR = re.compile(r"^[a-z_]{1,40}$")
-NOT_CONFIDENT = ("More than one record may be this child, so none is shared. Please contact "
-                 "the service to confirm the child's identity.")
 
 
-class FhirR4Client(OutboundClient):
+class FhirR4Client(FhirAnswering, OutboundClient):
     protocol = PROTOCOL
     needs_credentials = True  # the broker passes the endpoint's decrypted credentials
 
@@ -88,47 +93,20 @@ class FhirR4Client(OutboundClient):
     def lookup(self, target: Target, payload: Mapping[str, Any], *, deadline: float,
                request_id: str | None = None) -> dict[str, Any]:
         started = time.monotonic()
-        lookup_id = str(payload["lookup_id"])
-        child = payload.get("child") or {}
-        patients = self._patients(target, child, deadline)
-        if not patients:
-            answer: dict[str, Any] = {"lookup_id": lookup_id, "status": "no_match",
-                                      "confidence": 0.0, "professionals": []}
-        elif len(patients) > 1:
-            answer = {"lookup_id": lookup_id, "status": "no_match", "confidence": 0.5,
-                      "professionals": [], "notice": NOT_CONFIDENT}
-        else:
-            patient, confidence = patients[0]
-            people = self._professionals(target, patient, deadline,
-                                         include_past=bool(payload.get("include_past")))
-            answer = {"lookup_id": lookup_id, "status": "match", "confidence": confidence,
-                      "professionals": people}
+        answer = self._answer(target, payload, deadline)  # adapters/fhir_answer.py
         try:
-            result = parse_answer(json.dumps(answer).encode(), lookup_id,
+            result = parse_answer(json.dumps(answer).encode(), str(payload["lookup_id"]),
                                   max_professionals=self.max_professionals)
         except InvalidAnswer as e:  # pragma: no cover - our own mapping's shape
             raise AdapterError(str(e)) from e
         result["latency_ms"] = int((time.monotonic() - started) * 1000)
         return result
 
-    def _patients(self, target: Target, child: Mapping[str, Any], deadline: float
-                  ) -> list[tuple[dict[str, Any], float]]:
-        nhs = "".join(ch for ch in str(child.get("nhs_number") or "") if ch.isdigit())
-        if nhs:
-            found = self._search(target, "Patient",
-                                 {"identifier": f"{NHS_NUMBER_SYSTEM}|{nhs}"}, deadline)
-            return [(p, 1.0) for p in found if p.get("resourceType") == "Patient"]
-        given, family = child.get("given_name"), child.get("family_name")
-        born = child.get("date_of_birth")
-        if not (given and family and born):
-            return []
-        found = self._search(target, "Patient",
-                             {"family": family, "given": given, "birthdate": born}, deadline)
-        return [(p, 0.9) for p in found if p.get("resourceType") == "Patient"
-                and demographics_agree(p, given, family, born)]
-
     def _professionals(self, target: Target, patient: Mapping[str, Any], deadline: float,
-                       *, include_past: bool) -> list[dict[str, Any]]:
+                       policy: FhirPolicy, basis: Mapping[str, Any], include_past: bool
+                       ) -> tuple[list[dict[str, Any]], bool]:
+        """The professionals this basis may see, and whether the child is known here
+        only through involvement it may not (``unseen``)."""
         subject = f"Patient/{patient['id']}"
         known: dict[str, dict[str, Any]] = {}
         teams = self._search(target, "CareTeam", [
@@ -140,8 +118,11 @@ class FhirR4Client(OutboundClient):
         teams = [t for t in teams if t.get("resourceType") == "CareTeam"]
         episodes = [e for e in episodes if e.get("resourceType") == "EpisodeOfCare"]
         self._resolve(target, references(teams, episodes, known), known, deadline)
-        people = list(professionals_from(teams, episodes, known, today=date.today()))
-        return [p for p in people if include_past or p["current"]]
+        if not basis_allows_sensitive(basis):
+            self._resolve(target, service_references(known), known, deadline)
+        seen = screen(teams, episodes, known, policy, basis)
+        people = list(professionals_from(seen.teams, seen.episodes, known, today=date.today()))
+        return [p for p in people if include_past or p["current"]], seen.withheld and not people
 
     # -- FHIR REST ----------------------------------------------------------------
 
@@ -207,17 +188,37 @@ class FhirR4Client(OutboundClient):
             raise AdapterError("the FHIR server did not answer a resource")
         return data
 
-    def _get(self, target: Target, path: str, deadline: float) -> Reply:
+    def _post_json(self, target: Target, path: str, body: Mapping[str, Any],
+                   deadline: float) -> Any:
+        """A FHIR operation's answer; None when the server does not have it after all
+        (404, 405, 501: the caller falls back)."""
+        reply = self._get(target, path, deadline, method="POST",
+                          body=json.dumps(body).encode())
+        if reply.status in (404, 405, 501):
+            return None
+        if reply.status != 200:
+            raise AdapterError(f"HTTP {reply.status}{operation_outcome(reply.body)}")
+        data = _json_object(reply.body)
+        if not data:
+            raise AdapterError("the FHIR server did not answer a resource")
+        return data
+
+    def _get(self, target: Target, path: str, deadline: float, *, method: str = "GET",
+             body: bytes | None = None) -> Reply:
         headers = {"Accept": FHIR_JSON}
+        if body is not None:
+            headers["Content-Type"] = FHIR_JSON
         token, cached = self._token(target, deadline)
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        reply = self.request("GET", target, path, headers=headers, deadline=deadline)
+        reply = self.request(method, target, path, body=body, headers=headers,
+                             deadline=deadline)
         if reply.status == 401 and cached:
             self.tokens.delete(_token_key(target))
             token, _ = self._token(target, deadline)
             headers["Authorization"] = f"Bearer {token}"
-            reply = self.request("GET", target, path, headers=headers, deadline=deadline)
+            reply = self.request(method, target, path, body=body, headers=headers,
+                                 deadline=deadline)
         if reply.status == 401:
             raise AdapterError("HTTP 401: the FHIR server refused the broker's credentials")
         return reply

@@ -32,6 +32,9 @@ endpoints = Table(
     Column("contact", String(500), nullable=False, server_default=""),
     Column("status", String(20), nullable=False),
     Column("credentials", Text, nullable=True),
+    # JSON (migration 0009): fhir-r4's sensitive value set, restricted labels and
+    # route (federator/registry/policy.py); none: the documented defaults
+    Column("policy", Text, nullable=True),
     Column("created_at", String(40), nullable=False),
     Column("updated_at", String(40), nullable=False),
 )

@@ -8,6 +8,7 @@ hands the fan-out one lookup's :class:`~federator.lookup.fanout.Calls`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
@@ -36,7 +37,8 @@ class Dispatcher:
         credentials = (self.credentials(endpoint.id)
                        if getattr(client, "needs_credentials", False) else {})
         return Target(id=endpoint.id, url=endpoint.url, timeout_ms=endpoint.timeout_ms,
-                      credentials=credentials)
+                      credentials=credentials, name=endpoint.name,
+                      policy=json.loads(endpoint.policy) if endpoint.policy else {})
 
     def ask(self, endpoint: Endpoint, payload: Any, deadline: float) -> Mapping[str, Any]:
         """The call on a thread; raises ``AdapterFailure`` (a protocol not installed

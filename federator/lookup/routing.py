@@ -22,6 +22,8 @@ class Endpoint:
     timeout_ms: int
     contact: str
     status: str
+    #: the registered policy as JSON (fhir-r4: federator/registry/policy.py), or none
+    policy: str | None = None
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from federator.registry.policy import shares_more
+
 #: action -> (statuses it applies to, status it leads to)
 TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "approve": (("pending",), "active"),
@@ -28,7 +30,7 @@ ACTION_ROLES: dict[str, tuple[str, ...]] = {
 #: Who receives children's identities, and as whom: any change to one of these
 #: needs a broker admin's approval again (``coverage`` only when it widens).
 WIDENING = ("name", "code", "protocol", "url", "credentials")
-DETAILS = ("name", "code", "coverage", "protocol", "url", "timeout_ms", "contact")
+DETAILS = ("name", "code", "coverage", "protocol", "url", "timeout_ms", "contact", "policy")
 NATIONAL = "national"
 #: Areas named in a status reason before "and N more".
 AREAS_SHOWN = 10
@@ -97,11 +99,15 @@ def widening(current: Mapping[str, Any], update: Mapping[str, Any],
     """The changed fields that widen who receives children's identities: coverage
     gaining an area or becoming national; any new name, code, protocol, URL or
     credentials (an endpoint named after another authority is answered as that
-    authority). Removing areas, a new time limit or contact do not widen."""
+    authority). Removing areas, a new time limit or contact do not widen; a policy
+    widens when it holds back less than before (``policy.shares_more``)."""
     widened = []
     for name in changed:
         if name == "coverage":
             if coverage_widens(current["coverage"], update["coverage"]):
+                widened.append(name)
+        elif name == "policy":
+            if shares_more(current.get("policy"), update["policy"]):
                 widened.append(name)
         elif name in WIDENING:
             widened.append(name)
@@ -150,6 +156,9 @@ def widening_reason(current: Mapping[str, Any], update: Mapping[str, Any],
                          else f"coverage gains {_areas(set(new) - set(old))}")
         elif name == "credentials":
             parts.append("credentials changed")
+        elif name == "policy":
+            parts.append("policy shares more: " + "; ".join(
+                shares_more(current.get("policy"), update["policy"])))
         else:
             label = "URL" if name == "url" else name
             parts.append(f'{label} changed from "{current.get(name)}" to "{update[name]}"')
@@ -172,7 +181,7 @@ def connection_target(protocol: str, url: str, credentials: str | None) -> str:
 def details_version(row: Mapping[str, Any]) -> str:
     """Names an endpoint's details and stored credentials as they are: a broker
     admin approves the version it was shown, and a change in between refuses it."""
-    raw = json.dumps([row[k] for k in DETAILS] + [row["credentials"]], separators=(",", ":"))
+    raw = json.dumps([row.get(k) for k in DETAILS] + [row["credentials"]], separators=(",", ":"))
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 

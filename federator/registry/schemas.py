@@ -10,6 +10,7 @@ from typing import Any
 from marshmallow import ValidationError, fields, validate
 
 from federator.inputs import InputSchema, Text
+from federator.registry.policy import PolicySchema, policy_errors
 from federator.registry.urlguard import UnsafeURL, UrlGuard
 
 BUILT_IN_PROTOCOLS = ("federator-lookup/1", "fhir-r4")
@@ -65,6 +66,8 @@ class EndpointSchema(InputSchema):
                               values=Text(max_length=8000,  # an RSA private JWK
                                           validate=validate.Length(min=1)),
                               load_default=None, allow_none=True)
+    #: fhir-r4 only: sensitive value set, restricted labels, restricted route (docs/fhir.md)
+    policy = fields.Nested(PolicySchema, load_default=None, allow_none=True)
 
 
 class ReviewSchema(InputSchema):
@@ -77,7 +80,7 @@ def safety_errors(endpoint: Mapping[str, Any], guard: UrlGuard, *,
                   check_url: bool = True, check_credentials: bool = True) -> dict[str, Any]:
     """Field errors for an unsafe ``url``, and for credentials the protocol needs
     (including an unsafe ``token_url``). Resolves host names through the guard."""
-    errors: dict[str, Any] = {}
+    errors: dict[str, Any] = dict(policy_errors(endpoint["protocol"], endpoint.get("policy")))
     if check_url:
         try:
             guard.check(endpoint["url"])

@@ -7,6 +7,9 @@ import tomllib
 from collections.abc import Mapping
 from typing import Any
 
+from marshmallow import ValidationError
+
+from federator.registry.policy import PolicySchema, policy_errors
 from federator.registry.schemas import protocols
 
 REQUIRED = ("id", "name", "code", "coverage", "protocol", "url")
@@ -44,8 +47,15 @@ def _seed_entry(index: int, item: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(credentials, dict) or not all(
             isinstance(v, str) for v in credentials.values()):
         raise SeedError(f"{where}: 'credentials' must be a table of strings")
+    try:
+        policy = PolicySchema().load(item["policy"]) if "policy" in item else None
+    except ValidationError as e:
+        raise SeedError(f"{where}: 'policy' is wrong: {e.messages}") from e
+    if policy_errors(item["protocol"], policy):
+        raise SeedError(f"{where}: 'policy' is only for fhir-r4 endpoints")
     return {
         "id": str(item["id"]), "name": str(item["name"]), "code": str(item["code"]),
+        "policy": policy,
         "coverage": coverage, "protocol": item["protocol"], "url": str(item["url"]),
         "timeout_ms": timeout, "contact": str(item.get("contact", "")),
         "credentials": {str(k): v for k, v in credentials.items()},

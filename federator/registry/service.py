@@ -159,7 +159,8 @@ class Registry:
         row = self._row(endpoint_id)
         if row is None:
             raise Refused(404, f"No endpoint {endpoint_id}.")
-        current = {**row, "coverage": json.loads(row["coverage"])}
+        current = {**row, "coverage": json.loads(row["coverage"]),
+                   "policy": json.loads(row["policy"]) if row["policy"] else None}
         changed = changed_fields(current, update, credentials_given=self._new_credentials(
             row, update.get("credentials")))
         if not changed:
@@ -170,6 +171,8 @@ class Registry:
         values: dict[str, Any] = {k: update[k] for k in changed if k != "credentials"}
         if "coverage" in values:
             values["coverage"] = json.dumps(values["coverage"])
+        if "policy" in values:
+            values["policy"] = json.dumps(values["policy"]) if values["policy"] else None
         if "credentials" in changed:
             values["credentials"] = self.cipher.encrypt(update["credentials"])
         values.update(status=status, updated_at=_now())
@@ -245,6 +248,8 @@ class Registry:
             assert check is not None
             extra = {"approved": {**{k: row[k] for k in DETAILS},
                                   "coverage": json.loads(row["coverage"]),
+                                  "policy": json.loads(row["policy"]) if row["policy"]
+                                  else None,
                                   "credentials_stored": row["credentials"] is not None},
                      "check_at": check["at"]}
         unchanged = [endpoints.c[k] == row[k] for k in DETAILS] + [
@@ -341,6 +346,7 @@ def _columns(data: Mapping[str, Any], cipher: CredentialCipher) -> dict[str, Any
         "protocol": data["protocol"], "url": data["url"],
         "timeout_ms": data.get("timeout_ms", 3000), "contact": data.get("contact") or "",
         "credentials": cipher.encrypt(credentials) if credentials else None,
+        "policy": json.dumps(data["policy"]) if data.get("policy") else None,
     }
 
 
@@ -395,6 +401,7 @@ def _last_check(conn: Connection, endpoint_id: str) -> dict[str, Any] | None:
 def _public(row: Mapping[str, Any], last_check: dict[str, Any] | None) -> dict[str, Any]:
     shown = {k: row[k] for k in PUBLIC_FIELDS}
     shown["coverage"] = json.loads(row["coverage"])
+    shown["policy"] = json.loads(row["policy"]) if row.get("policy") else None
     shown["status_reason"] = row.get("reason")
     shown["credentials_stored"] = row["credentials"] is not None
     target = _target(row)
@@ -414,5 +421,5 @@ def _endpoint(row: Mapping[str, Any]) -> Endpoint:
         id=row["id"], name=row["name"], code=row["code"],
         coverage=tuple(json.loads(row["coverage"])), protocol=row["protocol"],
         url=row["url"], timeout_ms=row["timeout_ms"], contact=row["contact"],
-        status=row["status"],
+        status=row["status"], policy=row.get("policy"),
     )

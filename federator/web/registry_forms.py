@@ -41,7 +41,13 @@ CREDENTIAL_FIELDS = {"token_url": "token_url", "client_id": "client_id",
 CREDENTIAL_ERROR_FIELDS = {**CREDENTIAL_FIELDS, "auth": "auth"}
 #: The order of the fields on the page (the error summary follows it).
 FIELD_ORDER = ["name", "code", "coverage", "protocol", "url", "timeout_ms", "contact",
-               "auth", "token_url", "client_id", "client_secret", "scope"]
+               "auth", "token_url", "client_id", "client_secret", "scope",
+               "include_default", "sensitive_codes", "restricted_labels", "restricted_route"]
+#: The FHIR endpoint's policy on the form (federator/registry/policy.py).
+POLICY_FIELDS = ("include_default", "sensitive_codes", "restricted_labels", "restricted_route")
+DEFAULT_CHOICES = [("yes", "Yes: the default sensitive services (docs/fhir.md), and any "
+                           "codes given below"),
+                   ("no", "No: only the codes given below")]
 PROTOCOL_NAMES = {
     "federator-lookup/1": "federator-lookup/1 (the adapter kit, or any server of the protocol)",
     "fhir-r4": "FHIR R4 (OAuth2 client credentials or SMART Backend Services)",
@@ -83,6 +89,25 @@ class EndpointForm(FlaskForm):
                                   description="Only with a client secret. Stored encrypted; "
                                               "never shown again.")
     scope = StringField("Scope (optional)", widget=GovTextInput(), validators=[UsableText(2000)])
+    include_default = RadioField("Hold back the default sensitive services?",
+                                 widget=GovRadioInput(), validate_choice=False,
+                                 choices=[SelectChoice(v, t) for v, t in DEFAULT_CHOICES],
+                                 default="yes")
+    sensitive_codes = TextAreaField(
+        "Sensitive service codes (optional)", widget=GovTextArea(),
+        validators=[UsableText(62000, multiline=True)],
+        description="One a line: a SNOMED CT concept id, or system|code. Services with these "
+                    "codes are shared only when the lookup's basis covers sensitive services.")
+    restricted_labels = TextAreaField(
+        "Restricted record labels (optional)", widget=GovTextArea(),
+        validators=[UsableText(16000, multiline=True)],
+        description="One a line, system|code of a Patient.meta.security label that restricts "
+                    "a record, besides HL7 v3 Confidentiality R and V (always).")
+    restricted_route = TextAreaField(
+        "Who to contact about a restricted record (optional)", widget=GovTextArea(),
+        validators=[UsableText(500, multiline=True)],
+        description="Practitioners are told to contact this about a restricted record, "
+                    "for example: the safeguarding team on 01632 960000.")
     submit = SubmitField("Save", widget=GovSubmitInput())
 
 
@@ -131,7 +156,21 @@ def payload_from_form(data: Mapping[str, Any]) -> dict[str, Any]:
                    if _text(data, field)}
     if credentials:
         payload["credentials"] = credentials
+    if payload.get("protocol") == "fhir-r4":
+        payload["policy"] = policy_from_form(data)
     return payload
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def policy_from_form(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The policy fields as the registry's ``policy`` (an empty one: the defaults)."""
+    return {"include_default": _text(data, "include_default") != "no",
+            "sensitive_codes": _lines(_text(data, "sensitive_codes")),
+            "restricted_labels": _lines(_text(data, "restricted_labels")),
+            "restricted_route": _text(data, "restricted_route")}
 
 
 def form_values(endpoint: Mapping[str, Any]) -> dict[str, Any]:
@@ -140,7 +179,15 @@ def form_values(endpoint: Mapping[str, Any]) -> dict[str, Any]:
     return {"name": endpoint["name"], "code": endpoint["code"],
             "coverage": " ".join(endpoint["coverage"]), "protocol": endpoint["protocol"],
             "url": endpoint["url"], "timeout_ms": str(endpoint["timeout_ms"]),
-            "contact": endpoint["contact"]}
+            "contact": endpoint["contact"], **policy_values(endpoint.get("policy"))}
+
+
+def policy_values(policy: Mapping[str, Any] | None) -> dict[str, str]:
+    policy = policy or {}
+    return {"include_default": "no" if policy.get("include_default") is False else "yes",
+            "sensitive_codes": "\n".join(policy.get("sensitive_codes") or ()),
+            "restricted_labels": "\n".join(policy.get("restricted_labels") or ()),
+            "restricted_route": str(policy.get("restricted_route") or "")}
 
 
 def place_errors(errors: Mapping[str, Any]) -> dict[str, list[str]]:
@@ -152,7 +199,12 @@ def place_errors(errors: Mapping[str, Any]) -> dict[str, list[str]]:
         placed.setdefault(field, []).extend(_flatten(messages))
 
     for key, value in errors.items():
-        if key == "credentials" and isinstance(value, Mapping):
+        if key == "policy" and isinstance(value, Mapping):
+            for name, messages in value.items():
+                put(str(name) if str(name) in POLICY_FIELDS else "form", messages)
+        elif key == "policy":
+            put("restricted_route", value)  # e.g. a protocol that takes no policy
+        elif key == "credentials" and isinstance(value, Mapping):
             for name, messages in value.items():
                 put(CREDENTIAL_ERROR_FIELDS.get(str(name), "form"), messages)
         elif key == "credentials":

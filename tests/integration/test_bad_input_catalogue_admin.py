@@ -116,7 +116,14 @@ def test_registry_one_line_fields_refuse_bad_text_by_name(fed: Federation,
         "token_url": "https://idp.example/token\r\nX-Injected: 1", "client_id": "a",
         "client_secret": "b"})),
     (("credentials",), registration(credentials={"client\u0000id": "x"})),
-], ids=["contact-nul", "coverage-newline", "token-url-crlf", "credential-key-nul"])
+    (("policy", "restricted_route"), registration(protocol="fhir-r4", policy={
+        "restricted_route": "Duty desk\u0000"})),
+    (("policy", "sensitive_codes", "0"), registration(protocol="fhir-r4", policy={
+        "sensitive_codes": ["http://x.example|A\r\nX-Injected: 1"]})),
+    (("policy", "restricted_labels"), registration(protocol="fhir-r4", policy={
+        "restricted_labels": ["http://x.example|A"] * 51})),
+], ids=["contact-nul", "coverage-newline", "token-url-crlf", "credential-key-nul",
+        "policy-route-nul", "policy-code-crlf", "policy-labels-too-many"])
 def test_registry_other_fields_refuse_bad_text_by_name(fed: Federation, tokens: dict[str, str],
                                                        where: tuple[str, ...],
                                                        body: dict[str, Any]) -> None:

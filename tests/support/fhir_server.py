@@ -311,9 +311,11 @@ class FhirServer:
             system, _, value = args["identifier"].partition("|")
             return any(i.get("system") == system and i.get("value") == value
                        for i in resource.get("identifier", []))
-        if "family" in args:
-            return (resource.get("birthDate") == args.get("birthdate") and any(
-                n.get("family", "").lower().startswith(args["family"].lower())
+        if "family" in args or "given" in args:  # FHIR string search: starts with
+            family, given = args.get("family", "").lower(), args.get("given", "").lower()
+            return (args.get("birthdate") in (None, resource.get("birthDate")) and any(
+                n.get("family", "").lower().startswith(family)
+                and any(g.lower().startswith(given) for g in n.get("given") or [""])
                 for n in resource.get("name", [])))
         if "patient" in args:
             subject = resource.get("subject") or resource.get("patient") or {}

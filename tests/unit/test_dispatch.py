@@ -103,3 +103,16 @@ def test_closers_are_the_loop_clients_connections(clients: Any) -> None:
     [close] = Dispatcher(clients, lambda _: {}).closers()
     asyncio.run(close())
     assert clients["federator-lookup/1"].closed
+
+
+def test_the_target_carries_the_endpoints_name_and_registered_policy() -> None:
+    import dataclasses
+
+    client = ThreadClient()
+    dispatcher = Dispatcher({"fhir-r4": client}, lambda _: {})
+    with_policy = dataclasses.replace(endpoint("fhir-r4"),
+                                      policy='{"restricted_route": "the duty desk"}')
+    dispatcher.ask(with_policy, {"lookup_id": "L"}, deadline=10**9)
+    dispatcher.ask(endpoint("fhir-r4"), {"lookup_id": "L"}, deadline=10**9)
+    assert [(t.name, dict(t.policy)) for t in client.targets] == [
+        ("Leeds", {"restricted_route": "the duty desk"}), ("Leeds", {})]

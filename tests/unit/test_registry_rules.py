@@ -144,7 +144,8 @@ def test_the_details_version_changes_with_every_detail_and_the_credentials() -> 
     seen = details_version(row)
     assert details_version(dict(row)) == seen
     for name, value in [("coverage", '["national"]'), ("name", "B"), ("contact", "z"),
-                        ("timeout_ms", 100), ("credentials", "gAAA")]:
+                        ("timeout_ms", 100), ("credentials", "gAAA"),
+                        ("policy", "{\"include_default\": false}")]:
         assert details_version({**row, name: value}) != seen, name
 
 
