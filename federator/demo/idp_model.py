@@ -134,8 +134,8 @@ class DevIdentityProvider:
     def persona(self, username: str) -> Persona | None:
         return find_persona(username, self.personas, self.authorities)
 
-    def _sign(self, claims: dict) -> str:
-        return jwt.encode({"alg": "ES256", "kid": self.kid, "typ": "JWT"}, claims, self.key)
+    def _sign(self, claims: dict, typ: str = "JWT") -> str:
+        return jwt.encode({"alg": "ES256", "kid": self.kid, "typ": typ}, claims, self.key)
 
     def issue_access_token(self, persona: Persona | str, *, client_id: str = CLI_CLIENT_ID,
                            scope: str | None = None, lifetime_s: int = TOKEN_LIFETIME_S
@@ -159,7 +159,7 @@ class DevIdentityProvider:
         }
         if scope:
             claims["scope"] = scope
-        return self._sign(claims)
+        return self._sign(claims, typ="at+jwt")  # RFC 9068: only this is an access token
 
     def issue_id_token(self, persona: Persona, *, client_id: str, nonce: str | None,
                        auth_time: int) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 import pytest
 import requests
 from flask import Flask
+from support.web_client import session_record
 
 from federator import create_app
 from federator.config import Settings
@@ -100,6 +102,7 @@ def interop(tmp_path: Path) -> Iterator[Interop]:
             oidc_issuer=issuer, oidc_client_id=CLIENT_ID, oidc_client_secret=CLIENT_SECRET,
             oidc_audience=CLIENT_ID, secret_key="s" * 40, audit_key="a" * 40,
         ).checked(), migrate=True)
+        app.config["FEDERATOR_TEST_URL"] = broker.url
         broker.start(app)
         yield Interop(issuer, broker, app)
         broker.stop()
@@ -113,10 +116,7 @@ def interop(tmp_path: Path) -> Iterator[Interop]:
 
 
 def _session(app: Flask, http: requests.Session) -> dict:
-    value = http.cookies.get(app.config["SESSION_COOKIE_NAME"])
-    if value is None:
-        return {}
-    return dict(app.session_interface.get_signing_serializer(app).loads(value))  # type: ignore[attr-defined]
+    return session_record(app, http.cookies.get(app.config["SESSION_COOKIE_NAME"]))
 
 
 def sign_in(interop: Interop, http: requests.Session, login: str) -> requests.Response:
@@ -168,15 +168,10 @@ def test_account_without_a_role_is_refused_clearly(interop: Interop) -> None:
 
 
 def _csrf_token(app: Flask, http: requests.Session) -> str:
-    """A form token for this browser's session, as a page's form would carry it."""
-    from flask_wtf.csrf import generate_csrf
-
-    held = _session(app, http)
-    with app.test_request_context():
-        from flask import session
-        session.update(held)
-        token = generate_csrf()
-        cookie = app.session_interface.get_signing_serializer(app).dumps(  # type: ignore[attr-defined]
-            dict(session))
-    http.cookies.set(app.config["SESSION_COOKIE_NAME"], cookie, domain="127.0.0.1", path="/")
-    return token
+    """The form token of a page this browser is shown (the lookup form)."""
+    page = http.get(f"{app.config['FEDERATOR_TEST_URL']}/lookups/new", timeout=15,
+                    headers={"Accept": "text/html"})
+    assert page.status_code == 200, page.text[:300]
+    found = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.text)
+    assert found, page.text[:300]
+    return found.group(1)

@@ -1,0 +1,142 @@
+"""Server-side sessions: the cookie holds only a random id; what the session
+holds (who is signed in, the provider's tokens, sign-in state, the CSRF secret)
+is kept in the broker's shared state (``federator.state``: Redis when
+``FEDERATOR_REDIS_URL`` is set, else in-process), under the SHA-256 of the id,
+with a time to live of the idle time-out.
+
+So a session ends everywhere when its record is deleted (sign-out, idle or
+lifetime time-out, roles withdrawn): a cookie copied before then opens nothing
+afterwards. A forged or unknown id opens an empty session. The id changes at
+sign-in (no session fixation).
+
+When the shared state cannot be read the session is marked ``unavailable``:
+``federator.auth.sessions`` answers pages that need a session with a 503
+rather than treat the user as signed out or carry on without the record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import secrets
+from typing import Any
+
+from flask import Flask, Request, Response
+from flask.json.tag import TaggedJSONSerializer
+from flask.sessions import SessionInterface, SessionMixin
+from werkzeug.datastructures import CallbackDict
+
+from federator.state import SharedState, StateUnavailable
+
+log = logging.getLogger(__name__)
+
+#: ``secrets.token_urlsafe(32)``: 43 characters of the URL-safe alphabet.
+_ID = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+def new_id() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def well_formed(session_id: str | None) -> bool:
+    return bool(session_id) and _ID.fullmatch(session_id or "") is not None
+
+
+def record_key(session_id: str) -> str:
+    """The shared-state key of a session: a hash, so the store's keys are not cookies."""
+    return "session:" + hashlib.sha256(session_id.encode()).hexdigest()
+
+
+class ServerSession(CallbackDict, SessionMixin):  # type: ignore[misc]
+    """A session whose contents live in the shared state under ``sid``."""
+
+    def __init__(self, initial: dict[str, Any] | None = None, sid: str | None = None, *,
+                 unavailable: bool = False) -> None:
+        def on_update(_: Any) -> None:
+            self.modified = True
+            self.persisted = False
+
+        super().__init__(initial or {}, on_update)
+        self.sid = sid
+        self.new = sid is None
+        self.modified = False
+        self.accessed = True
+        #: The shared state could not be read: nothing is known about this browser.
+        self.unavailable = unavailable
+        #: Give the session a new id when it is next saved (at sign-in).
+        self.rotate = False
+        #: Its record was written (or deleted) after the last change.
+        self.persisted = False
+
+    def regenerate(self) -> None:
+        self.rotate, self.modified, self.persisted = True, True, False
+
+
+class ServerSessionInterface(SessionInterface):
+    serializer = TaggedJSONSerializer()
+
+    def __init__(self, state: SharedState, ttl_s: int) -> None:
+        self.state = state
+        self.ttl_s = ttl_s
+
+    def open_session(self, app: Flask, request: Request) -> ServerSession:
+        sid = request.cookies.get(self.get_cookie_name(app))
+        if not well_formed(sid):
+            return ServerSession()
+        assert sid is not None
+        try:
+            [raw] = self.state.get_many([record_key(sid)])
+        except StateUnavailable:
+            log.warning("sessions cannot be read: shared state unavailable")
+            return ServerSession(unavailable=True)
+        if raw is None:  # ended, timed out, or never issued
+            return ServerSession()
+        try:
+            data = self.serializer.loads(raw)
+        except (ValueError, TypeError):
+            return ServerSession()
+        return ServerSession(data if isinstance(data, dict) else {}, sid)
+
+    def end(self, session: ServerSession) -> None:
+        """Delete the session's record now; ``StateUnavailable`` when it cannot be."""
+        session.clear()
+        session.persisted = False
+        self.persist(session)
+
+    def persist(self, session: ServerSession) -> None:
+        """Write (or delete) the record of a changed session now; ``StateUnavailable``
+        when that cannot be done (``federator.auth.sessions`` then answers 503)."""
+        if session.unavailable or not session.modified or session.persisted:
+            return
+        if not session:
+            if session.sid is not None:
+                self.state.delete(record_key(session.sid))
+            session.persisted = True
+            return
+        old = session.sid
+        sid = new_id() if old is None or session.rotate else old
+        self.state.put(record_key(sid), self.serializer.dumps(dict(session)), self.ttl_s)
+        if old is not None and old != sid:
+            self.state.delete(record_key(old))
+        session.sid, session.rotate, session.persisted = sid, False, True
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        if not isinstance(session, ServerSession) or session.unavailable or not session.modified:
+            return
+        try:
+            self.persist(session)
+        except StateUnavailable:
+            log.warning("a session could not be saved: shared state unavailable")
+            return
+        name = self.get_cookie_name(app)
+        options: dict[str, Any] = {
+            "domain": self.get_cookie_domain(app), "path": self.get_cookie_path(app),
+            "secure": self.get_cookie_secure(app), "httponly": self.get_cookie_httponly(app),
+            "samesite": self.get_cookie_samesite(app)}
+        response.vary.add("Cookie")
+        if not session:
+            response.delete_cookie(name, **options)
+            return
+        response.set_cookie(name, session.sid or "",
+                            expires=self.get_expiration_time(app, session), **options)
