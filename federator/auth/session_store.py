@@ -103,6 +103,7 @@ class ServerSessionInterface(SessionInterface):
         session.clear()
         session.persisted = False
         self.persist(session)
+        session.sid = None  # anything stored afterwards goes under a new id
 
     def persist(self, session: ServerSession) -> None:
         """Write (or delete) the record of a changed session now; ``StateUnavailable``
