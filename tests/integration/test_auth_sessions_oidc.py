@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +28,7 @@ from support.oidc_provider import (
     sign_in,
 )
 from support.own_redis import NEEDS_REDIS, OwnRedis
-from support.web_client import rewrite_session, session_record
+from support.web_client import rewrite_session, session_record, signed_in
 
 from federator.auth.session_store import record_key
 
@@ -255,3 +256,30 @@ def test_with_redis_down_pages_answer_503_and_nothing_opens(tmp_path: Path) -> N
     finally:
         own.process.kill()
         own.process.wait(timeout=10)
+
+
+# -- the provider down when roles are due -----------------------------------------------------
+
+
+def test_with_the_provider_unreachable_when_roles_are_due_pages_answer_503(
+        tmp_path: Path) -> None:
+    from federator import create_app
+    from federator.config import Settings
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+        issuer = f"http://127.0.0.1:{closed.getsockname()[1]}"
+        app = create_app(Settings(env="development", instance_dir=tmp_path,
+                                  oidc_issuer=issuer).checked(), migrate=True)
+        try:
+            client = signed_in(app, "practitioner")
+            assert client.get(PAGE, headers=HTML).status_code == 200
+            with client.session_transaction() as s:
+                s["roles_checked_at"] = time.time() - 6 * 60
+            down = client.get(PAGE, headers=HTML)
+            assert down.status_code == 503
+            assert "Your roles cannot be confirmed" in down.get_data(as_text=True)
+            with client.session_transaction() as s:  # nothing decided: kept for later
+                assert s["principal"]["roles"] == ["practitioner"]
+        finally:
+            app.extensions["federator"].engine.dispose()
