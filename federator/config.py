@@ -76,13 +76,15 @@ class Settings:
         None, "SQLAlchemy URL of the database, e.g. `postgresql+psycopg://user@host/db`.",
         unset="SQLite: `federator.sqlite` in the instance folder")
     redis_url: str | None = setting(
-        None, "Redis holding rate limits, circuit breakers, replay nonces and OAuth tokens "
-        "for every broker process; needed for more than one worker in production.",
+        None, "Redis holding web sessions, rate limits, circuit breakers, replay nonces and "
+        "OAuth tokens for every broker process; needed for more than one worker in "
+        "production.",
         unset="none: that state is kept in each process")
     redis_prefix: str = setting(
         "federator:", "Prefix of every Redis key, so several brokers can share one Redis.")
     secret_key: str = setting(
-        "", "Session cookie signing secret, at least 32 characters, the same on every host.",
+        "", "Secret signing the forms' CSRF tokens, at least 32 random characters, the same "
+        "on every host, not the audit key.",
         unset="generated per process in development; required in production")
     audit_key: str = setting(
         "", "HMAC key for child pseudonyms in the audit trail, at least 32 characters; "
