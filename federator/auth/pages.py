@@ -23,11 +23,17 @@ def page(title: str, *lines: str, status: int = 200,
                           "Cache-Control": "no-store"}
 
 
-def sessions_unavailable() -> tuple[str, int, dict[str, str]]:
-    return page("Sign-in is not available",
-                "Federator cannot check who is signed in just now (its session store "
-                "cannot be reached), so no page that needs sign-in can be shown. Nothing "
-                "was sent to any authority. Try again in a few minutes.", status=503)
+def sessions_unavailable(*, form_sent: bool = False) -> tuple[str, int, dict[str, str]]:
+    """Who is signed in cannot be checked (the session store is down): nothing is
+    shown, and a form's answers cannot be given back (they would be shown to
+    whoever sent them, unchecked); the browser's Back button still has them."""
+    lines = ["Federator cannot check who is signed in just now (its session store "
+             "cannot be reached), so no page that needs sign-in can be shown. Nothing "
+             "was sent to any authority. Try again in a few minutes."]
+    if form_sent:
+        lines.append("What you typed was not kept here: go back in your browser to find "
+                     "it in the form, and send it again once this is fixed.")
+    return page("Sign-in is not available", *lines, status=503)
 
 
 def roles_unconfirmed() -> tuple[str, int, dict[str, str]]:

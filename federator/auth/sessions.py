@@ -100,7 +100,9 @@ def init_sessions(app: Flask, settings: Settings, state: SharedState) -> None:
     @app.before_request
     def _check_session() -> ResponseReturnValue | None:
         if getattr(session, "unavailable", False):
-            return sessions_unavailable() if needs_session() else None
+            if not needs_session():
+                return None
+            return sessions_unavailable(form_sent=request.method == "POST")
         if "principal" not in session:
             return None
         now = time.time()
