@@ -186,3 +186,20 @@ def test_user_without_a_known_role_gets_a_clear_refusal(tmp_path: Path) -> None:
         assert fed.app.extensions["federator"].trail.records(event="auth.refused")
     finally:
         fed.stop()
+
+
+def test_roles_are_re_read_from_the_demo_provider_with_its_refresh_token(
+        federation: Federation) -> None:
+    http, _ = sign_in_as(federation, "practitioner")
+    app = federation.app
+    cookie = http.cookies[app.config["SESSION_COOKIE_NAME"]]
+    before = session_record(app, cookie)
+    assert before["tokens"]["refresh_token"]
+    rewrite_session(app, cookie, roles_checked_at=time.time() - 6 * 60)
+    page = http.get(f"{federation.broker.url}/lookups/new", allow_redirects=False,
+                    headers={"Accept": "text/html"}, timeout=15)
+    assert page.status_code == 200
+    after = session_record(app, cookie)
+    assert after["roles_checked_at"] > time.time() - 60
+    assert after["tokens"]["refresh_token"] != before["tokens"]["refresh_token"]
+    assert after["principal"] == before["principal"]
