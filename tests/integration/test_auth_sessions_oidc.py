@@ -226,10 +226,16 @@ def test_a_sign_in_or_token_below_the_required_acr_is_refused(interop: Interop) 
     trail = interop.app.extensions["federator"].trail
     assert trail.records(event="auth.refused")[-1]["actor_id"] == "sam"
     with requests.Session() as http:
+        none = sign_in(interop, http, "ray")  # no acr at all
+        assert none.status_code == 403 and "no authentication level" in none.text
+    with requests.Session() as http:
         strong = sign_in(interop, http, "kim", next_path=PAGE)
         assert strong.status_code == 200 and strong.url.endswith(PAGE)
     low = api(interop, api_access_token(interop, "sam"))
     assert low.status_code == 401 and "acr" in low.json()["message"]
+    missing = api(interop, api_access_token(interop, "ray"))
+    assert missing.status_code == 401
+    assert "no authentication level" in missing.json()["message"]
     assert api(interop, api_access_token(interop, "kim")).status_code == 422
 
 

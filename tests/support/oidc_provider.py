@@ -48,6 +48,8 @@ ACCOUNTS = {
     "kim": {"name": "Kim Lee", "roles": ["practitioner"], "organisation": "Leeds City Council",
             "job_title": "Health visitor", "email": "kim@example.nhs.uk",
             "acr": "urn:test:aal3"},
+    "ray": {"name": "Ray Moss", "roles": ["practitioner"], "organisation": "Leeds City Council",
+            "job_title": "School nurse"},  # the provider reports no acr for Ray
     "nobody": {"name": "Ann Other", "roles": ["visitor"], "organisation": "Leeds City Council"},
 }
 
