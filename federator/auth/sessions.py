@@ -20,12 +20,14 @@ import requests
 from flask import Flask, current_app, g, request, session
 from flask.typing import ResponseReturnValue
 
-from federator.auth.access import PAGES
+from federator.audit.trail import AuditUnavailable
+from federator.auth.access import PAGES, session_principal
 from federator.auth.pages import roles_unconfirmed, sessions_unavailable
 from federator.auth.refresh import Client, Withdrawn, due, reread
 from federator.auth.session_store import ServerSession, ServerSessionInterface
 from federator.auth.tokens import InvalidToken, ProviderUnavailable, principal_from_claims
 from federator.config import Settings
+from federator.names import AUTH_SIGNED_OUT
 from federator.state import SharedState, StateUnavailable
 
 log = logging.getLogger(__name__)
@@ -116,6 +118,8 @@ def init_sessions(app: Flask, settings: Settings, state: SharedState) -> None:
                 log.warning("roles could not be re-read: %s", e)
                 return roles_unconfirmed()
         if reason is not None:
+            if reason in WITHDRAWN:
+                _audit_withdrawn(WITHDRAWN[reason])
             session.clear()
             g.session_ended = reason
             return None
@@ -134,6 +138,25 @@ def init_sessions(app: Flask, settings: Settings, state: SharedState) -> None:
                 body, status, headers = sessions_unavailable()
                 return current_app.make_response((body, status, headers))
         return response
+
+
+#: Why the provider's answer ended a session, as audited (``auth.signed_out``).
+WITHDRAWN = {"withdrawn": "the identity provider no longer vouches for the session",
+             "roles": "no role left at the identity provider"}
+
+
+def _audit_withdrawn(reason: str) -> None:
+    """Record that the broker signed someone out on the provider's word (a session
+    ends whether or not this can be written)."""
+    principal = session_principal()
+    if principal is None:
+        return
+    try:
+        current_app.extensions["federator"].trail.append(
+            AUTH_SIGNED_OUT, actor_id=principal.id, actor_role=None,
+            actor_organisation=principal.organisation, reason=reason)
+    except AuditUnavailable:
+        log.warning("a session ended by the provider could not be audited")
 
 
 def _reread_roles(http: requests.Session, client: Client, settings: Settings,

@@ -154,6 +154,8 @@ def test_roles_withdrawn_at_the_provider_stop_working_within_the_refresh_interva
         assert sent_to_sign_in(page(interop, http))
         assert session_record(interop.app, cookie) == {}
         assert sent_to_sign_in(replayed(interop, cookie))
+    ended = interop.app.extensions["federator"].trail.records(event="auth.signed_out")[-1]
+    assert (ended["actor_id"], ended["reason"]) == ("sam", "no role left at the identity provider")
 
 
 def test_an_account_deleted_at_the_provider_ends_the_session(interop: Interop) -> None:
@@ -165,6 +167,8 @@ def test_an_account_deleted_at_the_provider_ends_the_session(interop: Interop) -
         back_in_time(interop, cookie, 6)
         assert sent_to_sign_in(page(interop, http))
         assert session_record(interop.app, cookie) == {}
+    ended = interop.app.extensions["federator"].trail.records(event="auth.signed_out")[-1]
+    assert ended["reason"] == "the identity provider no longer vouches for the session"
 
 
 def test_roles_still_held_are_re_read_and_the_session_goes_on(interop: Interop) -> None:
