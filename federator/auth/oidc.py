@@ -34,7 +34,7 @@ from federator.auth.access import public, session_principal
 from federator.auth.pages import page, sessions_unavailable
 from federator.auth.principal import Principal
 from federator.auth.refresh import tokens_from
-from federator.auth.session_store import ServerSession
+from federator.auth.session_store import ServerSession, ServerSessionInterface
 from federator.auth.sessions import start_session
 from federator.auth.tokens import (
     InvalidToken,
@@ -212,11 +212,13 @@ def callback() -> Any:
 @blp.post("/sign-out")
 def sign_out() -> Any:
     principal = session_principal()
-    id_token = (session.get("tokens") or {}).get("id_token")
+    interface = current_app.session_interface
     try:
-        if isinstance(session, ServerSession):
-            current_app.session_interface.end(session)  # type: ignore[attr-defined]
+        if isinstance(session, ServerSession) and isinstance(interface, ServerSessionInterface):
+            id_token = interface.tokens(session).get("id_token")
+            interface.end(session)
         else:
+            id_token = (session.get("tokens") or {}).get("id_token")
             session.clear()
     except StateUnavailable:
         log.warning("a session could not be ended: shared state unavailable")

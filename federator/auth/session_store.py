@@ -48,6 +48,17 @@ def record_key(session_id: str) -> str:
     return "session:" + hashlib.sha256(session_id.encode()).hexdigest()
 
 
+#: Beside a session's record: the provider's tokens once roles have been re-read
+#: (kept apart, so a request writing the record cannot put back a spent refresh
+#: token), and the right to re-read them.
+TOKENS, REFRESHING = ":tokens", ":refreshing"
+
+
+def all_keys(session_id: str) -> tuple[str, ...]:
+    key = record_key(session_id)
+    return key, key + TOKENS, key + REFRESHING
+
+
 class ServerSession(CallbackDict, SessionMixin):  # type: ignore[misc]
     """A session whose contents live in the shared state under ``sid``."""
 
@@ -76,9 +87,30 @@ class ServerSession(CallbackDict, SessionMixin):  # type: ignore[misc]
 class ServerSessionInterface(SessionInterface):
     serializer = TaggedJSONSerializer()
 
-    def __init__(self, state: SharedState, ttl_s: int) -> None:
+    def __init__(self, state: SharedState, ttl_s: int, tokens_ttl_s: int | None = None) -> None:
         self.state = state
         self.ttl_s = ttl_s
+        self.tokens_ttl_s = tokens_ttl_s or ttl_s
+
+    def tokens(self, session: SessionMixin) -> dict[str, Any]:
+        """The provider's tokens for this session: as last renewed, else as at sign-in."""
+        sid = getattr(session, "sid", None)
+        if sid is not None:
+            [raw] = self.state.get_many([record_key(sid) + TOKENS])
+            if raw is not None:
+                renewed = self.serializer.loads(raw)
+                if isinstance(renewed, dict):
+                    return renewed
+        held = session.get("tokens")
+        return dict(held) if isinstance(held, dict) else {}
+
+    def put_tokens(self, session: SessionMixin, tokens: dict[str, Any]) -> None:
+        sid = getattr(session, "sid", None)
+        if sid is None:
+            session["tokens"] = tokens
+            return
+        self.state.put(record_key(sid) + TOKENS, self.serializer.dumps(tokens),
+                       self.tokens_ttl_s)
 
     def open_session(self, app: Flask, request: Request) -> ServerSession:
         sid = request.cookies.get(self.get_cookie_name(app))
@@ -112,14 +144,14 @@ class ServerSessionInterface(SessionInterface):
             return
         if not session:
             if session.sid is not None:
-                self.state.delete(record_key(session.sid))
+                self.state.delete(*all_keys(session.sid))
             session.persisted = True
             return
         old = session.sid
         sid = new_id() if old is None or session.rotate else old
         self.state.put(record_key(sid), self.serializer.dumps(dict(session)), self.ttl_s)
         if old is not None and old != sid:
-            self.state.delete(record_key(old))
+            self.state.delete(*all_keys(old))
         session.sid, session.rotate, session.persisted = sid, False, True
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:

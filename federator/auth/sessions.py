@@ -24,7 +24,13 @@ from federator.audit.trail import AuditUnavailable
 from federator.auth.access import PAGES, session_principal
 from federator.auth.pages import roles_unconfirmed, sessions_unavailable
 from federator.auth.refresh import Client, Withdrawn, due, reread
-from federator.auth.session_store import ServerSession, ServerSessionInterface
+from federator.auth.session_store import (
+    REFRESHING,
+    ServerSession,
+    ServerSessionInterface,
+    new_id,
+    record_key,
+)
 from federator.auth.tokens import InvalidToken, ProviderUnavailable, principal_from_claims
 from federator.config import Settings
 from federator.names import AUTH_SIGNED_OUT
@@ -93,7 +99,8 @@ def init_sessions(app: Flask, settings: Settings, state: SharedState) -> None:
     idle_s = settings.session_idle_minutes * 60
     absolute_s = settings.session_max_hours * 3600
     refresh_s = settings.session_refresh_minutes * 60
-    interface = ServerSessionInterface(state, ttl_s=idle_s + TOUCH_EVERY_S)
+    interface = ServerSessionInterface(state, ttl_s=idle_s + TOUCH_EVERY_S,
+                                       tokens_ttl_s=absolute_s)
     app.session_interface = interface
     http = requests.Session()
     http.trust_env = False
@@ -113,7 +120,17 @@ def init_sessions(app: Flask, settings: Settings, state: SharedState) -> None:
         if reason is None and needs_session() and due(
                 now, session.get("roles_checked_at"), session.get("signed_in_at"), refresh_s):
             try:
-                reason = _reread_roles(http, client, settings, now)
+                lock = _refreshing(state)
+                if lock is None:
+                    # another request of this session is re-reading the roles (a
+                    # refresh token is used once): go on, and write nothing over it
+                    return None
+                try:
+                    reason = _reread_roles(interface, http, client, settings, now)
+                finally:
+                    state.delete(lock)
+            except StateUnavailable:
+                return sessions_unavailable(form_sent=request.method == "POST")
             except ProviderUnavailable as e:
                 log.warning("roles could not be re-read: %s", e)
                 return roles_unconfirmed()
@@ -140,6 +157,18 @@ def init_sessions(app: Flask, settings: Settings, state: SharedState) -> None:
         return response
 
 
+#: Seconds one request may take re-reading a session's roles before another may.
+REFRESH_LOCK_S = 30
+
+
+def _refreshing(state: SharedState) -> str | None:
+    """Take the right to re-read this session's roles: the key to delete when done,
+    or None when another request has it."""
+    sid = getattr(session, "sid", None)
+    key = record_key(sid if sid is not None else new_id()) + REFRESHING
+    return key if state.put(key, "1", REFRESH_LOCK_S, only_if_absent=True) else None
+
+
 #: Why the provider's answer ended a session, as audited (``auth.signed_out``).
 WITHDRAWN = {"withdrawn": "the identity provider no longer vouches for the session",
              "roles": "no role left at the identity provider"}
@@ -159,15 +188,15 @@ def _audit_withdrawn(reason: str) -> None:
         log.warning("a session ended by the provider could not be audited")
 
 
-def _reread_roles(http: requests.Session, client: Client, settings: Settings,
-                  now: float) -> str | None:
+def _reread_roles(interface: ServerSessionInterface, http: requests.Session, client: Client,
+                  settings: Settings, now: float) -> str | None:
     """Re-read the user's claims; why the session ends (``"withdrawn"``,
     ``"roles"``), or None with the principal brought up to date."""
     from federator.auth.oidc import oidc_metadata, session_data
 
     held = session["principal"]
     try:
-        answered, tokens = reread(http, oidc_metadata(), session.get("tokens") or {}, client)
+        answered, tokens = reread(http, oidc_metadata(), interface.tokens(session), client)
         if answered.get("sub") != held.get("id"):
             raise Withdrawn("the provider answered for another subject")
         # What the provider says now, over what sign-in said: but the roles and the
@@ -185,7 +214,7 @@ def _reread_roles(http: requests.Session, client: Client, settings: Settings,
         return "withdrawn"
     if not principal.roles:
         return "roles"
+    interface.put_tokens(session, tokens)  # first: a spent refresh token is never kept
     session["principal"] = session_data(principal)
-    session["tokens"] = tokens
     session["roles_checked_at"] = now
     return None

@@ -28,7 +28,7 @@ from support.oidc_provider import (
     sign_in,
 )
 from support.own_redis import NEEDS_REDIS, OwnRedis
-from support.web_client import rewrite_session, session_record, signed_in
+from support.web_client import rewrite_session, session_record, session_tokens, signed_in
 
 from federator.auth.session_store import record_key
 
@@ -184,7 +184,9 @@ def test_roles_still_held_are_re_read_and_the_session_goes_on(interop: Interop) 
         assert after["roles_checked_at"] > time.time() - 60
         assert after["principal"]["job_title"] == "Team manager"  # read again, not kept
         # the refresh grant gave a new access token (and the provider rotated the refresh one)
-        assert after["tokens"]["access_token"] != before["tokens"]["access_token"]
+        renewed = session_tokens(interop.app, cookie)
+        assert renewed["access_token"] != before["tokens"]["access_token"]
+        assert renewed["id_token"]  # kept for signing out at the provider
 
 
 # -- bearer tokens: access tokens only -----------------------------------------------------
@@ -293,3 +295,41 @@ def test_with_the_provider_unreachable_when_roles_are_due_pages_answer_503(
                 assert s["principal"]["roles"] == ["practitioner"]
         finally:
             app.extensions["federator"].engine.dispose()
+
+
+def test_while_another_request_re_reads_the_roles_a_page_writes_nothing_over_it(
+        interop: Interop, redis_url: str, redis_prefix: str) -> None:
+    """A refresh token may be used once (the demo provider's are; oidc-provider
+    keeps a confidential client's): two requests of one session must not both
+    spend it (the second would be refused and sign the user out), nor one that
+    writes the record put the old tokens back over the new."""
+    with requests.Session() as http:
+        sign_in(interop, http, "sam")
+        cookie = interop.cookie(http)
+        assert cookie is not None
+        back_in_time(interop, cookie, 6)
+        waiting = session_record(interop.app, cookie)
+        client = redis.Redis.from_url(redis_url)
+        try:
+            lock = redis_prefix + record_key(cookie) + ":refreshing"
+            client.set(lock, "1", ex=30)  # as if another request were re-reading them
+            assert page(interop, http).status_code == 200
+            assert session_record(interop.app, cookie)["roles_checked_at"] == \
+                waiting["roles_checked_at"]  # not re-read by this one
+            client.delete(lock)
+            assert page(interop, http).status_code == 200
+            renewed = session_tokens(interop.app, cookie)
+            assert renewed["access_token"] != waiting["tokens"]["access_token"]
+            assert session_record(interop.app, cookie)["roles_checked_at"] > \
+                waiting["roles_checked_at"]
+            # a request that writes the record (here: a page's first form token) after
+            # the renewal cannot put the spent refresh token back
+            rewrite_session(interop.app, cookie, tokens=waiting["tokens"])
+            assert session_tokens(interop.app, cookie) == renewed
+            back_in_time(interop, cookie, 6)
+            assert page(interop, http).status_code == 200  # renewed again, not refused
+            assert session_tokens(interop.app, cookie)["access_token"] != \
+                renewed["access_token"]
+        finally:
+            client.close()
+        assert session_record(interop.app, cookie)["principal"]["id"] == "sam"

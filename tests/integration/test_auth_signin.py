@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 import pytest
 import requests
 from flask import Flask
-from support.web_client import rewrite_session, session_record
+from support.web_client import rewrite_session, session_record, session_tokens
 
 from federator.config import Settings
 from federator.demo.federation import Federation, start_federation
@@ -201,5 +201,5 @@ def test_roles_are_re_read_from_the_demo_provider_with_its_refresh_token(
     assert page.status_code == 200
     after = session_record(app, cookie)
     assert after["roles_checked_at"] > time.time() - 60
-    assert after["tokens"]["refresh_token"] != before["tokens"]["refresh_token"]
+    assert session_tokens(app, cookie)["refresh_token"] != before["tokens"]["refresh_token"]
     assert after["principal"] == before["principal"]

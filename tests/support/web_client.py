@@ -13,7 +13,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from federator import create_app
-from federator.auth.session_store import ServerSessionInterface, record_key, well_formed
+from federator.auth.session_store import (
+    TOKENS,
+    ServerSessionInterface,
+    record_key,
+    well_formed,
+)
 from federator.config import Settings
 
 #: What a browser asks for: the pages answer HTML (the API answers JSON).
@@ -49,6 +54,15 @@ def session_record(app: Flask, cookie: str | None) -> dict[str, Any]:
     assert isinstance(interface, ServerSessionInterface)
     [raw] = interface.state.get_many([record_key(cookie)])
     return dict(interface.serializer.loads(raw)) if raw else {}
+
+
+def session_tokens(app: Flask, cookie: str) -> dict[str, Any]:
+    """The provider's tokens the broker holds for a session (as last renewed)."""
+    interface = app.session_interface
+    assert isinstance(interface, ServerSessionInterface)
+    [raw] = interface.state.get_many([record_key(cookie) + TOKENS])
+    return dict(interface.serializer.loads(raw)) if raw else session_record(
+        app, cookie).get("tokens", {})
 
 
 def rewrite_session(app: Flask, cookie: str, **changes: Any) -> None:
