@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import redis
@@ -222,6 +223,10 @@ def test_a_token_of_a_client_not_allowed_is_refused(interop: Interop) -> None:
 
 @pytest.mark.parametrize("interop", [{"required_acr": ("urn:test:aal3",)}], indirect=True)
 def test_a_sign_in_or_token_below_the_required_acr_is_refused(interop: Interop) -> None:
+    with requests.Session() as http:  # the provider is asked for the level
+        start = http.get(f"{interop.broker.url}/sign-in", allow_redirects=False, timeout=15)
+        assert parse_qs(urlsplit(start.headers["Location"]).query)["acr_values"] == [
+            "urn:test:aal3"]
     with requests.Session() as http:
         weak = sign_in(interop, http, "sam")  # signs in at urn:test:aal1
         assert weak.status_code == 403
