@@ -80,7 +80,8 @@ class Broker:
     def start(self) -> None:
         with self.log.open("ab") as fh:
             self.process = subprocess.Popen(
-                [FEDERATOR, "serve", "--bind", f"127.0.0.1:{self.port}", "--workers", "2"],
+                [FEDERATOR, "serve", "--bind", f"127.0.0.1:{self.port}", "--workers", "2",
+                 "--allow-development"],  # the kits are http on loopback
                 env=self.env, stdout=fh, stderr=fh, start_new_session=True)
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:

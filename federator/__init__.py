@@ -98,14 +98,14 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> Fl
     from federator.metrics_endpoint import blp as metrics_blueprint
 
     app.register_blueprint(metrics_blueprint)  # GET /metrics, not in the API document
-    _web_security(app, settings)
+    _web_security(app, settings, services.state)
     missing = unguarded_endpoints(app, lambda ep: ep.split(".")[0] if "." in ep else None)
     if missing:
         raise RuntimeError(f"routes without an access rule: {missing}")
     return app
 
 
-def _web_security(app: Flask, settings: Settings) -> None:
+def _web_security(app: Flask, settings: Settings, state: SharedState) -> None:
     """Sign-in, sessions, CSRF, security headers and lookup limits (federator.auth)."""
     from flask_wtf.csrf import CSRFProtect
 
@@ -115,7 +115,7 @@ def _web_security(app: Flask, settings: Settings) -> None:
     from federator.auth.oidc import init_signin
     from federator.auth.sessions import init_sessions
 
-    init_sessions(app, settings)
+    init_sessions(app, settings, state)
     init_signin(app, settings)
     csrf = CSRFProtect(app)
     for name in BEARER & set(app.blueprints):
@@ -168,6 +168,8 @@ def _services(settings: Settings, *, migrate: bool) -> Services:
                             roles_claim=settings.roles_claim,
                             organisation_claim=settings.organisation_claim,
                             authority_claim=settings.authority_claim,
+                            clients=settings.oidc_token_clients,
+                            required_acr=settings.required_acr,
                             ) if settings.oidc_issuer else None
     return Services(settings=settings, engine=engine, state=state,
                     trail=trail, registry=registry, keys=keys, tokens=tokens,

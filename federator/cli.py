@@ -44,15 +44,21 @@ def main() -> None:
 @main.command()
 @click.option("--bind", default=None, help="host:port (default from config/gunicorn.conf.py)")
 @click.option("--workers", default=None, type=click.IntRange(min=1))
-def serve(bind: str | None, workers: int | None) -> None:
+@click.option("--allow-development", is_flag=True,
+              help="Serve with FEDERATOR_ENV=development (generated secrets, plain http, "
+                   "loopback endpoints): for tests and benchmarks on one machine only.")
+def serve(bind: str | None, workers: int | None, allow_development: bool) -> None:
     """Run the broker under gunicorn; refuses development settings in production."""
     from federator import create_app
-    from federator.serve import BrokerServer, preflight
+    from federator.serve import BrokerServer, development_refused, preflight
 
     try:
         settings = Settings.from_env()
     except ConfigError as e:
         raise click.ClickException(str(e)) from e
+    refusal = development_refused(settings, allowed=allow_development)
+    if refusal:
+        raise click.ClickException(refusal)
     server = BrokerServer({"bind": bind, "workers": workers})
     app = create_app(settings)
     problems = preflight(settings, workers=server.cfg.workers,

@@ -15,6 +15,17 @@ from federator.lookup.routing import Endpoint
 GUNICORN_CONFIG = Path(__file__).resolve().parent.parent / "config" / "gunicorn.conf.py"
 
 
+def development_refused(settings: Settings, *, allowed: bool) -> str | None:
+    """Why ``federator serve`` will not serve development settings (None when it may):
+    a broker started with ``FEDERATOR_ENV=development`` by mistake would make up its
+    secrets, accept plain http and reach loopback endpoints."""
+    if settings.development and not allowed:
+        return ("refusing to serve: FEDERATOR_ENV is development (generated secrets, plain "
+                "http, loopback endpoints allowed); set FEDERATOR_ENV=production, or pass "
+                "--allow-development for a test on this machine")
+    return None
+
+
 def preflight(settings: Settings, *, workers: int, endpoints: Iterable[Endpoint]) -> list[str]:
     """Reasons the broker must not serve like this (empty when it may)."""
     if not settings.production:

@@ -23,7 +23,6 @@ from flask import (
     Flask,
     current_app,
     redirect,
-    render_template_string,
     request,
     session,
     url_for,
@@ -32,34 +31,25 @@ from joserfc.errors import JoseError
 
 from federator.audit.trail import AuditUnavailable
 from federator.auth.access import public, session_principal
+from federator.auth.pages import page, sessions_unavailable
 from federator.auth.principal import Principal
+from federator.auth.refresh import tokens_from
+from federator.auth.session_store import ServerSession, ServerSessionInterface
 from federator.auth.sessions import start_session
-from federator.auth.tokens import InvalidToken, principal_from_claims
+from federator.auth.tokens import (
+    InvalidToken,
+    ProviderUnavailable,
+    acr_problem,
+    principal_from_claims,
+)
 from federator.config import Settings
 from federator.names import AUTH_REFUSED, AUTH_SIGNED_IN, AUTH_SIGNED_OUT
+from federator.state import StateUnavailable
 
 log = logging.getLogger(__name__)
 
 blp = public(Blueprint("signin", __name__))
 CLIENT = "idp"
-
-_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{{ title }}: Federator</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body><main id="main-content">
-<h1>{{ title }}</h1>
-{% for line in lines %}<p>{{ line }}</p>{% endfor %}
-{% if link %}<p><a href="{{ link[1] }}">{{ link[0] }}</a></p>{% endif %}
-</main></body></html>
-"""
-
-
-def page(title: str, *lines: str, status: int = 200,
-         link: tuple[str, str] | None = None) -> tuple[str, int, dict[str, str]]:
-    """A plain page (restyled by the web templates when they exist)."""
-    html = render_template_string(_PAGE, title=title, lines=lines, link=link)
-    return html, status, {"Content-Type": "text/html; charset=utf-8"}
-
 
 def safe_next(value: str | None) -> str:
     """A local path to return to after sign-in; anything else becomes ``/``."""
@@ -102,6 +92,18 @@ def _client() -> Any:
     return current_app.extensions["authlib.integrations.flask_client"].create_client(CLIENT)
 
 
+def oidc_metadata() -> dict[str, Any]:
+    """The provider's discovery document (fetched once, then cached by authlib);
+    ``ProviderUnavailable`` when it cannot be fetched, or no provider is configured."""
+    client = _client()
+    if client is None:
+        raise ProviderUnavailable("no identity provider is configured")
+    try:
+        return dict(client.load_server_metadata())
+    except (requests.RequestException, ValueError, KeyError) as e:
+        raise ProviderUnavailable("identity provider unreachable") from e
+
+
 def _settings() -> Settings:
     return current_app.extensions["federator"].settings
 
@@ -129,8 +131,10 @@ def sign_in() -> Any:
     if principal is not None and principal.roles:
         return redirect(target)
     session["next"] = target
+    settings = _settings()
+    extra = {"acr_values": " ".join(settings.required_acr)} if settings.required_acr else {}
     try:
-        return client.authorize_redirect(f"{_settings().public_url}/auth/callback")
+        return client.authorize_redirect(f"{settings.public_url}/auth/callback", **extra)
     except (requests.RequestException, ValueError, KeyError) as e:
         log.warning("sign-in could not start: %s", type(e).__name__)
         return _unavailable()
@@ -152,6 +156,7 @@ def callback() -> Any:
         claims = dict(token.get("userinfo") or {})
         if not claims:
             raise InvalidToken("the provider did not send an ID token")
+        weak = acr_problem(claims, settings.required_acr)
         if metadata.get("userinfo_endpoint"):
             extra = dict(client.userinfo(token=token))
             if extra.get("sub") == claims.get("sub"):
@@ -175,6 +180,16 @@ def callback() -> Any:
         return _unavailable()
     target = safe_next(session.pop("next", None))
     try:
+        if weak is not None:
+            _audit(AUTH_REFUSED, principal, None, reason="authentication level")
+            session.clear()
+            return page(
+                "Sign in with stronger authentication",
+                f"You signed in as {principal.name}, but not with an authentication level "
+                f"Federator accepts ({weak}).",
+                "Sign in again with your smartcard or the strong method your organisation "
+                "gives you (the identity provider must report it as one of: "
+                f"{', '.join(settings.required_acr)}).", status=403, link=again)
         if not principal.roles:
             _audit(AUTH_REFUSED, principal, None, reason="no known role")
             session.clear()
@@ -190,15 +205,24 @@ def callback() -> Any:
         return page("Sign-in is not available",
                     "The audit trail cannot be written, so nobody can sign in just now.",
                     status=503)
-    start_session(session_data(principal), token.get("id_token"))
+    start_session(session_data(principal), tokens_from(token), claims)
     return redirect(target)
 
 
 @blp.post("/sign-out")
 def sign_out() -> Any:
     principal = session_principal()
-    id_token = session.get("id_token")
-    session.clear()
+    interface = current_app.session_interface
+    try:
+        if isinstance(session, ServerSession) and isinstance(interface, ServerSessionInterface):
+            id_token = interface.tokens(session).get("id_token")
+            interface.end(session)
+        else:
+            id_token = (session.get("tokens") or {}).get("id_token")
+            session.clear()
+    except StateUnavailable:
+        log.warning("a session could not be ended: shared state unavailable")
+        return sessions_unavailable()
     if principal is not None:
         try:
             _audit(AUTH_SIGNED_OUT, principal, principal.roles[0] if principal.roles else None)

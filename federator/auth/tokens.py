@@ -43,9 +43,12 @@ class TokenValidator:
 
     def __init__(self, issuer: str, audience: str, *, roles_claim: str = "roles",
                  organisation_claim: str = "organisation", authority_claim: str = "authority",
+                 clients: tuple[str, ...] = (), required_acr: tuple[str, ...] = (),
                  refresh_interval_s: float = 10.0, timeout_s: float = 5.0) -> None:
         self.issuer = issuer.rstrip("/")
         self.audience = audience
+        self.clients = clients
+        self.required_acr = required_acr
         self.roles_claim = roles_claim
         self.organisation_claim = organisation_claim
         self.authority_claim = authority_claim
@@ -116,6 +119,10 @@ class TokenValidator:
             raise InvalidToken(f"token rejected: {e.error}") from e
         except (ValueError, TypeError) as e:
             raise InvalidToken("token is malformed") from e
+        problem = (access_token_problem(header, decoded.claims, self.clients)
+                   or acr_problem(decoded.claims, self.required_acr))
+        if problem is not None:
+            raise InvalidToken(f"token rejected: {problem}")
         return decoded.claims
 
     def _key_set(self, kid: str | None) -> KeySet:
@@ -157,6 +164,48 @@ def _header(token: str) -> dict[str, Any]:
     if not isinstance(header, dict):
         raise InvalidToken("token is malformed")
     return header
+
+
+#: The ``typ`` of an access token (RFC 9068 section 2.1), compared without case.
+ACCESS_TOKEN_TYPES = ("at+jwt", "application/at+jwt")
+#: Claims only an ID token carries (OpenID Connect Core 2 and 3.3.2.11).
+ID_TOKEN_CLAIMS = ("nonce", "at_hash", "c_hash", "s_hash")
+
+
+def access_token_problem(header: Mapping[str, Any], claims: Mapping[str, Any],
+                         clients: tuple[str, ...] = ()) -> str | None:
+    """Why a JWT is not an access token this API accepts, or None.
+
+    An ID token (or any other JWT of the provider naming the audience) is not a
+    credential for the API: a token is accepted when its header says ``typ:
+    at+jwt`` (RFC 9068), or, with ``clients`` (``FEDERATOR_OIDC_TOKEN_CLIENTS``) set,
+    when it names one of them and carries no ID token claim. With ``clients`` set,
+    every token must name one of them (``client_id``, else ``azp``)."""
+    typ = header.get("typ")
+    typed = isinstance(typ, str) and typ.lower() in ACCESS_TOKEN_TYPES
+    if any(name in claims for name in ID_TOKEN_CLAIMS) or (
+            isinstance(claims.get("typ"), str) and claims["typ"].lower() == "id"):
+        return "an ID token is not an access token"
+    client = claims.get("client_id") or claims.get("azp")
+    if clients:
+        if not isinstance(client, str) or client not in clients:
+            return "issued to a client this API does not accept"
+        return None
+    if not typed:
+        return "not an access token (the header's typ must be at+jwt)"
+    return None
+
+
+def acr_problem(claims: Mapping[str, Any], required: tuple[str, ...]) -> str | None:
+    """Why the claims' authentication level (``acr``) is not one of ``required``."""
+    if not required:
+        return None
+    acr = claims.get("acr")
+    if not isinstance(acr, str) or not acr:
+        return "no authentication level (acr) is given"
+    if acr not in required:
+        return "the authentication level (acr) is not one this service accepts"
+    return None
 
 
 def claim(claims: Mapping[str, Any], path: str) -> Any:

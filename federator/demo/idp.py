@@ -9,6 +9,8 @@ other end. It refuses to exist when the environment is production.
   (``grant_type=password&username=<persona>&password=demo&client_id=federator-cli``)
   and the authorization-code grant (PKCE S256 required) for browser sign-in
 - ``GET /authorize``: a page listing the personas; choosing one "signs in"
+- ``POST /token`` with ``grant_type=refresh_token`` for the web client (the
+  broker re-reads roles with it; each refresh token is used once)
 - ``GET /userinfo``: the claims of a bearer access token
 
 Tokens are JWTs signed with an ES256 key generated when the app is created,
@@ -33,6 +35,7 @@ from authlib.oauth2.rfc6749 import (
 )
 from authlib.oauth2.rfc6749.grants import (
     AuthorizationCodeGrant,
+    RefreshTokenGrant,
     ResourceOwnerPasswordCredentialsGrant,
 )
 from authlib.oauth2.rfc7636 import CodeChallenge
@@ -50,6 +53,7 @@ from .idp_model import (
     DemoClient,
     DevIdentityProvider,
     _Code,
+    _Refresh,
 )
 from .personas import DEMO_PASSWORD, PERSONAS, Persona
 
@@ -121,6 +125,23 @@ class _CodeGrant(AuthorizationCodeGrant):
         super().save_token(token)
 
 
+class _RefreshGrant(RefreshTokenGrant):
+    """The web client's refresh tokens, used once each (a new one comes with
+    every answer): the broker re-reads a signed-in user's roles with them."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = _AUTH_METHODS
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def authenticate_refresh_token(self, refresh_token: str) -> _Refresh | None:
+        return _idp(self).find_refresh_token(refresh_token)
+
+    def authenticate_user(self, credential: _Refresh) -> Persona | None:
+        return _idp(self).persona(credential.username)
+
+    def revoke_old_credential(self, credential: _Refresh) -> None:
+        _idp(self).revoke_refresh_token(credential)
+
+
 # --------------------------------------------------------------------------
 # The app
 # --------------------------------------------------------------------------
@@ -150,7 +171,7 @@ def _default_clients(redirect_uris: Iterable[str]) -> dict[str, DemoClient]:
     return {
         CLI_CLIENT_ID: DemoClient(CLI_CLIENT_ID, None, (), ("password",)),
         WEB_CLIENT_ID: DemoClient(WEB_CLIENT_ID, WEB_CLIENT_SECRET, uris,
-                                  ("authorization_code", "password")),
+                                  ("authorization_code", "password", "refresh_token")),
     }
 
 
@@ -194,11 +215,15 @@ def create_idp_app(issuer: str, *, env: str = "development",
         }
         if scope:
             token["scope"] = scope
+        if include_refresh_token and grant_type in ("authorization_code", "refresh_token"):
+            token["refresh_token"] = state.new_refresh_token(
+                client.get_client_id(), user.username, scope or "")
         return token
 
     server.register_token_generator("default", generate_token)
     server.register_grant(_PasswordGrant)
     server.register_grant(_CodeGrant, [_PkceS256(required=True)])
+    server.register_grant(_RefreshGrant)
     app.extensions["federator_demo_idp"] = state
 
     @app.after_request

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from authlib.oauth2.rfc6749 import (
     AuthorizationCodeMixin,
     ClientMixin,
+    TokenMixin,
     scope_to_list,
 )
 from joserfc import jwt
@@ -23,6 +24,8 @@ from .personas import Persona, find_persona
 
 AUDIENCE = "federator"
 TOKEN_LIFETIME_S = 3600
+#: A web sign-in's refresh token lasts as long as the broker's longest session.
+REFRESH_LIFETIME_S = 10 * 3600
 CODE_LIFETIME_S = 300
 CLI_CLIENT_ID = "federator-cli"
 WEB_CLIENT_ID = "federator-web"
@@ -73,6 +76,32 @@ class DemoClient(ClientMixin):
 
 
 @dataclass
+class _Refresh(TokenMixin):
+    """A refresh token of the web client: whom it is for, and until when."""
+
+    token: str
+    client_id: str
+    username: str
+    scope: str
+    expires_at: int
+
+    def check_client(self, client: ClientMixin) -> bool:
+        return bool(client.get_client_id() == self.client_id)
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_expires_in(self) -> int:
+        return max(0, self.expires_at - int(time.time()))
+
+    def is_expired(self) -> bool:
+        return self.expires_at < time.time()
+
+    def is_revoked(self) -> bool:
+        return False
+
+
+@dataclass
 class _Code(AuthorizationCodeMixin):
     code: str
     client_id: str
@@ -113,6 +142,7 @@ class DevIdentityProvider:
     clients: dict[str, DemoClient]
     key: ECKey = field(repr=False, default=None)  # type: ignore[assignment]
     _codes: dict[str, _Code] = field(default_factory=dict, repr=False)
+    _refresh: dict[str, _Refresh] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
@@ -134,8 +164,8 @@ class DevIdentityProvider:
     def persona(self, username: str) -> Persona | None:
         return find_persona(username, self.personas, self.authorities)
 
-    def _sign(self, claims: dict) -> str:
-        return jwt.encode({"alg": "ES256", "kid": self.kid, "typ": "JWT"}, claims, self.key)
+    def _sign(self, claims: dict, typ: str = "JWT") -> str:
+        return jwt.encode({"alg": "ES256", "kid": self.kid, "typ": typ}, claims, self.key)
 
     def issue_access_token(self, persona: Persona | str, *, client_id: str = CLI_CLIENT_ID,
                            scope: str | None = None, lifetime_s: int = TOKEN_LIFETIME_S
@@ -159,7 +189,7 @@ class DevIdentityProvider:
         }
         if scope:
             claims["scope"] = scope
-        return self._sign(claims)
+        return self._sign(claims, typ="at+jwt")  # RFC 9068: only this is an access token
 
     def issue_id_token(self, persona: Persona, *, client_id: str, nonce: str | None,
                        auth_time: int) -> str:
@@ -207,6 +237,27 @@ class DevIdentityProvider:
         with self._lock:
             self._codes.pop(item.code, None)
 
+    # -- refresh tokens (the broker re-reads roles with them) ---------------
+
+    def new_refresh_token(self, client_id: str, username: str, scope: str) -> str:
+        token = secrets.token_urlsafe(32)
+        with self._lock:
+            now = int(time.time())
+            for stale in [t for t, v in self._refresh.items() if v.expires_at < now]:
+                del self._refresh[stale]
+            self._refresh[token] = _Refresh(token, client_id, username, scope,
+                                            now + REFRESH_LIFETIME_S)
+        return token
+
+    def find_refresh_token(self, token: str) -> _Refresh | None:
+        with self._lock:
+            item = self._refresh.get(token)
+        return item if item is not None and not item.is_expired() else None
+
+    def revoke_refresh_token(self, item: _Refresh) -> None:
+        with self._lock:
+            self._refresh.pop(item.token, None)
+
     # -- discovery --------------------------------------------------------
 
     def discovery(self) -> dict:
@@ -217,7 +268,7 @@ class DevIdentityProvider:
             "token_endpoint": f"{base}/token",
             "userinfo_endpoint": f"{base}/userinfo",
             "jwks_uri": f"{base}/jwks.json",
-            "grant_types_supported": ["authorization_code", "password"],
+            "grant_types_supported": ["authorization_code", "password", "refresh_token"],
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
             "subject_types_supported": ["public"],

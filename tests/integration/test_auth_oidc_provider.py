@@ -1,133 +1,35 @@
 """Interoperability: the broker's web sign-in against an independent, certified
 OpenID provider (npm ``oidc-provider``, started here on loopback with its own
 keys and a test client), driven by a real HTTP client that follows redirects and
-submits the provider's own login and consent forms. Not a mock."""
+submits the provider's own login and consent forms. Not a mock. (Sessions ending,
+roles re-read, access tokens and acr against the same provider:
+``test_auth_sessions_oidc.py``.)"""
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
+import re
 from collections.abc import Iterator
-from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import parse_qs, urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 import requests
 from flask import Flask
-
-from federator import create_app
-from federator.config import Settings
-from federator.demo.serving import ServedApp, bind
+from support.oidc_provider import Interop, running_interop, sign_in, submit_only_form
+from support.web_client import session_record
 
 pytestmark = pytest.mark.integration
-
-HARNESS = Path(__file__).parent / "oidc_provider"
-REQUIRED = os.environ.get("FEDERATOR_REQUIRE_SERVICES") == "1"
-CLIENT_ID, CLIENT_SECRET = "federator-interop", "interop-secret-" + "x" * 24
-ACCOUNTS = {
-    "sam": {"name": "Sam Patel", "roles": ["practitioner"], "organisation": "Leeds City Council",
-            "job_title": "Social worker", "email": "sam@example.gov.uk"},
-    "nobody": {"name": "Ann Other", "roles": ["visitor"], "organisation": "Leeds City Council"},
-}
-
-
-@dataclass
-class Interop:
-    issuer: str
-    broker: ServedApp
-    app: Flask
-
-
-class Forms(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.forms: list[dict] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = {k: v or "" for k, v in attrs}
-        if tag == "form":
-            self.forms.append({"action": a.get("action", ""), "fields": {}})
-        elif tag == "input" and self.forms and a.get("name"):
-            self.forms[-1]["fields"][a["name"]] = a.get("value", "")
-
-
-def submit_only_form(http: requests.Session, page: requests.Response, **values: str
-                     ) -> requests.Response:
-    parser = Forms()
-    parser.feed(page.text)
-    assert len(parser.forms) == 1, page.text[:500]
-    [form] = parser.forms
-    return http.post(urljoin(page.url, form["action"] or page.url),
-                     data={**form["fields"], **values}, timeout=15)
-
-
-def _node() -> str:
-    node = shutil.which("node")
-    problem = None
-    if node is None:
-        problem = "node is not installed"
-    elif not (HARNESS / "node_modules" / "oidc-provider").is_dir():
-        problem = f"run npm install in {HARNESS} (scripts/test does)"
-    if problem:
-        if REQUIRED:
-            pytest.fail(f"the oidc-provider interop test needs Node.js: {problem}")
-        pytest.skip(problem)
-    assert node is not None
-    return node
 
 
 @pytest.fixture
 def interop(tmp_path: Path) -> Iterator[Interop]:
-    node = _node()
-    broker = bind(0)
-    config = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
-              "redirect_uris": [f"{broker.url}/auth/callback"],
-              "post_logout_redirect_uris": [f"{broker.url}/signed-out"], "accounts": ACCOUNTS}
-    process = subprocess.Popen([node, str(HARNESS / "provider.mjs"), json.dumps(config)],
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        if not line:
-            pytest.fail(f"oidc-provider did not start (exit {process.wait(timeout=5)})")
-        issuer = json.loads(line)["issuer"]
-        app = create_app(Settings(
-            env="development", instance_dir=tmp_path, public_url=broker.url,
-            oidc_issuer=issuer, oidc_client_id=CLIENT_ID, oidc_client_secret=CLIENT_SECRET,
-            oidc_audience=CLIENT_ID, secret_key="s" * 40, audit_key="a" * 40,
-        ).checked(), migrate=True)
-        broker.start(app)
-        yield Interop(issuer, broker, app)
-        broker.stop()
-        app.extensions["federator"].fanout.shutdown()
-        app.extensions["federator"].engine.dispose()
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        if process.stdout is not None:
-            process.stdout.close()
+    with running_interop(tmp_path) as running:
+        running.app.config["FEDERATOR_TEST_URL"] = running.broker.url
+        yield running
 
 
 def _session(app: Flask, http: requests.Session) -> dict:
-    value = http.cookies.get(app.config["SESSION_COOKIE_NAME"])
-    if value is None:
-        return {}
-    return dict(app.session_interface.get_signing_serializer(app).loads(value))  # type: ignore[attr-defined]
-
-
-def sign_in(interop: Interop, http: requests.Session, login: str) -> requests.Response:
-    page = http.get(f"{interop.broker.url}/sign-in", params={"next": "/healthz"}, timeout=15)
-    first = urlsplit(page.history[0].headers["Location"])
-    assert first.netloc == urlsplit(interop.issuer).netloc
-    query = parse_qs(first.query)
-    assert query["code_challenge_method"] == ["S256"]
-    assert query["state"] and query["nonce"]
-    consent = submit_only_form(http, page, login=login, password="any")
-    return submit_only_form(http, consent)
+    return session_record(app, http.cookies.get(app.config["SESSION_COOKIE_NAME"]))
 
 
 def test_web_sign_in_against_oidc_provider(interop: Interop) -> None:
@@ -168,15 +70,10 @@ def test_account_without_a_role_is_refused_clearly(interop: Interop) -> None:
 
 
 def _csrf_token(app: Flask, http: requests.Session) -> str:
-    """A form token for this browser's session, as a page's form would carry it."""
-    from flask_wtf.csrf import generate_csrf
-
-    held = _session(app, http)
-    with app.test_request_context():
-        from flask import session
-        session.update(held)
-        token = generate_csrf()
-        cookie = app.session_interface.get_signing_serializer(app).dumps(  # type: ignore[attr-defined]
-            dict(session))
-    http.cookies.set(app.config["SESSION_COOKIE_NAME"], cookie, domain="127.0.0.1", path="/")
-    return token
+    """The form token of a page this browser is shown (the lookup form)."""
+    page = http.get(f"{app.config['FEDERATOR_TEST_URL']}/lookups/new", timeout=15,
+                    headers={"Accept": "text/html"})
+    assert page.status_code == 200, page.text[:300]
+    found = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.text)
+    assert found, page.text[:300]
+    return found.group(1)

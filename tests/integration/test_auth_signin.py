@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 import pytest
 import requests
 from flask import Flask
+from support.web_client import rewrite_session, session_record, session_tokens
 
 from federator.config import Settings
 from federator.demo.federation import Federation, start_federation
@@ -53,13 +54,8 @@ def submit(http: requests.Session, page: requests.Response, form: dict, **extra:
 
 
 def session_of(app: Flask, http: requests.Session) -> dict:
-    """The broker's session as the broker reads it from the browser's cookie."""
-    name = app.config["SESSION_COOKIE_NAME"]
-    value = http.cookies.get(name)
-    if value is None:
-        return {}
-    serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
-    return dict(serializer.loads(value))
+    """The broker's session as the broker holds it for the browser's cookie."""
+    return session_record(app, http.cookies.get(app.config["SESSION_COOKIE_NAME"]))
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +104,7 @@ def test_practitioner_signs_in_and_returns_to_where_they_were(federation: Federa
     assert held["principal"]["roles"] == ["practitioner"]
     assert held["principal"]["organisation"] == "Leeds City Council"
     assert held["principal"]["job_title"] == "Social worker"
-    assert held["id_token"]
+    assert held["tokens"]["id_token"] and held["tokens"]["access_token"]
     cookie = next(c for c in http.cookies if c.name == federation.app.config[
         "SESSION_COOKIE_NAME"])
     assert cookie.has_nonstandard_attr("HttpOnly")
@@ -167,14 +163,12 @@ def test_sign_out_needs_the_form_token_and_ends_the_session(federation: Federati
 def test_idle_session_is_ended(federation: Federation) -> None:
     http, _ = sign_in_as(federation, "practitioner")
     app = federation.app
-    name = app.config["SESSION_COOKIE_NAME"]
-    held = session_of(app, http)
-    held["last_seen"] = time.time() - 16 * 60
-    serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
-    http.cookies.clear()
-    http.cookies.set(name, serializer.dumps(held), domain="127.0.0.1", path="/")
-    http.get(f"{federation.broker.url}/healthz", timeout=15)
-    assert "principal" not in session_of(app, http)
+    cookie = http.cookies[app.config["SESSION_COOKIE_NAME"]]
+    rewrite_session(app, cookie, last_seen=time.time() - 16 * 60)
+    page = http.get(f"{federation.broker.url}/lookups/new", allow_redirects=False,
+                    headers={"Accept": "text/html"}, timeout=15)
+    assert page.status_code == 302 and "/sign-in" in page.headers["Location"]
+    assert session_record(app, cookie) == {}  # deleted, not just forgotten by this browser
 
 
 def test_user_without_a_known_role_gets_a_clear_refusal(tmp_path: Path) -> None:
@@ -192,3 +186,20 @@ def test_user_without_a_known_role_gets_a_clear_refusal(tmp_path: Path) -> None:
         assert fed.app.extensions["federator"].trail.records(event="auth.refused")
     finally:
         fed.stop()
+
+
+def test_roles_are_re_read_from_the_demo_provider_with_its_refresh_token(
+        federation: Federation) -> None:
+    http, _ = sign_in_as(federation, "practitioner")
+    app = federation.app
+    cookie = http.cookies[app.config["SESSION_COOKIE_NAME"]]
+    before = session_record(app, cookie)
+    assert before["tokens"]["refresh_token"]
+    rewrite_session(app, cookie, roles_checked_at=time.time() - 6 * 60)
+    page = http.get(f"{federation.broker.url}/lookups/new", allow_redirects=False,
+                    headers={"Accept": "text/html"}, timeout=15)
+    assert page.status_code == 200
+    after = session_record(app, cookie)
+    assert after["roles_checked_at"] > time.time() - 60
+    assert session_tokens(app, cookie)["refresh_token"] != before["tokens"]["refresh_token"]
+    assert after["principal"] == before["principal"]

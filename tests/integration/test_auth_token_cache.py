@@ -41,7 +41,7 @@ def issuer() -> Iterator[str]:
 
 def token(issuer: str, sub: str = "u1", exp_in: int = 300, key: ECKey = KEY) -> str:
     now = int(time.time())
-    return jwt.encode({"alg": "ES256", "kid": key.kid},
+    return jwt.encode({"alg": "ES256", "kid": key.kid, "typ": "at+jwt"},
                       {"iss": issuer, "aud": AUDIENCE, "sub": sub, "iat": now - 10,
                        "exp": now + exp_in, "roles": ["practitioner"]}, key)
 

@@ -34,13 +34,13 @@ class Provider:
         return ECKey.generate_key("P-256", parameters={"kid": kid, "alg": "ES256"},
                                   private=True)
 
-    def token(self, key: ECKey | RSAKey | None = None, alg: str = "ES256", **claims: Any
-              ) -> str:
+    def token(self, key: ECKey | RSAKey | None = None, alg: str = "ES256", typ: str = "at+jwt",
+              **claims: Any) -> str:
         key = key or self.published[0]
         now = int(time.time())
         body = {"iss": self.issuer, "aud": AUDIENCE, "sub": "u1", "iat": now,
                 "exp": now + 300, "roles": ["practitioner"], **claims}
-        return jwt.encode({"alg": alg, "kid": key.kid}, body, key)
+        return jwt.encode({"alg": alg, "kid": key.kid, "typ": typ}, body, key)
 
 
 @pytest.fixture

@@ -72,7 +72,8 @@ def start_broker(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes
     port = _free_port()
     with log.open("wb") as fh:
         process = subprocess.Popen([FEDERATOR, "serve", "--bind", f"127.0.0.1:{port}",
-                                    "--workers", "2"], env=env, stdout=fh, stderr=fh)
+                                    "--workers", "2", "--allow-development"],  # http kits
+                                   env=env, stdout=fh, stderr=fh)
     return process, f"http://127.0.0.1:{port}"
 
 

@@ -35,8 +35,8 @@ def test_serve_runs_gunicorn_and_answers_health(tmp_path: Path) -> None:
                    capture_output=True)
     port = _free_port()
     process = subprocess.Popen([FEDERATOR, "serve", "--bind", f"127.0.0.1:{port}",
-                                "--workers", "2"], env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+                                "--workers", "2", "--allow-development"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -60,3 +60,25 @@ def test_serve_refuses_production_without_secrets(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert "FEDERATOR_SECRET_KEY" in result.stderr
+
+
+def test_serve_refuses_development_without_the_flag(tmp_path: Path) -> None:
+    result = subprocess.run([FEDERATOR, "serve", "--bind", f"127.0.0.1:{_free_port()}"],
+                            env=_env(tmp_path, FEDERATOR_ENV="development"),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "FEDERATOR_ENV is development" in result.stderr
+    assert "--allow-development" in result.stderr
+
+
+def test_serve_refuses_predictable_keys_and_a_plain_http_public_url(tmp_path: Path) -> None:
+    env = _env(tmp_path, FEDERATOR_ENV="production", FEDERATOR_SECRET_KEY="a" * 32,
+               FEDERATOR_AUDIT_KEY="a" * 32, FEDERATOR_OIDC_ISSUER="https://idp.example",
+               FEDERATOR_SIGNING_KEY_FILE=str(tmp_path / "k.jwk.json"),
+               FEDERATOR_PUBLIC_URL="http://federator.example")
+    result = subprocess.run([FEDERATOR, "serve"], env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode != 0
+    assert "FEDERATOR_SECRET_KEY is too predictable" in result.stderr
+    assert "FEDERATOR_AUDIT_KEY is too predictable" in result.stderr
+    assert "FEDERATOR_PUBLIC_URL must be https" in result.stderr

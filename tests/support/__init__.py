@@ -10,6 +10,9 @@ conftest, or a helper left beside the tests.
 - ``own_redis``: a redis-server of a test's own, to stop and start under a broker.
 - ``named_children``: children whose names test the path to a kit match.
 - ``log_capture``: the broker's JSON log lines, and what must never be in them.
-- ``web_client``: the app on a fresh database, signed-in test clients, CSRF tokens.
+- ``web_client``: the app on a fresh database, signed-in test clients, CSRF tokens,
+  and what the broker holds server-side for a session cookie.
+- ``oidc_provider``: npm's ``oidc-provider`` on loopback, a broker signing in to it,
+  browser sign-in through its forms, and a case system's RFC 9068 access tokens.
 - ``browser``: Chromium pages with axe-core, and screenshots.
 """

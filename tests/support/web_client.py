@@ -7,11 +7,18 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
 
 from federator import create_app
+from federator.auth.session_store import (
+    TOKENS,
+    ServerSessionInterface,
+    record_key,
+    well_formed,
+)
 from federator.config import Settings
 
 #: What a browser asks for: the pages answer HTML (the API answers JSON).
@@ -36,6 +43,34 @@ def signed_in(app: Flask, role: str, authority: str | None = None) -> FlaskClien
                           "authority": authority}
         s["signed_in_at"] = s["last_seen"] = time.time()
     return client
+
+
+def session_record(app: Flask, cookie: str | None) -> dict[str, Any]:
+    """What the broker holds server-side for a session cookie's value ({} for none)."""
+    if not well_formed(cookie):
+        return {}
+    assert cookie is not None
+    interface = app.session_interface
+    assert isinstance(interface, ServerSessionInterface)
+    [raw] = interface.state.get_many([record_key(cookie)])
+    return dict(interface.serializer.loads(raw)) if raw else {}
+
+
+def session_tokens(app: Flask, cookie: str) -> dict[str, Any]:
+    """The provider's tokens the broker holds for a session (as last renewed)."""
+    interface = app.session_interface
+    assert isinstance(interface, ServerSessionInterface)
+    [raw] = interface.state.get_many([record_key(cookie) + TOKENS])
+    return dict(interface.serializer.loads(raw)) if raw else session_record(
+        app, cookie).get("tokens", {})
+
+
+def rewrite_session(app: Flask, cookie: str, **changes: Any) -> None:
+    """Change a live session's record in place (as time passing would)."""
+    interface = app.session_interface
+    assert isinstance(interface, ServerSessionInterface)
+    held = {**session_record(app, cookie), **changes}
+    interface.state.put(record_key(cookie), interface.serializer.dumps(held), interface.ttl_s)
 
 
 def token(client: FlaskClient, path: str) -> str:

@@ -4,23 +4,25 @@ setting declared once, with its default, minimum and description, and documented
 from __future__ import annotations
 
 import dataclasses
+import secrets
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from federator.cli import main
-from federator.config import ConfigError, Settings, declarations
+from federator.config import ConfigError, Settings, declarations, low_entropy
 from federator.settings_doc import DOC, render
 
-SECRET = "s" * 32
-AUDIT = "a" * 32
+SECRET = "k7Qp2vXz9RbT4mWn8cYh3LsD6fJg1aEu"  # 32 random-looking characters
+AUDIT = "Zr5NqW2xE8tUy4Ip7oAs1Df6Gh3Jk9Lc"
 
 
 def production(**over):
     env = {"FEDERATOR_ENV": "production", "FEDERATOR_SECRET_KEY": SECRET,
            "FEDERATOR_AUDIT_KEY": AUDIT, "FEDERATOR_OIDC_ISSUER": "https://idp.example/",
-           "FEDERATOR_SIGNING_KEY_FILE": "/etc/federator/signing.jwk"}
+           "FEDERATOR_SIGNING_KEY_FILE": "/etc/federator/signing.jwk",
+           "FEDERATOR_PUBLIC_URL": "https://federator.example"}
     env.update(over)
     return {k: v for k, v in env.items() if v is not None}
 
@@ -60,7 +62,37 @@ def test_production_refuses_a_missing_or_short_secret_and_names_it(name, value):
 
 
 def test_production_accepts_a_secret_of_exactly_32_characters():
-    assert Settings.from_env(production(FEDERATOR_SECRET_KEY="x" * 32)).secret_key == "x" * 32
+    value = secrets.token_hex(16)
+    assert Settings.from_env(production(FEDERATOR_SECRET_KEY=value)).secret_key == value
+
+
+@pytest.mark.parametrize("name", ["FEDERATOR_SECRET_KEY", "FEDERATOR_AUDIT_KEY"])
+@pytest.mark.parametrize("value", ["a" * 32, "x" * 40, "abcd" * 8, "ab" * 30,
+                                   "passwordpasswordpasswordpassword"])
+def test_production_refuses_a_predictable_secret_and_names_it(name, value):
+    message = refused(production(**{name: value}))
+    assert f"{name} is too predictable" in message
+    assert value not in message
+
+
+def test_production_refuses_the_same_secret_and_audit_key():
+    message = refused(production(FEDERATOR_AUDIT_KEY=SECRET))
+    assert "FEDERATOR_SECRET_KEY and FEDERATOR_AUDIT_KEY must differ" in message
+
+
+@pytest.mark.parametrize("url", ["http://federator.example", "http://127.0.0.1:5000"])
+def test_production_refuses_a_plain_http_public_url(url):
+    assert "FEDERATOR_PUBLIC_URL must be https" in refused(production(FEDERATOR_PUBLIC_URL=url))
+    env = production()
+    del env["FEDERATOR_PUBLIC_URL"]  # the default is the development address
+    assert "FEDERATOR_PUBLIC_URL must be https" in refused(env)
+
+
+def test_random_secrets_are_never_called_predictable():
+    # 32 hex characters is the shortest random secret an operator is likely to use
+    assert not any(low_entropy(secrets.token_hex(16)) for _ in range(5000))
+    assert not any(low_entropy(secrets.token_urlsafe(32)) for _ in range(1000))
+    assert low_entropy("") and low_entropy("a" * 32)
 
 
 def test_production_never_generates_secrets():
@@ -226,6 +258,9 @@ DEFAULTS = {
     "FEDERATOR_AUTHORITY_CLAIM": "authority",
     "FEDERATOR_SESSION_IDLE_MINUTES": 15,
     "FEDERATOR_SESSION_MAX_HOURS": 10,
+    "FEDERATOR_SESSION_REFRESH_MINUTES": 5,
+    "FEDERATOR_REQUIRED_ACR": (),
+    "FEDERATOR_OIDC_TOKEN_CLIENTS": (),
     "FEDERATOR_LOOKUPS_PER_MINUTE": 10,
     "FEDERATOR_LOOKUPS_PER_DAY": 200,
     "FEDERATOR_METRICS_TOKEN": "",
@@ -330,9 +365,12 @@ def test_a_whole_number_setting_reads_its_minimum_and_a_trimmed_value(d):
 
 @pytest.mark.parametrize("d", TEXTS, ids=lambda d: d.variable)
 def test_a_text_setting_is_read_trimmed_and_blank_is_unset(d):
-    given = "https://x.example/a" if d.name == "oidc_issuer" else "x" * 40
+    given = {"oidc_issuer": "https://x.example/a", "public_url": "https://x.example/a",
+             "secret_key": "Hq8" + SECRET[3:] + "Mz0x", "audit_key": "Wb4" + AUDIT[3:] + "Tp9y",
+             }.get(d.name, "x" * 40)
     assert getattr(Settings.from_env(production(**{d.variable: f"  {given} "})), d.name) == given
-    if d.name not in ("secret_key", "audit_key", "oidc_issuer"):  # required in production
+    # required in production (the default public URL is http)
+    if d.name not in ("secret_key", "audit_key", "oidc_issuer", "public_url"):
         assert getattr(Settings.from_env(production(**{d.variable: "   "})), d.name) == d.default
 
 
