@@ -33,16 +33,29 @@ def answer(status: str = "no_match") -> dict[str, Any]:
 
 def test_loop_and_thread_calls_arrive_in_the_order_they_finish(fanout: FanOut) -> None:
     threads: set[str] = set()
+    # The finishing order is made, not left to sleeps racing on a loaded machine
+    # (two sleeps 150 ms apart swapped under load): slow-loop finishes after
+    # fast-loop has, slow-thread a while after slow-loop.
+    fast_done = threading.Event()
+    loop_done = threading.Event()
 
     def ask(e: Endpoint, deadline: float) -> Mapping[str, Any]:
         threads.add(threading.current_thread().name)
-        time.sleep(0.3 if e.id == "slow-thread" else 0)
+        if e.id == "slow-thread":
+            assert loop_done.wait(5)
+            time.sleep(0.3)
         return answer()
 
     async def call(e: Endpoint) -> Mapping[str, Any]:
         threads.add(threading.current_thread().name)
-        await asyncio.sleep(0.15 if e.id == "slow-loop" else 0)
-        return answer("match" if e.id == "slow-loop" else "no_match")
+        if e.id == "slow-loop":
+            while not fast_done.is_set():
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.2)
+            loop_done.set()
+            return answer("match")
+        fast_done.set()
+        return answer("no_match")
 
     def aask(e: Endpoint, deadline: float) -> Answer | None:
         return call(e) if e.id.endswith("loop") else None
