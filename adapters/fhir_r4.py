@@ -256,7 +256,9 @@ class FhirR4Client(FhirAuth):
         """Fetch referenced resources the server did not include (and, with
         ``follow``, what a PractitionerRole names), within the read budget."""
         reading = _READING.get()
-        queue = [r for r in wanted if r not in known]
+        # people first: past the budget, an organisation's name is what goes unread
+        queue = sorted((r for r in wanted if r not in known),
+                       key=lambda r: not r.startswith(("Practitioner", "CareTeam/")))
         while queue:
             wanted_ref = queue.pop(0)
             if wanted_ref in known or "#" in wanted_ref:

@@ -42,6 +42,11 @@ def test_what_looks_like_a_persons_detail_is_masked_by_its_shape() -> None:
                     "call 0113 496 0000 or carer@example.org; given=Zoe")
     for value in ("Zoe", "2016", "M1 1AA", "0113", "carer@example.org"):
         assert value not in said, value
+    # a name the server took from its own record, never sent: masked as a capitalised word
+    assert sanitise("No CareTeam found for Amara OKAFOR (McDonald House), Patient/pat-9") == \
+        "No CareTeam found for […] […] ([…] […]), Patient/[…]"
+    assert sanitise("HAPI-2001: Too many includes: CareTeam:participant") == \
+        "HAPI-2001: Too many includes: CareTeam:participant"
 
 
 def test_one_short_line_at_most_three_issues() -> None:
