@@ -306,7 +306,7 @@ class FhirServer:
         @app.get("/R4/<kind>/<rid>")
         @app.get("/R4/<kind>/<rid>/_history/<vid>")
         def read(kind: str, rid: str, vid: str | None = None) -> Response:
-            self.reads.append(f"{kind}/{rid}")
+            self.reads.append(request.path[len("/R4/"):])
             found = self.store.get(f"{kind}/{rid}")
             if found is None:
                 return fhir(outcome("not-found", f"{kind}/{rid} is not known"), 404)
