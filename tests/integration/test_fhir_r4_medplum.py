@@ -13,75 +13,31 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import requests
+from support import medplum as harness
 from support.fhir_server import NHS, PAST, by_name, concept, deadline, payload, resources
+from support.medplum import Medplum, stop
 
-from adapters.base import Target
 from adapters.fhir_r4 import NHS_NUMBER_SYSTEM, FhirR4Client
 
 pytestmark = pytest.mark.integration
 
-HARNESS = os.path.join(os.path.dirname(__file__), "medplum_fhir")
 REQUIRED = os.environ.get("FEDERATOR_REQUIRE_SERVICES") == "1"
 FOUR = {"Rita Shah", "Tom Bell", "Una Cole", "Vic Dunn"}
 #: a second child, whose records use the forms real servers write
 WIRE_NHS = "9990001057"
 
 
-@dataclass
-class Medplum:
-    base: str
-    process: subprocess.Popen[str]
-
-    def target(self) -> Target:
-        return Target(id="medplum", url=self.base, timeout_ms=5000)
-
-    def put(self, resource: dict[str, Any]) -> dict[str, Any]:
-        reply = requests.put(f"{self.base}/{resource['resourceType']}/{resource['id']}",
-                             json=resource, timeout=10,
-                             headers={"Content-Type": "application/fhir+json"})
-        assert reply.status_code in (200, 201), reply.text[:300]
-        return dict(reply.json())
-
-    def requests(self) -> int:
-        root = self.base.split("/fhir/")[0]
-        return int(requests.get(f"{root}/_requests", timeout=5).json()["requests"])
-
-
 def start(config: dict[str, Any] | None = None) -> Medplum:
-    node = shutil.which("node")
-    problem = None
-    if node is None:
-        problem = "node is not installed"
-    elif not os.path.isdir(os.path.join(HARNESS, "node_modules", "@medplum", "fhir-router")):
-        problem = f"run npm ci in {HARNESS} (scripts/test does)"
-    if problem:
+    try:
+        return harness.start(config)
+    except harness.NotAvailable as e:
         if REQUIRED:
-            pytest.fail(f"the Medplum interop test needs Node.js: {problem}")
-        pytest.skip(problem)
-    assert node is not None
-    process = subprocess.Popen([node, os.path.join(HARNESS, "server.mjs"),
-                                json.dumps(config or {})], stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL, text=True)
-    assert process.stdout is not None
-    line = process.stdout.readline()  # Medplum indexes the R4 definitions first (~5 s)
-    if not line:
-        pytest.fail(f"the Medplum FHIR server did not start (exit {process.wait(timeout=5)})")
-    return Medplum(json.loads(line)["base"], process)
-
-
-def stop(server: Medplum) -> None:
-    server.process.terminate()
-    server.process.wait(timeout=10)
-    if server.process.stdout is not None:
-        server.process.stdout.close()
+            pytest.fail(f"the Medplum interop test needs Node.js: {e}")
+        pytest.skip(str(e))
 
 
 def practitioner(pid: str, given: str, family: str) -> dict[str, Any]:
