@@ -26,6 +26,9 @@ PARTIAL_REASONS = (PAGE_CAP, READ_CAP, FOREIGN_NEXT_LINK, FOREIGN_REFERENCE)
 #: What the practitioner is told (beside the authority's name) when an answer is partial.
 PARTIAL_NOTICE = ("This service's answer may be incomplete: not all of its records for "
                   "this child could be read. Contact the service to confirm who is involved.")
+#: A match found on Patient pages that were cut: another record may be this child.
+CUT_CANDIDATES = ("More than one record may be this child, so none is shared. Please "
+                  "contact the service to confirm the child's identity.")
 MAX_NAMED = 5
 
 
@@ -44,6 +47,8 @@ class Reading:
     calls: int = 0
     partial: dict[str, str] = field(default_factory=dict)
     foreign: list[Foreign] = field(default_factory=list)
+    #: the resource types whose search results were cut
+    cut: set[str] = field(default_factory=set)
 
     def declare(self, base: str | None) -> None:
         if base and base not in self.declared and len(self.declared) < 8:
@@ -62,11 +67,13 @@ class Reading:
         return True
 
     def page_cap(self, kind: str) -> None:
+        self.cut.add(kind)
         self.partial[PAGE_CAP] = (f"{kind} results ran past {self.max_pages} pages of "
                                   "results: the rest were not read")
 
     def foreign_next(self, kind: str, url: str) -> None:
         host = (urlsplit(url).hostname or "?")[:253]
+        self.cut.add(kind)
         self.partial[FOREIGN_NEXT_LINK] = (
             f"the next page of {kind} results is on another server ({host}): not followed")
 
@@ -85,6 +92,24 @@ class Reading:
                 f"{count} reference{'s' if count != 1 else ''} to another server not "
                 f"followed: {shown}")
         return named
+
+
+def with_partial(answer: dict[str, Any], reading: Reading) -> dict[str, Any]:
+    """A parsed answer with what its reading says: ``partial`` (reasons by name),
+    the practitioner's notice, and ``calls``. A match among Patient results that
+    were cut is no match: the pages not read may hold the child too."""
+    partial = reading.outcome_partial()
+    out = {**answer, "calls": reading.calls}
+    if "Patient" in reading.cut and out.get("status") == "match":
+        out.update(status="no_match", confidence=min(out.get("confidence") or 0.5, 0.5),
+                   professionals=[], notice=CUT_CANDIDATES)
+        out.pop("record_ref", None)
+        out.pop("left_out", None)
+    elif partial and out.get("status") == "match" and not out.get("notice"):
+        out["notice"] = PARTIAL_NOTICE
+    if partial:
+        out["partial"] = partial
+    return out
 
 
 def partial_detail(partial: Mapping[str, str] | None) -> str | None:

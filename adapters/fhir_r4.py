@@ -7,64 +7,76 @@ One lookup is a few FHIR searches, all within the lookup's deadline:
    demographic hit must agree exactly once names are normalised);
 2. its CareTeams (participants) and EpisodeOfCares (care managers), asking
    the server to ``_include`` the Practitioner, PractitionerRole and
-   Organization they name, and fetching by id whatever it did not include,
-   the CareTeams an EpisodeOfCare names in ``team`` among them;
+   Organization they name, and fetching by id whatever it did not include;
+   ``next`` links are followed on the same server only, up to ``max_pages``;
 3. the professionals mapped to the ``federator-lookup/1`` answer shape and
    validated by the same :func:`adapters.protocol.parse_answer` as any adapter's.
 
-The standard as servers speak it (docs/fhir.md, "What a FHIR server must
-support / may support"): every search sends ``_count``; ``next`` links and
-absolute references are followed on the registered base, its origin, or a base
-the server declares (a Bundle's ``self`` link, ``CapabilityStatement.
-implementation.url``), always asked on the registered base, never on another
-server (:mod:`adapters.fhir_refs`); contained and versioned references are
-read; an OperationOutcome's diagnostics are kept, without patient data
-(:mod:`adapters.fhir_outcome`). What the budget or another server stops the
-client reading makes a *partial* answer, named (:mod:`adapters.fhir_paging`):
-what was read, a notice, and ``partial`` reasons, never an error.
+Authentication: OAuth2 client credentials from the endpoint's ``credentials``,
+either with a ``client_secret`` (HTTP Basic; ``token_url``, ``client_id``,
+``client_secret``, optional ``scope``) or, with ``auth = "smart_backend"``, SMART
+Backend Services: a client assertion JWT signed with the endpoint's
+``private_key`` (ES384 or RS384, :mod:`adapters.smart_auth`), the token URL
+given or discovered from ``.well-known/smart-configuration``. Token requests
+go through the client's own pool (URL guard at connect, no redirects, within
+the deadline). The token is
+cached until shortly before it expires, in Redis when the broker has it; a 401
+with a cached token fetches a new one once.
 
-Authentication (:mod:`adapters.fhir_auth`): OAuth2 client credentials from the
-endpoint's ``credentials``, either with a ``client_secret`` (HTTP Basic;
-``token_url``, ``client_id``, ``client_secret``, optional ``scope``) or, with
-``auth = "smart_backend"``, SMART Backend Services. A 401 with a cached token
-fetches a new one once.
+The standard as servers speak it (:mod:`adapters.fhir_reading`; docs/fhir-wire.md,
+"What a FHIR server must support / may support"): ``_count`` on every search;
+``next`` links and absolute references on the registered base, its origin or a
+base the server declares, always asked on the registered base, never on another
+server; contained and versioned references read; CareTeams reached through
+``EpisodeOfCare.team``; an OperationOutcome's diagnostics kept without patient
+data (:mod:`adapters.fhir_outcome`). What the work cap or another server stops
+the client reading gives a *partial* answer (:mod:`adapters.fhir_paging`): what
+was read, a notice, and the reasons by name, never an error.
 """
 
 from __future__ import annotations
 
-import contextvars
+import base64
 import hashlib
 import json
+import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
+from dataclasses import replace
 from datetime import date
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote_plus, urlencode, urlsplit
 
-from adapters.base import AdapterError, Reply, Target
-from adapters.fhir_auth import DISCOVERY_TTL_S, FhirAuth, _json_object, _token_key
-from adapters.fhir_outcome import outcome_detail
-from adapters.fhir_paging import PARTIAL_NOTICE, Reading, entries, link, self_base
-from adapters.fhir_r4_mapping import demographics_agree, professionals_from, ref, references
-from adapters.fhir_refs import normalise
+from adapters import fhir_outcome, fhir_paging, fhir_reading
+from adapters.base import AdapterError, AdapterTimeout, OutboundClient, Reply, Target
+from adapters.fhir_r4_mapping import demographics_agree, professionals_from, references
 from adapters.fhir_tokens import MemoryTokenCache, RedisTokenCache, TokenCache
 from adapters.protocol import InvalidAnswer, parse_answer
+from adapters.smart_auth import (
+    CLIENT_SECRET,
+    SMART_BACKEND,
+    SmartKeyError,
+    auth_method,
+    build_assertion,
+    key_id,
+    load_private_key,
+    token_form,
+)
 from adapters.wire_professional import MAX_PROFESSIONALS
-
-__all__ = ["FhirR4Client", "MemoryTokenCache", "RedisTokenCache", "TokenCache"]
 
 PROTOCOL = "fhir-r4"
 NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
 FHIR_JSON = "application/fhir+json"
+TOKEN_MARGIN_S = 30
 MAX_RESOLVE = 50
 PAGE_SIZE = 50
+DISCOVERY_TTL_S = 3600
+OAUTH_ERROR = re.compile(r"^[a-z_]{1,40}$")
 NOT_CONFIDENT = ("More than one record may be this child, so none is shared. Please contact "
                  "the service to confirm the child's identity.")
-#: The lookup in progress on this thread (the client serves many threads at once).
-_READING: contextvars.ContextVar[Reading] = contextvars.ContextVar("fhir_reading")
 
 
-class FhirR4Client(FhirAuth):
+class FhirR4Client(fhir_reading.FhirReading, OutboundClient):
     protocol = PROTOCOL
     needs_credentials = True  # the broker passes the endpoint's decrypted credentials
 
@@ -91,18 +103,21 @@ class FhirR4Client(FhirAuth):
 
     def lookup(self, target: Target, payload: Mapping[str, Any], *, deadline: float,
                request_id: str | None = None) -> dict[str, Any]:
+        """One lookup, within its reading budget (:mod:`adapters.fhir_reading`): the
+        answer says by name what the client could not read (``partial``)."""
         child = payload.get("child") or {}
         sent = [str(v) for k, v in child.items() if k != "postcodes" and v]
-        sent += [str(p) for p in child.get("postcodes") or []]
-        reading = Reading(target.url, self.max_pages, self.max_reads, tuple(sent))
-        token = _READING.set(reading)
+        reading = fhir_paging.Reading(target.url, self.max_pages, self.max_reads,
+                                      (*sent, *map(str, child.get("postcodes") or [])))
+        token = fhir_reading.READING.set(reading)
         try:
-            return self._lookup(target, payload, deadline, reading)
+            result = self._answer_once(target, payload, deadline=deadline)
         finally:
-            _READING.reset(token)
+            fhir_reading.READING.reset(token)
+        return fhir_paging.with_partial(result, reading)
 
-    def _lookup(self, target: Target, payload: Mapping[str, Any], deadline: float,
-                reading: Reading) -> dict[str, Any]:
+    def _answer_once(self, target: Target, payload: Mapping[str, Any], *, deadline: float,
+                     request_id: str | None = None) -> dict[str, Any]:
         started = time.monotonic()
         lookup_id = str(payload["lookup_id"])
         child = payload.get("child") or {}
@@ -110,27 +125,21 @@ class FhirR4Client(FhirAuth):
         if not patients:
             answer: dict[str, Any] = {"lookup_id": lookup_id, "status": "no_match",
                                       "confidence": 0.0, "professionals": []}
-        elif len(patients) > 1 or reading.partial:  # cut pages may hold others
+        elif len(patients) > 1:
             answer = {"lookup_id": lookup_id, "status": "no_match", "confidence": 0.5,
                       "professionals": [], "notice": NOT_CONFIDENT}
         else:
             patient, confidence = patients[0]
-            reading.sent += (str(patient.get("id") or ""),)
             people = self._professionals(target, patient, deadline,
                                          include_past=bool(payload.get("include_past")))
             answer = {"lookup_id": lookup_id, "status": "match", "confidence": confidence,
                       "professionals": people}
-            if reading.outcome_partial():
-                answer["notice"] = PARTIAL_NOTICE
         try:
             result = parse_answer(json.dumps(answer).encode(), lookup_id,
                                   max_professionals=self.max_professionals)
         except InvalidAnswer as e:  # pragma: no cover - our own mapping's shape
             raise AdapterError(str(e)) from e
-        if partial := reading.outcome_partial():
-            result["partial"] = partial
         result["latency_ms"] = int((time.monotonic() - started) * 1000)
-        result["calls"] = reading.calls
         return result
 
     def _patients(self, target: Target, child: Mapping[str, Any], deadline: float
@@ -166,140 +175,20 @@ class FhirR4Client(FhirAuth):
         people = list(professionals_from(teams, episodes, known, today=date.today()))
         return [p for p in people if include_past or p["current"]]
 
-    def _episode_teams(self, target: Target, episodes: list[dict[str, Any]],
-                       teams: list[dict[str, Any]], subject: str,
-                       known: dict[str, dict[str, Any]], deadline: float
-                       ) -> list[dict[str, Any]]:
-        """The CareTeams an EpisodeOfCare names in ``team`` that the CareTeam search
-        did not return (``CareTeam.subject`` is optional), read by id or taken from
-        the episode's contained resources; one about another patient is left out."""
-        have = {f"CareTeam/{t.get('id')}" for t in teams}
-        found: list[dict[str, Any]] = []
-        for episode in episodes:
-            for wanted in filter(None, (ref(t) for t in episode.get("team") or [])):
-                if wanted in have or not wanted.split("#")[0].startswith(
-                        ("CareTeam/", "EpisodeOfCare/")):
-                    continue
-                have.add(wanted)
-                if wanted not in known:
-                    self._resolve(target, iter([wanted]), known, deadline, follow=False)
-                team = known.get(wanted) or {}
-                about = ref(team.get("subject"))
-                if team.get("resourceType") == "CareTeam" and about in (None, subject):
-                    found.append(team)
-        return found
-
     # -- FHIR REST ----------------------------------------------------------------
-
-    def _search(self, target: Target, kind: str, params: Mapping[str, str] | list[
-                tuple[str, str]], deadline: float, known: dict[str, dict[str, Any]] | None = None,
-                ) -> list[dict[str, Any]]:
-        """Every matched resource over every page (at most ``max_pages``, each of
-        ``_count`` entries); included ones go to ``known``. References come back
-        rewritten to keys (:func:`adapters.fhir_refs.normalise`)."""
-        reading = _READING.get()
-        query = [*(params.items() if isinstance(params, Mapping) else params),
-                 ("_count", str(self.page_size))]
-        where: tuple[str, str] | None = ("base", f"/{kind}?{urlencode(query)}")
-        matches: list[dict[str, Any]] = []
-        pages = 0
-        while where is not None:
-            if pages >= self.max_pages:
-                reading.page_cap(kind)
-                break
-            pages += 1
-            bundle = self._get_json(target, where[1], deadline, on_origin=where[0] == "origin")
-            if bundle.get("resourceType") != "Bundle":
-                raise AdapterError(f"{kind} search did not return a Bundle")
-            reading.declare(self_base(bundle, kind))
-            for is_match, resource in entries(bundle, kind):
-                if is_match:
-                    matches.append(self._keep(resource, known if known is not None else {}))
-                elif known is not None and resource.get("id"):
-                    self._keep(resource, known)
-            where = self._next(target, bundle, kind, deadline)
-        return matches
-
-    def _next(self, target: Target, bundle: Mapping[str, Any], kind: str, deadline: float
-              ) -> tuple[str, str] | None:
-        """Where the next page is: on the registered base, or on its origin; a link
-        elsewhere is checked once against the base the server's CapabilityStatement
-        declares, and otherwise not followed (the answer is partial)."""
-        reading = _READING.get()
-        url = link(bundle, "next")
-        if url is None:
-            return None
-        found = reading.locate(url)
-        if found is None and not reading.metadata_read:
-            reading.metadata_read = True
-            reading.declare(self._implementation_url(target, deadline))
-            found = reading.locate(url)
-        if found is None:
-            reading.foreign_next(kind, url)
-        return found
-
-    def _keep(self, resource: dict[str, Any], known: dict[str, dict[str, Any]]
-              ) -> dict[str, Any]:
-        """``resource`` with its references as keys; it and its contained
-        resources go to ``known``; references to other servers are noted."""
-        reading = _READING.get()
-        key = f"{resource.get('resourceType')}/{resource.get('id')}"
-        done = normalise(resource, key, reading.registered, reading.declared)
-        reading.add_foreign(done.foreign)
-        if resource.get("id"):
-            known[key] = done.resource
-        known.update(done.contained)
-        return done.resource
-
-    def _resolve(self, target: Target, wanted: Iterator[str], known: dict[str, dict[str, Any]],
-                 deadline: float, *, follow: bool = True) -> None:
-        """Fetch referenced resources the server did not include (and, with
-        ``follow``, what a PractitionerRole names), within the read budget."""
-        reading = _READING.get()
-        # people first: past the budget, an organisation's name is what goes unread
-        queue = sorted((r for r in wanted if r not in known),
-                       key=lambda r: not r.startswith(("Practitioner", "CareTeam/")))
-        while queue:
-            wanted_ref = queue.pop(0)
-            if wanted_ref in known or "#" in wanted_ref:
-                continue
-            if not reading.take_read():
-                return
-            resource = self._get_json(target, f"/{wanted_ref}", deadline, missing_ok=True)
-            if resource is None or resource.get("resourceType") != wanted_ref.split("/")[0]:
-                known[wanted_ref] = {}
-                continue
-            resource = {**resource, "id": wanted_ref.split("/", 1)[1]}
-            resource = self._keep(resource, known)
-            known[wanted_ref] = resource
-            if follow and resource.get("resourceType") == "PractitionerRole":
-                queue.extend(r for r in (ref(resource.get("practitioner")),
-                                         ref(resource.get("organization"))) if r)
-
-    def _implementation_url(self, target: Target, deadline: float) -> str | None:
-        """``CapabilityStatement.implementation.url`` from ``/metadata``, kept an
-        hour in the token cache (``-`` when it names none)."""
-        key = "fhir-base:" + hashlib.sha256(target.url.encode()).hexdigest()[:32]
-        held = self.tokens.get(key)
-        if held:
-            return None if held == "-" else held
-        reply = self._get(target, "/metadata", deadline)
-        data = _json_object(reply.body) if reply.status == 200 else {}
-        found = (data.get("implementation") or {}).get("url") if isinstance(
-            data.get("implementation"), dict) else None
-        found = found if isinstance(found, str) and found.startswith(("http://", "https://")) \
-            else None
-        self.tokens.set(key, found or "-", DISCOVERY_TTL_S)
-        return found
 
     def _get_json(self, target: Target, path: str, deadline: float, *,
                   missing_ok: bool = False, on_origin: bool = False) -> Any:
-        reply = self._get(target, path, deadline, on_origin=on_origin)
+        """A resource at ``path`` under the registered base or, ``on_origin``, at an
+        absolute path on its origin (the same token; never another host)."""
+        if on_origin:
+            parts = urlsplit(target.url)
+            target = replace(target, url=f"{parts.scheme}://{parts.netloc}")
+        reply = self._get(target, path, deadline)
         if reply.status == 404 and missing_ok:
             return None
         if reply.status != 200:
-            sent = _READING.get().sent
-            raise AdapterError(f"HTTP {reply.status}{outcome_detail(reply.body, sent)}")
+            raise AdapterError(f"HTTP {reply.status}{operation_outcome(reply.body)}")
         try:
             data = json.loads(reply.body)
         except (ValueError, UnicodeDecodeError) as e:
@@ -308,32 +197,142 @@ class FhirR4Client(FhirAuth):
             raise AdapterError("the FHIR server did not answer a resource")
         return data
 
-    def _get(self, target: Target, path: str, deadline: float, *,
-             on_origin: bool = False) -> Reply:
-        """GET ``path`` under the registered base (or, ``on_origin``, an absolute
-        path on the registered origin: never another host)."""
+    def _get(self, target: Target, path: str, deadline: float) -> Reply:
         headers = {"Accept": FHIR_JSON}
-        where = Target(id=target.id, url=_origin_of(target.url), timeout_ms=target.timeout_ms,
-                       credentials=target.credentials) if on_origin else target
         token, cached = self._token(target, deadline)
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        reading = _READING.get(None)
-        if reading is not None:
-            reading.calls += 1
-        reply = self.request("GET", where, path, headers=headers, deadline=deadline)
+        reply = self.request("GET", target, path, headers=headers, deadline=deadline)
         if reply.status == 401 and cached:
             self.tokens.delete(_token_key(target))
             token, _ = self._token(target, deadline)
             headers["Authorization"] = f"Bearer {token}"
-            if reading is not None:
-                reading.calls += 1
-            reply = self.request("GET", where, path, headers=headers, deadline=deadline)
+            reply = self.request("GET", target, path, headers=headers, deadline=deadline)
         if reply.status == 401:
             raise AdapterError("HTTP 401: the FHIR server refused the broker's credentials")
         return reply
 
+    def _token(self, target: Target, deadline: float) -> tuple[str | None, bool]:
+        """The access token and whether it came from the cache (None: no credentials)."""
+        creds = target.credentials or {}
+        try:
+            method = auth_method(creds)
+        except ValueError as e:
+            raise AdapterError(f"credentials: {e}") from e
+        if method == CLIENT_SECRET and not creds.get("token_url"):
+            return None, False
+        key = _token_key(target)
+        held = self.tokens.get(key)
+        if held:
+            return held, True
+        if min(deadline - time.monotonic(), target.timeout_ms / 1000) <= 0:
+            raise AdapterTimeout("no time left to obtain an access token")
+        if method == SMART_BACKEND:
+            token = self._smart_token(target, creds, deadline)
+        else:
+            token = self._secret_token(target, creds, deadline)
+        access = token.get("access_token")
+        if not access or not isinstance(access, str):
+            raise AdapterError("the token endpoint gave no access token")
+        try:
+            lifetime = int(token.get("expires_in") or 300)
+        except (TypeError, ValueError):
+            lifetime = 300
+        keep = lifetime - min(TOKEN_MARGIN_S, lifetime // 2)
+        if keep >= 1:
+            self.tokens.set(key, access, keep)
+        return access, False
 
-def _origin_of(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
+    def _secret_token(self, target: Target, creds: Mapping[str, str], deadline: float
+                      ) -> Mapping[str, Any]:
+        """OAuth2 client credentials with ``client_secret`` (HTTP Basic, RFC 6749 2.3.1)."""
+        pair = f"{quote_plus(creds.get('client_id') or '')}:" \
+               f"{quote_plus(creds.get('client_secret') or '')}"
+        form = {"grant_type": "client_credentials"}
+        if creds.get("scope"):
+            form["scope"] = creds["scope"]
+        basic = base64.b64encode(pair.encode()).decode()
+        return self._post_token(target, creds["token_url"], form, "client credentials",
+                                deadline, {"Authorization": f"Basic {basic}"})
+
+    def _smart_token(self, target: Target, creds: Mapping[str, str], deadline: float
+                     ) -> Mapping[str, Any]:
+        """SMART Backend Services: client credentials with a signed client assertion
+        (:mod:`adapters.smart_auth`)."""
+        try:
+            private = load_private_key(creds.get("private_key") or "")
+        except SmartKeyError as e:
+            raise AdapterError(f"SMART credentials: {e}") from e
+        client_id = creds.get("client_id")
+        if not client_id:
+            raise AdapterError("SMART credentials: client_id is missing")
+        token_url = creds.get("token_url") or self._discover_token_url(target, deadline)
+        assertion = build_assertion(private, client_id=client_id, token_url=token_url,
+                                    now=int(time.time()), kid=key_id(private, creds))
+        return self._post_token(target, token_url, token_form(assertion, creds.get("scope")),
+                                "SMART client assertion", deadline, {})
+
+    def _post_token(self, target: Target, token_url: str, form: Mapping[str, str],
+                    what: str, deadline: float, headers: Mapping[str, str]) -> dict[str, Any]:
+        """POST the token request through this client's pool: the URL guard checks the
+        address at connect, no redirect is followed, and the deadline bounds it."""
+        parts = urlsplit(token_url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        where = Target(id=target.id, url=origin, timeout_ms=target.timeout_ms)
+        reply = self.request("POST", where, token_url[len(origin):] or "/",
+                             body=urlencode(form).encode(), deadline=deadline, headers={
+                                 "Content-Type": "application/x-www-form-urlencoded",
+                                 "Accept": "application/json", **headers})
+        data = _json_object(reply.body)
+        if reply.status != 200:
+            code = str(data.get("error") or "")
+            named = f" {code}" if OAUTH_ERROR.match(code) else ""
+            raise AdapterError("could not obtain an access token: the token endpoint refused "
+                               f"the {what} (HTTP {reply.status}{named})")
+        return data
+
+    def _discover_token_url(self, target: Target, deadline: float) -> str:
+        """The ``token_endpoint`` of ``{base}/.well-known/smart-configuration``, kept
+        an hour in the token cache."""
+        key = "smart-config:" + hashlib.sha256(target.url.encode()).hexdigest()[:32]
+        held = self.tokens.get(key)
+        if held:
+            return held
+        reply = self.request("GET", target, "/.well-known/smart-configuration",
+                             headers={"Accept": "application/json"}, deadline=deadline)
+        found = _json_object(reply.body).get("token_endpoint") if reply.status == 200 else None
+        if not isinstance(found, str) or not _allowed_token_url(found, target.url):
+            raise AdapterError("SMART credentials have no token_url and the FHIR server's "
+                               ".well-known/smart-configuration names no usable token_endpoint")
+        self.tokens.set(key, found, DISCOVERY_TTL_S)
+        return found
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _allowed_token_url(url: str, base: str) -> bool:
+    """https, or plain http only when the FHIR server itself is (allowed) plain http."""
+    scheme, host = urlsplit(url).scheme, urlsplit(url).hostname
+    return bool(host) and (scheme == "https" or (scheme == "http"
+                                                 and urlsplit(base).scheme == "http"))
+
+
+def _token_key(target: Target) -> str:
+    creds = target.credentials or {}
+    raw = (f"{target.id}|{creds.get('token_url')}|{creds.get('client_id')}|{creds.get('scope')}"
+           f"|{creds.get('auth')}|{creds.get('kid')}")
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def operation_outcome(body: bytes) -> str:
+    """An OperationOutcome's severities, codes and diagnostics, with whatever this
+    lookup sent about the child, and anything shaped like a person's detail, cut
+    out (:func:`adapters.fhir_outcome.outcome_detail`)."""
+    reading = fhir_reading.READING.get(None)
+    return fhir_outcome.outcome_detail(body, reading.sent if reading is not None else ())

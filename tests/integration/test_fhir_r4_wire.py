@@ -22,7 +22,7 @@ from support.fhir_server import (
 )
 
 from adapters.base import AdapterFailure
-from adapters.fhir_paging import PARTIAL_NOTICE
+from adapters.fhir_paging import CUT_CANDIDATES, PARTIAL_NOTICE
 from adapters.fhir_r4 import PAGE_SIZE, FhirR4Client
 
 pytestmark = pytest.mark.integration
@@ -160,6 +160,21 @@ def test_count_is_sent_and_the_cap_gives_what_was_read(fhir_server: FhirServer) 
     assert fhir_server.searches.count("CareTeam") == 3
 
 
+def test_a_match_on_patient_pages_that_were_cut_is_not_a_match(
+        fhir_server: FhirServer) -> None:
+    """The pages not read may hold another record with the same NHS number."""
+    fhir_server.add({**fhir_server.store["Patient/pat-1"], "id": "pat-dup"})
+    capped = FhirR4Client(user_agent="federator-test", max_pages=1)
+    try:
+        answer = capped.lookup(fhir_server.target(), payload(), deadline=deadline())
+    finally:
+        capped.close()
+    assert answer["status"] == "no_match" and answer["professionals"] == []
+    assert answer["notice"] == CUT_CANDIDATES
+    assert set(answer["partial"]) == {"page_cap"}
+    assert fhir_server.searches == ["Patient"]
+
+
 def test_references_past_the_read_cap_give_what_was_read(fhir_server: FhirServer) -> None:
     fhir_server.include = False
     capped = FhirR4Client(user_agent="federator-test", max_reads=3)
@@ -178,14 +193,18 @@ def test_references_past_the_read_cap_give_what_was_read(fhir_server: FhirServer
 # -- OperationOutcome -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("fail", "said"), [
-    ("refused", "HTTP 400: OperationOutcome error/not-supported: Unknown search parameter "
-                "'_foo' for Patient?identifier=[…] ([…])"),
-    ("outcome", "HTTP 500: OperationOutcome error/processing: search failed for […]")])
+@pytest.mark.parametrize(("fail", "child", "said"), [
+    # a name that is no shape of a person's detail (lower case, as typed): cut out
+    # because the broker sent it
+    ("refused", {"given_name": "Amara", "family_name": "okafor", "date_of_birth": "2015-03-12"},
+     "HTTP 400: OperationOutcome error/not-supported: Unknown search parameter '_foo' for "
+     "Patient?identifier=[…] ([…])"),
+    ("outcome", {}, "HTTP 500: OperationOutcome error/processing: search failed for […]")])
 def test_operation_outcome_diagnostics_are_kept_without_patient_data(
-        fhir_server: FhirServer, client: FhirR4Client, fail: str, said: str) -> None:
+        fhir_server: FhirServer, client: FhirR4Client, fail: str, child: dict[str, str],
+        said: str) -> None:
     fhir_server.fail = fail
     with pytest.raises(AdapterFailure) as e:
-        client.lookup(fhir_server.target(), payload(), deadline=deadline())
+        client.lookup(fhir_server.target(), payload(**child), deadline=deadline())
     assert e.value.detail == said
-    assert NHS not in e.value.detail and "Okafor" not in e.value.detail
+    assert NHS not in e.value.detail and "okafor" not in e.value.detail.lower()

@@ -286,7 +286,7 @@ class FhirServer:
                 return fhir(outcome("processing", f"search failed for {NHS}"), 500)
             if self.fail == "refused":
                 return fhir(outcome("not-supported", "Unknown search parameter '_foo' for "
-                                    f"Patient?identifier={NHS_NUMBER_SYSTEM}|{NHS} (Okafor)"),
+                                    f"Patient?identifier={NHS_NUMBER_SYSTEM}|{NHS} (okafor)"),
                             400)
             if self.fail == "slow":
                 time.sleep(1.0)
