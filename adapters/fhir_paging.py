@@ -44,7 +44,6 @@ class Reading:
     declared: list[str] = field(default_factory=list)
     metadata_read: bool = False
     reads: int = 0
-    calls: int = 0
     partial: dict[str, str] = field(default_factory=dict)
     foreign: list[Foreign] = field(default_factory=list)
     #: the resource types whose search results were cut
@@ -95,11 +94,11 @@ class Reading:
 
 
 def with_partial(answer: dict[str, Any], reading: Reading) -> dict[str, Any]:
-    """A parsed answer with what its reading says: ``partial`` (reasons by name),
-    the practitioner's notice, and ``calls``. A match among Patient results that
+    """A parsed answer with what its reading says: ``partial`` (reasons by name)
+    and the practitioner's notice. A match among Patient results that
     were cut is no match: the pages not read may hold the child too."""
     partial = reading.outcome_partial()
-    out = {**answer, "calls": reading.calls}
+    out = dict(answer)
     if "Patient" in reading.cut and out.get("status") == "match":
         out.update(status="no_match", confidence=min(out.get("confidence") or 0.5, 0.5),
                    professionals=[], notice=CUT_CANDIDATES)
