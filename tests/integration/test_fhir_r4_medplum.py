@@ -102,9 +102,10 @@ def test_finds_professionals_by_nhs_number_without_include(medplum: Medplum,
     assert people["Rita Shah"]["organisation"] == "Kirklees Community Health"
     assert people["Rita Shah"]["phone"] == "01484 111111"
     assert people["Tom Bell"]["current"] is False and people["Tom Bell"]["to"] == PAST
-    # two CareTeams at _count=1: Medplum's second page followed; no _include, so
-    # each Practitioner, the role and the organisation were read
-    assert medplum.requests() - before == 9
+    # the Patient, two CareTeam pages at _count=1 (Medplum's next link followed), the
+    # EpisodeOfCare; no _include, so the role, the organisation and each of the four
+    # Practitioners read by id
+    assert medplum.requests() - before == 1 + 2 + 1 + 6
 
 
 def test_demographic_search_and_an_unknown_child(medplum: Medplum,
