@@ -216,10 +216,7 @@ def answer_of(lookup_id: str, outcomes: Sequence[Outcome], areas: Collection[str
     return {
         "lookup_id": lookup_id,
         # Nobody asked is nobody answering: never a complete "no one is involved".
-        # a partial answer (an authority that could read only part of its records) is
-        # not a complete one either
-        "complete": bool(outcomes) and all(o.status in ANSWERED and not o.partial
-                                           for o in outcomes),
+        "complete": bool(outcomes) and all(o.status in ANSWERED for o in outcomes),
         "authorities": [o.public() for o in outcomes],
         "professionals": professionals[:MAX_LISTED],
         "notices": [{"authority": o.id, "text": o.notice} for o in outcomes if o.notice]

@@ -275,16 +275,8 @@ class FhirServer:
 
         @app.before_request
         def authorise() -> Response | None:
-            if request.path == "/R4/metadata" and self.declares == "metadata":
-                # (a hook, not a route: a subclass may serve /R4/metadata its own way)
-                self.requests += 1
-                return fhir(valid({
-                    "resourceType": "CapabilityStatement", "status": "active",
-                    "date": "2026-01-01", "kind": "instance", "fhirVersion": "4.0.1",
-                    "format": ["json"], "rest": [{"mode": "server"}],
-                    "implementation": {"description": "test",
-                                       "url": self.public_base or self.base}}))
-            if request.path in ("/token", "/token-moved", "/R4/.well-known/smart-configuration"):
+            if request.path in ("/token", "/token-moved", "/R4/.well-known/smart-configuration",
+                                "/R4/metadata"):
                 return None
             header = request.headers.get("Authorization", "")
             if not header.startswith("Bearer ") or header[7:] not in self.tokens:
@@ -299,6 +291,19 @@ class FhirServer:
             if self.fail == "slow":
                 time.sleep(1.0)
             return None
+
+        @app.get("/R4/metadata")
+        def metadata() -> Response:
+            """A CapabilityStatement; with ``declares = "metadata"`` it names the
+            server's ``public_base`` in ``implementation.url``."""
+            self.requests += 1
+            statement: dict[str, Any] = {
+                "resourceType": "CapabilityStatement", "status": "active",
+                "date": "2026-01-01", "kind": "instance", "fhirVersion": "4.0.1",
+                "format": ["json"], "rest": [{"mode": "server"}]}
+            if self.public_base and self.declares == "metadata":
+                statement["implementation"] = {"description": "test", "url": self.public_base}
+            return fhir(valid(statement))
 
         @app.get("/R4/<kind>/<rid>")
         @app.get("/R4/<kind>/<rid>/_history/<vid>")
