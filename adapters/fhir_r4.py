@@ -26,6 +26,16 @@ go through the client's own pool (URL guard at connect, no redirects, within
 the deadline). The token is
 cached until shortly before it expires, in Redis when the broker has it; a 401
 with a cached token fetches a new one once.
+
+The standard as servers speak it (:mod:`adapters.fhir_reading`; docs/fhir-wire.md,
+"What a FHIR server must support / may support"): ``_count`` on every search;
+``next`` links and absolute references on the registered base, its origin or a
+base the server declares, always asked on the registered base, never on another
+server; contained and versioned references read; CareTeams reached through
+``EpisodeOfCare.team``; an OperationOutcome's diagnostics kept without patient
+data (:mod:`adapters.fhir_outcome`). What the work cap or another server stops
+the client reading gives a *partial* answer (:mod:`adapters.fhir_paging`): what
+was read, a notice, and the reasons by name, never an error.
 """
 
 from __future__ import annotations
@@ -35,15 +45,17 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
+from dataclasses import replace
 from datetime import date
 from typing import Any
 from urllib.parse import quote_plus, urlencode, urlsplit
 
+from adapters import fhir_outcome, fhir_paging, fhir_reading
 from adapters.base import AdapterError, AdapterTimeout, OutboundClient, Reply, Target
 from adapters.fhir_answer import FhirAnswering
 from adapters.fhir_policy import FhirPolicy, screen, service_references
-from adapters.fhir_r4_mapping import professionals_from, ref, references
+from adapters.fhir_r4_mapping import professionals_from, references
 from adapters.fhir_tokens import MemoryTokenCache, RedisTokenCache, TokenCache
 from adapters.kit.policy import basis_allows_sensitive
 from adapters.protocol import InvalidAnswer, parse_answer
@@ -64,19 +76,23 @@ NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
 FHIR_JSON = "application/fhir+json"
 TOKEN_MARGIN_S = 30
 MAX_RESOLVE = 50
+PAGE_SIZE = 50
 DISCOVERY_TTL_S = 3600
 OAUTH_ERROR = re.compile(r"^[a-z_]{1,40}$")
 
 
-class FhirR4Client(FhirAnswering, OutboundClient):
+class FhirR4Client(FhirAnswering, fhir_reading.FhirReading, OutboundClient):
     protocol = PROTOCOL
     needs_credentials = True  # the broker passes the endpoint's decrypted credentials
 
     def __init__(self, *, tokens: TokenCache | None = None, max_pages: int = 10,
+                 page_size: int = PAGE_SIZE, max_reads: int = MAX_RESOLVE,
                  max_professionals: int = MAX_PROFESSIONALS, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.tokens: TokenCache = tokens or MemoryTokenCache()
         self.max_pages = max_pages
+        self.page_size = page_size
+        self.max_reads = max_reads
         self.max_professionals = max_professionals
 
     @classmethod
@@ -92,6 +108,21 @@ class FhirR4Client(FhirAnswering, OutboundClient):
 
     def lookup(self, target: Target, payload: Mapping[str, Any], *, deadline: float,
                request_id: str | None = None) -> dict[str, Any]:
+        """One lookup, within its reading budget (:mod:`adapters.fhir_reading`): the
+        answer says by name what the client could not read (``partial``)."""
+        child = payload.get("child") or {}
+        sent = [str(v) for k, v in child.items() if k != "postcodes" and v]
+        reading = fhir_paging.Reading(target.url, self.max_pages, self.max_reads,
+                                      (*sent, *map(str, child.get("postcodes") or [])))
+        token = fhir_reading.READING.set(reading)
+        try:
+            result = self._answer_once(target, payload, deadline=deadline)
+        finally:
+            fhir_reading.READING.reset(token)
+        return fhir_paging.with_partial(result, reading)
+
+    def _answer_once(self, target: Target, payload: Mapping[str, Any], *, deadline: float,
+                     request_id: str | None = None) -> dict[str, Any]:
         started = time.monotonic()
         answer = self._answer(target, payload, deadline)  # adapters/fhir_answer.py
         try:
@@ -117,6 +148,7 @@ class FhirR4Client(FhirAnswering, OutboundClient):
             ("_include", "EpisodeOfCare:organization")], deadline, known)
         teams = [t for t in teams if t.get("resourceType") == "CareTeam"]
         episodes = [e for e in episodes if e.get("resourceType") == "EpisodeOfCare"]
+        teams += self._episode_teams(target, episodes, teams, subject, known, deadline)
         self._resolve(target, references(teams, episodes, known), known, deadline)
         if not basis_allows_sensitive(basis):
             self._resolve(target, service_references(known), known, deadline)
@@ -126,55 +158,13 @@ class FhirR4Client(FhirAnswering, OutboundClient):
 
     # -- FHIR REST ----------------------------------------------------------------
 
-    def _search(self, target: Target, kind: str, params: Mapping[str, str] | list[
-                tuple[str, str]], deadline: float, known: dict[str, dict[str, Any]] | None = None,
-                ) -> list[dict[str, Any]]:
-        """Every matched resource over every page; included ones go to ``known``."""
-        path: str | None = f"/{kind}?{urlencode(params)}"
-        matches: list[dict[str, Any]] = []
-        pages = 0
-        while path is not None:
-            pages += 1
-            if pages > self.max_pages:
-                raise AdapterError(f"more than {self.max_pages} pages of {kind} results")
-            bundle = self._get_json(target, path, deadline)
-            if bundle.get("resourceType") != "Bundle":
-                raise AdapterError(f"{kind} search did not return a Bundle")
-            for entry in bundle.get("entry") or []:
-                resource = entry.get("resource") if isinstance(entry, dict) else None
-                if not isinstance(resource, dict):
-                    continue
-                mode = (entry.get("search") or {}).get("mode", "match")
-                if resource.get("resourceType") == kind and mode == "match":
-                    matches.append(resource)
-                elif known is not None and resource.get("id"):
-                    known[f"{resource.get('resourceType')}/{resource['id']}"] = resource
-            path = _next_path(bundle, target.url)
-        return matches
-
-    def _resolve(self, target: Target, wanted: Iterator[str], known: dict[str, dict[str, Any]],
-                 deadline: float) -> None:
-        """Fetch referenced resources the server did not include (and what they name)."""
-        queue = [r for r in wanted if r not in known]
-        fetched = 0
-        while queue:
-            wanted_ref = queue.pop(0)
-            if wanted_ref in known:
-                continue
-            fetched += 1
-            if fetched > MAX_RESOLVE:
-                raise AdapterError(f"more than {MAX_RESOLVE} referenced resources")
-            resource = self._get_json(target, f"/{wanted_ref}", deadline, missing_ok=True)
-            if resource is None:
-                known[wanted_ref] = {}
-                continue
-            known[wanted_ref] = resource
-            if resource.get("resourceType") == "PractitionerRole":
-                queue.extend(r for r in (ref(resource.get("practitioner")),
-                                         ref(resource.get("organization"))) if r)
-
     def _get_json(self, target: Target, path: str, deadline: float, *,
-                  missing_ok: bool = False) -> Any:
+                  missing_ok: bool = False, on_origin: bool = False) -> Any:
+        """A resource at ``path`` under the registered base or, ``on_origin``, at an
+        absolute path on its origin (the same token; never another host)."""
+        if on_origin:
+            parts = urlsplit(target.url)
+            target = replace(target, url=f"{parts.scheme}://{parts.netloc}")
         reply = self._get(target, path, deadline)
         if reply.status == 404 and missing_ok:
             return None
@@ -341,27 +331,9 @@ def _token_key(target: Target) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
-def _next_path(bundle: Mapping[str, Any], base: str) -> str | None:
-    """The ``next`` page as a path under ``base``; a link elsewhere is refused."""
-    for link in bundle.get("link") or []:
-        if isinstance(link, dict) and link.get("relation") == "next" and link.get("url"):
-            url = str(link["url"])
-            root = base.rstrip("/")
-            if url.startswith((root + "/", root + "?")):
-                return url[len(root):]
-            raise AdapterError("the next page link points to another server")
-    return None
-
-
 def operation_outcome(body: bytes) -> str:
-    """A short summary of an OperationOutcome: severities and codes only, because
-    its diagnostics may repeat the search (an NHS number)."""
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return ""
-    if not isinstance(data, dict) or data.get("resourceType") != "OperationOutcome":
-        return ""
-    codes = [f"{i.get('severity', '?')}/{i.get('code', '?')}"
-             for i in data.get("issue") or [] if isinstance(i, dict)]
-    return f": OperationOutcome {', '.join(codes[:5])}" if codes else ": OperationOutcome"
+    """An OperationOutcome's severities, codes and diagnostics, with whatever this
+    lookup sent about the child, and anything shaped like a person's detail, cut
+    out (:func:`adapters.fhir_outcome.outcome_detail`)."""
+    reading = fhir_reading.READING.get(None)
+    return fhir_outcome.outcome_detail(body, reading.sent if reading is not None else ())

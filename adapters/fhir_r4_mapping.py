@@ -26,11 +26,11 @@ def demographics_agree(patient: Mapping[str, Any], given: str, family: str, born
 
 
 def ref(value: Any) -> str | None:
-    """``Type/id`` of a Reference (absolute URLs are cut to their last two parts)."""
+    """The key of a Reference (``Type/id``, or ``Type/id#contained`` for a contained
+    resource) once :func:`adapters.fhir_refs.normalise` has rewritten it."""
     if not isinstance(value, dict) or not isinstance(value.get("reference"), str):
         return None
-    parts = value["reference"].split("?")[0].rstrip("/").split("/")
-    return "/".join(parts[-2:]) if len(parts) >= 2 else None
+    return value["reference"] or None
 
 
 def references(teams: list[dict[str, Any]], episodes: list[dict[str, Any]],

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adapters.base import BUSY, AdapterFailure, NotSent
+from adapters.fhir_paging import partial_detail
 from adapters.protocol import left_out_detail
 from federator.lookup.routing import Endpoint
 from federator.names import ERROR, MATCH, TIMEOUT, UNAVAILABLE
@@ -66,6 +67,9 @@ class Outcome:
     record_ref: str | None = None
     #: professionals the broker left out of this answer (``detail`` says why)
     dropped: int = 0
+    #: why the authority's answer is partial (``adapters.fhir_paging.PARTIAL_REASONS``):
+    #: what it could read was answered, and ``detail`` says what it could not
+    partial: tuple[str, ...] = ()
 
     def public(self) -> dict[str, Any]:
         shown: dict[str, Any] = {"id": self.id, "name": self.name, "outcome": self.status,
@@ -76,6 +80,8 @@ class Outcome:
             shown["matched_on"] = list(self.matched_on)
         if self.ask_for:
             shown["ask_for"] = list(self.ask_for)
+        if self.partial:
+            shown["partial"] = list(self.partial)
         return shown
 
 
@@ -237,12 +243,15 @@ def _outcome(endpoint: Endpoint, future: Done, started: float) -> Outcome:
         return Outcome(endpoint.id, endpoint.name, ERROR, elapsed, "adapter failed")
     status = answer["status"]
     left_out = answer.get("left_out") or {}
+    partial = answer.get("partial") or {}
+    detail = "; ".join(filter(None, (partial_detail(partial), left_out_detail(left_out))))
     return Outcome(
         endpoint.id, endpoint.name, status, int(answer.get("latency_ms", elapsed)),
-        left_out_detail(left_out), list(answer.get("professionals") or []),
+        detail or None, list(answer.get("professionals") or []),
         answer.get("notice"), dropped=sum(left_out.values()),
         confidence=answer.get("confidence"),
         matched_on=tuple(answer.get("matched_on") or ()),
         ask_for=tuple(answer.get("ask_for") or ()),
         record_ref=answer.get("record_ref") if status == MATCH else None,
+        partial=tuple(sorted(partial)),
     )

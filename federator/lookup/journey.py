@@ -179,6 +179,8 @@ def _outcome_kept(o: Outcome, not_asked: str | None = None) -> dict[str, Any]:
         kept["record_ref"] = o.record_ref
     if o.dropped:
         kept["dropped"] = o.dropped
+    if o.partial:
+        kept["partial"] = list(o.partial)
     return kept
 
 

@@ -171,6 +171,10 @@ class AuthorityOutcomeSchema(Schema):
                        "family_name, date_of_birth, postcode)"})
     ask_for = fields.List(fields.String(), metadata={
         "description": "On a possible match: the details that would settle it"})
+    partial = fields.List(fields.String(), metadata={
+        "description": "Why this authority's answer is partial (page_cap, read_cap, "
+                       "foreign_next_link, foreign_reference): it answered with what it "
+                       "could read, and detail says what it could not"})
 
 
 class ContactSchema(Schema):

@@ -110,7 +110,7 @@ def test_no_credentials_means_401_reported(fhir_server: FhirServer,
     assert "HTTP 401" in e.value.detail
 
 
-def test_operation_outcome_is_reported_without_its_diagnostics(
+def test_operation_outcome_is_reported_without_patient_data(
         fhir_server: FhirServer, client: FhirR4Client) -> None:
     fhir_server.fail = "outcome"
     with pytest.raises(AdapterFailure) as e:

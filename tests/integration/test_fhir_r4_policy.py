@@ -64,7 +64,7 @@ def bare(answer: dict[str, Any]) -> dict[str, Any]:
     """The answer without what differs at every lookup, and without a count of the
     client's own calls should it keep one (the broker never passes it on: the time
     a lookup takes is the channel docs/fhir.md "Known limits" names)."""
-    return {k: v for k, v in answer.items() if k not in ("lookup_id", "latency_ms", "calls")}
+    return {k: v for k, v in answer.items() if k not in ("lookup_id", "latency_ms")}
 
 
 # -- sensitive services ----------------------------------------------------------------

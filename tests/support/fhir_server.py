@@ -16,6 +16,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.careteam import CareTeam
 from fhir.resources.R4B.episodeofcare import EpisodeOfCare
 from fhir.resources.R4B.operationoutcome import OperationOutcome
@@ -34,7 +35,8 @@ from adapters.fhir_r4 import NHS_NUMBER_SYSTEM, FhirR4Client
 from adapters.smart_auth import ASSERTION_TYPE
 
 MODELS = {m.__name__: m for m in (Patient, CareTeam, EpisodeOfCare, Organization,
-                                  Practitioner, PractitionerRole, OperationOutcome, Bundle)}
+                                  Practitioner, PractitionerRole, OperationOutcome, Bundle,
+                                  CapabilityStatement)}
 NHS = "9434765919"
 CLIENT_ID, CLIENT_SECRET = "federator", "s3cret-" + uuid.uuid4().hex
 PAST = (date.today() - timedelta(days=400)).isoformat()
@@ -164,7 +166,12 @@ def outcome(code: str, text: str, severity: str = "error") -> dict[str, Any]:
 
 
 class FhirServer:
-    """The switches a test may turn: ``include``, ``fail``, ``page_size``, ``revoke``."""
+    """The switches a test may turn: ``include``, ``fail``, ``page_size`` (the most
+    entries a page holds, whatever ``_count`` asks), ``expires_in``; where the server
+    thinks it lives: ``public_base`` (written in its links and ``fullUrl``s, as behind
+    a proxy), ``declares`` (``"self"``: its Bundles' ``self`` links say so;
+    ``"metadata"``: only ``CapabilityStatement.implementation.url`` does),
+    ``next_base`` (its ``next`` links alone point there: another server)."""
 
     def __init__(self) -> None:
         self.store = {f"{r['resourceType']}/{r['id']}": r for r in resources()}
@@ -180,6 +187,12 @@ class FhirServer:
         self.page_size = 1
         self.expires_in = 3600
         self.searches: list[str] = []
+        self.counts: list[str | None] = []  # each search's _count
+        self.reads: list[str] = []  # each read by id
+        self.requests = 0  # every FHIR request (not token requests)
+        self.public_base: str | None = None
+        self.declares: str | None = "self"
+        self.next_base: str | None = None
         self.app = self._build()
         self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
@@ -187,6 +200,11 @@ class FhirServer:
         self.thread = threading.Thread(target=self.server.serve_forever,
                                        kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
+
+    def add(self, *found: dict[str, Any]) -> None:
+        """Serve these resources too (each checked against the R4 models)."""
+        for resource in found:
+            self.store[f"{resource['resourceType']}/{resource['id']}"] = valid(resource)
 
     def close(self) -> None:
         self.server.shutdown()
@@ -257,19 +275,40 @@ class FhirServer:
 
         @app.before_request
         def authorise() -> Response | None:
-            if request.path in ("/token", "/token-moved", "/R4/.well-known/smart-configuration"):
+            if request.path in ("/token", "/token-moved", "/R4/.well-known/smart-configuration",
+                                "/R4/metadata"):
                 return None
             header = request.headers.get("Authorization", "")
             if not header.startswith("Bearer ") or header[7:] not in self.tokens:
                 return fhir(outcome("login", "no valid access token"), 401)
+            self.requests += 1
             if self.fail == "outcome":
                 return fhir(outcome("processing", f"search failed for {NHS}"), 500)
+            if self.fail == "refused":
+                return fhir(outcome("not-supported", "Unknown search parameter '_foo' for "
+                                    f"Patient?identifier={NHS_NUMBER_SYSTEM}|{NHS} (okafor)"),
+                            400)
             if self.fail == "slow":
                 time.sleep(1.0)
             return None
 
+        @app.get("/R4/metadata")
+        def metadata() -> Response:
+            """A CapabilityStatement; with ``declares = "metadata"`` it names the
+            server's ``public_base`` in ``implementation.url``."""
+            self.requests += 1
+            statement: dict[str, Any] = {
+                "resourceType": "CapabilityStatement", "status": "active",
+                "date": "2026-01-01", "kind": "instance", "fhirVersion": "4.0.1",
+                "format": ["json"], "rest": [{"mode": "server"}]}
+            if self.public_base and self.declares == "metadata":
+                statement["implementation"] = {"description": "test", "url": self.public_base}
+            return fhir(valid(statement))
+
         @app.get("/R4/<kind>/<rid>")
-        def read(kind: str, rid: str) -> Response:
+        @app.get("/R4/<kind>/<rid>/_history/<vid>")
+        def read(kind: str, rid: str, vid: str | None = None) -> Response:
+            self.reads.append(request.path[len("/R4/"):])
             found = self.store.get(f"{kind}/{rid}")
             if found is None:
                 return fhir(outcome("not-found", f"{kind}/{rid} is not known"), 404)
@@ -279,26 +318,33 @@ class FhirServer:
         def search(kind: str) -> Response:
             self.searches.append(kind)
             args = request.args
+            self.counts.append(args.get("_count"))
+            size = min(int(args.get("_count") or 10), self.page_size)
+            base = self.public_base or self.base
             matches = [r for r in self.store.values() if r["resourceType"] == kind
                        and self._matches(r, args)]
             page = int(args.get("_page", "1"))
-            chunk = matches[(page - 1) * self.page_size: page * self.page_size]
-            entries = [{"fullUrl": f"{self.base}/{kind}/{r['id']}", "resource": r,
+            chunk = matches[(page - 1) * size: page * size]
+            entries = [{"fullUrl": f"{base}/{kind}/{r['id']}", "resource": r,
                         "search": {"mode": "match"}} for r in chunk]
             if self.include:
                 for name in args.getlist("_include"):
                     for r in chunk:
                         for inc in self._included(r, name):
-                            entries.append({"fullUrl": f"{self.base}/{inc}",
+                            if inc not in self.store:
+                                continue
+                            entries.append({"fullUrl": f"{base}/{inc}",
                                             "resource": self.store[inc],
                                             "search": {"mode": "include"}})
-            links = [{"relation": "self", "url": request.url}]
-            if page * self.page_size < len(matches):
+            here = request.full_path.rstrip("?")[len("/R4"):]
+            links = [{"relation": "self", "url": (base if self.declares == "self"
+                                                  else self.base) + here}]
+            if page * size < len(matches):
                 query = [(k, v) for k, v in args.items(multi=True) if k != "_page"]
                 query.append(("_page", str(page + 1)))
                 from urllib.parse import urlencode
-                links.append({"relation": "next",
-                              "url": f"{self.base}/{kind}?{urlencode(query)}"})
+                links.append({"relation": "next", "url": f"{self.next_base or base}/{kind}?"
+                                                         f"{urlencode(query)}"})
             bundle = valid({"resourceType": "Bundle", "type": "searchset",
                             "total": len(matches), "link": links, "entry": entries})
             return fhir(bundle)
@@ -319,7 +365,7 @@ class FhirServer:
                 for n in resource.get("name", [])))
         if "patient" in args:
             subject = resource.get("subject") or resource.get("patient") or {}
-            return subject.get("reference") == args["patient"]
+            return str(subject.get("reference") or "").split("/_history")[0] == args["patient"]
         return True
 
     @staticmethod
@@ -333,7 +379,7 @@ class FhirServer:
             refs = [resource.get("managingOrganization")]
         for r in refs:
             if r and r.get("reference"):
-                yield r["reference"]
+                yield str(r["reference"]).split("/_history")[0]
 
 
 

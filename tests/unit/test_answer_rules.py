@@ -39,6 +39,27 @@ def test_an_answer_with_nothing_left_out_has_no_detail():
     assert "dropped" not in _outcome_kept(outcome)
 
 
+def test_a_partial_answer_is_named_kept_and_shown_beside_its_authority():
+    outcome = _outcome(ENDPOINT, done({
+        "status": "match", "professionals": [person(1)], "left_out": {"invalid email": 1},
+        "partial": {"page_cap": "CareTeam results ran past 10 pages of results: the rest "
+                                "were not read"}}), 0.0)
+    assert outcome.partial == ("page_cap",)
+    assert outcome.detail == ("partial answer: CareTeam results ran past 10 pages of "
+                              "results: the rest were not read; 1 professional left out: "
+                              "invalid email (1)")
+    assert outcome.public()["partial"] == ["page_cap"]
+    assert _outcome_kept(outcome)["partial"] == ["page_cap"]
+    # the authority answered (complete is about answering); the page says what it
+    # could not read under its name
+    answer = answer_of("L1", [outcome], {"E0"})
+    assert answer["complete"] is True and len(answer["professionals"]) == 1
+    [shown] = results_view(answer)["authorities"]
+    assert shown["left_out"] == outcome.detail
+    whole = _outcome(ENDPOINT, done({"status": "match", "professionals": []}), 0.0)
+    assert "partial" not in whole.public() and "partial" not in _outcome_kept(whole)
+
+
 def person(i: int) -> dict:
     return {"name": f"Person {i:05d}", "phone": "0113 000 0000", "current": True,
             "from": None, "to": None}

@@ -1,39 +1,17 @@
-"""Pure parts of the FHIR R4 client: references, paging links, outcomes, names."""
+"""Pure parts of the FHIR R4 client: mapping, names (references and paging links:
+test_fhir_refs.py; OperationOutcomes: test_fhir_outcome.py)."""
 
 from __future__ import annotations
 
 from datetime import date
 
-import pytest
-
-from adapters.base import AdapterError
-from adapters.fhir_r4 import _next_path, operation_outcome
 from adapters.fhir_r4_mapping import demographics_agree, professionals_from, ref
 
-BASE = "https://fhir.example/R4"
 
-
-def test_references_relative_and_absolute() -> None:
+def test_references_are_the_keys_normalise_wrote() -> None:
     assert ref({"reference": "Practitioner/1"}) == "Practitioner/1"
-    assert ref({"reference": f"{BASE}/Organization/o1"}) == "Organization/o1"
+    assert ref({"reference": "CareTeam/t1#p1"}) == "CareTeam/t1#p1"
     assert ref({"display": "no reference"}) is None and ref(None) is None
-
-
-def test_next_page_only_on_the_same_server() -> None:
-    bundle = {"link": [{"relation": "next", "url": f"{BASE}/CareTeam?_page=2"}]}
-    assert _next_path(bundle, BASE) == "/CareTeam?_page=2"
-    assert _next_path({"link": [{"relation": "self", "url": BASE}]}, BASE) is None
-    with pytest.raises(AdapterError, match="another server"):
-        _next_path({"link": [{"relation": "next", "url": "https://evil.example/R4/x"}]}, BASE)
-    with pytest.raises(AdapterError):
-        _next_path({"link": [{"relation": "next", "url": BASE + ".evil.example/x"}]}, BASE)
-
-
-def test_operation_outcome_summary_keeps_no_diagnostics() -> None:
-    body = (b'{"resourceType":"OperationOutcome","issue":[{"severity":"error",'
-            b'"code":"invalid","diagnostics":"bad identifier 9434765919"}]}')
-    assert operation_outcome(body) == ": OperationOutcome error/invalid"
-    assert operation_outcome(b"<html>") == ""
 
 
 def test_demographics_must_agree_exactly_after_normalising() -> None:
