@@ -10,6 +10,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from federator.audit.export import FORMATS
 from federator.audit.flags import FLAGS
 from federator.inputs import InputSchema, Text, text_problem
+from federator.lookup.free_text import child_in_text, identity_of
 from federator.lookup.schemas import ChildSchema
 
 MOMENT = "Give a date like 2026-11-20 or a time like 2026-11-20T09:30:00Z."
@@ -93,7 +94,13 @@ class ExportQuery(RangeQuery):
 
 class CheckChildBody(Strict):
     child = fields.Nested(ChildSchema, required=True)
-    reason = Text(max_length=500, multiline=True, load_default=None)
+    reason = Text(max_length=500, multiline=True, load_default=None, free_text=True)
+
+    @validates_schema
+    def reason_holds_no_child(self, data: dict[str, Any], **_: Any) -> None:
+        problem = child_in_text(data.get("reason") or "", identity_of(data.get("child")))
+        if problem:
+            raise ValidationError({"reason": [problem]})
 
 
 class InclusionQuery(Strict):

@@ -102,9 +102,9 @@ class BasisSchema(Strict):
         ["consent", "safeguarding", "statutory"]))
     given_by = Text(max_length=40, validate=validate.OneOf(CONSENT_GIVERS))
     given_on = fields.Date()
-    reference = Text(max_length=200)
+    reference = Text(max_length=200, free_text=True)
     covers_sensitive_services = fields.Boolean(load_default=False)
-    justification = Text(max_length=4000, multiline=True)
+    justification = Text(max_length=4000, multiline=True, free_text=True)
     power = Text(max_length=100, validate=validate.OneOf(STATUTORY_POWERS))
 
     FIELDS: ClassVar[dict[str, tuple[str, ...]]] = {
@@ -146,7 +146,13 @@ class LookupRequestSchema(Strict):
         load_default=list, validate=validate.Length(max=20))
     scope = Text(max_length=20, load_default="targeted",
                  validate=validate.OneOf(["targeted", "all"]))
-    purpose = Text(max_length=500, multiline=True, required=True,
+    #: Why every registered authority must be asked: required with ``scope: "all"``
+    #: (a widening is a decision, kept in the trail), refused without it.
+    scope_reason = Text(max_length=500, multiline=True, load_default=None, free_text=True,
+                        validate=validate.Length(min=10), metadata={
+                            "description": "Required with scope `all`: why every registered "
+                                           "authority must be asked. Kept in the audit trail."})
+    purpose = Text(max_length=500, multiline=True, required=True, free_text=True,
                    validate=validate.Length(min=10))
     basis = fields.Nested(BasisSchema, required=True)
     include_past = fields.Boolean(load_default=False)
@@ -156,6 +162,15 @@ class LookupRequestSchema(Strict):
     #: the results page's "add details and ask again" for a possible match.
     authorities = fields.List(Text(max_length=64, validate=validate.Length(min=1)),
                               load_default=None, validate=validate.Length(min=1, max=50))
+
+    @validates_schema
+    def scope_reason_given(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("scope") == "all" and not (data.get("scope_reason") or "").strip():
+            raise ValidationError({"scope_reason": [
+                "Required with scope all: say why every registered authority must be "
+                "asked, not only those covering the child's areas."]})
+        if data.get("scope") != "all" and data.get("scope_reason") is not None:
+            raise ValidationError({"scope_reason": ["Only used with scope all."]})
 
 
 class AuthorityOutcomeSchema(Schema):

@@ -28,6 +28,7 @@ from federator.lookup.dispatch import Dispatcher
 from federator.lookup.events import Event, LookupEvents
 from federator.lookup.fanout import FanOut, Outcome
 from federator.lookup.followups import RetryRefused, load_lookup, retry_authorities
+from federator.lookup.free_text import lookup_text_problems
 from federator.lookup.ids import new_lookup_id
 from federator.lookup.interrupted import interrupted_after_s
 from federator.lookup.journey import (
@@ -42,7 +43,7 @@ from federator.lookup.journey import (
     requested_fields,
     wire_child,
 )
-from federator.lookup.routing import Endpoint, route
+from federator.lookup.routing import Endpoint, areas_added, route
 from federator.names import (
     LOOKUP_COMPLETED,
     LOOKUP_RATE_LIMITED,
@@ -90,7 +91,8 @@ class LookupService:
     # -- before anything is sent ------------------------------------------------
 
     def problems(self, request: Mapping[str, Any]) -> dict[str, Any]:
-        """Field errors beyond the schema's: the consent policy and the deadline."""
+        """Field errors beyond the schema's: the consent policy, the deadline, and
+        free text that carries the child (``free_text``)."""
         errors: dict[str, Any] = {}
         basis_errors: FieldErrors = check_basis(
             request["basis"], today=self.now().date(),
@@ -100,6 +102,11 @@ class LookupService:
         deadline = request.get("deadline_ms")
         if deadline is not None and deadline > self.policy.deadline_max_ms:
             errors["deadline_ms"] = [f"Must be at most {self.policy.deadline_max_ms}."]
+        for key, problem in lookup_text_problems(request).items():
+            if isinstance(problem, dict) and isinstance(errors.get(key), dict):
+                errors[key] = {**problem, **errors[key]}
+            else:
+                errors.setdefault(key, problem)
         return errors
 
     def pseudonym(self, child: Mapping[str, Any]) -> str:
@@ -185,6 +192,8 @@ class LookupService:
         if only is not None:
             plan = narrow(plan, only)
         deadline_ms = request.get("deadline_ms") or self.policy.deadline_default_ms
+        added = areas_added(request.get("areas") or [], child["postcodes"],
+                            self.postcode_table)
         own = own_family_name_flag(child.get("family_name"), practitioner_family_name(
             principal.family_name, principal.name))
         return PreparedLookup(
@@ -194,7 +203,8 @@ class LookupService:
             include_past=bool(request.get("include_past")), plan=plan,
             deadline_ms=deadline_ms, deadline=taken + deadline_ms / 1000,
             tickets=self._admit(plan.ask, principal, role, request),
-            follows=follows, only=only, flags=(own,) if own else ())
+            follows=follows, only=only, flags=(own,) if own else (),
+            scope_reason=request.get("scope_reason"), areas_added=added)
 
     def _spend(self, principal: Principal, role: str, request: Mapping[str, Any],
                follows: str | None) -> None:
