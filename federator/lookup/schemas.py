@@ -20,6 +20,7 @@ from marshmallow import (
 
 from federator.inputs import InputSchema, Text
 from federator.lookup.consent import CONSENT_GIVERS, STATUTORY_POWERS
+from federator.lookup.free_text import lookup_text_problems
 from federator.lookup.scripts import mixed_message, mixed_scripts
 from federator.names import OUTCOMES
 
@@ -102,9 +103,9 @@ class BasisSchema(Strict):
         ["consent", "safeguarding", "statutory"]))
     given_by = Text(max_length=40, validate=validate.OneOf(CONSENT_GIVERS))
     given_on = fields.Date()
-    reference = Text(max_length=200, free_text=True)
+    reference = Text(max_length=200)
     covers_sensitive_services = fields.Boolean(load_default=False)
-    justification = Text(max_length=4000, multiline=True, free_text=True)
+    justification = Text(max_length=4000, multiline=True)
     power = Text(max_length=100, validate=validate.OneOf(STATUTORY_POWERS))
 
     FIELDS: ClassVar[dict[str, tuple[str, ...]]] = {
@@ -148,11 +149,11 @@ class LookupRequestSchema(Strict):
                  validate=validate.OneOf(["targeted", "all"]))
     #: Why every registered authority must be asked: required with ``scope: "all"``
     #: (a widening is a decision, kept in the trail), refused without it.
-    scope_reason = Text(max_length=500, multiline=True, load_default=None, free_text=True,
+    scope_reason = Text(max_length=500, multiline=True, load_default=None,
                         validate=validate.Length(min=10), metadata={
                             "description": "Required with scope `all`: why every registered "
                                            "authority must be asked. Kept in the audit trail."})
-    purpose = Text(max_length=500, multiline=True, required=True, free_text=True,
+    purpose = Text(max_length=500, multiline=True, required=True,
                    validate=validate.Length(min=10))
     basis = fields.Nested(BasisSchema, required=True)
     include_past = fields.Boolean(load_default=False)
@@ -162,6 +163,16 @@ class LookupRequestSchema(Strict):
     #: the results page's "add details and ask again" for a possible match.
     authorities = fields.List(Text(max_length=64, validate=validate.Length(min=1)),
                               load_default=None, validate=validate.Length(min=1, max=50))
+
+    @validates_schema(pass_original=True, skip_on_field_errors=False)
+    def free_text_holds_no_child(self, data: dict[str, Any], original: Any, **_: Any
+                                 ) -> None:
+        """Purpose, reasons and references against the request's own child (as sent:
+        checked even when other fields failed, so every such field is named at once)."""
+        if isinstance(original, dict):
+            problems = lookup_text_problems(original)
+            if problems:
+                raise ValidationError(problems)
 
     @validates_schema
     def scope_reason_given(self, data: dict[str, Any], **_: Any) -> None:

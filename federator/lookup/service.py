@@ -28,7 +28,6 @@ from federator.lookup.dispatch import Dispatcher
 from federator.lookup.events import Event, LookupEvents
 from federator.lookup.fanout import FanOut, Outcome
 from federator.lookup.followups import RetryRefused, load_lookup, retry_authorities
-from federator.lookup.free_text import lookup_text_problems
 from federator.lookup.ids import new_lookup_id
 from federator.lookup.interrupted import interrupted_after_s
 from federator.lookup.journey import (
@@ -91,8 +90,7 @@ class LookupService:
     # -- before anything is sent ------------------------------------------------
 
     def problems(self, request: Mapping[str, Any]) -> dict[str, Any]:
-        """Field errors beyond the schema's: the consent policy, the deadline, and
-        free text that carries the child (``free_text``)."""
+        """Field errors beyond the schema's: the consent policy and the deadline."""
         errors: dict[str, Any] = {}
         basis_errors: FieldErrors = check_basis(
             request["basis"], today=self.now().date(),
@@ -102,11 +100,6 @@ class LookupService:
         deadline = request.get("deadline_ms")
         if deadline is not None and deadline > self.policy.deadline_max_ms:
             errors["deadline_ms"] = [f"Must be at most {self.policy.deadline_max_ms}."]
-        for key, problem in lookup_text_problems(request).items():
-            if isinstance(problem, dict) and isinstance(errors.get(key), dict):
-                errors[key] = {**problem, **errors[key]}
-            else:
-                errors.setdefault(key, problem)
         return errors
 
     def pseudonym(self, child: Mapping[str, Any]) -> str:

@@ -174,6 +174,16 @@ def test_was_this_child_looked_up(fed, looked_up):
     no_token = client.post("/audit/check-child", headers=HTML,
                            data={"nhs_number": child.nhs_number})
     assert no_token.status_code == 400
+    # the reason is kept verbatim in the trail: it cannot carry the child
+    for reason in (f"asked about {child.family_name}", "NHS 943 476 5919"):
+        carried = client.post("/audit/check-child", headers=HTML, data={
+            "csrf_token": csrf(form), "nhs_number": child.nhs_number,
+            "family_name": child.family_name, "given_name": child.given_name,
+            "date_of_birth-day": str(child.date_of_birth.day),
+            "date_of_birth-month": str(child.date_of_birth.month),
+            "date_of_birth-year": str(child.date_of_birth.year), "reason": reason})
+        assert carried.status_code == 422, reason
+        assert b'href="#reason"' in carried.data
 
 
 def test_export_downloads_with_the_checkpoint(fed, looked_up):

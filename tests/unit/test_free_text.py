@@ -154,7 +154,7 @@ def test_single_line_fields_refuse_direction_controls_and_zero_width_characters(
     assert text_problem("Rosie\u200b", max_length=100, multiline=True) is None
 
 
-def CHILD_MESSAGE_FOR(what: str) -> str:  # noqa: N802 - reads as the constant it builds
+def CHILD_MESSAGE_FOR(what: str) -> str:
     from federator.lookup.free_text import CHILD_MESSAGE
     return CHILD_MESSAGE.format(what=what)
 
