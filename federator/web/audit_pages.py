@@ -222,9 +222,11 @@ def _export_page(values: dict[str, str], summary: list[dict[str, str]],
                         title="Error: Export" if summary else "Export the trail")
 
 
-@blp.route("/audit/export/download")
+@blp.route("/audit/export/download", methods=["POST"])
 def export_download() -> Any:
-    values = {k: (request.args.get(k) or "").strip() for k in ("from", "to", "format")}
+    """A form post with its CSRF token (CSRFProtect): the export is recorded, so a
+    link from another site must not be able to make one."""
+    values = {k: (request.form.get(k) or "").strip() for k in ("from", "to", "format")}
     try:
         args = ExportQuery().load({k: v for k, v in values.items() if v})
     except ValidationError as e:
@@ -251,8 +253,9 @@ def export_download() -> Any:
                     headers=headers)
 
 
-@blp.route("/audit/checkpoint.json")
+@blp.route("/audit/checkpoint.json", methods=["POST"])
 def checkpoint_download() -> Any:
+    """Recorded, and may sign a checkpoint: a form post with its CSRF token too."""
     audited(AUDIT_CHECKPOINT_READ, via="web")
     trail = _services().trail
     checkpoint = trail.checkpoint() or trail.latest()
