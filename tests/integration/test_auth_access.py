@@ -274,3 +274,21 @@ def test_the_lookup_page_is_limited_and_refused_input_does_not_count(
     assert client.get("/lookups/new").status_code == 200
     assert app.extensions["federator"].trail.records(event="lookup.rate_limited") == []
     app.extensions["federator"].engine.dispose()
+
+
+def test_audited_downloads_are_posts_and_lookup_routes_answer_429_in_the_api_document(
+        tmp_path: Path, idp: ServedApp) -> None:
+    """The routes this matrix walks, as changed for issue 19: a cross-site link (a
+    GET) cannot make an audited export, and every lookup route documents its 429."""
+    app = create_app(settings_for(tmp_path, idp), migrate=True)
+    methods = {rule.endpoint: rule.methods - {"HEAD", "OPTIONS"}
+               for rule in app.url_map.iter_rules()}
+    assert methods["web_audit.export_download"] == {"POST"}
+    assert methods["web_audit.checkpoint_download"] == {"POST"}
+    client = app.test_client()
+    document = client.get("/api/openapi.json").get_json()
+    for path in ("/api/v1/lookups", "/api/v1/lookups/{lookup_id}/retry"):
+        assert "429" in document["paths"][path]["post"]["responses"], path
+    schema = document["components"]["schemas"]["LookupRequest"]["properties"]
+    assert "scope_reason" in schema
+    app.extensions["federator"].engine.dispose()
