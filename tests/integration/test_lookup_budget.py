@@ -254,3 +254,23 @@ def test_auditors_are_alerted_to_a_budget_reached(fed: Federation, budget_on: An
     assert "flag=budget_reached" in page
     listed = auditor.get("/audit/records?flag=budget_reached&event=", headers=HTML)
     assert listed.status_code == 200 and "alerted-1" in listed.get_data(as_text=True)
+
+
+def test_lookups_sent_at_once_cannot_slip_past_the_budget(fed: Federation,
+                                                          budget_on: Any) -> None:
+    """Twenty lookups at the same moment, over HTTP, half streamed: exactly the
+    budget's five are sent (each check takes its place atomically)."""
+    from concurrent.futures import ThreadPoolExecutor
+    budget_on(per_minute=5, per_day=100)
+    child = down_child(fed)
+    token = fed.token("practitioner")
+    sent_before = len(records(fed, "lookup.requested"))
+
+    def one(i: int) -> int:
+        extra = STREAM if i % 2 else {}
+        return api(fed, "/api/v1/lookups", body_for(child), token, **extra).status_code
+
+    with ThreadPoolExecutor(20) as pool:
+        statuses = sorted(pool.map(one, range(20)))
+    assert statuses == [200] * 5 + [429] * 15
+    assert len(records(fed, "lookup.requested")) == sent_before + 5
