@@ -10,7 +10,7 @@ a page otherwise, both with ``Retry-After``.
 
 from __future__ import annotations
 
-from flask import Flask, Response, jsonify, render_template_string, request
+from flask import Flask, Response, jsonify, request
 
 from federator import metrics
 from federator.lookup.budget import OverBudget
@@ -33,19 +33,15 @@ def _too_many(error: OverBudget) -> Response:
     if wants_json():
         response = jsonify(error.body())
     else:
-        response = Response(render_template_string(_PAGE, message=str(error)),
-                            mimetype="text/html")
+        from federator.web.blueprint import render_page
+
+        body, _, headers = render_page(
+            "web/error.html", 429, title="You have made too many lookups",
+            text=f"{error} Nothing was sent. Reaching the limit is recorded in the audit "
+            "trail.", code=429)
+        response = Response(body, mimetype="text/html", headers=headers)
     response.status_code = 429
     response.headers["Retry-After"] = str(error.retry_after)
     response.headers["Cache-Control"] = "no-store"
     return response
 
-
-_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Too many lookups: Federator</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body><main id="main-content"><h1>You have made too many lookups</h1>
-<p>{{ message }}</p>
-<p>Nothing was sent. Reaching the limit is recorded in the audit trail.</p>
-</main></body></html>
-"""
