@@ -55,7 +55,8 @@ def lookup(fed: Federation, n: int = 3) -> None:
             "purpose": "Assessment under section 17: finding services already involved",
             "basis": {"type": "statutory", "power": "children-act-1989-s17",
                       "reference": "CASE-1"},
-            "scope": "all", "include_past": True},
+            "scope": "all", "scope_reason": "Every kit is to witness the checkpoint",
+            "include_past": True},
             headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 200, response.text
 
