@@ -9,6 +9,7 @@ the first in each limit's window is audited, ``federator.lookup.budget``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -231,7 +232,8 @@ class LookupService:
                 flags=[budget_flag(limit.scope, limit.text)])
         except AuditUnavailable:
             if self.budget is not None:
-                self.budget.forget_noted(limit)  # the next attempt tries to record it
+                with contextlib.suppress(StateUnavailable):  # the answer is a 429 anyway
+                    self.budget.forget_noted(limit)  # the next attempt tries to record it
             log.error("a lookup beyond its budget could not be audited")
 
     def _admit(self, ask: Sequence[Endpoint], principal: Principal, role: str,
