@@ -54,7 +54,8 @@ _EVERYDAY_WORDS = (
         "moon star love noble major child ward nurse judge law carter sage reed glass "
         "frank patience harmony chase dean drew guy pat sue don art rob ray bob sunday "
         "monday hunter baker cross rain mercy precious blessing destiny unity heaven "
-        "angel hero royal rush more wise good"
+        "angel hero royal rush more wise good english welsh french irish home power early "
+    "spring winter walker driver banks woods waters"
 )
 EVERYDAY = frozenset(_EVERYDAY_WORDS.split())
 
