@@ -153,7 +153,8 @@ def main() -> None:
     fed = start_federation(work / "fed", base=Settings(
         database_url=schema.url,
         redis_url=REDIS_URL, redis_prefix=prefix, lookups_per_minute=10**6,
-        lookups_per_day=10**8, deadline_default_ms=1000), notify="off")
+        lookups_per_day=10**8, organisation_lookups_per_minute=10**6,
+        organisation_lookups_per_day=10**8, deadline_default_ms=1000), notify="off")
     for served in fed.kit_threads:
         served.server.app = chaos(served.server.app, random.Random(rng.random()),
                                   args.fail_rate, hang_s=1.2)

@@ -228,7 +228,8 @@ def main() -> None:
         database_url=schema.url,
         redis_url=f"redis://127.0.0.1:{relay.port}/0" if relay else redis_server.url,
         redis_prefix="soak:", lookups_per_minute=100000,
-        lookups_per_day=10000000, deadline_default_ms=DEADLINE_MS))
+        lookups_per_day=10000000, organisation_lookups_per_minute=100000,
+        organisation_lookups_per_day=10000000, deadline_default_ms=DEADLINE_MS))
     for served in fed.kit_threads:
         served.server.app = chaos(served.server.app, random.Random(rng.random()),
                                   args.fail_rate, hang_s=DEADLINE_MS / 1000 + 0.5)

@@ -19,6 +19,7 @@ from federator.auth.tokens import TokenValidator
 from federator.config import Settings
 from federator.logs import install_request_ids
 from federator.lookup.breakers import BreakerPolicy, Breakers
+from federator.lookup.budget import BudgetPolicy, LookupBudget
 from federator.lookup.dispatch import Dispatcher
 from federator.lookup.fanout import FanOut
 from federator.lookup.interrupted import close_at_start
@@ -121,7 +122,7 @@ def _web_security(app: Flask, settings: Settings, state: SharedState) -> None:
     for name in BEARER & set(app.blueprints):
         csrf.exempt(app.blueprints[name])
     init_headers(app, identity_provider=settings.oidc_issuer)
-    app.extensions["federator_limiter"] = init_limits(app, settings)
+    init_limits(app)
 
 
 def _services(settings: Settings, *, migrate: bool) -> Services:
@@ -162,6 +163,13 @@ def _services(settings: Settings, *, migrate: bool) -> Services:
             failures=settings.breaker_failures, window_s=settings.breaker_window_s,
             cooldown_s=settings.breaker_cooldown_s,
             probe_s=settings.deadline_max_ms // 1000 + 5)),
+        budget=LookupBudget(BudgetPolicy(
+            per_minute=settings.lookups_per_minute, per_day=settings.lookups_per_day,
+            refused_per_minute=settings.refused_lookups_per_minute,
+            refused_per_day=settings.refused_lookups_per_day,
+            organisation_per_minute=settings.organisation_lookups_per_minute,
+            organisation_per_day=settings.organisation_lookups_per_day),
+            state, redis_url=settings.redis_url, prefix=settings.redis_prefix),
     )
     close_at_start(trail, lookups.interrupted_after_s)  # lookups cut off by a crash
     tokens = TokenValidator(settings.oidc_issuer, settings.oidc_audience,

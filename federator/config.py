@@ -189,9 +189,23 @@ class Settings:
         "are accepted from them.",
         unset="none: only access tokens with `typ: at+jwt` (RFC 9068), of any client")
     lookups_per_minute: int = setting(
-        10, "Lookups one practitioner may make per minute; more are refused (429).")
+        10, "Lookups one practitioner may send per minute, counted over every route (API, "
+        "form, streamed, retries); more are refused (429).")
     lookups_per_day: int = setting(
-        200, "Lookups one practitioner may make per day; more are refused (429).")
+        200, "Lookups one practitioner may send per day, counted over every route; more are "
+        "refused (429).")
+    refused_lookups_per_minute: int = setting(
+        30, "Refused lookups (bad input, policy, a retry refused) one practitioner may make "
+        "per minute; beyond it they are answered 429 and not recorded one by one.")
+    refused_lookups_per_day: int = setting(
+        300, "Refused lookups one practitioner may make per day; beyond it they are answered "
+        "429 and not recorded one by one.")
+    organisation_lookups_per_minute: int = setting(
+        300, "Lookups all the practitioners of one organisation may send per minute; more "
+        "are refused (429).")
+    organisation_lookups_per_day: int = setting(
+        10000, "Lookups all the practitioners of one organisation may send per day; more are "
+        "refused (429).")
     metrics_token: str = setting(
         "", "Bearer token Prometheus must send to read `/metrics`.",
         unset="none: `/metrics` is open in development and refused (403) in production")
@@ -226,6 +240,12 @@ class Settings:
         "this many times within the window (retries not counted).")
     audit_repeat_window_hours: int = setting(
         24, "The window, in hours, of `FEDERATOR_AUDIT_REPEAT_LOOKUPS`.")
+    audit_sustained_hours: int = setting(
+        3, "Audit flag `sustained_volume` (and an alert on the auditors' pages) when a "
+        "practitioner sends at least `FEDERATOR_AUDIT_SUSTAINED_PER_HOUR` lookups in each of "
+        "this many hours in a row (0: never).", minimum=0)
+    audit_sustained_per_hour: int = setting(
+        8, "The lookups per hour of `FEDERATOR_AUDIT_SUSTAINED_HOURS`.")
     retry_window_s: int = setting(
         86400, "Seconds within which the practitioner who made a lookup may retry it, asking "
         "again the authorities that timed out, failed or were unavailable.")

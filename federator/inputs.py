@@ -12,7 +12,12 @@ Every string an input schema or form takes goes through one rule,
 control character (C0, C1, DEL), except that multi-line free text (a reason, a
 justification, a contact) may hold tabs and line breaks. A single-line value
 (a name, a reference, a URL, a filter) may hold no line break at all, Unicode's
-own included, so it can never split a header, a log line or a CSV row. The
+own included, so it can never split a header, a log line or a CSV row, and no
+bidirectional control or zero-width character (``invisible``), so what a
+reader sees is what was typed: an override can show "Smith" for "htimS" or
+hide digits, a zero-width space split an NHS number. (A zero-width joiner or
+non-joiner between two letters is how Persian and several Indian scripts are
+written: kept there.) The
 marshmallow field ``Text`` and the WTForms validator ``UsableText`` apply it;
 ``tests/unit/test_input_fields.py`` fails when an input schema or form has a
 string field without one.
@@ -36,6 +41,14 @@ ONE_LINE_MESSAGE = "Must be on one line, without line breaks, tabs or other cont
 TOO_LONG = "Use at most {max} characters."
 #: Unicode's line and paragraph separators: line breaks to a browser or a log reader.
 LINE_BREAKS = frozenset("\u2028\u2029")
+INVISIBLE_MESSAGE = ("Contains an invisible character (a text-direction control or a "
+                     "zero-width character) that cannot be used here.")
+#: Bidirectional controls (embeddings, overrides, isolates, marks) and zero-width
+#: characters: invisible, and able to make text read otherwise than it is stored.
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+                          "\u2066\u2067\u2068\u2069")
+ZERO_WIDTH = frozenset("\u200b\u2060\ufeff\u180e\u2061\u2062\u2063\u2064")
+JOINERS = frozenset("\u200c\u200d")
 
 
 def _number(text: str) -> int:
@@ -64,13 +77,35 @@ def bad_text(value: str, *, multiline: bool = True) -> bool:
                or (not multiline and c in LINE_BREAKS) for c in value)
 
 
-def text_problem(value: str, *, max_length: int, multiline: bool = False) -> str | None:
+def invisible(value: str) -> bool:
+    """A bidirectional control or a zero-width character; a joiner or non-joiner
+    only when it does not stand between two letters."""
+    for i, c in enumerate(value):
+        if c in BIDI_CONTROLS or c in ZERO_WIDTH:
+            return True
+        if c in JOINERS and not (0 < i < len(value) - 1 and value[i - 1].isalpha()
+                                 and value[i + 1].isalpha()):
+            return True
+    return False
+
+
+def text_problem(value: str, *, max_length: int, multiline: bool = False,
+                 free_text: bool = False) -> str | None:
     """Why ``value`` cannot be taken, or None. Length first: an oversized value is
-    refused before anything (a regular expression, say) looks at it."""
+    refused before anything (a regular expression, say) looks at it. ``free_text``
+    (a purpose, a reason, a reference: kept verbatim and shown to others) refuses
+    an NHS number too (``federator.lookup.free_text``)."""
     if len(value) > max_length:
         return TOO_LONG.format(max=max_length)
     if bad_text(value, multiline=multiline):
         return MESSAGE if multiline or bad_text(value) else ONE_LINE_MESSAGE
+    if not multiline and invisible(value):
+        return INVISIBLE_MESSAGE
+    if free_text:
+        from federator.lookup.free_text import NHS_MESSAGE, nhs_numbers
+
+        if nhs_numbers(value):
+            return NHS_MESSAGE
     return None
 
 
@@ -78,17 +113,20 @@ class Text(fields.String):
     """A marshmallow string that ``text_problem`` accepts; every input schema's
     strings are these (``max_length`` is required: nothing unbounded)."""
 
-    def __init__(self, *, max_length: int, multiline: bool = False, **kwargs: Any) -> None:
+    def __init__(self, *, max_length: int, multiline: bool = False, free_text: bool = False,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.max_length = max_length
         self.multiline = multiline
+        self.free_text = free_text
         # never the one to refuse (``_deserialize`` is first), but it puts
         # ``maxLength`` in the OpenAPI document
         self.validators.append(validate.Length(max=max_length))
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         text = super()._deserialize(value, attr, data, **kwargs)
-        problem = text_problem(text, max_length=self.max_length, multiline=self.multiline)
+        problem = text_problem(text, max_length=self.max_length, multiline=self.multiline,
+                               free_text=self.free_text)
         if problem:
             raise ValidationError(problem)
         return text
@@ -98,14 +136,17 @@ class UsableText:
     """The WTForms validator for the same rule: the field's own error, shown in the
     page's error summary."""
 
-    def __init__(self, max_length: int, *, multiline: bool = False) -> None:
+    def __init__(self, max_length: int, *, multiline: bool = False,
+                 free_text: bool = False) -> None:
         self.max_length = max_length
         self.multiline = multiline
+        self.free_text = free_text
 
     def __call__(self, form: Any, field: Any) -> None:
         data = field.data
         if isinstance(data, str):
-            problem = text_problem(data, max_length=self.max_length, multiline=self.multiline)
+            problem = text_problem(data, max_length=self.max_length, multiline=self.multiline,
+                                   free_text=self.free_text)
             if problem:
                 raise StopValidation(problem)
 
@@ -162,7 +203,7 @@ def form_text_errors(form: Any) -> dict[str, list[str]]:
         for rule in getattr(field, "validators", ()):
             if isinstance(rule, UsableText) and isinstance(field.data, str):
                 problem = text_problem(field.data, max_length=rule.max_length,
-                                       multiline=rule.multiline)
+                                       multiline=rule.multiline, free_text=rule.free_text)
                 if problem:
                     errors[field.name] = [problem]
     return errors

@@ -52,8 +52,11 @@ def _m() -> dict[str, Any]:
                                        "Time to append one audit record", ["event"],
                                        buckets=APPEND_BUCKETS),
                 rate_limited=Counter("federator_rate_limited",
-                                     "Requests refused by the per-practitioner limits",
+                                     "Requests refused by the lookup budgets",
                                      ["endpoint"]),
+                audit_alerts=Counter("federator_audit_alerts",
+                                     "Audit records raising an alert for auditors "
+                                     "(sustained_volume, budget_reached)", ["flag"]),
             )
     return _metrics
 
@@ -75,6 +78,10 @@ def breaker(authority_id: str, state: str) -> None:
 
 def audit_append(event: str, seconds: float) -> None:
     _m()["audit_append"].labels(event.split(".")[0]).observe(seconds)
+
+
+def audit_alert(flag: str) -> None:
+    _m()["audit_alerts"].labels(flag).inc()
 
 
 def rate_limited(endpoint: str | None) -> None:

@@ -27,6 +27,12 @@ STATE_DOWN = ("The broker's shared state (Redis) cannot be reached, so rate limi
               "circuit breakers cannot be enforced; nothing was sent. Try again shortly.")
 
 
+TOO_MANY = ("Beyond the practitioner's lookup budget (every route counted together), their "
+            "refused-lookup budget, or the organisation's ceiling: nothing was sent. The body "
+            "names the `scope` (practitioner, refused, organisation), the `limit` and "
+            "`retry_after` seconds; `Retry-After` says the same")
+
+
 class RefusalAuditingParser(FlaskParser):
     """Every refused lookup is audited (which fields failed, never their values)."""
 
@@ -69,8 +75,8 @@ blp = require_roles(
 
 @blp.errorhandler(redis.RedisError)
 def _state_down(error: redis.RedisError) -> Any:
-    """Redis failed inside the rate limiter (it runs before the view): the same 503,
-    and the refusal is audited (nothing was sent)."""
+    """Redis failed where no guard of the service turned it into ``StateUnavailable``:
+    the same 503, and the refusal is audited (nothing was sent)."""
     with contextlib.suppress(AuditUnavailable):  # the answer is a 503 either way
         current_app.extensions["federator"].lookups.refuse(
             g.get("principal"), g.get("role"), reason=STATE_DOWN_REASON)
@@ -93,6 +99,7 @@ def _refuse(messages: Any, body: Any, *, wrap: bool = True) -> NoReturn:
 @blp.arguments(REQUEST)
 @blp.response(200, LookupResultSchema)
 @blp.alt_response(422, description="Invalid request: every field's messages")
+@blp.alt_response(429, description=TOO_MANY)
 @blp.alt_response(503, description="The audit trail could not be written, or the shared "
                   "state (Redis) is unreachable: nothing was sent. Or the question was "
                   "audited and sent but its answer could not be recorded: it is not shown")
@@ -143,6 +150,7 @@ NOT_YOURS = "No lookup of yours has this id."
 @blp.alt_response(404, description="No lookup of yours has this id")
 @blp.alt_response(409, description="Another child, too late, not finished, or nobody to ask")
 @blp.alt_response(422, description="Invalid request: every field's messages")
+@blp.alt_response(429, description=TOO_MANY)
 def retry_lookup(payload: dict[str, Any], lookup_id: str) -> Any:
     """Ask again only the authorities that did not answer one of your lookups
     (``timeout``, ``error`` or ``unavailable``), with the same child, within

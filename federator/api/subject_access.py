@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from federator.api.audit import audited
 from federator.api.bodies import InputBlueprint
@@ -15,6 +15,7 @@ from federator.audit.schemas import Strict
 from federator.audit.subject_access import subject_access
 from federator.auth.access import require_roles
 from federator.inputs import Text
+from federator.lookup.free_text import child_in_text, identity_of
 from federator.lookup.schemas import ChildSchema
 from federator.names import AUDIT_SUBJECT_ACCESS
 
@@ -27,8 +28,16 @@ blp = require_roles(
 
 class SubjectAccessBody(Strict):
     child = fields.Nested(ChildSchema, required=True)
-    request_reference = Text(max_length=100, required=True, validate=validate.Length(
+    request_reference = Text(max_length=100, required=True, free_text=True,
+                             validate=validate.Length(
         min=1, error="Enter the subject access request's reference."))
+
+    @validates_schema
+    def reference_holds_no_child(self, data: dict[str, Any], **_: Any) -> None:
+        problem = child_in_text(data.get("request_reference") or "",
+                                identity_of(data.get("child")))
+        if problem:
+            raise ValidationError({"request_reference": [problem]})
 
 
 class SubjectAuthorityOutcome(Schema):

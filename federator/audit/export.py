@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -31,9 +32,19 @@ def jsonl_lines(records: Iterable[Mapping[str, Any]]) -> Iterator[str]:
         yield json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
 
 
-def _cell(value: Any) -> str:
+def cell(value: Any) -> str:
+    """A CSV cell a spreadsheet will not run: one that starts with a formula
+    character, or with spaces or invisible characters before one (a spreadsheet
+    trims them: `` =HYPERLINK(...)``), gets a leading apostrophe."""
     text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA) else text  # no spreadsheet formulas
+    if text.startswith(_FORMULA):
+        return "'" + text
+    start = 0
+    while start < len(text) and (text[start].isspace()
+                                 or unicodedata.category(text[start]) in ("Cf", "Zs")):
+        start += 1
+    return "'" + text if text[start:].startswith(_FORMULA) else text
+
 
 
 def csv_row(record: Mapping[str, Any]) -> list[str]:
@@ -52,7 +63,7 @@ def csv_row(record: Mapping[str, Any]) -> list[str]:
     row = []
     for column in COLUMNS:
         value = derived[column] if column in derived else record.get(column)
-        row.append(value if column in ("body", "prev_hash", "hash") else _cell(value))
+        row.append(value if column in ("body", "prev_hash", "hash") else cell(value))
     return row
 
 

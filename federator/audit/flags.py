@@ -17,7 +17,10 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 FLAGS = ("safeguarding_basis", "scope_all", "volume_hour", "volume_day", "out_of_hours",
-         "no_match_streak", "child_many_organisations", "own_family_name", "repeat_lookups")
+         "no_match_streak", "child_many_organisations", "own_family_name", "repeat_lookups",
+         "sustained_volume", "budget_reached", "areas_widened")
+#: Flags that also raise an alert on every auditor page (``federator.audit.alerts``).
+ALERTS = ("sustained_volume", "budget_reached")
 
 _HOURS = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
 
@@ -36,11 +39,16 @@ class FlagLimits:
     #: ``repeat_window`` (retries, which carry ``follows``, are not counted).
     repeat_lookups: int = 3
     repeat_window: timedelta = timedelta(hours=24)
+    #: ``sustained_volume``: at least ``sustained_per_hour`` lookups in each of the
+    #: last ``sustained_hours`` hours (0 hours: never).
+    sustained_hours: int = 3
+    sustained_per_hour: int = 8
 
     @classmethod
     def parse(cls, *, per_hour: int, per_day: int, office_hours: str, timezone: str,
               no_match_streak: int, child_organisations: int, child_window_hours: int,
-              repeat_lookups: int = 3, repeat_window_hours: int = 24) -> FlagLimits:
+              repeat_lookups: int = 3, repeat_window_hours: int = 24,
+              sustained_hours: int = 3, sustained_per_hour: int = 8) -> FlagLimits:
         """From settings; ValueError names the setting that is wrong."""
         match = _HOURS.match(office_hours.strip())
         if not match:
@@ -61,7 +69,8 @@ class FlagLimits:
                    child_organisations=child_organisations,
                    child_window=timedelta(hours=child_window_hours),
                    repeat_lookups=repeat_lookups,
-                   repeat_window=timedelta(hours=repeat_window_hours))
+                   repeat_window=timedelta(hours=repeat_window_hours),
+                   sustained_hours=sustained_hours, sustained_per_hour=sustained_per_hour)
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,9 @@ class History:
     #: This actor's earlier lookups of this child within the repeat window
     #: (not counting retries).
     actor_child_lookups: int = 0
+    #: The actor's lookups in each of the last ``sustained_hours`` hours before
+    #: this one, the hour ending now first.
+    actor_hourly: Sequence[int] = ()
 
 
 def lookup_flags(record: Mapping[str, Any], history: History, limits: FlagLimits
@@ -125,7 +137,49 @@ def lookup_flags(record: Mapping[str, Any], history: History, limits: FlagLimits
         hours = int(limits.repeat_window.total_seconds() // 3600)
         raise_("repeat_lookups", f"{repeats} lookups of this child by this practitioner "
                f"within {hours} hours (limit {limits.repeat_lookups}).")
+    if sustained(history.actor_hourly, limits):
+        raise_("sustained_volume", f"At least {limits.sustained_per_hour} lookups by this "
+               f"practitioner in each of the last {limits.sustained_hours} hours.")
+    areas_added = record.get("areas_added") or []
+    if areas_added:
+        raise_("areas_widened", f"{len(areas_added)} area(s) asked beyond those the "
+               "child's postcodes give: " + ", ".join(map(str, areas_added)) + ".")
     return flags
+
+
+def sustained(hourly: Sequence[int], limits: FlagLimits) -> bool:
+    """Every one of the last ``sustained_hours`` hours (this lookup counted in the
+    hour ending now) holds at least ``sustained_per_hour`` lookups."""
+    hours = limits.sustained_hours
+    if not hours or len(hourly) < hours:
+        return False
+    counts = [hourly[0] + 1, *hourly[1:hours]]
+    return all(c >= limits.sustained_per_hour for c in counts)
+
+
+def hourly_counts(ats: Sequence[datetime], now: datetime, hours: int) -> list[int]:
+    """How many of ``ats`` fall in each of the ``hours`` hours before ``now``
+    (index 0: the hour ending now)."""
+    counts = [0] * hours
+    for at in ats:
+        index = int((now - at).total_seconds() // 3600)
+        if 0 <= index < hours:
+            counts[index] += 1
+    return counts
+
+
+def alert_flags(record: Mapping[str, Any]) -> list[str]:
+    """The flags of ``record`` that raise an alert (``ALERTS``)."""
+    return sorted({f["flag"] for f in record.get("flags") or []
+                   if isinstance(f, Mapping) and f.get("flag") in ALERTS})
+
+
+def budget_flag(scope: str, limit: str) -> dict[str, str]:
+    """The flag on ``lookup.rate_limited``: who reached which budget."""
+    whose = {"organisation": "The practitioner's organisation",
+             "refused": "The practitioner's refused lookups"}.get(scope, "The practitioner")
+    return {"flag": "budget_reached", "reason": f"{whose} reached the lookup limit "
+            f"({limit}); further attempts in this window were refused without a record."}
 
 
 def completion_flags(typed: int, linked: int, limits: FlagLimits) -> list[dict[str, str]]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, case, func, select, tuple_
 
-from federator.audit.flags import FlagLimits, History
+from federator.audit.flags import FlagLimits, History, hourly_counts
 from federator.audit.tables import audit_child_refs as refs
 from federator.names import LOOKUP_COMPLETED, LOOKUP_REQUESTED
 from federator.storage import audit_records as r
@@ -37,6 +37,14 @@ _DAY = (
 )
 _VOLUME = select(func.count(), func.coalesce(
     func.sum(case((_DAY.c.at >= bindparam("hour"), 1), else_=0)), 0)).select_from(_DAY)
+#: The actor's lookups in the sustained-volume window, newest first, at most
+#: ``cap``: the flag needs only each hour's count up to its threshold.
+_SUSTAINED = (
+    select(r.c.at)
+    .where(r.c.actor_id == bindparam("actor"), r.c.event == LOOKUP_REQUESTED,
+           r.c.at >= bindparam("since"))
+    .order_by(r.c.at.desc()).limit(bindparam("cap"))
+)
 #: Newest first by ``at``, so the actor index ends the search after ``streak`` rows;
 #: by ``seq`` the database walked every actor's completed records from the end of
 #: the trail until it found this one's (the whole trail, for someone who had not
@@ -111,6 +119,13 @@ def load_history(conn: Connection, record: Mapping[str, Any], limits: FlagLimits
             for body in conn.execute(_RECENT_COMPLETED, {
                     "actor": actor, "streak": limits.no_match_streak}).scalars():
                 recent.append(all_no_match(body))
+    hourly: list[int] = []
+    if actor and limits.sustained_hours and hour >= limits.sustained_per_hour - 1:
+        hourly = hourly_counts([datetime.fromisoformat(a) for a in conn.execute(_SUSTAINED, {
+            "actor": actor, "since": stamp(now - timedelta(hours=limits.sustained_hours)),
+            # a busy hour's rows past the threshold change nothing but the cost
+            "cap": limits.sustained_hours * limits.sustained_per_hour * 10}).scalars()],
+            now, limits.sustained_hours)
     organisations: frozenset[str] = frozenset()
     if child:
         organisations = frozenset(o for o in conn.execute(_CHILD_ORGANISATIONS, {
@@ -122,7 +137,7 @@ def load_history(conn: Connection, record: Mapping[str, Any], limits: FlagLimits
             "since": stamp(now - limits.repeat_window)}).scalar_one()
     return History(actor_lookups_last_hour=int(hour), actor_lookups_last_day=int(day),
                    actor_recent_all_no_match=tuple(recent), child_organisations=organisations,
-                   actor_child_lookups=repeats)
+                   actor_child_lookups=repeats, actor_hourly=tuple(hourly))
 
 
 def matched_history(conn: Connection, record: Mapping[str, Any],

@@ -10,9 +10,15 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from federator.audit.export import FORMATS
 from federator.audit.flags import FLAGS
 from federator.inputs import InputSchema, Text, text_problem
+from federator.lookup.free_text import child_in_text, identity_of
 from federator.lookup.schemas import ChildSchema
 
 MOMENT = "Give a date like 2026-11-20 or a time like 2026-11-20T09:30:00Z."
+#: The calendar's edges less a day, so a whole day's end (the next midnight) and a
+#: time moved to UTC stay inside it: 0001-01-01 and 9999-12-31 are refused, not a 500.
+FIRST_DAY = date(1, 1, 2)
+LAST_DAY = date(9999, 12, 30)
+OUT_OF_RANGE = (f"Give a date from {FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()}.")
 
 
 class Moment(fields.Field):
@@ -27,12 +33,22 @@ class Moment(fields.Field):
             raise ValidationError(problem)
         text = value.strip()
         try:
-            if len(text) == 10:
-                return date.fromisoformat(text)
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            moment: date | datetime = (date.fromisoformat(text) if len(text) == 10
+                                       else datetime.fromisoformat(text.replace("Z", "+00:00")))
         except ValueError as e:
             raise ValidationError(MOMENT) from e
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        if isinstance(moment, date) and not isinstance(moment, datetime):
+            if not FIRST_DAY <= moment <= LAST_DAY:
+                raise ValidationError(OUT_OF_RANGE)
+            return moment
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        try:  # as the query compares it: in UTC
+            in_utc = moment.astimezone(UTC)
+        except OverflowError as e:
+            raise ValidationError(OUT_OF_RANGE) from e
+        if not FIRST_DAY <= in_utc.date() <= LAST_DAY:
+            raise ValidationError(OUT_OF_RANGE)
+        return moment
 
 
 #: Above any record number, and inside a 64-bit database integer (no overflow, a 422).
@@ -93,7 +109,13 @@ class ExportQuery(RangeQuery):
 
 class CheckChildBody(Strict):
     child = fields.Nested(ChildSchema, required=True)
-    reason = Text(max_length=500, multiline=True, load_default=None)
+    reason = Text(max_length=500, multiline=True, load_default=None, free_text=True)
+
+    @validates_schema
+    def reason_holds_no_child(self, data: dict[str, Any], **_: Any) -> None:
+        problem = child_in_text(data.get("reason") or "", identity_of(data.get("child")))
+        if problem:
+            raise ValidationError({"reason": [problem]})
 
 
 class InclusionQuery(Strict):

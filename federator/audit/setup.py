@@ -21,7 +21,9 @@ def make_trail(engine: Engine, settings: Settings) -> AuditTrail:
             child_organisations=settings.audit_child_organisations,
             child_window_hours=settings.audit_child_window_hours,
             repeat_lookups=settings.audit_repeat_lookups,
-            repeat_window_hours=settings.audit_repeat_window_hours)
+            repeat_window_hours=settings.audit_repeat_window_hours,
+            sustained_hours=settings.audit_sustained_hours,
+            sustained_per_hour=settings.audit_sustained_per_hour)
     except ValueError as e:
         raise ConfigError(str(e)) from e
     return AuditTrail(engine, flag_limits=limits,

@@ -28,6 +28,7 @@ from sqlalchemy import Engine
 
 from federator.audit.asked import asked as asked_ids
 from federator.audit.asked import asked_outcomes
+from federator.audit.export import cell as _cell
 from federator.audit.queries import child_pseudonyms, lookups_of_child
 from federator.names import LOOKUP_COMPLETED, LOOKUP_INTERRUPTED, LOOKUP_REQUESTED
 
@@ -36,7 +37,6 @@ SEARCHED_TEXT = {"nhs_number": "NHS number",
                  "name_dob": "first name, last name and date of birth"}
 CSV_COLUMNS = ("lookup_id", "at", "organisation", "role", "purpose", "basis_type",
                "authorities", "to_review")
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
 def needs_review(requested: Mapping[str, Any]) -> bool:
@@ -103,9 +103,6 @@ def searched_words(searched: Iterable[str]) -> list[str]:
     return [SEARCHED_TEXT.get(s, s) for s in searched]
 
 
-def _cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA) else text  # no spreadsheet formulas
 
 
 def report_csv(report: Mapping[str, Any]) -> str:

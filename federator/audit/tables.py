@@ -46,4 +46,5 @@ audit_flags = Table(
     metadata,
     Column("seq", SEQ, primary_key=True, autoincrement=False),
     Column("flag", String(40), primary_key=True),
+    Index("ix_audit_flags_flag_seq", "flag", "seq"),  # 0009: one flag's newest first
 )

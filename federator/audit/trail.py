@@ -17,7 +17,7 @@ from federator import metrics
 from federator.audit.cadence import Cadence, due_in
 from federator.audit.chain import GENESIS, INDEXED, MIRRORED, Verdict, canonical, record_hash
 from federator.audit.checkpoints import Checkpoint, sign_checkpoint
-from federator.audit.flags import FlagLimits, completion_flags, lookup_flags
+from federator.audit.flags import FlagLimits, alert_flags, completion_flags, lookup_flags
 from federator.audit.history import load_history, matched_history
 from federator.audit.merkle import frontier_extend, frontier_root, leaf_hash
 from federator.audit.tables import (
@@ -118,6 +118,9 @@ class AuditTrail:
                 log.warning("audit checkpoint at %s not written", record["seq"])
         if self.keys is not None:
             self.cadence.added()
+        for flag in alert_flags(record):
+            metrics.audit_alert(flag)
+            log.warning("audit alert: %s at record %s", flag, record["seq"])
         return record
 
     def _append_once(self, event: str, fields: Mapping[str, Any],

@@ -18,6 +18,7 @@ from federator.auth.principal import Principal
 from federator.inputs import text_problems
 from federator.lookup.breakers import Ticket
 from federator.lookup.fanout import Outcome, unavailable
+from federator.lookup.free_text import child_in_text, identity_of
 from federator.lookup.merge import merge
 from federator.lookup.routing import Endpoint, Route
 from federator.names import ANSWERED, MATCH
@@ -68,6 +69,10 @@ class PreparedLookup:
     only: frozenset[str] | None = None
     #: flags only the broker saw (``own_family_name``), each ``{"flag", "reason"}``
     flags: tuple[Mapping[str, str], ...] = ()
+    #: why every registered authority is asked (``scope: "all"``)
+    scope_reason: str | None = None
+    #: areas asked beyond those the child's postcodes give (flagged ``areas_widened``)
+    areas_added: tuple[str, ...] = ()
 
     @property
     def actor(self) -> dict[str, Any]:
@@ -143,6 +148,10 @@ def requested_fields(lookup: PreparedLookup) -> dict[str, Any]:
         extra["only"] = sorted(lookup.only)
     if lookup.flags:
         extra["flags"] = list(lookup.flags)
+    if lookup.scope_reason:
+        extra["scope_reason"] = lookup.scope_reason
+    if lookup.areas_added:
+        extra["areas_added"] = list(lookup.areas_added)
     return {
         "lookup_id": lookup.id, **lookup.actor, "purpose": lookup.purpose,
         "basis_type": lookup.basis["type"], "basis": dict(lookup.basis),
@@ -195,8 +204,11 @@ def refusal_fields(errors: Mapping[str, Any] | None, request: Any = None, *,
     if follows:
         fields["follows"] = follows
     if isinstance(request, Mapping) and not text_problems(request):
-        if isinstance(request.get("purpose"), str):
-            fields["purpose"] = request["purpose"][:PURPOSE_KEPT]
+        purpose = request.get("purpose")
+        # never a purpose that carries the child (an NHS number, their name...)
+        if isinstance(purpose, str) and not child_in_text(
+                purpose, identity_of(request.get("child"))):
+            fields["purpose"] = purpose[:PURPOSE_KEPT]
         basis = request.get("basis")
         if isinstance(basis, Mapping) and isinstance(basis.get("type"), str):
             fields["basis_type"] = basis["type"][:40]

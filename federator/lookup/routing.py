@@ -48,6 +48,13 @@ def areas_for(postcodes: Iterable[str], table: Mapping[str, str]) -> set[str]:
     return found
 
 
+def areas_added(areas: Iterable[str], postcodes: Iterable[str], table: Mapping[str, str]
+                ) -> tuple[str, ...]:
+    """The areas asked beyond those the child's postcodes give (a widening the
+    trail flags for review, ``areas_widened``)."""
+    return tuple(sorted(set(areas) - areas_for(postcodes, table)))
+
+
 def route(endpoints: Sequence[Endpoint], *, areas: Iterable[str], postcodes: Iterable[str],
           table: Mapping[str, str], scope: str = "targeted") -> Route:
     """Authorities whose coverage meets the child's areas, plus national ones."""

@@ -20,6 +20,7 @@ from marshmallow import (
 
 from federator.inputs import InputSchema, Text
 from federator.lookup.consent import CONSENT_GIVERS, STATUTORY_POWERS
+from federator.lookup.free_text import lookup_text_problems
 from federator.lookup.scripts import mixed_message, mixed_scripts
 from federator.names import OUTCOMES
 
@@ -146,6 +147,12 @@ class LookupRequestSchema(Strict):
         load_default=list, validate=validate.Length(max=20))
     scope = Text(max_length=20, load_default="targeted",
                  validate=validate.OneOf(["targeted", "all"]))
+    #: Why every registered authority must be asked: required with ``scope: "all"``
+    #: (a widening is a decision, kept in the trail), refused without it.
+    scope_reason = Text(max_length=500, multiline=True, load_default=None,
+                        validate=validate.Length(min=10), metadata={
+                            "description": "Required with scope `all`: why every registered "
+                                           "authority must be asked. Kept in the audit trail."})
     purpose = Text(max_length=500, multiline=True, required=True,
                    validate=validate.Length(min=10))
     basis = fields.Nested(BasisSchema, required=True)
@@ -156,6 +163,25 @@ class LookupRequestSchema(Strict):
     #: the results page's "add details and ask again" for a possible match.
     authorities = fields.List(Text(max_length=64, validate=validate.Length(min=1)),
                               load_default=None, validate=validate.Length(min=1, max=50))
+
+    @validates_schema(pass_original=True, skip_on_field_errors=False)
+    def free_text_holds_no_child(self, data: dict[str, Any], original: Any, **_: Any
+                                 ) -> None:
+        """Purpose, reasons and references against the request's own child (as sent:
+        checked even when other fields failed, so every such field is named at once)."""
+        if isinstance(original, dict):
+            problems = lookup_text_problems(original)
+            if problems:
+                raise ValidationError(problems)
+
+    @validates_schema
+    def scope_reason_given(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("scope") == "all" and not (data.get("scope_reason") or "").strip():
+            raise ValidationError({"scope_reason": [
+                "Required with scope all: say why every registered authority must be "
+                "asked, not only those covering the child's areas."]})
+        if data.get("scope") != "all" and data.get("scope_reason") is not None:
+            raise ValidationError({"scope_reason": ["Only used with scope all."]})
 
 
 class AuthorityOutcomeSchema(Schema):

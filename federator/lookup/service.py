@@ -2,12 +2,14 @@
 
 Both faces (the JSON API and the web pages) call this; neither holds rules.
 They map what it raises to statuses and pages: ``AuditUnavailable`` and
-``StateUnavailable`` (503, nothing sent), ``NotYours`` (404) and
-``RetryRefused`` (409, already audited).
+``StateUnavailable`` (503, nothing sent), ``NotYours`` (404),
+``RetryRefused`` (409, already audited) and ``OverBudget`` (429: nothing sent;
+the first in each limit's window is audited, ``federator.lookup.budget``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -16,11 +18,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from federator import metrics
-from federator.audit.flags import own_family_name_flag, practitioner_family_name
+from federator.audit.flags import budget_flag, own_family_name_flag, practitioner_family_name
 from federator.audit.pseudonym import child_pseudonym
-from federator.audit.trail import AuditTrail
+from federator.audit.trail import AuditTrail, AuditUnavailable
 from federator.auth.principal import Principal
 from federator.lookup.breakers import Breakers, Ticket, judged
+from federator.lookup.budget import LookupBudget, OverBudget
 from federator.lookup.consent import FieldErrors, check_basis
 from federator.lookup.dispatch import Dispatcher
 from federator.lookup.events import Event, LookupEvents
@@ -40,8 +43,13 @@ from federator.lookup.journey import (
     requested_fields,
     wire_child,
 )
-from federator.lookup.routing import Endpoint, route
-from federator.names import LOOKUP_COMPLETED, LOOKUP_REFUSED, LOOKUP_REQUESTED
+from federator.lookup.routing import Endpoint, areas_added, route
+from federator.names import (
+    LOOKUP_COMPLETED,
+    LOOKUP_RATE_LIMITED,
+    LOOKUP_REFUSED,
+    LOOKUP_REQUESTED,
+)
 from federator.state import StateUnavailable
 
 log = logging.getLogger(__name__)
@@ -66,6 +74,7 @@ class LookupService:
     def __init__(self, *, policy: LookupPolicy, trail: AuditTrail, fanout: FanOut,
                  dispatcher: Dispatcher, endpoints: Callable[[], Sequence[Endpoint]],
                  postcode_table: Mapping[str, str], breakers: Breakers | None = None,
+                 budget: LookupBudget | None = None,
                  now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.policy = policy
         self.trail = trail
@@ -74,6 +83,8 @@ class LookupService:
         self.endpoints = endpoints
         self.postcode_table = postcode_table
         self.breakers = breakers
+        #: one budget per practitioner across every route (None: unlimited)
+        self.budget = budget
         #: the clock (UTC): consent ages are counted in its days
         self.now = now
 
@@ -108,8 +119,18 @@ class LookupService:
                errors: Mapping[str, Any] | None = None, request: Any = None, *,
                reason: str | None = None, follows: str | None = None) -> None:
         """Audit a refused lookup, wherever it was refused: which fields failed
-        (never their values), or why. Raises ``AuditUnavailable``."""
+        (never their values), or why. Raises ``AuditUnavailable``, or
+        ``OverBudget`` beyond the refused-lookup budget (then nothing more is
+        written than, once a window, ``lookup.rate_limited``)."""
         actor = principal.actor(role or "practitioner") if principal else {}
+        if principal is not None and self.budget is not None and reason != STATE_DOWN_REASON:
+            try:
+                self.budget.spend_refused(principal)
+            except OverBudget as e:
+                self._over_budget(principal, role, e, follows)
+                raise
+            except StateUnavailable:
+                pass  # the refusal is recorded all the same
         self.trail.append(LOOKUP_REFUSED, **actor, **refusal_fields(
             errors, request, reason=reason, follows=follows))
         metrics.lookup("unavailable" if reason == STATE_DOWN_REASON else "refused")
@@ -129,6 +150,7 @@ class LookupService:
 
         Raises ``StateUnavailable`` (audited as ``lookup.refused``, nothing sent)
         when Redis is configured and down: circuit breakers cannot be enforced."""
+        self._spend(principal, role, request, follows)
         lookup = self.prepare(request, principal, role=role, follows=follows, only=only)
         self.trail.append(LOOKUP_REQUESTED, **requested_fields(lookup))
         return LookupEvents(lookup.id, lookup.authorities,
@@ -164,6 +186,8 @@ class LookupService:
         if only is not None:
             plan = narrow(plan, only)
         deadline_ms = request.get("deadline_ms") or self.policy.deadline_default_ms
+        added = areas_added(request.get("areas") or [], child["postcodes"],
+                            self.postcode_table)
         own = own_family_name_flag(child.get("family_name"), practitioner_family_name(
             principal.family_name, principal.name))
         return PreparedLookup(
@@ -173,7 +197,44 @@ class LookupService:
             include_past=bool(request.get("include_past")), plan=plan,
             deadline_ms=deadline_ms, deadline=taken + deadline_ms / 1000,
             tickets=self._admit(plan.ask, principal, role, request),
-            follows=follows, only=only, flags=(own,) if own else ())
+            follows=follows, only=only, flags=(own,) if own else (),
+            scope_reason=request.get("scope_reason"), areas_added=added)
+
+    def _spend(self, principal: Principal, role: str, request: Mapping[str, Any],
+               follows: str | None) -> None:
+        """Spend one lookup from the practitioner's and the organisation's budgets,
+        whatever route the lookup came by. Raises ``OverBudget`` (the first of its
+        window audited) or ``StateUnavailable`` (audited as refused)."""
+        if self.budget is None:
+            return
+        try:
+            self.budget.spend(principal)
+        except OverBudget as e:
+            self._over_budget(principal, role, e, follows)
+            raise
+        except StateUnavailable:
+            self.refuse(principal, role, request=request, reason=STATE_DOWN_REASON)
+            raise
+
+    def _over_budget(self, principal: Principal, role: str | None, over: OverBudget,
+                     follows: str | None) -> None:
+        """Once per limit and window: ``lookup.rate_limited``, flagged for auditors.
+        Every other attempt beyond the budget is only counted (metrics)."""
+        metrics.lookup("rate_limited")
+        if not over.first:
+            return
+        limit = over.limit
+        try:
+            self.trail.append(
+                LOOKUP_RATE_LIMITED, **principal.actor(role or "practitioner"),
+                scope=limit.scope, limit=limit.text, window_s=limit.window_s,
+                **({"follows": follows} if follows else {}),
+                flags=[budget_flag(limit.scope, limit.text)])
+        except AuditUnavailable:
+            if self.budget is not None:
+                with contextlib.suppress(StateUnavailable):  # the answer is a 429 anyway
+                    self.budget.forget_noted(limit)  # the next attempt tries to record it
+            log.error("a lookup beyond its budget could not be audited")
 
     def _admit(self, ask: Sequence[Endpoint], principal: Principal, role: str,
                request: Mapping[str, Any]) -> dict[str, Ticket]:

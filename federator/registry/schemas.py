@@ -61,7 +61,7 @@ class EndpointSchema(InputSchema):
     protocol = Text(max_length=100, required=True, validate=lambda v: _protocol(v))
     url = Text(max_length=500, required=True, validate=validate.Length(min=1))
     timeout_ms = fields.Integer(load_default=3000, validate=validate.Range(min=100, max=60000))
-    contact = Text(max_length=500, multiline=True, load_default="")
+    contact = Text(max_length=500, multiline=True, load_default="", free_text=True)
     credentials = fields.Dict(keys=Text(max_length=100, validate=validate.Length(min=1)),
                               values=Text(max_length=8000,  # an RSA private JWK
                                           validate=validate.Length(min=1)),
@@ -71,7 +71,8 @@ class EndpointSchema(InputSchema):
 
 
 class ReviewSchema(InputSchema):
-    reason = Text(max_length=2000, multiline=True, load_default=None, allow_none=True)
+    reason = Text(max_length=2000, multiline=True, load_default=None, allow_none=True,
+                  free_text=True)
     #: the endpoint's ``version`` as the reviewer read it: refused (409) if it changed
     version = Text(max_length=64, load_default=None, allow_none=True)
 

@@ -27,7 +27,7 @@ CHILD_FIELDS = ("nhs_number", "given_name", "family_name", "date_of_birth")
 
 class CheckChildForm(ChildIdentityForm):
     reason = TextAreaField("Why are you checking? (optional)", widget=GovTextArea(),
-                           validators=[UsableText(500, multiline=True)],
+                           validators=[UsableText(500, multiline=True, free_text=True)],
                            description="Recorded in the audit trail with your check.")
     submit = SubmitField("Check the trail", widget=GovSubmitInput())
 
@@ -35,7 +35,7 @@ class CheckChildForm(ChildIdentityForm):
 class SubjectAccessForm(ChildIdentityForm):
     request_reference = StringField(
         "Subject access request reference", widget=GovTextInput(),
-        validators=[UsableText(100)],
+        validators=[UsableText(100, free_text=True)],
         description="For example, SAR-2026-0142. Recorded in the audit trail.")
     submit = SubmitField("Find every lookup about this child", widget=GovSubmitInput())
 

@@ -28,6 +28,7 @@ from marshmallow import ValidationError
 
 from federator.api.audit import _described, _filter, audited
 from federator.audit import queries
+from federator.audit.alerts import Alert, recent_alerts
 from federator.audit.export import lines
 from federator.audit.flags import FLAGS
 from federator.audit.schemas import CheckChildBody, ExportQuery, RecordQuery
@@ -78,10 +79,24 @@ def _services() -> Any:
 
 
 def auditor_page(template: str, status: int = 200, **context: Any) -> Any:
-    """A page with the trail's verification status (see ``audit_status``)."""
+    """A page with the trail's verification status (see ``audit_status``) and the
+    alerts of the last day (``federator.audit.alerts``)."""
     services = _services()
     return render_page(template, status, no_store=True,
-                       trail=trail_status(services.trail, services.state), **context)
+                       trail=trail_status(services.trail, services.state),
+                       alerts=alert_rows(recent_alerts(services.trail.engine)), **context)
+
+
+def alert_rows(alerts: list[Alert]) -> list[dict[str, Any]]:
+    """What the alert banner says of each (pure): the words and the filter's link."""
+    words = {"sustained_volume": "sustained volume (busy hour after hour)",
+             "budget_reached": "a lookup limit reached"}
+    return [{"text": (f"{'At least ' if a.at_least else ''}{a.records} "
+                      f"{'record' if a.records == 1 else 'records'} flagged for "
+                      f"{words.get(a.flag, a.flag)}, by {a.practitioners} "
+                      f"{'practitioner' if a.practitioners == 1 else 'practitioners'}, in the "
+                      "last 24 hours."),
+             "href": url_for("web_audit.records", flag=a.flag, event="")} for a in alerts]
 
 
 def record_row(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -207,9 +222,11 @@ def _export_page(values: dict[str, str], summary: list[dict[str, str]],
                         title="Error: Export" if summary else "Export the trail")
 
 
-@blp.route("/audit/export/download")
+@blp.route("/audit/export/download", methods=["POST"])
 def export_download() -> Any:
-    values = {k: (request.args.get(k) or "").strip() for k in ("from", "to", "format")}
+    """A form post with its CSRF token (CSRFProtect): the export is recorded, so a
+    link from another site must not be able to make one."""
+    values = {k: (request.form.get(k) or "").strip() for k in ("from", "to", "format")}
     try:
         args = ExportQuery().load({k: v for k, v in values.items() if v})
     except ValidationError as e:
@@ -236,8 +253,9 @@ def export_download() -> Any:
                     headers=headers)
 
 
-@blp.route("/audit/checkpoint.json")
+@blp.route("/audit/checkpoint.json", methods=["POST"])
 def checkpoint_download() -> Any:
+    """Recorded, and may sign a checkpoint: a form post with its CSRF token too."""
     audited(AUDIT_CHECKPOINT_READ, via="web")
     trail = _services().trail
     checkpoint = trail.checkpoint() or trail.latest()

@@ -85,7 +85,8 @@ class LookupForm(ChildIdentityForm):
         validators=[UsableText(300)],
         description="GSS codes separated by spaces or commas, for example E08000035.")
     purpose = TextAreaField(
-        "Why are you asking?", widget=GovTextArea(), validators=[UsableText(500, multiline=True)],
+        "Why are you asking?", widget=GovTextArea(),
+        validators=[UsableText(500, multiline=True, free_text=True)],
         description="This is recorded in the audit trail and may be shown to the family.")
     basis_type = RadioField("Lawful basis for this lookup",
                             choices=[SelectChoice(v, t) for v, t in BASIS_TYPES],
@@ -96,21 +97,21 @@ class LookupForm(ChildIdentityForm):
     given_on = DateField("When was consent given?", format=DATE_FORMAT, widget=GovDateInput(),
                          validators=[Optional()], description="For example, 20 11 2026")
     consent_reference = StringField("Where is the consent recorded?", widget=GovTextInput(),
-                                    validators=[UsableText(200)],
+                                    validators=[UsableText(200, free_text=True)],
                                     description="A case or document reference.")
     covers_sensitive_services = BooleanField(
         "The consent covers sensitive services (sexual health, substance misuse, "
         "mental health)", widget=GovCheckboxInput())
     justification = TextAreaField(
         "Why must this be shared without consent?", widget=GovTextArea(),
-        validators=[UsableText(4000, multiline=True)],
+        validators=[UsableText(4000, multiline=True, free_text=True)],
         description="At least 40 characters. Safeguarding lookups are always reviewed.")
     power = SelectField("Which power?",
                         choices=[SelectChoice("", "Choose a power"),
                                  *(SelectChoice(p, POWER_NAMES[p]) for p in STATUTORY_POWERS)],
                         widget=GovSelect(), validate_choice=False)
     statutory_reference = StringField("Reference", widget=GovTextInput(),
-                                      validators=[UsableText(200)],
+                                      validators=[UsableText(200, free_text=True)],
                                       description="The case or order number.")
     include_past = BooleanField("Include past involvement", widget=GovCheckboxInput(),
                                 default=True)

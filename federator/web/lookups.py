@@ -20,7 +20,6 @@ from marshmallow import ValidationError
 
 from federator.audit.trail import AuditUnavailable
 from federator.auth.access import require_page_roles
-from federator.auth.limits import lookup_limited
 from federator.inputs import form_text_errors
 from federator.lookup.followups import NotYours, RetryRefused
 from federator.lookup.schemas import LookupRequestSchema
@@ -121,7 +120,6 @@ def prefill_lookup() -> Any:
 
 
 @blp.route("/lookups/<lookup_id>/retry", methods=["POST"])
-@lookup_limited
 def retry_lookup(lookup_id: str) -> Any:
     """The results page's "ask again": the same form values, posted back by the
     browser (the broker kept nothing), asking only those that did not answer."""

@@ -74,7 +74,7 @@ class EndpointForm(FlaskForm):
                              description="How long a lookup may wait for its answer: "
                                          "100 to 60000.", default="3000")
     contact = TextAreaField("Technical contact", widget=GovTextArea(),
-                            validators=[UsableText(500, multiline=True)],
+                            validators=[UsableText(500, multiline=True, free_text=True)],
                             description="Who to tell when the endpoint fails.")
     auth = RadioField("How the broker signs in to it", widget=GovRadioInput(),
                       choices=[SelectChoice(v, t) for v, t in AUTH_CHOICES],
@@ -113,7 +113,7 @@ class EndpointForm(FlaskForm):
 
 class ReviewForm(FlaskForm):
     reason = TextAreaField("Reason", widget=GovTextArea(),
-                           validators=[UsableText(2000, multiline=True)])
+                           validators=[UsableText(2000, multiline=True, free_text=True)])
     #: the endpoint's version the page showed: approving refuses if it changed since
     seen = HiddenField(validators=[UsableText(64)])
     submit = SubmitField("Confirm", widget=GovSubmitInput())

@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 import requests
+from support.budget import UNLIMITED
 from support.fault_server import FaultServer
 
 from adapters.protocol import PROTOCOL
@@ -68,7 +69,7 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Federati
         "timeout_ms": 10000, "contact": "Attacker desk"}]), encoding="utf-8")
     try:
         fed = start_federation(directory / "demo", extra_seed=seed, notify="off", base=Settings(
-            lookups_per_minute=10000, lookups_per_day=100000, deadline_default_ms=5000))
+            **UNLIMITED, deadline_default_ms=5000))
         yield fed, server
         fed.stop()
     finally:

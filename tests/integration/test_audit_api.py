@@ -149,6 +149,19 @@ def test_bad_filters_name_the_field(fed, tokens):
     assert child.status_code == 422 and "nhs_number" in child.json()["errors"]["json"]["child"]
 
 
+@pytest.mark.parametrize(("path", "field"), [
+    ("/api/v1/audit/records?to=9999-12-31", "to"),
+    ("/api/v1/audit/records?from=0001-01-01", "from"),
+    ("/api/v1/audit/records?to=9999-12-31T23:59:59-05:00", "to"),
+    ("/api/v1/audit/export?from=0001-01-01T00:00:00%2B05:00", "from"),
+    ("/api/v1/audit/export?to=9999-12-31", "to"),
+])
+def test_dates_at_the_edges_of_the_calendar_name_the_field(fed, tokens, path, field):
+    response = call(fed, "GET", path, tokens["auditor"])
+    assert response.status_code == 422, response.text
+    assert list(response.json()["errors"]["query"]) == [field]
+
+
 def test_check_child_finds_its_lookups_by_identity(fed, tokens, looked_up):
     child = looked_up["child"]
     answer = call(fed, "POST", "/api/v1/audit/check-child", tokens["auditor"],

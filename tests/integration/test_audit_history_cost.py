@@ -28,7 +28,7 @@ from federator.storage import audit_records, make_engine, upgrade
 
 pytestmark = pytest.mark.integration
 
-LIMITS = FlagLimits()
+LIMITS = FlagLimits(sustained_hours=0)  # the sustained-volume query: its own test below
 
 
 @pytest.fixture
@@ -105,11 +105,12 @@ def cost(conn: Connection, statement: str, parameters: Any) -> int:
     return steps[0]
 
 
-def costs(engine: Engine) -> list[int]:
+def costs(engine: Engine, limits: FlagLimits = LIMITS) -> list[int]:
     record = {"at": stamp(datetime.now(UTC)), "actor_id": "busy",
               "child_pseudonym": f"{7:064x}"}
     with engine.connect() as conn:
-        return [cost(conn, s, p) for s, p in statements(conn, record)]
+        return [cost(conn, s, p) for s, p in statements(
+            conn, record, lambda conn, record: load_history(conn, record, limits))]
 
 
 def test_flag_queries_cost_the_same_for_a_long_history(engine: Engine):
@@ -142,4 +143,19 @@ def test_the_completions_repeat_query_costs_the_same_for_a_long_history(engine: 
     # typed the same way; the matched child's records; this actor's among them
     assert len(short) == len(long) == 3
     for i, (before, after) in enumerate(zip(short, long, strict=True)):
+        assert after <= 2 * before + 50, f"statement {i}: {before} -> {after}"
+
+
+def test_the_sustained_volume_query_reads_at_most_its_cap(engine: Engine):
+    """Asked only of someone busy in the last hour, and then it reads at most
+    hours x per-hour x 10 rows: four times the history costs about the same."""
+    limits = FlagLimits(sustained_hours=3, sustained_per_hour=8)
+    history(engine, 100)  # about 4 an hour: not asked at all
+    assert len(costs(engine, limits)) == 4
+    history(engine, 1000)
+    some = costs(engine, limits)
+    history(engine, 4000)
+    more = costs(engine, limits)
+    assert len(some) == len(more) == 5
+    for i, (before, after) in enumerate(zip(some, more, strict=True)):
         assert after <= 2 * before + 50, f"statement {i}: {before} -> {after}"

@@ -5,6 +5,7 @@ trail; flags are computed from what the trail already holds."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -270,5 +271,28 @@ def test_a_checkpoint_due_at_a_record_covers_that_record_even_when_others_wrote_
         fill(trail, 4)
         assert trail.latest().tree_size == 4
         assert trail.verify().ok
+    finally:
+        engine.dispose()
+
+
+def test_sustained_volume_is_flagged_from_the_trail_hour_by_hour(database_url, tmp_path):
+    """Three busy hours in a row raise ``sustained_volume`` (on SQLite and
+    PostgreSQL, through the history query); a quiet hour between them does not."""
+    engine = make_engine(database_url)
+    upgrade(engine)
+    trail = AuditTrail(engine, flag_limits=FlagLimits(
+        per_hour=1000, per_day=1000, sustained_hours=3, sustained_per_hour=2))
+    start = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
+    at = [start]
+    trail.clock = lambda: at[0]
+    try:
+        codes = []
+        for minutes in (0, 10, 70, 80, 130, 140):  # two in each of three hours
+            at[0] = start + timedelta(minutes=minutes)
+            codes.append("sustained_volume" in flag_codes(requested(trail, "u1", "L", "c")))
+        assert codes == [False, False, False, False, False, True]
+        for minutes in (0, 10, 130, 140):  # u2: the middle hour is quiet
+            at[0] = start + timedelta(minutes=minutes)
+            assert "sustained_volume" not in flag_codes(requested(trail, "u2", "L", "d"))
     finally:
         engine.dispose()

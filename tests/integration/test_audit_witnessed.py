@@ -17,6 +17,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 from sqlalchemy import Engine, delete, insert, select
+from support.budget import UNLIMITED
 from support.insider import insider
 
 from adapters.kit.witness import Witness
@@ -42,7 +43,7 @@ TABLES = (audit_records, audit_checkpoints, audit_authorities, audit_flags, audi
 def federation(directory: Path) -> Federation:
     return start_federation(directory, authorities=4, base=Settings(
         database_url=f"sqlite:///{directory / 'broker.sqlite'}", audit_checkpoint_every=3,
-        audit_checkpoint_interval_s=0, lookups_per_minute=1000, lookups_per_day=10000))
+        audit_checkpoint_interval_s=0, **UNLIMITED))
 
 
 def lookup(fed: Federation, n: int = 3) -> None:
@@ -54,7 +55,8 @@ def lookup(fed: Federation, n: int = 3) -> None:
             "purpose": "Assessment under section 17: finding services already involved",
             "basis": {"type": "statutory", "power": "children-act-1989-s17",
                       "reference": "CASE-1"},
-            "scope": "all", "include_past": True},
+            "scope": "all", "scope_reason": "Every kit is to witness the checkpoint",
+            "include_past": True},
             headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 200, response.text
 

@@ -262,19 +262,33 @@ def test_limits_are_shared_by_two_broker_processes_on_one_redis(
 def test_the_lookup_page_is_limited_and_refused_input_does_not_count(
         tmp_path: Path, idp: ServedApp) -> None:
     app = create_app(settings_for(tmp_path, idp, lookups_per_minute=1), migrate=True)
-    if "web_lookups.new_lookup" not in {r.endpoint for r in app.url_map.iter_rules()}:
-        pytest.fail("the lookup page is gone: update LOOKUP_ENDPOINTS in federator.auth.limits")
     app.config["WTF_CSRF_ENABLED"] = False
     client = app.test_client()
     import time
     with client.session_transaction() as session:
         session.update(principal=SESSION_PRINCIPALS["practitioner"], signed_in_at=time.time(),
                        last_seen=time.time())
-    view = app.view_functions["web_lookups.new_lookup"]
-    assert getattr(view, "__wrapper-limiter-instance", None) == app.extensions[
-        "federator_limiter"], "the lookup page is not rate limited"
-    # Refused input sends nothing and does not count; the form page itself never does.
+    # Refused input sends nothing and does not count against the lookups sent (it
+    # has a budget of its own: test_lookup_budget.py); the form page itself never does.
     assert [client.post("/lookups/new", data={}).status_code for _ in range(3)] == [422] * 3
     assert client.get("/lookups/new").status_code == 200
     assert app.extensions["federator"].trail.records(event="lookup.rate_limited") == []
+    app.extensions["federator"].engine.dispose()
+
+
+def test_audited_downloads_are_posts_and_lookup_routes_answer_429_in_the_api_document(
+        tmp_path: Path, idp: ServedApp) -> None:
+    """The routes this matrix walks, as changed for issue 19: a cross-site link (a
+    GET) cannot make an audited export, and every lookup route documents its 429."""
+    app = create_app(settings_for(tmp_path, idp), migrate=True)
+    methods = {rule.endpoint: rule.methods - {"HEAD", "OPTIONS"}
+               for rule in app.url_map.iter_rules()}
+    assert methods["web_audit.export_download"] == {"POST"}
+    assert methods["web_audit.checkpoint_download"] == {"POST"}
+    client = app.test_client()
+    document = client.get("/api/openapi.json").get_json()
+    for path in ("/api/v1/lookups", "/api/v1/lookups/{lookup_id}/retry"):
+        assert "429" in document["paths"][path]["post"]["responses"], path
+    schema = document["components"]["schemas"]["LookupRequest"]["properties"]
+    assert "scope_reason" in schema
     app.extensions["federator"].engine.dispose()

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import requests
+from support.budget import UNLIMITED
 from support.named_children import Named, add_named_children, lookup_body, nhs_number
 from support.services import postgres_schema
 
@@ -31,7 +32,7 @@ def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
     with postgres_schema() as database_url:
         federation = start_federation(Path(tmp_path_factory.mktemp("catalogue")), base=Settings(
             database_url=database_url,
-            lookups_per_minute=10000, lookups_per_day=100000, deadline_default_ms=3000))
+            **UNLIMITED, deadline_default_ms=3000))
         yield federation
         federation.stop()
 

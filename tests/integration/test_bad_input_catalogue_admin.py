@@ -19,6 +19,7 @@ import pytest
 import requests
 from flask.testing import FlaskClient
 from sqlalchemy import text
+from support.budget import UNLIMITED
 from support.services import postgres_schema
 
 from federator.config import Settings
@@ -42,8 +43,7 @@ def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
     with postgres_schema() as database_url:
         federation = start_federation(
             Path(tmp_path_factory.mktemp("catalogue-admin")), notify="off",
-            base=Settings(database_url=database_url, lookups_per_minute=10000,
-                          lookups_per_day=100000, deadline_default_ms=3000))
+            base=Settings(database_url=database_url, **UNLIMITED, deadline_default_ms=3000))
         yield federation
         federation.stop()
 

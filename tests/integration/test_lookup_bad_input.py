@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import requests
+from support.budget import UNLIMITED
 
 from federator.config import Settings
 from federator.demo.federation import Federation, start_federation
@@ -21,7 +22,7 @@ TODAY = date.today()
 def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
     directory = tmp_path_factory.mktemp("bad-input")
     federation = start_federation(directory, base=Settings(
-        database_url=f"sqlite:///{directory / 'db.sqlite'}"))
+        database_url=f"sqlite:///{directory / 'db.sqlite'}", **UNLIMITED))
     yield federation
     federation.stop()
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from support.budget import UNLIMITED
 from support.log_capture import identity_strings, json_logs, leaks
 from support.named_children import add_named_children, lookup_body, nhs_number
 
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def federation(tmp_path: Path) -> Iterator[Federation]:
     fed = start_federation(tmp_path / "fed", base=Settings(
-        lookups_per_minute=1000, lookups_per_day=10000, deadline_default_ms=3000))
+        **UNLIMITED, deadline_default_ms=3000))
     yield fed
     fed.stop()
 

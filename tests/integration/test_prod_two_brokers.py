@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from support.budget import UNLIMITED
 from support.log_capture import identity_strings, leaks, read_path
 from support.named_children import add_named_children, lookup_body
 
@@ -41,7 +42,7 @@ def federation(tmp_path: Path, database_url: str, redis_url: str, redis_prefix: 
                ) -> Iterator[Federation]:
     fed = start_federation(tmp_path / "fed", base=Settings(
         database_url=database_url, redis_url=redis_url, redis_prefix=redis_prefix,
-        lookups_per_minute=1000, lookups_per_day=10000, deadline_default_ms=4000))
+        **UNLIMITED, deadline_default_ms=4000))
     yield fed
     fed.stop()
 

@@ -29,7 +29,8 @@ def lookup(fed: Federation, child: Child) -> dict:
             "purpose": "Assessment under section 17: finding services already involved",
             "basis": {"type": "statutory", "power": "children-act-1989-s17",
                       "reference": "CASE-1"},
-            "scope": "all", "include_past": True}
+            "scope": "all", "scope_reason": "Every authority signs with its own key here",
+            "include_past": True}
     response = requests.post(f"{fed.broker.url}/api/v1/lookups", json=body, timeout=30,
                              headers={"Authorization": f"Bearer {fed.token()}"})
     assert response.status_code == 200, response.text

@@ -16,6 +16,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import checks
+from support.budget import UNLIMITED
 
 from federator.config import Settings
 from federator.demo.federation import Federation, start_federation
@@ -27,7 +28,7 @@ EXAMPLES = int(os.environ.get("FEDERATOR_SCHEMATHESIS_EXAMPLES", "25"))
 @pytest.fixture(scope="module")
 def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
     fed = start_federation(Path(tmp_path_factory.mktemp("schemathesis")), base=Settings(
-        lookups_per_minute=100000, lookups_per_day=1000000, deadline_default_ms=1500,
+        **UNLIMITED, deadline_default_ms=1500,
         deadline_max_ms=3000))
     yield fed
     fed.stop()

@@ -79,3 +79,19 @@ def test_form_mapping_and_error_placement():
     assert record_query({}) == {"event": "lookup.*", "limit": "25"}
     assert record_query({"event": "", "flagged": "on", "from": " 2026-11-01 "}) == {
         "flagged": "true", "from": "2026-11-01", "limit": "25"}
+
+
+def test_cells_with_spaces_or_invisible_characters_before_a_formula_are_defused():
+    from federator.audit.export import cell, csv_row
+    for sneaky in (" =HYPERLINK(\"http://x\")", "  +1", "\t-2", "\u00a0@SUM(A1)",
+                   "\u200b=cmd", "\u3000=1", "\n=1", "=1"):
+        assert cell(sneaky) == "'" + sneaky, repr(sneaky)
+    for plain in ("Assessment - section 17", " a = b", "", "2026-11-20", "\u00a0x"):
+        assert cell(plain) == plain
+    assert cell(None) == ""
+    row = csv_row({"seq": 1, "purpose": " =evil()", "prev_hash": " =h", "hash": "x"})
+    assert " =evil()" not in row[7:8] and row[7] == "' =evil()"
+    report = build_report([requested("L1", SAFEGUARDING, purpose=" =x()"), completed("L1")],
+                          ["name_dob"], "SAR-3")
+    [line] = list(csv.DictReader(io.StringIO(report_csv(report))))
+    assert line["purpose"] == "' =x()"

@@ -174,6 +174,16 @@ def test_was_this_child_looked_up(fed, looked_up):
     no_token = client.post("/audit/check-child", headers=HTML,
                            data={"nhs_number": child.nhs_number})
     assert no_token.status_code == 400
+    # the reason is kept verbatim in the trail: it cannot carry the child
+    for reason in (f"asked about {child.family_name}", "NHS 943 476 5919"):
+        carried = client.post("/audit/check-child", headers=HTML, data={
+            "csrf_token": csrf(form), "nhs_number": child.nhs_number,
+            "family_name": child.family_name, "given_name": child.given_name,
+            "date_of_birth-day": str(child.date_of_birth.day),
+            "date_of_birth-month": str(child.date_of_birth.month),
+            "date_of_birth-year": str(child.date_of_birth.year), "reason": reason})
+        assert carried.status_code == 422, reason
+        assert b'href="#reason"' in carried.data
 
 
 def test_export_downloads_with_the_checkpoint(fed, looked_up):
@@ -181,7 +191,16 @@ def test_export_downloads_with_the_checkpoint(fed, looked_up):
     today = date.today().isoformat()
     page = client.get("/audit/export", headers=HTML).get_data(as_text=True)
     assert "Download the latest checkpoint" in page
-    response = client.get(f"/audit/export/download?from={today}&to={today}&format=csv")
+    token = csrf(page)
+    exported = len(audit_events(fed, "audit.exported"))
+    # a link (from another site, say) exports nothing and records nothing
+    assert client.get(f"/audit/export/download?from={today}&format=csv").status_code == 405
+    assert client.post("/audit/export/download", data={"from": today}).status_code == 400
+    assert client.get("/audit/checkpoint.json").status_code == 405
+    assert client.post("/audit/checkpoint.json").status_code == 400
+    assert len(audit_events(fed, "audit.exported")) == exported
+    response = client.post("/audit/export/download", data={
+        "csrf_token": token, "from": today, "to": today, "format": "csv"})
     assert response.status_code == 200 and response.mimetype == "text/csv"
     assert response.headers["Cache-Control"] == "no-store"
     checkpoint = open_checkpoint(response.headers["Audit-Checkpoint"],
@@ -191,11 +210,27 @@ def test_export_downloads_with_the_checkpoint(fed, looked_up):
     assert int(rows[-1]["seq"]) <= checkpoint.tree_size
     assert audit_events(fed, "audit.exported")[-1]["query"] == {
         "from": today, "to": today, "format": "csv"}
-    signed = json.loads(client.get("/audit/checkpoint.json").get_data(as_text=True))
+    signed = json.loads(client.post("/audit/checkpoint.json", data={"csrf_token": token}
+                                    ).get_data(as_text=True))
     assert open_checkpoint(signed["signed"], fed.app.extensions["federator"].keys.jwks())
-    bad = client.get("/audit/export/download?from=soon&format=xml", headers=HTML)
+    bad = client.post("/audit/export/download", headers=HTML, data={
+        "csrf_token": token, "from": "soon", "format": "xml"})
     assert bad.status_code == 422
     assert b'href="#export-from"' in bad.data and b'href="#export-format"' in bad.data
+    edge = client.post("/audit/export/download", headers=HTML, data={
+        "csrf_token": token, "from": "0001-01-01", "to": "9999-12-31"})
+    assert edge.status_code == 422
+    assert b'href="#export-from"' in edge.data and b'href="#export-to"' in edge.data
+
+
+@pytest.mark.parametrize("query", ["to=9999-12-31", "from=0001-01-01",
+                                   "to=9999-12-31T23:00:00-05:00", "from=0001-01-01T00:00+05:00"])
+def test_dates_at_the_edges_of_the_calendar_are_a_field_error(fed, query):
+    client = client_as(fed, AUDITOR)
+    page = client.get(f"/audit/records?{query}", headers=HTML)
+    assert page.status_code == 422
+    field = query.partition("=")[0]
+    assert f'href="#filter-{field}"'.encode() in page.data
 
 
 def test_status_is_on_every_auditor_page_and_shows_tampering(fed, looked_up):
@@ -299,14 +334,23 @@ def test_authority_admin_sees_only_its_own_authority(fed, looked_up):
     assert no_authority.get("/authority/lookups", headers=HTML).status_code == 403
 
 
-@pytest.mark.parametrize("path", ["/audit/records", "/audit/records/1", "/audit/check-child",
-                                  "/audit/export", "/audit/export/download",
-                                  "/audit/checkpoint.json", "/audit/subject-access"])
-def test_auditor_pages_refuse_other_roles(fed, path):
+@pytest.mark.parametrize(("method", "path"), [
+    ("get", "/audit/records"), ("get", "/audit/records/1"), ("get", "/audit/check-child"),
+    ("get", "/audit/export"), ("post", "/audit/export/download"),
+    ("post", "/audit/checkpoint.json"), ("get", "/audit/subject-access")])
+def test_auditor_pages_refuse_other_roles(fed, method, path):
     for role in ("practitioner", "broker-admin", "authority-admin"):
         other = {**AUDITOR, "roles": [role], "authority": "leeds-cs"}
-        assert client_as(fed, other).get(path, headers=HTML).status_code == 403, (path, role)
-    anonymous = fed.app.test_client().get(path, headers=HTML)
-    assert anonymous.status_code == 302 and "/sign-in" in anonymous.headers["Location"]
+        client = client_as(fed, other)
+        form = {"csrf_token": csrf(client.get("/", headers=HTML, follow_redirects=True
+                                              ).get_data(as_text=True))} \
+            if method == "post" else None
+        answer = client.open(path, method=method.upper(), headers=HTML, data=form)
+        assert answer.status_code == 403, (path, role)
+    anonymous = fed.app.test_client().open(path, method=method.upper(), headers=HTML)
+    if method == "post":  # no session, so no CSRF token: refused before anything else
+        assert anonymous.status_code == 400
+    else:
+        assert anonymous.status_code == 302 and "/sign-in" in anonymous.headers["Location"]
     auditor = {**AUDITOR, "roles": ["auditor"]}
     assert client_as(fed, auditor).get("/authority/lookups", headers=HTML).status_code == 403

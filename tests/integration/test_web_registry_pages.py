@@ -269,3 +269,18 @@ def test_widening_on_the_change_form_waits_for_an_approval_of_what_the_page_show
     approved = app.extensions["federator"].trail.records(event="registry.approved")[-1]
     assert approved["approved"]["coverage"] == ["national"]
     assert approved["approved"]["name"] == "Leeds and Bradford"
+
+
+def test_a_reason_or_contact_holding_an_nhs_number_is_refused_on_its_field(app: Flask) -> None:
+    """Registry reasons are shown to the authority's admins and kept in the trail."""
+    admin = signed_in(app, "authority-admin", "leeds-cs")
+    refused = register(admin, contact="call about child 943 476 5919")
+    assert refused.status_code == 422
+    assert 'href="#contact"' in refused.get_data(as_text=True)
+    assert "Contains an NHS number" in refused.get_data(as_text=True)
+    register(admin)
+    approve(app, "leeds-cs")
+    smuggled = act(admin, "leeds-cs", "suspend", "complaint about ９４３４７６５９１９")
+    assert smuggled.status_code == 422
+    assert 'href="#reason"' in smuggled.get_data(as_text=True)
+    assert status_of(app, "leeds-cs") == "active"

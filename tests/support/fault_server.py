@@ -24,6 +24,7 @@ from adapters.protocol import PROTOCOL
 from federator.config import Settings
 from federator.demo.federation import Federation
 from federator.demo.files import toml_array_of_tables
+from support.budget import UNLIMITED
 
 DEADLINE_MS = 2000
 #: How far past its deadline a lookup may return here: scheduling on a shared
@@ -184,7 +185,7 @@ def body(fed: Federation, areas: list[str], deadline_ms: int = DEADLINE_MS) -> d
 
 
 def settings(**extra: Any) -> Settings:
-    return Settings(lookups_per_minute=10000, lookups_per_day=100000, **extra)
+    return Settings(**{**UNLIMITED, **extra})
 
 
 def post(fed: Federation, data: Any, token: str, **kwargs: Any) -> requests.Response:

@@ -1,7 +1,7 @@
 """Medplum's FHIR router and in-memory repository (npm ``@medplum/fhir-router``),
 behind the thin wrapper ``tests/integration/medplum_fhir/server.mjs``, started on
 loopback: an independent FHIR R4 server for the FHIR client's interop tests and
-``benchmarks/fhir.py``. Loaded over HTTP (``put``)."""
+``benchmarks/fhir_lookups.py``. Loaded over HTTP (``put``)."""
 
 from __future__ import annotations
 

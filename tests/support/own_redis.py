@@ -23,6 +23,7 @@ import pytest
 
 from federator.config import Settings
 from federator.demo.federation import Federation, start_federation
+from support.budget import UNLIMITED
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from soak_services import Relay  # the soak's --redis-relay uses it too
@@ -83,7 +84,7 @@ def on_own_redis(directory: Path, *, relayed: bool = False, lookups_per_minute: 
     """A federation whose broker keeps its shared state in a Redis of its own."""
     redis = OwnRedis(directory, relayed=relayed)
     fed = start_federation(directory / "demo", base=Settings(
-        lookups_per_minute=lookups_per_minute, lookups_per_day=100000, redis_url=redis.url))
+        **{**UNLIMITED, "lookups_per_minute": lookups_per_minute}, redis_url=redis.url))
     try:
         yield fed, redis
     finally:

@@ -7,7 +7,6 @@ import pytest
 from flask import Flask
 
 from federator.auth.headers import content_security_policy, init_headers, no_store, origin
-from federator.auth.limits import limit_string, lookup_limited, storage_uri
 from federator.auth.oidc import safe_next, session_data
 from federator.auth.sessions import cookie_config, expiry
 from federator.auth.tokens import InvalidToken, claim, principal_from_claims
@@ -157,24 +156,3 @@ def test_no_store_views_are_never_cached_even_if_they_ask() -> None:
     assert client.get("/child").headers["Cache-Control"] == "no-store"
     assert client.get("/plain").headers["Cache-Control"] == "no-store"
     assert client.get("/cached").headers["Cache-Control"] == "public, max-age=60"
-
-
-def test_limits() -> None:
-    assert limit_string(10, 200) == "10 per minute;200 per day"
-    assert storage_uri(Settings()) == "memory://"
-    assert storage_uri(Settings(redis_url="redis://r:6379/1")) == "redis://r:6379/1"
-
-    @lookup_limited
-    def view() -> None:
-        return None
-
-    assert view._federator_lookup is True  # type: ignore[attr-defined]
-
-
-def test_only_lookups_that_ran_count() -> None:
-    from flask import Response
-
-    from federator.auth.limits import ran_a_lookup
-    assert ran_a_lookup(Response(status=200))
-    assert not ran_a_lookup(Response(status=422))
-    assert not ran_a_lookup(Response(status=503))

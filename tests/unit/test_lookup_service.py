@@ -389,3 +389,34 @@ def test_how_sure_an_authority_is_reaches_the_answer_and_its_reference_only_the_
     assert kept["leeds-cs"]["record_ref"] == "r-abc"
     assert "record_ref" not in kept["leeds-health"]  # only a match names a record
     assert kept["leeds-health"]["matched_on"] == ["family_name"]
+
+
+# -- the budget -----------------------------------------------------------------------
+
+
+def test_the_budget_is_spent_before_anything_is_written_and_its_record_retried() -> None:
+    from federator.lookup.budget import BudgetPolicy, LookupBudget, OverBudget
+    from federator.names import LOOKUP_RATE_LIMITED
+    world = World([endpoint("leeds-cs")])
+    world.service.budget = LookupBudget(BudgetPolicy(per_minute=1, refused_per_minute=1),
+                                        SharedState(None))
+    world.ask()
+    world.trail.down_for.add(LOOKUP_RATE_LIMITED)
+    with pytest.raises(OverBudget):
+        world.ask()  # beyond it: nothing sent, and the trail could not say so
+    world.trail.down_for.clear()
+    with pytest.raises(OverBudget):
+        world.ask()  # so the next attempt records it
+    with pytest.raises(OverBudget):
+        world.ask()  # and the one after does not
+    assert world.trail.events() == [LOOKUP_REQUESTED, LOOKUP_COMPLETED, LOOKUP_RATE_LIMITED]
+    assert world.fanout.asked == [["leeds-cs"]]
+    # a refused lookup spends the refused budget: one recorded, then 429s
+    world.service.refuse(PRACTITIONER, "practitioner", {"purpose": ["short"]}, request())
+    with pytest.raises(OverBudget) as refused:
+        world.service.refuse(PRACTITIONER, "practitioner", {"purpose": ["short"]}, request())
+    assert refused.value.limit.scope == "refused"
+    assert world.trail.events()[3:] == [LOOKUP_REFUSED, LOOKUP_RATE_LIMITED]
+    # Redis down for a refusal: the refusal is recorded all the same
+    world.service.refuse(None, None, reason=STATE_DOWN_REASON)
+    assert world.trail.events()[-1] == LOOKUP_REFUSED

@@ -261,9 +261,22 @@ def test_at_most_twenty_areas():
     assert "areas" in errors_of(request(areas=["E08000035"] * 21))
 
 
-@pytest.mark.parametrize("scope", ["targeted", "all"])
-def test_scope_values(scope):
-    assert load(request(scope=scope))["scope"] == scope
+def test_scope_values():
+    assert load(request(scope="targeted"))["scope"] == "targeted"
+    wide = load(request(scope="all", scope_reason="Moved often; no postcode on file"))
+    assert (wide["scope"], wide["scope_reason"]) == ("all", "Moved often; no postcode on file")
+
+
+@pytest.mark.parametrize("reason", [None, "", "   ", "short"])
+def test_scope_all_needs_its_own_reason(reason):
+    extra = {} if reason is None else {"scope_reason": reason}
+    errors = errors_of(request(scope="all", **extra))
+    assert list(errors) == ["scope_reason"], errors
+
+
+def test_a_scope_reason_without_scope_all_is_refused():
+    assert errors_of(request(scope_reason="Because I want to"))["scope_reason"] == [
+        "Only used with scope all."]
 
 
 @pytest.mark.parametrize("scope", ["ALL", "national", "", None])

@@ -1,7 +1,7 @@
 """FHIR R4 lookups: calls per lookup with and without ``_include`` support, and ms
 per lookup, against real servers on loopback.
 
-    .venv/bin/python benchmarks/fhir.py [--lookups 40] [--teams 10] [--members 3]
+    .venv/bin/python benchmarks/fhir_lookups.py [--lookups 40] [--teams 10] [--members 3]
         [--no-medplum]
 
 Servers:
@@ -25,7 +25,7 @@ requests during each lookup (token requests are not counted: the token is
 cached after the first lookup, which is not timed). ms per lookup
 is wall time, median and 95th percentile, one lookup at a time; the machine's
 two cores are shared, so compare rows, not runs.
-Writes JSON to benchmarks/results/fhir.json.
+Writes JSON to benchmarks/results/fhir_lookups.json.
 """
 
 from __future__ import annotations
@@ -182,8 +182,8 @@ def main() -> None:
     report = {"lookups": args.lookups, "large_child": {"teams": args.teams,
                                                        "members": args.members},
               "rows": rows}
-    (RESULTS / "fhir.json").write_text(json.dumps(report, indent=2))
-    print(f"wrote {RESULTS / 'fhir.json'}")
+    (RESULTS / "fhir_lookups.json").write_text(json.dumps(report, indent=2))
+    print(f"wrote {RESULTS / 'fhir_lookups.json'}")
 
 
 if __name__ == "__main__":
