@@ -20,6 +20,7 @@ from typing import Any
 from federator.audit.chain import GENESIS, Verdict, canonical
 from federator.audit.checkpoints import BadCheckpoint, open_checkpoint, read_checkpoint
 from federator.audit.export import body_of
+from federator.audit.redaction import texts_of_view
 from federator.audit.verification import StoredCheckpoint, verify_trail
 from federator.config import Settings, declarations
 
@@ -168,7 +169,12 @@ def export_rows(path: str) -> Iterator[dict[str, Any]]:
         record = json.loads(line)
         if not isinstance(record, dict):
             raise ValueError(f"line {number} is not a JSON object")
+        if record.get("pruned") is True:  # its body gone, its leaf hash kept
+            yield {"seq": int(record["seq"]), "body": "", "leaf": record.get("leaf"),
+                   "prev_hash": str(record.get("prev_hash")), "hash": str(record.get("hash"))}
+            continue
         yield {"seq": int(record["seq"]), "body": canonical(body_of(record)),
+               "texts": texts_of_view(record),
                "prev_hash": str(record.get("prev_hash")), "hash": str(record.get("hash"))}
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from federator.audit.chain import GENESIS, Verdict, verify_chain
 from federator.audit.checkpoints import BadCheckpoint, Checkpoint, open_checkpoint
+from federator.audit.marks import Marks
 from federator.audit.merkle import frontier_push, frontier_root, leaf_hash
 
 
@@ -82,13 +83,15 @@ def verify_trail(rows: Iterable[Mapping[str, Any]], checkpoints: Sequence[Stored
             yield row  # verify_chain checks it before asking for the next one
             state["last"] = int(row["seq"])
             if with_root:
-                frontier_push(frontier, state["last"] - 1, leaf_hash(row["body"].encode()))
+                frontier_push(frontier, state["last"] - 1, bytes.fromhex(row["leaf"])
+                              if row["body"] == "" else leaf_hash(row["body"].encode()))
             failure = check(row)
             if failure is not None:
                 state["failure"] = failure
                 return
 
-    verdict = verify_chain(feed(), start_prev=start_prev, start_seq=start_seq)
+    verdict = verify_chain(feed(), start_prev=start_prev, start_seq=start_seq,
+                           marks=Marks(), complete=end is None)
     if not verdict.ok:
         return verdict
     if state["failure"] is not None:
