@@ -92,10 +92,10 @@ def verify_trail(rows: Iterable[Mapping[str, Any]], checkpoints: Sequence[Stored
 
     verdict = verify_chain(feed(), start_prev=start_prev, start_seq=start_seq,
                            marks=Marks(), complete=end is None)
+    if state["failure"] is not None:  # a checkpoint failed: the walk stopped there
+        return state["failure"]
     if not verdict.ok:
         return verdict
-    if state["failure"] is not None:
-        return state["failure"]
     beyond = [c for c in wanted if c.tree_size > state["last"]]
     if beyond:
         missing = state["last"] + 1
