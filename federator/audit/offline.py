@@ -122,6 +122,10 @@ def check_database(engine: Any) -> None:
     if not {"audit_records", "audit_checkpoints"} <= tables:
         raise VerifyError("the database holds no audit trail: run `federator db upgrade` "
                           "first (or check FEDERATOR_DATABASE_URL)")
+    columns = {c["name"] for c in inspect(engine).get_columns("audit_records")}
+    if not {"texts", "leaf"} <= columns:
+        raise VerifyError("the database's trail predates retention (migration "
+                          "0009_audit_retention): run `federator db upgrade` first")
 
 
 def verify_database(settings: Settings, *, start: int, end: int | None,
@@ -197,5 +201,8 @@ def verify_export(path: str, jwks: Mapping[str, Any], held: Sequence[StoredCheck
     if early:
         raise VerifyError(f"{early[0].named()} ends before the export's first record "
                           f"({first['seq']}): it cannot be checked against this export")
+    # an export ends before the trail's head: a pruned record whose audit.pruned
+    # record is not in the file is not held against it
     return verify_trail(iter(rows), held, jwks=jwks, start_seq=first["seq"],
-                        start_prev=first["prev_hash"] if first["seq"] > 1 else GENESIS)
+                        start_prev=first["prev_hash"] if first["seq"] > 1 else GENESIS,
+                        complete=False)

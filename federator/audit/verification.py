@@ -38,11 +38,14 @@ class StoredCheckpoint:
 
 def verify_trail(rows: Iterable[Mapping[str, Any]], checkpoints: Sequence[StoredCheckpoint],
                  *, jwks: Mapping[str, Any] | None, start_seq: int = 1,
-                 start_prev: str = GENESIS, end: int | None = None) -> Verdict:
+                 start_prev: str = GENESIS, end: int | None = None,
+                 complete: bool | None = None) -> Verdict:
     """``rows`` in seq order from ``start_seq``. The Merkle root is checked only
     when the walk starts at record 1; signatures and chain heads always.
     ``checkpoints`` are the trail's own and any held elsewhere (``source`` set):
-    a trail shorter than any of them, or holding another tree at its size, fails."""
+    a trail shorter than any of them, or holding another tree at its size, fails.
+    ``complete`` (default: no ``end``): the rows reach the trail's head, so every
+    pruned body and redacted text must be accounted for by a record among them."""
     wanted = sorted((c for c in checkpoints if c.tree_size >= start_seq
                      and (end is None or c.tree_size <= end)), key=lambda c: c.tree_size)
     by_size: dict[int, list[StoredCheckpoint]] = {}
@@ -91,7 +94,8 @@ def verify_trail(rows: Iterable[Mapping[str, Any]], checkpoints: Sequence[Stored
                 return
 
     verdict = verify_chain(feed(), start_prev=start_prev, start_seq=start_seq,
-                           marks=Marks(), complete=end is None)
+                           marks=Marks(), complete=end is None if complete is None
+                           else complete)
     if state["failure"] is not None:  # a checkpoint failed: the walk stopped there
         return state["failure"]
     if not verdict.ok:
