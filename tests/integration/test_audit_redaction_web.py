@@ -54,8 +54,9 @@ def app(database_url: str, tmp_path: Path, idp: ServedApp) -> Iterator[Flask]:
     pseudonym = child_pseudonym({"nhs_number": NHS}, "a" * 40)
     for i, days in enumerate((400, 400, 1, 0)):
         trail.clock = lambda days=days, i=i: datetime.now(UTC) - timedelta(days=days, seconds=-i)
-        trail.append("lookup.requested", lookup_id=f"L{i}", actor_id="p1", actor_role="practitioner",
-                     actor_organisation="Leeds", child_pseudonym=pseudonym,
+        trail.append("lookup.requested", lookup_id=f"L{i}", actor_id="p1",
+                     actor_role="practitioner", actor_organisation="Leeds",
+                     child_pseudonym=pseudonym,
                      purpose=f"Worried about the neighbour Mr Smith {i}", basis_type="safeguarding",
                      basis={"type": "safeguarding", "justification": f"Saw bruises {i}"},
                      authorities=["leeds-cs"])
