@@ -96,6 +96,7 @@ def prune(trail: Any, *, days: int | None, actor: Mapping[str, Any],
     before = ((now or datetime.now(UTC)) - timedelta(days=days)).isoformat(
         timespec="milliseconds")
     engine = trail.engine
+    _may_empty(engine)
     resumed = _resume(trail)
     if resumed is not None:
         return resumed
@@ -120,6 +121,21 @@ def prune(trail: Any, *, days: int | None, actor: Mapping[str, Any],
                                       "root_hash": signed.root_hash})
     _empty(engine, first, last)
     return Pruned(first, last, record["seq"], before)
+
+
+def _may_empty(engine: Any) -> None:
+    """On PostgreSQL, refuse before anything is written when this role may not
+    empty a body (the application's role: docs/audit.md)."""
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.connect() as conn:
+        allowed = conn.execute(text(
+            "SELECT has_column_privilege('audit_records', 'body', 'UPDATE') "
+            "AND has_table_privilege('audit_child_refs', 'DELETE')")).scalar()
+    if not allowed:
+        raise RetentionError({"database": (
+            "this role may not empty a body (no UPDATE of audit_records.body): run the "
+            "prune as the role that owns the audit tables (docs/audit.md)")})
 
 
 def _resume(trail: Any) -> Pruned | None:
