@@ -178,7 +178,14 @@ def test_subject_access_says_from_when_records_exist_after_a_prune(app, tokens):
     assert [item["lookup_id"] for item in report["lookups"]] == ["L2", "L3"]
     third = trail.records(lookup_id="L2")[0]
     assert report["records_from"] == third["at"] and report["pruned_on"]
-    page = signed_in(app, AUDITOR).get("/audit/subject-access")
-    assert page.status_code == 200
+    client = signed_in(app, AUDITOR)
+    token = csrf(client.get("/audit/subject-access").get_data(as_text=True))
+    page = client.post("/audit/subject-access", data={
+        "csrf_token": token, "nhs_number": NHS, "request_reference": "SAR-2"})
+    assert page.status_code == 200, page.get_data(as_text=True)
+    assert re.search(r'id="sar-records-from">The audit trail holds records from [0-9-]+ '
+                     r'[0-9:]+ \(UTC\): older records were pruned', page.get_data(as_text=True))
     verdict = api(app, tokens["auditor"], "GET", "/api/v1/audit/verify").get_json()
     assert verdict["ok"] is True
+    assert verdict["pruned"][0]["first"] == 1 and verdict["pruned"][0]["last"] == 2
+    assert verdict["pruned"][0]["prunes"][0]["by"] == "cli:ops"
