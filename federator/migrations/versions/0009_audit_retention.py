@@ -150,6 +150,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    held = op.get_bind().execute(sa.text(
+        "SELECT count(*) FROM audit_records WHERE texts IS NOT NULL OR leaf IS NOT NULL")
+    ).scalar()
+    if held:  # their free text, or a pruned record's leaf, would go: the trail would break
+        raise RuntimeError(f"{held} audit records hold sealed free text or a pruned leaf: "
+                           "0009_audit_retention cannot be undone without breaking the trail")
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER audit_records_guard ON audit_records")
         op.execute("DROP TRIGGER audit_records_append_only ON audit_records")
@@ -172,4 +178,6 @@ def downgrade() -> None:
             op.execute(f"CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table} "
                        "BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only: "
                        f"DELETE on {table} is refused'); END")
-    # Columns stay (SQLite cannot drop them without rebuilding the guarded table).
+    # (SQLite 3.35+ drops a column in place: the guarded table is not rebuilt)
+    op.execute("ALTER TABLE audit_records DROP COLUMN leaf")
+    op.execute("ALTER TABLE audit_records DROP COLUMN texts")
