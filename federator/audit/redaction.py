@@ -114,8 +114,10 @@ def open_record(body: Mapping[str, Any], texts: str | None) -> dict[str, Any]:
 
 def sealed_body(view: Mapping[str, Any]) -> dict[str, Any]:
     """Back from a reader's view (``open_record``) to the body as hashed."""
-    out = {k: v for k, v in view.items() if k not in VIEW_KEYS}
     sealed = view.get("sealed")
+    if not isinstance(sealed, Mapping):  # format 1, or no free text: the body as it is
+        return {k: v for k, v in view.items() if k not in ("prev_hash", "hash")}
+    out = {k: v for k, v in view.items() if k not in VIEW_KEYS}
     if isinstance(sealed, Mapping):
         for path in sealed:
             head, key = _split(path)

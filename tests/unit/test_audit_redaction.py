@@ -42,6 +42,9 @@ def test_seal_takes_the_free_text_out_of_the_hashed_body_and_open_puts_it_back()
     assert json.loads(texts_of_view(view)) == held
     assert check_texts(hashed, texts) == (None, [])
     assert redactable(view) == ["purpose", "basis.justification"]
+    plain = {"seq": 3, "event": "x", "pruned": 1, "salts": 2, "redacted": 3, "hash": "h"}
+    assert sealed_body(plain) == {"seq": 3, "event": "x", "pruned": 1, "salts": 2,
+                                  "redacted": 3}  # a record without sealed text as it is
     assert seal({"seq": 2, "event": "registry.updated"}) == ({"seq": 2,
                                                                "event": "registry.updated"}, None)
 
