@@ -65,6 +65,15 @@ def test_prune_then_verify_reports_the_pruned_range(env, monkeypatch, tmp_path):
     assert first["pruned"] is True and "purpose" not in first and len(first["leaf"]) == 64
     result = run("verify", "--export", str(out), "--checkpoint", f"{out}.checkpoint.json")
     assert result.exit_code == 0, result.output
+    lines = out.read_text().splitlines()
+    fifth = json.loads(lines[4])
+    assert fifth["purpose"] == "Attendance worry 4" and fifth["sealed"]["purpose"]
+    lines[4] = json.dumps({**fifth, "purpose": "Routine"})  # the export's text changed
+    out.write_text("\n".join(lines) + "\n")
+    result = run("verify", "--export", str(out), "--checkpoint", f"{out}.checkpoint.json")
+    assert result.exit_code == 1
+    assert "BROKEN at record 5: the text of purpose does not match its sealed hash" in (
+        result.output)
 
 
 def test_prune_refusals_name_the_setting(env, monkeypatch):
