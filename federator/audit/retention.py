@@ -97,9 +97,6 @@ def prune(trail: Any, *, days: int | None, actor: Mapping[str, Any],
         timespec="milliseconds")
     engine = trail.engine
     _may_empty(engine)
-    resumed = _resume(trail)
-    if resumed is not None:
-        return resumed
     trail.checkpoint()  # cover what is there (no-op when signed, or without keys)
     signed = trail.latest()
     if signed is None:
@@ -107,12 +104,23 @@ def prune(trail: Any, *, days: int | None, actor: Mapping[str, Any],
             "the trail has no signed checkpoint: only records a checkpoint covers are "
             "pruned (load the broker's signing key, FEDERATOR_SIGNING_KEY_FILE)")})
     with engine.connect() as conn:
-        latest = _latest_prune(conn)
-        first = latest[1]["last"] + 1 if latest else 1
-        newer = conn.execute(select(r.c.seq).where(r.c.at >= before, r.c.seq >= first)
+        # the last record this prune may empty: older than the cut-off (and every
+        # record before it too), and covered by the latest signed checkpoint
+        newer = conn.execute(select(r.c.seq).where(r.c.at >= before)
                              .order_by(r.c.seq).limit(1)).scalar()
-        # each audit.pruned record covers every prune before it: older ones may go too
-        last = min(signed.tree_size, (newer - 1) if newer is not None else signed.tree_size)
+        limit = min(signed.tree_size, (newer - 1) if newer is not None else signed.tree_size)
+        latest = _latest_prune(conn)
+    if latest is not None:  # one cut off after its audit.pruned record: finish it,
+        seq, body = latest  # as far as this prune may go (whoever wrote that record)
+        newly = body.get("newly") or [1, body["last"]]
+        with engine.connect() as conn:
+            unfinished = _unpruned(conn, newly[0], min(body["last"], limit))
+        if unfinished:
+            _empty(engine, newly[0], min(body["last"], limit))
+            return Pruned(newly[0], min(body["last"], limit), seq, str(body.get("before")))
+    first = latest[1]["last"] + 1 if latest else 1
+    # each audit.pruned record covers every prune before it: older ones may go too
+    last = limit
     if last < first:
         return None
     record = trail.append(AUDIT_PRUNED, **actor, first=1, last=last, newly=[first, last],
@@ -136,20 +144,6 @@ def _may_empty(engine: Any) -> None:
         raise RetentionError({"database": (
             "this role may not empty a body (no UPDATE of audit_records.body): run the "
             "prune as the role that owns the audit tables (docs/audit.md)")})
-
-
-def _resume(trail: Any) -> Pruned | None:
-    """Finish a prune cut off after its audit.pruned record was written."""
-    with trail.engine.connect() as conn:
-        latest = _latest_prune(conn)
-        if latest is None:
-            return None
-        seq, body = latest
-        first, last = (body.get("newly") or [1, body["last"]])[0], body["last"]
-        if not _unpruned(conn, first, last):
-            return None
-    _empty(trail.engine, first, last)
-    return Pruned(first, last, seq, str(body.get("before")))
 
 
 def _empty(engine: Any, first: int, last: int) -> None:

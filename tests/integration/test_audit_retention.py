@@ -182,9 +182,27 @@ def test_the_triggers_refuse_a_prune_without_its_audit_record(trail):
     with pytest.raises(DBAPIError), trail.engine.begin() as conn:  # a body rewritten
         conn.execute(text("UPDATE audit_records SET body = '{}' WHERE seq = 8"))
     assert body_of(trail, 8) == body
+    # an audit.pruned record covering it, but with a cut-off before it was written
+    trail.append("audit.pruned", first=1, last=8, **CLI,
+                 before=(NOW - timedelta(days=10)).isoformat(timespec="milliseconds"))
+    with pytest.raises(DBAPIError), trail.engine.begin() as conn:
+        conn.execute(update(audit_records).where(audit_records.c.seq == 8).values(
+            **{**emptied, "leaf": leaf_hash(body.encode()).hex()}))
     if trail.engine.dialect.name == "postgresql":  # the leaf is checked against the body
-        prune_record = trail.append("audit.pruned", first=1, last=8, **CLI)
-        assert prune_record["seq"] == 12
+        prune_record = trail.append("audit.pruned", first=1, last=8, before="9999", **CLI)
+        assert prune_record["seq"] == 13
         with pytest.raises(DBAPIError), trail.engine.begin() as conn:
             conn.execute(update(audit_records).where(audit_records.c.seq == 8).values(
                 **{**emptied, "leaf": "0" * 64}))
+        with trail.engine.begin() as conn:  # the same, with the right leaf, goes through
+            conn.execute(update(audit_records).where(audit_records.c.seq == 8).values(
+                **{**emptied, "leaf": leaf_hash(body.encode()).hex()}))
+
+
+def test_a_forged_audit_pruned_record_does_not_make_a_prune_empty_recent_records(trail):
+    old_and_new(trail)
+    # an insider with the application's role appends a claim over the whole trail
+    trail.append("audit.pruned", first=1, last=10, newly=[1, 10], before="9999", **CLI)
+    done = prune(trail, days=30, actor=CLI, now=NOW)  # finishes "it", as far as it may
+    assert done is not None and (done.first, done.last) == (1, 6)
+    assert [body_of(trail, s) == "" for s in range(1, 11)] == [True] * 6 + [False] * 4

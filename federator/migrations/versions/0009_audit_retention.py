@@ -15,7 +15,8 @@ audit record that says so, written first:
 
 - a prune: body to ``''``, texts and the filter columns to NULL, ``leaf`` set (on
   PostgreSQL checked to be the leaf hash of the old body), nothing else changed,
-  and an ``audit.pruned`` record later in the trail whose range covers it;
+  and an ``audit.pruned`` record later in the trail whose range covers it and whose
+  cut-off (``before``) is after the record was written;
 - a redaction: one entry of ``texts`` replaced by ``{"redacted": R}``, nothing
   else changed, R an ``audit.redacted`` record later in the trail naming this
   record and field, and the text still there.
@@ -60,7 +61,8 @@ def _pg_upgrade() -> None:
                AND EXISTS (SELECT 1 FROM audit_records p
                            WHERE p.event = 'audit.pruned' AND p.seq > OLD.seq AND p.body <> ''
                              AND (p.body::jsonb ->> 'first')::bigint <= OLD.seq
-                             AND (p.body::jsonb ->> 'last')::bigint >= OLD.seq) THEN
+                             AND (p.body::jsonb ->> 'last')::bigint >= OLD.seq
+                             AND OLD.at < (p.body::jsonb ->> 'before')) THEN
                 RETURN NEW;  -- a prune, recorded by the audit.pruned record
             END IF;
             IF TG_OP = 'UPDATE' AND OLD.body <> '' AND OLD.texts IS NOT NULL
@@ -117,7 +119,8 @@ def _sqlite_upgrade() -> None:
              "AND EXISTS (SELECT 1 FROM audit_records p WHERE p.event = 'audit.pruned' "
              "AND p.seq > OLD.seq AND p.body <> '' "
              "AND json_extract(p.body, '$.first') <= OLD.seq "
-             "AND json_extract(p.body, '$.last') >= OLD.seq)")
+             "AND json_extract(p.body, '$.last') >= OLD.seq "
+             "AND OLD.at < json_extract(p.body, '$.before'))")
     path = "'$.\"' || json_extract(p.body, '$.field') || '\"'"
     redact = (f"OLD.body <> '' AND OLD.texts IS NOT NULL "
               f"AND {_same(('body', 'leaf', *kept, *EMPTIED))} "
