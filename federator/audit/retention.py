@@ -149,12 +149,14 @@ def _may_empty(engine: Any) -> None:
 def _empty(engine: Any, first: int, last: int) -> None:
     statement = (update(r).where(r.c.seq == bindparam("s"), r.c.body != "")
                  .values(body="", texts=None, leaf=bindparam("l"), **dict.fromkeys(EMPTIED)))
+    cursor = first  # past the batches done: each batch reads only rows not yet seen
     while True:
         try:
             with engine.begin() as conn:
-                rows = _unpruned(conn, first, last)
+                rows = _unpruned(conn, cursor, last)
                 if not rows:
                     return
+                cursor = rows[-1][0] + 1
                 conn.execute(statement, [{"s": seq, "l": leaf_hash(body.encode()).hex()}
                                          for seq, body in rows])
                 lo, hi = rows[0][0], rows[-1][0]
