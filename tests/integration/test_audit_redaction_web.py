@@ -179,6 +179,10 @@ def test_subject_access_says_from_when_records_exist_after_a_prune(app, tokens):
     third = trail.records(lookup_id="L2")[0]
     assert report["records_from"] == third["at"] and report["pruned_on"]
     client = signed_in(app, AUDITOR)
+    shown = client.get("/audit/records/1").get_data(as_text=True)
+    assert 'id="record-pruned"' in shown and "Worried" not in shown
+    assert api(app, tokens["auditor"], "GET", "/api/v1/audit/records/1").get_json()[
+        "record"]["pruned"] is True
     token = csrf(client.get("/audit/subject-access").get_data(as_text=True))
     page = client.post("/audit/subject-access", data={
         "csrf_token": token, "nhs_number": NHS, "request_reference": "SAR-2"})
