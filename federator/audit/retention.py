@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, select, text, update
+from sqlalchemy import Connection, bindparam, delete, func, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from federator.audit.merkle import leaf_hash
@@ -78,6 +78,12 @@ def _latest_prune(conn: Connection) -> tuple[int, dict[str, Any]] | None:
     return (row.seq, json.loads(row.body)) if row else None
 
 
+def _pruned_to(conn: Connection) -> int:
+    """The last pruned record (0: none), through the index of pruned rows (0009's
+    ``ix_audit_records_pruned``, which appends never touch)."""
+    return int(conn.execute(select(func.max(r.c.seq)).where(r.c.body == "")).scalar() or 0)
+
+
 def _unpruned(conn: Connection, first: int, last: int) -> list[tuple[int, str]]:
     return [(row.seq, row.body) for row in conn.execute(
         select(r.c.seq, r.c.body).where(r.c.seq >= first, r.c.seq <= last, r.c.body != "")
@@ -118,7 +124,8 @@ def prune(trail: Any, *, days: int | None, actor: Mapping[str, Any],
         if unfinished:
             _empty(engine, newly[0], min(body["last"], limit))
             return Pruned(newly[0], min(body["last"], limit), seq, str(body.get("before")))
-    first = latest[1]["last"] + 1 if latest else 1
+    with engine.connect() as conn:  # what is pruned, not what a record says is
+        first = _pruned_to(conn) + 1
     # each audit.pruned record covers every prune before it: older ones may go too
     last = limit
     if last < first:
@@ -171,12 +178,12 @@ def earliest_kept(engine: Any) -> dict[str, Any]:
     record with its body) and ``pruned`` (the last pruned record, when any)."""
     with engine.connect() as conn:
         latest = _latest_prune(conn)
-        first = latest[1]["last"] + 1 if latest else 1
-        row = conn.execute(select(r.c.seq, r.c.at).where(r.c.seq >= first, r.c.body != "")
+        pruned_to = _pruned_to(conn)
+        row = conn.execute(select(r.c.seq, r.c.at).where(r.c.seq > pruned_to, r.c.body != "")
                            .order_by(r.c.seq).limit(1)).first()
     return {"records_from": row.at if row else None,
-            "pruned_to": latest[1]["last"] if latest else None,
-            "pruned_on": latest[1].get("at") if latest else None}
+            "pruned_to": pruned_to or None,
+            "pruned_on": latest[1].get("at") if latest and pruned_to else None}
 
 
 # -- redaction --------------------------------------------------------------------------

@@ -206,3 +206,10 @@ def test_a_forged_audit_pruned_record_does_not_make_a_prune_empty_recent_records
     done = prune(trail, days=30, actor=CLI, now=NOW)  # finishes "it", as far as it may
     assert done is not None and (done.first, done.last) == (1, 6)
     assert [body_of(trail, s) == "" for s in range(1, 11)] == [True] * 6 + [False] * 4
+    # what is pruned is read from the rows, not from what a record claims
+    assert earliest_kept(trail.engine)["records_from"] == (
+        NOW - timedelta(days=5, minutes=-3)).isoformat(timespec="milliseconds")
+    later = NOW + timedelta(days=60)
+    trail.clock = lambda: later
+    done = prune(trail, days=30, actor=CLI, now=later)
+    assert done is not None and done.first == 7

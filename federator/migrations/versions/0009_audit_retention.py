@@ -146,6 +146,9 @@ def _sqlite_upgrade() -> None:
 def upgrade() -> None:
     op.add_column("audit_records", sa.Column("texts", sa.Text, nullable=True))
     op.add_column("audit_records", sa.Column("leaf", sa.String(64), nullable=True))
+    # the pruned rows alone (an append never enters it): where the pruned range ends
+    op.create_index("ix_audit_records_pruned", "audit_records", ["seq"],
+                    postgresql_where=sa.text("body = ''"), sqlite_where=sa.text("body = ''"))
     if op.get_bind().dialect.name == "postgresql":
         _pg_upgrade()
     else:
@@ -181,6 +184,7 @@ def downgrade() -> None:
             op.execute(f"CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table} "
                        "BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only: "
                        f"DELETE on {table} is refused'); END")
+    op.drop_index("ix_audit_records_pruned", "audit_records")
     # (SQLite 3.35+ drops a column in place: the guarded table is not rebuilt)
     op.execute("ALTER TABLE audit_records DROP COLUMN leaf")
     op.execute("ALTER TABLE audit_records DROP COLUMN texts")
