@@ -15,9 +15,10 @@ one sealed free text field of a format 2 record (``federator.audit.redaction``) 
 replaced by a marker naming the ``audit.redacted`` record written first (who, why).
 
 Each writes its audit record through ``AuditTrail.append`` and then changes the
-row in its own transaction: a crash between the two leaves the audit record
-standing, and running the same command again finishes the job (it finds the
-record and does not write another).
+rows in transactions of their own: a crash between the two leaves the audit record
+standing. Running the prune again writes a new ``audit.pruned`` record (whoever
+runs it is on record for what it empties) and goes on from the last pruned row; a
+redaction run again finds its ``audit.redacted`` record and finishes the change.
 """
 
 from __future__ import annotations
@@ -115,15 +116,6 @@ def prune(trail: Any, *, days: int | None, actor: Mapping[str, Any],
         newer = conn.execute(select(r.c.seq).where(r.c.at >= before)
                              .order_by(r.c.seq).limit(1)).scalar()
         limit = min(signed.tree_size, (newer - 1) if newer is not None else signed.tree_size)
-        latest = _latest_prune(conn)
-    if latest is not None:  # one cut off after its audit.pruned record: finish it,
-        seq, body = latest  # as far as this prune may go (whoever wrote that record)
-        newly = body.get("newly") or [1, body["last"]]
-        with engine.connect() as conn:
-            unfinished = _unpruned(conn, newly[0], min(body["last"], limit))
-        if unfinished:
-            _empty(engine, newly[0], min(body["last"], limit))
-            return Pruned(newly[0], min(body["last"], limit), seq, str(body.get("before")))
     with engine.connect() as conn:  # what is pruned, not what a record says is
         first = _pruned_to(conn) + 1
     # each audit.pruned record covers every prune before it: older ones may go too

@@ -202,9 +202,11 @@ def test_the_triggers_refuse_a_prune_without_its_audit_record(trail):
 def test_a_forged_audit_pruned_record_does_not_make_a_prune_empty_recent_records(trail):
     old_and_new(trail)
     # an insider with the application's role appends a claim over the whole trail
-    trail.append("audit.pruned", first=1, last=10, newly=[1, 10], before="9999", **CLI)
-    done = prune(trail, days=30, actor=CLI, now=NOW)  # finishes "it", as far as it may
+    forged = trail.append("audit.pruned", first=1, last=10, newly=[1, 10], before="9999",
+                          **CLI)
+    done = prune(trail, days=30, actor=CLI, now=NOW)  # goes only as far as it may
     assert done is not None and (done.first, done.last) == (1, 6)
+    assert done.record == forged["seq"] + 1  # on record under its own audit.pruned
     assert [body_of(trail, s) == "" for s in range(1, 11)] == [True] * 6 + [False] * 4
     # what is pruned is read from the rows, not from what a record claims
     assert earliest_kept(trail.engine)["records_from"] == (
@@ -212,4 +214,5 @@ def test_a_forged_audit_pruned_record_does_not_make_a_prune_empty_recent_records
     later = NOW + timedelta(days=60)
     trail.clock = lambda: later
     done = prune(trail, days=30, actor=CLI, now=later)
-    assert done is not None and done.first == 7
+    assert done is not None and done.first == 7 and done.record > forged["seq"] + 1
+    assert trail.verify().ok
