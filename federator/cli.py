@@ -128,9 +128,12 @@ def audit_verify(start: int, end: int | None, keys_source: str | None,
     except (ConfigError, offline.VerifyError) as e:
         raise click.ClickException(str(e)) from e
     if verdict.ok:
+        from federator.audit.retention_cli import pruned_words
+
+        pruned = pruned_words(verdict.pruned, verdict.count, start)
         click.echo(f"OK: {verdict.count} records verified" + (
             f", {len(held)} held checkpoint{'s' if len(held) != 1 else ''} contained"
-            if held else ""))
+            if held else "") + (f": {pruned}" if pruned else ""))
         return
     click.echo(f"BROKEN at record {verdict.first_bad_seq}: {verdict.reason} "
                f"({verdict.count} records verified before it)", err=True)
@@ -360,6 +363,15 @@ def settings_docs(output: str | None) -> None:
         return
     with open(output, "w", encoding="utf-8", newline="\n") as handle:
         handle.write(render())
+
+
+def _add_retention_commands() -> None:
+    from federator.audit.retention_cli import add_commands
+
+    add_commands(audit, _audit_trail)
+
+
+_add_retention_commands()
 
 
 def _add_registry_commands() -> None:

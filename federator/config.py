@@ -216,6 +216,11 @@ class Settings:
         60, "Seconds after which records added since the latest checkpoint get one of their "
         "own, signed by whichever broker process takes the lock (0: on count only).",
         minimum=0)
+    audit_retention_days: int | None = setting(
+        None, "Audit records older than this many days may be pruned (`federator audit prune`, "
+        "run as the tables' owner): their bodies go, their hashes stay, so the trail still "
+        "verifies. At least 30 (the trail's own reads look back up to a week).", minimum=30,
+        unset="never: nothing is pruned until a retention period is decided and set")
     audit_per_hour: int = setting(
         20, "Audit flag `volume_hour` when a practitioner makes more than this many lookups "
         "within an hour.")

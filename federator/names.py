@@ -49,6 +49,10 @@ AUDIT_CHECKPOINT_READ = "audit.checkpoint_read"
 AUDIT_PROOF_READ = "audit.proof_read"
 AUDIT_AUTHORITY_VIEWED = "audit.authority_viewed"
 AUDIT_SUBJECT_ACCESS = "audit.subject_access"
+#: retention: bodies older than the retention period removed (federator.audit.retention)
+AUDIT_PRUNED = "audit.pruned"
+#: an auditor's redaction of one sealed free text field (federator.audit.redaction)
+AUDIT_REDACTED = "audit.redacted"
 
 REGISTRY_REGISTERED = "registry.registered"
 REGISTRY_UPDATED = "registry.updated"

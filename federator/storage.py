@@ -54,9 +54,13 @@ audit_records = Table(
     Column("basis_type", String(40), nullable=True),
     # indexed with event, actor_id and at (migration 0004: ix_audit_records_child_actor)
     Column("child_pseudonym", String(64), nullable=True),
-    Column("body", Text, nullable=False),  # canonical JSON of the whole record
+    Column("body", Text, nullable=False),  # canonical JSON of the whole record; '' pruned
     Column("prev_hash", String(64), nullable=False, unique=True),
     Column("hash", String(64), nullable=False, unique=True),
+    # 0011_audit_retention: the sealed free text ({field: {salt, text}}), and the
+    # leaf hash of a pruned body (federator.audit.redaction, federator.audit.retention)
+    Column("texts", Text, nullable=True),
+    Column("leaf", String(64), nullable=True),
 )
 
 

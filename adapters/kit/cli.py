@@ -183,6 +183,38 @@ def witness_show(config_path: str) -> None:
         click.echo("witness: consistent", err=True)
 
 
+@witness.command("reset")
+@click.option("--config", "config_path", default=None,
+              type=click.Path(exists=True, dir_okay=False), help="The kit's TOML settings.")
+@click.option("--state", "state_path", default=None, type=click.Path(dir_okay=False),
+              help="Or the state file of `witness fetch`.")
+@click.option("--reason", required=True, help="Why (kept in the new state and the log).")
+def witness_reset(config_path: str | None, state_path: str | None, reason: str) -> None:
+    """Start witnessing again, after the broker's operators have answered for an
+    inconsistency: the held state is kept aside as FILE.reset-TIME (the evidence),
+    and the next checkpoint offered is held as the first. Restart a kit whose state
+    is in memory instead (it has no witness_path)."""
+    from adapters.kit.witness import WitnessStore, reset
+
+    if (config_path is None) == (state_path is None):
+        raise click.UsageError("give --config (a kit) or --state (witness fetch's file)")
+    if not reason.strip():
+        raise click.BadParameter("say why the witness is reset", param_hint="--reason")
+    if config_path is not None:
+        try:
+            state_path = str(load_settings(config_path).witness_path or "")
+        except SettingsError as e:
+            raise click.ClickException(f"{config_path}: {e}") from e
+        if not state_path:
+            raise click.ClickException(f"{config_path}: witness_path is not set: the state "
+                                       "is in the running kit's memory; restart the kit")
+    aside = reset(WitnessStore(state_path), reason.strip())
+    if aside is None:
+        click.echo("witness: nothing was held; nothing to reset")
+        return
+    click.echo(f"witness: reset; the previous state is kept as {aside}")
+
+
 @witness.command("fetch")
 @click.option("--broker", "broker_url", required=True,
               help="The broker's address, e.g. https://federator.example.")

@@ -9,7 +9,8 @@ On a fork or a shrink it raises it loudly: the state says ``inconsistent``
 hashes only), and the kit's admin gets an e-mail; the kit goes on answering.
 The held checkpoint stays as it was, the evidence: ``federator-adapter witness
 show`` prints it for ``federator audit verify --checkpoint``. After the broker's
-operators have answered for it, delete the state file to start again.
+operators have answered for it, ``federator-adapter witness reset`` starts again,
+keeping the old state aside (:func:`reset`).
 
 State lives in ``witness_path`` (JSON, replaced atomically; an ``flock``'d
 ``.lock`` file beside it, so gunicorn workers take turns) or, without one, in
@@ -105,6 +106,31 @@ class WitnessStore:
                     os.replace(tmp, self.path)
                 finally:
                     fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def reset(store: WitnessStore, reason: str, *, now: float | None = None) -> Path | None:
+    """Start witnessing again (after the broker's operators have answered for an
+    inconsistency, or the broker's trail was legitimately started anew): the held
+    state is kept aside, untouched, as ``<file>.reset-<time>`` (the evidence), and
+    the new state holds no checkpoint, only when and why it was reset and where the
+    old one went. The next checkpoint offered is then held as the first. Returns
+    where the old state went (None when nothing was held)."""
+    if store.path is None:
+        raise ValueError("the state is in the running kit's memory (no witness_path)")
+    stamp = int(now if now is not None else time.time())
+    with store.update() as state:
+        if not state:
+            return None
+        aside = store.path.with_name(f"{store.path.name}.reset-{stamp}")
+        aside.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+        held = state.get("checkpoint") if isinstance(state.get("checkpoint"), dict) else {}
+        status = state.get("status") or (CONSISTENT if held else NONE)
+        state.clear()
+        state["reset"] = {"at": datetime.fromtimestamp(stamp, UTC).isoformat(),
+                          "reason": reason, "previous": aside.name, "previous_status": status,
+                          "previous_tree_size": held.get("tree_size")}
+    log.warning("witness: reset (%s); the previous state is kept as %s", reason, aside.name)
+    return aside
 
 
 def held_of(state: dict[str, Any]) -> Checkpoint | None:

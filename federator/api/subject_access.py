@@ -64,6 +64,12 @@ class SubjectAccessAnswer(Schema):
     searched = fields.List(fields.String(), metadata={
         "description": "Which identities were searched: nhs_number, name_dob"})
     lookups = fields.List(fields.Nested(SubjectLookup))
+    records_from = fields.String(allow_none=True, metadata={
+        "description": "When the trail's oldest record still held was written (UTC): "
+                       "lookups before it are not in the report, their records pruned "
+                       "after the retention period; null for an empty trail"})
+    pruned_on = fields.String(allow_none=True, metadata={
+        "description": "When records were last pruned; null when never"})
     to_review = fields.List(fields.Nested(SubjectLookup), metadata={
         "description": "Safeguarding and section 47 lookups, and lookups found "
                        "through an authority's match: a person decides on these before "

@@ -6,7 +6,10 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from federator.audit.marks import Marks
 
 GENESIS = "0" * 64
 
@@ -27,10 +30,13 @@ class Verdict:
     count: int
     first_bad_seq: int | None = None
     reason: str | None = None
+    #: the pruned range walked (``marks.Marks.report``): its bodies gone, its hashes kept
+    pruned: tuple[dict[str, Any], ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         if self.ok:
-            return {"ok": True, "count": self.count}
+            return {"ok": True, "count": self.count,
+                    **({"pruned": list(self.pruned)} if self.pruned else {})}
         return {"ok": False, "count": self.count, "seq": self.first_bad_seq,
                 "reason": self.reason}
 
@@ -44,8 +50,11 @@ MIRRORED = ("at", "event", *INDEXED)
 
 
 def verify_chain(rows: Iterable[Mapping[str, Any]], *, start_prev: str = GENESIS,
-                 start_seq: int = 1) -> Verdict:
-    """Check seq continuity, links and hashes of stored rows, in seq order."""
+                 start_seq: int = 1, marks: Marks | None = None,
+                 complete: bool = True) -> Verdict:
+    """Check seq continuity, links and hashes of stored rows, in seq order. With
+    ``marks``, a pruned record (body ``''``) passes on its link and kept leaf hash,
+    and prunes and redactions are checked against the records that made them."""
     expected_prev, expected_seq, count = start_prev, start_seq, 0
     for row in rows:
         seq = int(row["seq"])
@@ -56,6 +65,12 @@ def verify_chain(rows: Iterable[Mapping[str, Any]], *, start_prev: str = GENESIS
             return Verdict(False, count, expected_seq, f"record {expected_seq} is missing")
         if row["prev_hash"] != expected_prev:
             return Verdict(False, count, seq, "link to the previous record is broken")
+        if marks is not None and row["body"] == "":
+            if not _hex64(row.get("leaf")):
+                return Verdict(False, count, seq, "its body is gone and its leaf hash with it")
+            marks.pruned(seq)
+            expected_prev, expected_seq, count = row["hash"], seq + 1, count + 1
+            continue
         if record_hash(row["prev_hash"], row["body"]) != row["hash"]:
             return Verdict(False, count, seq, "record content does not match its hash")
         try:
@@ -70,5 +85,20 @@ def verify_chain(rows: Iterable[Mapping[str, Any]], *, start_prev: str = GENESIS
         if altered:
             return Verdict(False, count, seq,
                            f"column {altered[0]} no longer matches the hashed record")
+        if marks is not None:
+            # an export's CSV carries no free text: nothing to check it with
+            problem = marks.record(seq, body, row.get("texts", ...))
+            if problem is not None:
+                return Verdict(False, count, *problem)
         expected_prev, expected_seq, count = row["hash"], seq + 1, count + 1
-    return Verdict(True, count)
+    if marks is None:
+        return Verdict(True, count)
+    problem = marks.finish(complete=complete)
+    if problem is not None:
+        return Verdict(False, count, *problem)
+    return Verdict(True, count, pruned=marks.report())
+
+
+def _hex64(value: Any) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(
+        c in "0123456789abcdef" for c in value)

@@ -15,6 +15,8 @@ import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from federator.audit.redaction import sealed_body
+
 FORMATS = ("jsonl", "csv")
 COLUMNS = ("seq", "at", "event", "lookup_id", "actor_id", "actor_role", "actor_organisation",
            "purpose", "basis_type", "child_pseudonym", "authorities", "outcomes", "flags",
@@ -23,8 +25,9 @@ _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
 def body_of(record: Mapping[str, Any]) -> dict[str, Any]:
-    """The record as hashed: everything but its own hashes."""
-    return {k: v for k, v in record.items() if k not in ("prev_hash", "hash")}
+    """The record as hashed: everything but its own hashes and, for a record that
+    seals its free text (format 2), the opened text, salts and redaction notes."""
+    return sealed_body(record)
 
 
 def jsonl_lines(records: Iterable[Mapping[str, Any]]) -> Iterator[str]:
@@ -57,8 +60,8 @@ def csv_row(record: Mapping[str, Any]) -> list[str]:
                              if isinstance(o, Mapping)),
         "flags": ";".join(str(f.get("flag")) if isinstance(f, Mapping) else str(f)
                           for f in flags),
-        "body": json.dumps(body_of(record), sort_keys=True, separators=(",", ":"),
-                           ensure_ascii=False),
+        "body": "" if record.get("pruned") else json.dumps(
+            body_of(record), sort_keys=True, separators=(",", ":"), ensure_ascii=False),
     }
     row = []
     for column in COLUMNS:

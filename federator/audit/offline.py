@@ -20,6 +20,7 @@ from typing import Any
 from federator.audit.chain import GENESIS, Verdict, canonical
 from federator.audit.checkpoints import BadCheckpoint, open_checkpoint, read_checkpoint
 from federator.audit.export import body_of
+from federator.audit.redaction import texts_of_view
 from federator.audit.verification import StoredCheckpoint, verify_trail
 from federator.config import Settings, declarations
 
@@ -121,6 +122,10 @@ def check_database(engine: Any) -> None:
     if not {"audit_records", "audit_checkpoints"} <= tables:
         raise VerifyError("the database holds no audit trail: run `federator db upgrade` "
                           "first (or check FEDERATOR_DATABASE_URL)")
+    columns = {c["name"] for c in inspect(engine).get_columns("audit_records")}
+    if not {"texts", "leaf"} <= columns:
+        raise VerifyError("the database's trail predates retention (migration "
+                          "0011_audit_retention): run `federator db upgrade` first")
 
 
 def verify_database(settings: Settings, *, start: int, end: int | None,
@@ -168,7 +173,12 @@ def export_rows(path: str) -> Iterator[dict[str, Any]]:
         record = json.loads(line)
         if not isinstance(record, dict):
             raise ValueError(f"line {number} is not a JSON object")
+        if record.get("pruned") is True:  # its body gone, its leaf hash kept
+            yield {"seq": int(record["seq"]), "body": "", "leaf": record.get("leaf"),
+                   "prev_hash": str(record.get("prev_hash")), "hash": str(record.get("hash"))}
+            continue
         yield {"seq": int(record["seq"]), "body": canonical(body_of(record)),
+               "texts": texts_of_view(record),
                "prev_hash": str(record.get("prev_hash")), "hash": str(record.get("hash"))}
 
 
@@ -191,5 +201,8 @@ def verify_export(path: str, jwks: Mapping[str, Any], held: Sequence[StoredCheck
     if early:
         raise VerifyError(f"{early[0].named()} ends before the export's first record "
                           f"({first['seq']}): it cannot be checked against this export")
+    # an export ends before the trail's head: a pruned record whose audit.pruned
+    # record is not in the file is not held against it
     return verify_trail(iter(rows), held, jwks=jwks, start_seq=first["seq"],
-                        start_prev=first["prev_hash"] if first["seq"] > 1 else GENESIS)
+                        start_prev=first["prev_hash"] if first["seq"] > 1 else GENESIS,
+                        complete=False)

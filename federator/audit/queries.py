@@ -11,9 +11,10 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Select, exists, select
 
 from federator.audit.pseudonym import child_pseudonym
+from federator.audit.redaction import open_record
 from federator.audit.tables import audit_authorities, audit_flags
 from federator.audit.tables import audit_child_refs as refs
-from federator.names import LOOKUP_COMPLETED, LOOKUP_EVENTS
+from federator.names import AUDIT_REDACTED, LOOKUP_COMPLETED, LOOKUP_EVENTS
 from federator.storage import audit_records as r
 
 
@@ -83,22 +84,53 @@ def _filtered(query: Select[Any], f: RecordFilter) -> Select[Any]:
     return query
 
 
+#: What a reader selects of a record: its body, the free text beside it, its hashes.
+READ = (r.c.seq, r.c.at, r.c.event, r.c.body, r.c.texts, r.c.leaf, r.c.prev_hash, r.c.hash)
+
+
 def decode(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {**json.loads(row["body"]), "prev_hash": row["prev_hash"], "hash": row["hash"]}
+    """A reader's view of a record: its sealed free text opened (``redaction``);
+    a pruned record's (body gone) says only when, what kind, and that it is pruned."""
+    if row["body"] == "":
+        return {"seq": row["seq"], "at": row["at"], "event": row["event"], "pruned": True,
+                "leaf": row["leaf"], "prev_hash": row["prev_hash"], "hash": row["hash"]}
+    return {**open_record(json.loads(row["body"]), row["texts"]),
+            "prev_hash": row["prev_hash"], "hash": row["hash"]}
+
+
+def with_redactions(conn: Connection, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each redacted record gets ``redactions``: field, when, by whom and why, from
+    the ``audit.redacted`` records its markers name."""
+    wanted = {int(s) for rec in records for s in (rec.get("redacted") or {}).values()
+              if isinstance(s, int)}
+    if not wanted:
+        return records
+    found = {row.seq: json.loads(row.body) for row in conn.execute(
+        select(r.c.seq, r.c.body).where(r.c.seq.in_(wanted), r.c.event == AUDIT_REDACTED))
+        if row.body}
+    for rec in records:
+        marks = rec.get("redacted") or {}
+        rec["redactions"] = [
+            {"field": field, "seq": by, "at": found.get(by, {}).get("at"),
+             "by": found.get(by, {}).get("actor_id"),
+             "role": found.get(by, {}).get("actor_role"),
+             "reason": found.get(by, {}).get("reason")}
+            for field, by in marks.items()]
+    return records
 
 
 def list_records(engine: Engine, f: RecordFilter, *, cursor: str | None = None,
                  limit: int = 50, newest_first: bool = True) -> Page:
     """Keyset paging on ``seq``: ``next_cursor`` is the last seq of this page."""
-    query = _filtered(select(r.c.seq, r.c.body, r.c.prev_hash, r.c.hash), f)
+    query = _filtered(select(*READ), f)
     if cursor is not None:
         after = int(cursor)
         query = query.where(r.c.seq < after if newest_first else r.c.seq > after)
     query = query.order_by(r.c.seq.desc() if newest_first else r.c.seq).limit(limit + 1)
     with engine.connect() as conn:
         rows = conn.execute(query).mappings().all()
+        records = with_redactions(conn, [decode(row) for row in rows[:limit]])
     more = len(rows) > limit
-    records = [decode(row) for row in rows[:limit]]
     return Page(records, str(records[-1]["seq"]) if more and records else None)
 
 
@@ -116,9 +148,8 @@ def iter_records(engine: Engine, f: RecordFilter, batch: int = 2000
 
 def get_record(engine: Engine, seq: int) -> dict[str, Any] | None:
     with engine.connect() as conn:
-        row = conn.execute(select(r.c.seq, r.c.body, r.c.prev_hash, r.c.hash)
-                           .where(r.c.seq == seq)).mappings().first()
-    return decode(row) if row else None
+        row = conn.execute(select(*READ).where(r.c.seq == seq)).mappings().first()
+        return with_redactions(conn, [decode(row)])[0] if row else None
 
 
 def child_pseudonyms(child: Mapping[str, Any], audit_key: str) -> tuple[list[str], list[str]]:
@@ -164,7 +195,7 @@ def lookups_of_child(engine: Engine, pseudonyms: Sequence[str], limit: int = 100
     with engine.connect() as conn:
         pseudonyms = matched_pseudonyms(conn, pseudonyms)
     f = RecordFilter(pseudonyms=tuple(pseudonyms))
-    query = _filtered(select(r.c.seq, r.c.body, r.c.prev_hash, r.c.hash), f).where(
+    query = _filtered(select(*READ), f).where(
         r.c.event.in_(LOOKUP_EVENTS)).order_by(r.c.seq).limit(limit)
     with engine.connect() as conn:
         return [decode(row) for row in conn.execute(query).mappings().all()]

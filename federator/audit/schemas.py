@@ -138,6 +138,10 @@ class VerdictSchema(Schema):
     count = fields.Integer()
     seq = fields.Integer()
     reason = fields.String()
+    pruned = fields.List(fields.Dict(), metadata={
+        "description": "The pruned range walked (first, last) and the audit.pruned "
+                       "records that pruned it (first, last, on, by, seq): bodies gone, "
+                       "hashes and leaves kept"})
 
 
 class CheckChildAnswer(Schema):

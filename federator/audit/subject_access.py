@@ -14,6 +14,9 @@ person decides whether to disclose them, not this code. So are lookups typed
 with other details that an authority matched to the same record
 (``found_by: record_match``): a person checks they are this child.
 
+The report says from when the trail holds records (``records_from``): older ones
+may have been pruned after the retention period (``federator.audit.retention``).
+
 ``build_report`` and the CSV writer are pure; ``subject_access`` reads the trail.
 """
 
@@ -30,6 +33,7 @@ from federator.audit.asked import asked as asked_ids
 from federator.audit.asked import asked_outcomes
 from federator.audit.export import cell as _cell
 from federator.audit.queries import child_pseudonyms, lookups_of_child
+from federator.audit.retention import earliest_kept
 from federator.names import LOOKUP_COMPLETED, LOOKUP_INTERRUPTED, LOOKUP_REQUESTED
 
 REVIEW_POWERS = ("children-act-1989-s47",)
@@ -95,7 +99,10 @@ def subject_access(engine: Engine, child: Mapping[str, Any], audit_key: str,
     """The report, and the pseudonyms searched (for the audit record)."""
     searched, pseudonyms = child_pseudonyms(child, audit_key)
     records = lookups_of_child(engine, pseudonyms, limit=10000)
-    return build_report(records, searched, request_reference, typed=pseudonyms), pseudonyms
+    report = build_report(records, searched, request_reference, typed=pseudonyms)
+    kept = earliest_kept(engine)  # lookups before it were pruned: the report says so
+    report.update(records_from=kept["records_from"], pruned_on=kept["pruned_on"])
+    return report, pseudonyms
 
 
 def searched_words(searched: Iterable[str]) -> list[str]:

@@ -20,6 +20,7 @@ from federator.audit.checkpoints import Checkpoint, sign_checkpoint
 from federator.audit.flags import FlagLimits, alert_flags, completion_flags, lookup_flags
 from federator.audit.history import load_history, matched_history
 from federator.audit.merkle import frontier_extend, frontier_root, leaf_hash
+from federator.audit.redaction import open_record, seal
 from federator.audit.tables import (
     audit_authorities,
     audit_checkpoints,
@@ -163,11 +164,12 @@ class AuditTrail:
                                       self.flag_limits)
             if flags_:
                 record["flags"] = flags_
-        body = canonical(record)
+        hashed, texts = seal(record)  # free text by its salted hash: redactable (format 2)
+        body = canonical(hashed)
         digest = record_hash(prev, body)
-        row = {k: record.get(k) for k in INDEXED}
+        row = {k: hashed.get(k) for k in INDEXED}
         conn.execute(_INSERT, {"seq": seq, "at": record["at"], "event": event, "body": body,
-                               "prev_hash": prev, "hash": digest, **row})
+                               "prev_hash": prev, "hash": digest, "texts": texts, **row})
         authorities = sorted(_authorities(record))
         if authorities:
             conn.execute(audit_authorities.insert(),
@@ -179,7 +181,8 @@ class AuditTrail:
                         if isinstance(f, Mapping) and f.get("flag")})
         if flags:
             conn.execute(audit_flags.insert(), [{"seq": seq, "flag": f} for f in flags])
-        return {**record, "prev_hash": prev, "hash": digest}
+        return {**record, **({"sealed": hashed["sealed"]} if texts else {}),
+                "prev_hash": prev, "hash": digest}
 
     # -- checkpoints ----------------------------------------------------------------
 
@@ -238,8 +241,7 @@ class AuditTrail:
         head = conn.execute(heads.order_by(audit_records.c.seq.desc()).limit(1)).first()
         if head is None or head.seq <= size:
             return None
-        bodies = (b.encode() for b in self._bodies(conn, size + 1, head.seq))
-        frontier, size = frontier_extend(frontier, size, (leaf_hash(b) for b in bodies))
+        frontier, size = frontier_extend(frontier, size, self._leaves(conn, size + 1, head.seq))
         if size != head.seq:
             return None  # a gap: verify will name it
         cp = sign_checkpoint(Checkpoint(
@@ -287,7 +289,7 @@ class AuditTrail:
     def leaf_hashes(self, size: int) -> list[bytes]:
         """RFC 9162 leaf hashes of records 1..size, for proofs."""
         with self.engine.connect() as conn:
-            return [leaf_hash(b.encode()) for b in self._bodies(conn, 1, size)]
+            return list(self._leaves(conn, 1, size))
 
     @staticmethod
     def _latest_stored(conn: Connection) -> StoredCheckpoint | None:
@@ -299,11 +301,13 @@ class AuditTrail:
                                 tuple(json.loads(row["frontier"])))
 
     @staticmethod
-    def _bodies(conn: Connection, first: int, last: int, batch: int = 5000) -> Iterator[str]:
+    def _leaves(conn: Connection, first: int, last: int, batch: int = 5000
+                ) -> Iterator[bytes]:
+        """RFC 9162 leaf hashes of records first..last (a pruned record's is kept)."""
         cursor = first
         while cursor <= last:
             chunk = conn.execute(
-                select(audit_records.c.seq, audit_records.c.body)
+                select(audit_records.c.seq, audit_records.c.body, audit_records.c.leaf)
                 .where(audit_records.c.seq >= cursor, audit_records.c.seq <= last)
                 .order_by(audit_records.c.seq).limit(batch)).all()
             if not chunk:
@@ -311,7 +315,7 @@ class AuditTrail:
             for row in chunk:
                 if row.seq != cursor:
                     return
-                yield row.body
+                yield bytes.fromhex(row.leaf) if row.body == "" else leaf_hash(row.body.encode())
                 cursor += 1
 
     # -- reading and verifying --------------------------------------------------------
@@ -325,8 +329,8 @@ class AuditTrail:
             query = query.where(audit_records.c.lookup_id == lookup_id)
         with self.engine.connect() as conn:
             rows = conn.execute(query.limit(limit)).mappings().all()
-        return [{**json.loads(r["body"]), "prev_hash": r["prev_hash"], "hash": r["hash"]}
-                for r in rows]
+        return [{**open_record(json.loads(r["body"]), r["texts"]),
+                 "prev_hash": r["prev_hash"], "hash": r["hash"]} for r in rows if r["body"]]
 
     def verify(self, *, start: int = 1, end: int | None = None, batch: int = 5000,
                jwks: Mapping[str, Any] | None = None,
@@ -353,6 +357,7 @@ class AuditTrail:
                 while end is None or cursor <= end:
                     query = (select(audit_records.c.seq, audit_records.c.body,
                                     audit_records.c.prev_hash, audit_records.c.hash,
+                                    audit_records.c.texts, audit_records.c.leaf,
                                     *(audit_records.c[k] for k in MIRRORED))
                              .where(audit_records.c.seq >= cursor)
                              .order_by(audit_records.c.seq).limit(batch))

@@ -17,6 +17,7 @@ from typing import Any
 
 from federator.audit.chain import GENESIS, Verdict, verify_chain
 from federator.audit.checkpoints import BadCheckpoint, Checkpoint, open_checkpoint
+from federator.audit.marks import Marks
 from federator.audit.merkle import frontier_push, frontier_root, leaf_hash
 
 
@@ -37,11 +38,14 @@ class StoredCheckpoint:
 
 def verify_trail(rows: Iterable[Mapping[str, Any]], checkpoints: Sequence[StoredCheckpoint],
                  *, jwks: Mapping[str, Any] | None, start_seq: int = 1,
-                 start_prev: str = GENESIS, end: int | None = None) -> Verdict:
+                 start_prev: str = GENESIS, end: int | None = None,
+                 complete: bool | None = None) -> Verdict:
     """``rows`` in seq order from ``start_seq``. The Merkle root is checked only
     when the walk starts at record 1; signatures and chain heads always.
     ``checkpoints`` are the trail's own and any held elsewhere (``source`` set):
-    a trail shorter than any of them, or holding another tree at its size, fails."""
+    a trail shorter than any of them, or holding another tree at its size, fails.
+    ``complete`` (default: no ``end``): the rows reach the trail's head, so every
+    pruned body and redacted text must be accounted for by a record among them."""
     wanted = sorted((c for c in checkpoints if c.tree_size >= start_seq
                      and (end is None or c.tree_size <= end)), key=lambda c: c.tree_size)
     by_size: dict[int, list[StoredCheckpoint]] = {}
@@ -82,17 +86,20 @@ def verify_trail(rows: Iterable[Mapping[str, Any]], checkpoints: Sequence[Stored
             yield row  # verify_chain checks it before asking for the next one
             state["last"] = int(row["seq"])
             if with_root:
-                frontier_push(frontier, state["last"] - 1, leaf_hash(row["body"].encode()))
+                frontier_push(frontier, state["last"] - 1, bytes.fromhex(row["leaf"])
+                              if row["body"] == "" else leaf_hash(row["body"].encode()))
             failure = check(row)
             if failure is not None:
                 state["failure"] = failure
                 return
 
-    verdict = verify_chain(feed(), start_prev=start_prev, start_seq=start_seq)
+    verdict = verify_chain(feed(), start_prev=start_prev, start_seq=start_seq,
+                           marks=Marks(), complete=end is None if complete is None
+                           else complete)
+    if state["failure"] is not None:  # a checkpoint failed: the walk stopped there
+        return state["failure"]
     if not verdict.ok:
         return verdict
-    if state["failure"] is not None:
-        return state["failure"]
     beyond = [c for c in wanted if c.tree_size > state["last"]]
     if beyond:
         missing = state["last"] + 1

@@ -31,6 +31,7 @@ from federator.audit import queries
 from federator.audit.alerts import Alert, recent_alerts
 from federator.audit.export import lines
 from federator.audit.flags import FLAGS
+from federator.audit.redaction import VIEW_KEYS, redactable
 from federator.audit.schemas import CheckChildBody, ExportQuery, RecordQuery
 from federator.auth.access import require_page_roles
 from federator.names import (
@@ -158,9 +159,10 @@ def record(seq: int) -> Any:
     if found is None:
         abort(404)
     covering = _services().trail.covering(seq)
-    detail = {k: v for k, v in found.items()
-              if k not in ("seq", "at", "event", "flags", "prev_hash", "hash")}
+    detail = {k: v for k, v in found.items() if k not in (
+        "seq", "at", "event", "flags", "prev_hash", "hash", *VIEW_KEYS, "sealed", "leaf")}
     return auditor_page("web/audit/record.html", record=found, row=record_row(found),
+                        redactable=redactable(found), redactions=found.get("redactions") or [],
                         detail=[(k, v if isinstance(v, str) else json.dumps(v))
                                 for k, v in sorted(detail.items())],
                         checkpoint=covering.public() if covering else None,

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
+from federator.audit.redaction import open_record
 from federator.names import (
     DECLINED,
     ERROR,
@@ -96,11 +97,12 @@ def outcome_words(outcomes: Mapping[str, int]) -> list[str]:
 
 def recent_lookups(engine: Engine, actor_id: str, limit: int = 20) -> list[RecentLookup]:
     """The actor's last ``limit`` lookups (their requested and completed records)."""
-    query = (select(audit_records.c.body)
+    query = (select(audit_records.c.body, audit_records.c.texts)
              .where(audit_records.c.actor_id == actor_id)
              .where(audit_records.c.event.in_(EVENTS))
              .order_by(audit_records.c.seq.desc()).limit(limit * 2 + 10))
     with engine.connect() as conn:
-        bodies = conn.execute(query).scalars().all()
-    records = [json.loads(b) for b in reversed(bodies)]
+        rows = conn.execute(query).all()
+    records = [open_record(json.loads(row.body), row.texts) for row in reversed(rows)
+               if row.body]
     return summarise(records)[:limit]

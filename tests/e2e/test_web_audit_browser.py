@@ -95,6 +95,22 @@ def test_auditor_pages_in_a_real_browser(fed: Federation, browser: Any,
     assert "consent was not sought" in page.locator("#record-flags").inner_text()
     checked(page, "audit-record")
 
+    # redact a free text field of it, with a reason (issue 18)
+    record_url = page.url
+    page.locator("#record-redact-links a").first.click()
+    page.wait_for_url("**/redact/*")
+    checked(page, "audit-redact")
+    page.click("button.govuk-button--warning")
+    page.locator(".govuk-error-summary").wait_for()
+    assert "Say why you are redacting this text" in page.locator(
+        ".govuk-error-summary").inner_text()
+    assert axe_violations(page) == []
+    page.fill("#reason", "Names a third party")
+    page.click("button.govuk-button--warning")
+    page.wait_for_url(record_url)
+    assert "Names a third party" in page.locator("#record-redactions").inner_text()
+    checked(page, "audit-record-redacted")
+
     # was this child looked up?
     page.click("text=Was this child looked up?")
     page.wait_for_url("**/audit/check-child")

@@ -175,9 +175,14 @@ def copy_trail(source: Engine, url: str) -> Engine:
 
 
 def bodies(engine: Engine) -> list[dict[str, Any]]:
+    """Each record's body, with the sealed free text beside it (``TEXTS``) that a
+    rechaining insider carries along."""
     with engine.connect() as conn:
-        return [json.loads(b) for b in conn.execute(
-            select(audit_records.c.body).order_by(audit_records.c.seq)).scalars()]
+        return [{**json.loads(row.body), TEXTS: row.texts} for row in conn.execute(
+            select(audit_records.c.body, audit_records.c.texts).order_by(audit_records.c.seq))]
+
+
+TEXTS = "__texts"
 
 
 def rechain(engine: Engine, records: list[dict[str, Any]], *, keep_checkpoints_to: int = 0
@@ -186,10 +191,12 @@ def rechain(engine: Engine, records: list[dict[str, Any]], *, keep_checkpoints_t
     every hash, and drop the checkpoints that would give it away."""
     prev, rows = GENESIS, []
     for seq, record in enumerate(records, start=1):
+        record = dict(record)
+        texts = record.pop(TEXTS, None)
         body = canonical({**record, "seq": seq})
         digest = record_hash(prev, body)
         rows.append({"seq": seq, "at": record["at"], "event": record["event"], "body": body,
-                     "prev_hash": prev, "hash": digest,
+                     "prev_hash": prev, "hash": digest, "texts": texts,
                      **{k: record.get(k) for k in INDEXED}})
         prev = digest
     with insider(engine) as conn:

@@ -151,6 +151,14 @@ def test_every_route_admits_exactly_the_roles_the_access_table_names(
                     assert "/sign-in" not in response.headers.get("Location", ""), where
     got_request_exception.disconnect(record, app)
     assert checked > 0
+    # the redaction routes are in the matrix, for auditors alone (issue 18)
+    redacting = {rule.rule: rule.endpoint.partition(".")[0] for rule in app.url_map.iter_rules()
+                 if "/redact" in rule.rule}
+    assert set(redacting) == {"/api/v1/audit/records/<int:seq>/redact",
+                              "/audit/records/<int:seq>/redact/<any(\"purpose\", "
+                              "\"justification\", \"basis.justification\", "
+                              "\"basis.reference\"):field>"}, redacting
+    assert {ACCESS[b] for b in redacting.values()} == {("auditor",)}
     assert server_errors == [], "server errors:\n" + "\n".join(server_errors)
     app.extensions["federator"].engine.dispose()
 

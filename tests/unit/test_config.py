@@ -270,6 +270,7 @@ DEFAULTS = {
     "FEDERATOR_METRICS_TOKEN": "",
     "FEDERATOR_AUDIT_CHECKPOINT_EVERY": 1000,
     "FEDERATOR_AUDIT_CHECKPOINT_INTERVAL_S": 60,
+    "FEDERATOR_AUDIT_RETENTION_DAYS": None,  # never pruned until a period is decided
     "FEDERATOR_AUDIT_PER_HOUR": 20,
     "FEDERATOR_AUDIT_PER_DAY": 80,
     "FEDERATOR_AUDIT_OFFICE_HOURS": "08:00-18:00",
@@ -287,7 +288,7 @@ DEFAULTS = {
 MINIMUMS = {"FEDERATOR_KEY_OVERLAP_S": 0, "FEDERATOR_DEADLINE_DEFAULT_MS": 100,
             "FEDERATOR_DEADLINE_MAX_MS": 100, "FEDERATOR_MAX_ANSWER_BYTES": 1024,
             "FEDERATOR_AUDIT_CHILD_ORGANISATIONS": 2, "FEDERATOR_AUDIT_CHECKPOINT_INTERVAL_S": 0,
-            "FEDERATOR_AUDIT_SUSTAINED_HOURS": 0}
+            "FEDERATOR_AUDIT_SUSTAINED_HOURS": 0, "FEDERATOR_AUDIT_RETENTION_DAYS": 30}
 
 DECLARED = {d.variable: d for d in declarations()}
 WHOLE_NUMBERS = [d for d in declarations() if d.kind is int]
@@ -334,7 +335,8 @@ def test_the_documentation_lists_every_variable_with_its_default_and_minimum():
             if line.startswith("| `FEDERATOR_")}
     assert set(rows) == set(DEFAULTS)
     for d in WHOLE_NUMBERS:
-        assert f"at least {d.minimum} | `{d.default}` |" in rows[d.variable]
+        default = f"`{d.default}`" if d.default is not None else d.unset  # optional: says so
+        assert f"at least {d.minimum} | {default} |" in rows[d.variable]
     assert "`FEDERATOR_OIDC_CLIENT_ID`, else `federator`" in rows["FEDERATOR_OIDC_AUDIENCE"]
 
 
@@ -365,7 +367,7 @@ def test_a_whole_number_setting_reads_its_minimum_and_a_trimmed_value(d):
     low = {"FEDERATOR_DEADLINE_DEFAULT_MS": "100"}  # at most FEDERATOR_DEADLINE_MAX_MS
     at_minimum = Settings.from_env(production(**{**low, d.variable: str(d.minimum)}))
     assert getattr(at_minimum, d.name) == d.minimum
-    value = d.default + 7
+    value = (d.default if d.default is not None else d.minimum) + 7
     read = Settings.from_env(production(**{d.variable: f" {value} "}))
     assert getattr(read, d.name) == value
 

@@ -33,6 +33,7 @@ OUTPUT_SCHEMAS = {
     "federator.api.subject_access.SubjectAuthorityOutcome",
     "federator.api.subject_access.SubjectLookup",
     "federator.api.subject_access.SubjectAccessAnswer",
+    "federator.api.audit_redaction.RedactionAnswer",
     "federator.lookup.schemas.AuthorityOutcomeSchema",
     "federator.lookup.schemas.ProfessionalSchema",
     "federator.lookup.schemas.ContactSchema", "federator.lookup.schemas.NoticeSchema",

@@ -339,3 +339,33 @@ def test_witness_fetch_holds_and_checks_for_an_authority_without_the_kit(broker,
                                                 f"http://127.0.0.1:{_closed_port()}",
                                                 "--state", str(tmp_path / "x.json")])
     assert unreachable.exit_code == 2
+
+
+def test_witness_reset_keeps_the_evidence_aside_and_starts_again(broker, tmp_path):
+    state = tmp_path / "witness.json"
+    fetch = ["witness", "fetch", "--broker", broker.url, "--state", str(state)]
+    assert CliRunner().invoke(kit_main, fetch).exit_code == 0
+    broker.rewrite(1)
+    assert CliRunner().invoke(kit_main, fetch).exit_code == 1  # inconsistent, and stays so
+    evidence = json.loads(state.read_text())
+    assert CliRunner().invoke(kit_main, fetch).exit_code == 1
+    reset = ["witness", "reset", "--state", str(state)]
+    for args, words in [(reset, "Missing option '--reason'"),
+                        ([*reset, "--reason", "  "], "say why the witness is reset"),
+                        (["witness", "reset", "--reason", "x"], "give --config"),
+                        ([*reset, "--reason", "x", "--config", str(state)], "give --config")]:
+        refused = CliRunner().invoke(kit_main, args)
+        assert refused.exit_code == 2 and words in refused.output, refused.output
+    done = CliRunner().invoke(kit_main, [*reset, "--reason", "broker restored, INC-42"])
+    assert done.exit_code == 0, done.output
+    (aside,) = tmp_path.glob("witness.json.reset-*")
+    assert json.loads(aside.read_text()) == evidence  # kept as it was
+    note = json.loads(state.read_text())["reset"]
+    assert note["reason"] == "broker restored, INC-42" and note["previous"] == aside.name
+    assert note["previous_status"] == "inconsistent"
+    again = CliRunner().invoke(kit_main, fetch)
+    assert again.exit_code == 0 and "witness: consistent" in again.output
+    assert "holding the checkpoint of" in again.output
+    empty = CliRunner().invoke(kit_main, ["witness", "reset", "--state",
+                                          str(tmp_path / "none.json"), "--reason", "x"])
+    assert empty.exit_code == 0 and "nothing to reset" in empty.output
