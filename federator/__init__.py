@@ -46,6 +46,8 @@ BLUEPRINTS = (
     "federator.web.receipts",
     "federator.api.subject_access",
     "federator.web.audit_pages",
+    "federator.web.audit_queue_pages",
+    "federator.web.audit_overview_pages",
     "federator.web.subject_access_pages",
     "federator.web.audit_authority_pages",
     "federator.web.registry_pages",

@@ -50,8 +50,7 @@ def summary(bars: Sequence[tuple[str, float]], unit: str) -> str:
         return f"No {unit} in this period."
     label, top = max(bars, key=lambda pair: pair[1])
     total = sum(v for _, v in bars)
-    return (f"{_number(total)} {unit} in all over {len(bars)} bars; the highest is "
-            f"{label}, with {_number(top)}.")
+    return f"{_number(total)} {unit} in all; the highest is {label}, with {_number(top)}."
 
 
 def column_chart(chart_id: str, title: str, bars: Sequence[tuple[str, float]], *,

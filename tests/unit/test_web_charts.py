@@ -38,7 +38,7 @@ def test_a_column_chart_is_a_named_described_image_with_one_bar_per_figure():
     assert svg.get("aria-labelledby") == "daily-title daily-desc"
     assert svg.find(f"{SVG}title").text == "Lookups a day"  # type: ignore[union-attr]
     desc = svg.find(f"{SVG}desc").text  # type: ignore[union-attr]
-    assert desc == "14 lookups in all over 3 bars; the highest is 3 Dec, with 10."
+    assert desc == "14 lookups in all; the highest is 3 Dec, with 10."
     drawn = bars(svg)
     assert [(label, value) for label, value, _ in drawn] == [
         ("1 Dec", 4), ("2 Dec", 0), ("3 Dec", 10)]
