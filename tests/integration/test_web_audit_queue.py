@@ -17,10 +17,13 @@ from typing import Any
 import pytest
 import requests
 from flask.testing import FlaskClient
+from sqlalchemy import update
+from support.insider import insider
 
 from federator.config import Settings
 from federator.demo.federation import Federation, start_federation
 from federator.demo.world import Child
+from federator.storage import audit_records
 
 pytestmark = pytest.mark.integration
 
@@ -89,11 +92,219 @@ def events(fed: Federation, prefix: str) -> list[dict[str, Any]]:
     return [r for r in trail.records(limit=100000) if r["event"].startswith(prefix)]
 
 
-def test_smoke(fed, looked_up):
+
+def rows_on(page: str) -> list[int]:
+    return [int(s) for s in re.findall(r'<tr class="govuk-table__row" id="lookup-(\d+)"', page)]
+
+
+def test_one_row_per_lookup_in_plain_words_linking_its_records(fed, looked_up):
     client = client_as(fed, AUDITOR)
-    for url in ("/audit/lookups", "/audit/queue", f"/audit/cases/{looked_up['urgent']['seq']}",
-                "/audit/practitioner", "/audit/practitioner?actor=demo-practitioner-1",
-                "/audit/overview"):
-        page = client.get(url, headers=HTML)
-        assert page.status_code == 200, (url, page.get_data(as_text=True)[-3000:])
-        print(url, text_of(page.get_data(as_text=True))[:3000])
+    page = client.get("/audit/lookups", headers=HTML)
+    assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
+    body = page.get_data(as_text=True)
+    plain, urgent, refused = looked_up["plain"], looked_up["urgent"], looked_up["refused"]
+    completions = {r["lookup_id"]: r for r in events(fed, "lookup.completed")}
+    rows = rows_on(body)
+    assert rows[:3] == [refused["seq"], urgent["seq"], plain["seq"]]  # newest first
+    assert not set(rows) & {c["seq"] for c in completions.values()}  # joined, not rows
+    words = text_of(body)
+    for event in ("lookup.requested", "lookup.completed", "lookup.refused"):
+        assert event not in words  # plain words, no event codes
+    assert '{"' not in body and "&#34;" not in body  # no JSON
+    assert f"Refused {refused['seq']}" in words
+    assert "Consent, reference CASE-1" in words
+    assert "Safeguarding basis: consent was not sought." in words
+    assert re.search(r"\d{1,2} \w{3} 20\d\d, \d\d:\d\d (GMT|BST)", words)
+    assert "knew the child" in words
+    for lookup in (plain, urgent):
+        done = completions[lookup["lookup_id"]]
+        assert f'href="/audit/records/{lookup["seq"]}"' in body
+        assert f'href="/audit/records/{done["seq"]}"' in body
+        assert f'href="/audit/cases/{lookup["seq"]}"' in body
+    assert 'href="/audit/practitioner?actor=demo-practitioner-1"' in body
+    assert looked_up["child"].nhs_number not in body
+    [listed] = [r for r in events(fed, "audit.lookups_listed") if not r["query"]][-1:]
+    assert listed["actor_id"] == "auditor-7" and listed["via"] == "web"
+
+
+def test_lookup_filters_and_their_errors(fed, looked_up):
+    client = client_as(fed, AUDITOR)
+    flagged = client.get("/audit/lookups?flagged=true", headers=HTML).get_data(as_text=True)
+    assert looked_up["urgent"]["seq"] in rows_on(flagged)
+    assert (looked_up["plain"]["seq"] in rows_on(flagged)) == bool(looked_up["plain"]["flags"])
+    only = client.get("/audit/lookups?flag=safeguarding_basis", headers=HTML)
+    assert rows_on(only.get_data(as_text=True)) == [looked_up["urgent"]["seq"]]
+    refused = client.get("/audit/lookups?kind=refused", headers=HTML).get_data(as_text=True)
+    assert rows_on(refused) == [looked_up["refused"]["seq"]]
+    bad = client.get("/audit/lookups?from=yesterday&kind=x&flag=nope", headers=HTML)
+    assert bad.status_code == 422
+    body = bad.get_data(as_text=True)
+    for name in ("from", "kind", "flag"):
+        assert f'href="#filter-{name}"' in body and f'id="filter-{name}-error"' in body
+    assert 'value="yesterday"' in body
+
+
+def test_the_queue_and_a_review_written_to_the_trail_and_read_back(fed, looked_up):
+    client = client_as(fed, AUDITOR)
+    case = looked_up["urgent"]["seq"]
+    queue = client.get("/audit/queue", headers=HTML).get_data(as_text=True)
+    assert case in rows_on(queue) and "Open" in text_of(queue)
+    page = client.get(f"/audit/cases/{case}", headers=HTML).get_data(as_text=True)
+    assert "Nobody has reviewed this lookup yet." in page
+    posted = client.post(f"/audit/cases/{case}", data={
+        "csrf_token": csrf(page), "based_on": "0", "state": "raised_with_manager",
+        "outcome": "Manager asked to confirm the safeguarding basis", "note": "Call booked"})
+    assert posted.status_code == 303 and posted.headers["Location"].endswith(
+        f"/audit/cases/{case}#review-history")
+    [written] = [r for r in events(fed, "audit.review.") if r["case"] == case]
+    assert written["event"] == "audit.review.raised_with_manager"
+    assert written["actor_id"] == "auditor-7" and written["via"] == "web"
+    assert written["outcome"] == "Manager asked to confirm the safeguarding basis"
+    assert written["note"] == "Call booked" and written["based_on"] == 0
+    shown = text_of(client.get(f"/audit/cases/{case}", headers=HTML).get_data(as_text=True))
+    assert "Raised with the practitioner's manager: Manager asked to confirm" in \
+        shown.replace("&#39;", "'")
+    assert "auditor-7 (Leeds City Council)" in shown and "Call booked" in shown
+    assert case not in rows_on(client.get("/audit/queue", headers=HTML).get_data(as_text=True))
+    raised = client.get("/audit/queue?state=raised_with_manager", headers=HTML)
+    assert rows_on(raised.get_data(as_text=True)) == [case]
+
+    # another auditor, working from the page as it was before the change: refused
+    other = client_as(fed, OTHER)
+    token = csrf(other.get("/audit/queue", headers=HTML).get_data(as_text=True))
+    stale = other.post(f"/audit/cases/{case}", headers=HTML, data={
+        "csrf_token": token, "based_on": "0", "state": "no_concern", "outcome": "fine"})
+    assert stale.status_code == 409
+    assert "Another auditor changed this review" in stale.get_data(as_text=True)
+    # a note naming the child is refused on its field; nothing is written
+    fresh = other.get(f"/audit/cases/{case}", headers=HTML).get_data(as_text=True)
+    based_on = re.search(r'name="based_on" id="review-based_on" value="(\d+)"', fresh)
+    assert based_on and int(based_on.group(1)) == written["seq"]
+    bad = other.post(f"/audit/cases/{case}", headers=HTML, data={
+        "csrf_token": csrf(fresh), "based_on": based_on.group(1), "state": "referred",
+        "outcome": "Referred to the LADO", "note": f"NHS {looked_up['child'].nhs_number}"})
+    assert bad.status_code == 422
+    body = bad.get_data(as_text=True)
+    assert 'href="#review-note"' in body and "must not identify the child" in body
+    assert [r["seq"] for r in events(fed, "audit.review.") if r["case"] == case] == [
+        written["seq"]]
+    viewed = [r for r in events(fed, "audit.case_viewed") if r["case"] == case]
+    assert {r["actor_id"] for r in viewed} == {"auditor-7", "auditor-8"}
+    assert fed.app.extensions["federator"].trail.verify().ok
+
+
+def test_a_review_edited_in_the_database_breaks_the_trail_the_page_shows(fed, looked_up):
+    client = client_as(fed, AUDITOR)
+    case = looked_up["plain"]["seq"]
+    page = client.get(f"/audit/cases/{case}", headers=HTML).get_data(as_text=True)
+    assert client.post(f"/audit/cases/{case}", data={
+        "csrf_token": csrf(page), "based_on": "0", "state": "referred",
+        "outcome": "Referred to the designated officer"}).status_code == 303
+    [review] = [r for r in events(fed, "audit.review.") if r["case"] == case]
+    engine = fed.app.extensions["federator"].engine
+    with insider(engine) as conn:  # quietly "close" it as no concern
+        original = conn.execute(audit_records.select().where(
+            audit_records.c.seq == review["seq"])).mappings().one()
+        conn.execute(update(audit_records).where(audit_records.c.seq == review["seq"]).values(
+            event="audit.review.no_concern",
+            body=original["body"].replace("audit.review.referred", "audit.review.no_concern")))
+    try:
+        page = client.get(f"/audit/cases/{case}", headers=HTML).get_data(as_text=True)
+        client.post("/audit/verify", data={"csrf_token": csrf(page),
+                                           "next": f"/audit/cases/{case}"})
+        shown = client.get(f"/audit/cases/{case}", headers=HTML).get_data(as_text=True)
+        assert f"The trail does not verify: record {review['seq']}" in shown
+    finally:
+        with insider(engine) as conn:
+            conn.execute(update(audit_records).where(audit_records.c.seq == review["seq"])
+                         .values(event=original["event"], body=original["body"]))
+    page = client.get("/audit/lookups", headers=HTML).get_data(as_text=True)
+    client.post("/audit/verify", data={"csrf_token": csrf(page), "next": "/audit/lookups"})
+
+
+def svg_bars(page: str, chart_id: str) -> dict[str, float]:
+    svg = re.search(rf'<svg [^>]*id="{chart_id}".*?</svg>', page, re.S)
+    assert svg, chart_id
+    assert 'role="img"' in svg.group(0) and f'aria-labelledby="{chart_id}-title' in svg.group(0)
+    return {label.replace("&#39;", "'"): float(value) for label, value in re.findall(
+        r'data-label="([^"]*)" data-value="([^"]*)"', svg.group(0))}
+
+
+def table_figures(page: str, table_id: str) -> dict[str, list[str]]:
+    table = re.search(rf'<table [^>]*id="{table_id}".*?</table>', page, re.S)
+    assert table, table_id
+    rows = re.findall(r'<th scope="row" class="govuk-table__header">([^<]*)</th>(.*?)</tr>',
+                      table.group(0), re.S)
+    return {label.replace("&#39;", "'"): re.findall(r'numeric">([^<]*)</td>', cells)
+            for label, cells in rows}
+
+
+def test_the_overview_draws_the_figures_its_tables_give(fed, looked_up):
+    client = client_as(fed, AUDITOR)
+    page = client.get("/audit/overview", headers=HTML)
+    assert page.status_code == 200
+    body = page.get_data(as_text=True)
+    daily, daily_table = svg_bars(body, "overview-daily"), table_figures(body, "daily-table")
+    assert len(daily) == 30 and {k: [str(int(v))] for k, v in daily.items()} == daily_table
+    heads = [*events(fed, "lookup.requested"), *events(fed, "lookup.refused")]
+    assert sum(daily.values()) == len(heads)
+    flags = svg_bars(body, "overview-flags")
+    assert flags["Safeguarding basis: consent not sought"] >= 1
+    assert {k: [str(int(v))] for k, v in flags.items()} == table_figures(body, "flags-table")
+    organisations = table_figures(body, "organisations-table")
+    assert organisations["Leeds City Council"][0] == str(len(heads))
+    share = table_figures(body, "out-of-hours-table")
+    assert sum(int(v[0]) for v in share.values()) == len(heads)
+    assert "<script" not in re.sub(r'<script type="module"[^>]*></script>|<script nonce[^>]*>'
+                                   r'[^<]*</script>', "", body)  # no script draws a chart
+    assert events(fed, "audit.overview_viewed")[-1]["actor_id"] == "auditor-7"
+    too_long = client.get("/audit/overview?from=2020-01-01&to=2026-01-01", headers=HTML)
+    assert too_long.status_code == 422 and 'href="#filter-from"' in too_long.get_data(
+        as_text=True)
+
+
+def test_a_practitioners_page(fed, looked_up):
+    client = client_as(fed, AUDITOR)
+    empty = client.get("/audit/practitioner", headers=HTML)
+    assert empty.status_code == 200 and 'id="filter-actor"' in empty.get_data(as_text=True)
+    page = client.get("/audit/practitioner?actor=demo-practitioner-1", headers=HTML)
+    body = page.get_data(as_text=True)
+    assert page.status_code == 200
+    mine = [r for r in [*events(fed, "lookup.requested"), *events(fed, "lookup.refused")]
+            if r["actor_id"] == "demo-practitioner-1"]
+    assert set(rows_on(body)) == {r["seq"] for r in mine}
+    hours = svg_bars(body, "practitioner-hours")
+    assert len(hours) == 24 and sum(hours.values()) == len(mine)
+    assert svg_bars(body, "practitioner-flags")["Safeguarding basis: consent not sought"] >= 1
+    assert f"{len(mine)} lookups" in text_of(body)
+    [viewed] = events(fed, "audit.practitioner_viewed")[-1:]
+    assert viewed["actor"] == "demo-practitioner-1" and viewed["actor_id"] == "auditor-7"
+    nobody = client.get("/audit/practitioner?actor=nobody-9", headers=HTML)
+    assert 'id="no-lookups"' in nobody.get_data(as_text=True)
+
+
+ROUTES = [("GET", "/audit/lookups"), ("GET", "/audit/queue"), ("GET", "/audit/cases/1"),
+          ("POST", "/audit/cases/1"), ("GET", "/audit/practitioner?actor=p1"),
+          ("GET", "/audit/overview")]
+OTHERS = {"practitioner": {"id": "p1", "name": "P", "roles": ["practitioner"],
+                           "organisation": "L"},
+          "broker-admin": {"id": "b1", "name": "B", "roles": ["broker-admin"],
+                           "organisation": "F"},
+          "authority-admin": {"id": "aa1", "name": "J", "roles": ["authority-admin"],
+                              "organisation": "L", "authority": "leeds-cs"}}
+
+
+@pytest.mark.parametrize(("method", "path"), ROUTES)
+def test_only_auditors_reach_the_casework(fed, looked_up, method, path):
+    """Beside the route × role matrix (test_auth_access.py), which covers these too."""
+    fed.app.config["WTF_CSRF_ENABLED"] = False
+    try:
+        for role, principal in OTHERS.items():
+            response = client_as(fed, principal).open(path, method=method, headers=HTML)
+            assert response.status_code == 403, (role, method, path)
+        anonymous = fed.app.test_client().open(path, method=method, headers=HTML)
+        assert anonymous.status_code == 302 and "/sign-in" in anonymous.headers["Location"]
+        assert client_as(fed, AUDITOR).open(path, method=method, headers=HTML
+                                            ).status_code not in (302, 403, 500)
+    finally:
+        fed.app.config["WTF_CSRF_ENABLED"] = True
