@@ -104,18 +104,25 @@ def rows_at(engine: Engine, seqs: Iterable[int]) -> dict[int, LookupRow]:
     return found
 
 
-def reviews(engine: Engine) -> dict[int, Review]:
-    """Every case's review, folded from every ``audit.review.*`` record."""
+def reviews(engine: Engine, *, case: int | None = None, after: int = 0
+            ) -> dict[int, Review]:
+    """Each case's review, folded from its ``audit.review.*`` records: every
+    case's, or one ``case``'s; ``after``: only records after this seq (a review
+    always comes after its case's first record)."""
+    query = select(r.c.body).where(r.c.event.in_(AUDIT_REVIEW_EVENTS), r.c.seq > after)
+    if case is not None:  # the canonical body has ``"case":N,`` (sorted keys, no spaces)
+        query = query.where(r.c.body.contains(f'"case":{int(case)},', autoescape=True),
+                            r.c.seq > case)
     with engine.connect() as conn:
-        return fold_reviews(json.loads(b) for b in conn.execute(
-            select(r.c.body).where(r.c.event.in_(AUDIT_REVIEW_EVENTS)).order_by(r.c.seq)
-        ).scalars())
+        found = fold_reviews(json.loads(b) for b in conn.execute(query).scalars())
+    return found if case is None else {k: v for k, v in found.items() if k == case}
 
 
 def reviewed_since(conn: Connection, case: int, seq: int) -> bool:
     """A review of ``case`` was written after record ``seq`` (read under the head)."""
     bodies = conn.execute(select(r.c.body).where(
-        r.c.event.in_(AUDIT_REVIEW_EVENTS), r.c.seq > seq)).scalars()
+        r.c.event.in_(AUDIT_REVIEW_EVENTS), r.c.seq > max(seq, case),
+        r.c.body.contains(f'"case":{int(case)},', autoescape=True))).scalars()
     return any(json.loads(b).get("case") == case for b in bodies)
 
 

@@ -132,7 +132,7 @@ def practitioner() -> Any:
                                     hours, unit="lookups"), hours)
     rows, _ = cq.lookup_page(engine, cq.LookupFilter(actor=actor, start=start, end=end),
                              limit=50)
-    reviews = cq.reviews(engine)
+    reviews = cq.reviews(engine, after=min((r.seq for r in rows), default=0))
     names, areas = registry_names(_services().registry.all())
     context.update(
         charts=charts, start=start, end=end, total=len(items),

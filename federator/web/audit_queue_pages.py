@@ -107,7 +107,7 @@ def queue() -> Any:
     cases = cq.flagged_cases(engine, cq.LookupFilter(
         start=loaded.get("from_"), end=loaded.get("to"),
         organisation=loaded.get("organisation"), flag=loaded.get("flag")))
-    reviews = cq.reviews(engine)
+    reviews = cq.reviews(engine, after=min(cases, default=0))
     counts = {state: 0 for state in STATE_WORDS}
     for case in cases:
         counts[review_of(reviews, case).state] += 1
@@ -132,7 +132,7 @@ def _case_page(seq: int, status: int = 200, *, form: dict[str, str] | None = Non
     row = cq.rows_at(engine, [seq]).get(seq)
     if row is None:
         abort(404)
-    review = review_of(cq.reviews(engine), seq)
+    review = review_of(cq.reviews(engine, case=seq), seq)
     names, areas = _names()
     problems = problems or {}
     order = ["based_on", "state", "outcome", "note"]
@@ -158,7 +158,7 @@ def review(seq: int) -> Any:
     if seq not in cq.rows_at(engine, [seq]):
         abort(404)
     form = {k: request.form.get(k) or "" for k in ("state", "outcome", "note", "based_on")}
-    current = review_of(cq.reviews(engine), seq)
+    current = review_of(cq.reviews(engine, case=seq), seq)
     based_on = int(form["based_on"]) if form["based_on"].isdigit() else -1
     stale = {"based_on": "Another auditor changed this review while you had it open: "
              "read their change below, then make yours again."}
