@@ -149,6 +149,7 @@ def test_the_queue_and_a_review_written_to_the_trail_and_read_back(fed, looked_u
     case = looked_up["urgent"]["seq"]
     queue = client.get("/audit/queue", headers=HTML).get_data(as_text=True)
     assert case in rows_on(queue) and "Open" in text_of(queue)
+    assert events(fed, "audit.queue_viewed")[-1]["query"] == {"state": "open"}
     page = client.get(f"/audit/cases/{case}", headers=HTML).get_data(as_text=True)
     assert "Nobody has reviewed this lookup yet." in page
     posted = client.post(f"/audit/cases/{case}", data={
@@ -308,3 +309,32 @@ def test_only_auditors_reach_the_casework(fed, looked_up, method, path):
                                             ).status_code not in (302, 403, 500)
     finally:
         fed.app.config["WTF_CSRF_ENABLED"] = True
+
+
+def test_two_auditors_saving_at_the_same_moment_one_is_refused(fed, looked_up, monkeypatch):
+    """The other auditor's change lands after this one read the review and before
+    it writes: the write, checked under the trail's head, is refused."""
+    from federator.audit import case_queries
+    from federator.web import audit_queue_pages
+
+    client = client_as(fed, AUDITOR)
+    case = looked_up["refused"]["seq"]
+    page = client.get(f"/audit/cases/{case}", headers=HTML).get_data(as_text=True)
+    trail = fed.app.extensions["federator"].trail
+    read = case_queries.reviews
+
+    def read_then_race(engine, **kwargs):
+        found = read(engine, **kwargs)
+        if kwargs.get("case") == case and not [r for r in events(fed, "audit.review.")
+                                                if r["case"] == case]:
+            trail.append("audit.review.no_concern", actor_id="auditor-8",
+                         actor_role="auditor", actor_organisation="Leeds City Council",
+                         case=case, state="no_concern", outcome="fine", based_on=0)
+        return found
+
+    monkeypatch.setattr(audit_queue_pages.cq, "reviews", read_then_race)
+    raced = client.post(f"/audit/cases/{case}", headers=HTML, data={
+        "csrf_token": csrf(page), "based_on": "0", "state": "referred", "outcome": "LADO"})
+    assert raced.status_code == 409
+    assert [r["event"] for r in events(fed, "audit.review.") if r["case"] == case] == [
+        "audit.review.no_concern"]
