@@ -35,7 +35,7 @@ from federator.web.charts import bar_chart, column_chart
 blp = require_page_roles(PageBlueprint("web_audit_overview", __name__,
                                        template_folder="templates"), "auditor")
 
-add_nav_entry("web_audit_overview.overview", "Overview", "auditor")
+add_nav_entry("web_audit_overview.overview", "Overview", "auditor", before="web_audit.records")
 
 PERIOD = ["from", "to"]
 DEFAULT_DAYS = 30

@@ -29,8 +29,9 @@ from federator.web.casework_view import read_query, registry_names, row_view
 blp = require_page_roles(PageBlueprint("web_audit_queue", __name__,
                                        template_folder="templates"), "auditor")
 
-add_nav_entry("web_audit_queue.queue", "Review queue", "auditor")
-add_nav_entry("web_audit_queue.lookups", "Lookups", "auditor")
+# an auditor starts at the queue (``/`` goes to a role's first entry)
+add_nav_entry("web_audit_queue.queue", "Review queue", "auditor", before="web_audit.records")
+add_nav_entry("web_audit_queue.lookups", "Lookups", "auditor", before="web_audit.records")
 
 LOOKUP_FILTERS = ["from", "to", "actor", "organisation", "basis", "kind", "flag", "flagged",
                   "cursor"]

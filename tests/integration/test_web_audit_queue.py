@@ -146,6 +146,8 @@ def test_lookup_filters_and_their_errors(fed, looked_up):
 
 def test_the_queue_and_a_review_written_to_the_trail_and_read_back(fed, looked_up):
     client = client_as(fed, AUDITOR)
+    home = client.get("/", headers=HTML)  # an auditor starts at the queue
+    assert home.status_code == 302 and home.headers["Location"].endswith("/audit/queue")
     case = looked_up["urgent"]["seq"]
     queue = client.get("/audit/queue", headers=HTML).get_data(as_text=True)
     assert case in rows_on(queue) and "Open" in text_of(queue)
