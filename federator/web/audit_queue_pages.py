@@ -19,6 +19,7 @@ from federator.audit.case_schemas import LookupQuery, QueueQuery
 from federator.audit.casework import FLAG_WORDS, KIND_WORDS
 from federator.audit.flags import FLAGS
 from federator.audit.reviews import STATE_WORDS, review_change, review_of
+from federator.audit.schemas import MAX_SEQ
 from federator.audit.trail import AuditUnavailable
 from federator.auth.access import require_page_roles
 from federator.names import AUDIT_CASE_VIEWED, AUDIT_LOOKUPS_LISTED, AUDIT_QUEUE_VIEWED
@@ -130,7 +131,7 @@ def queue() -> Any:
 def _case_page(seq: int, status: int = 200, *, form: dict[str, str] | None = None,
                problems: dict[str, str] | None = None) -> Any:
     engine = _services().trail.engine
-    row = cq.rows_at(engine, [seq]).get(seq)
+    row = cq.rows_at(engine, [seq]).get(seq) if seq <= MAX_SEQ else None
     if row is None:
         abort(404)
     review = review_of(cq.reviews(engine, case=seq), seq)
@@ -148,6 +149,8 @@ def _case_page(seq: int, status: int = 200, *, form: dict[str, str] | None = Non
 
 @blp.route("/audit/cases/<int:seq>")
 def case(seq: int) -> Any:
+    if seq > MAX_SEQ:  # beyond a database integer: no such lookup
+        abort(404)
     audited(AUDIT_CASE_VIEWED, case=seq, via="web")
     return _case_page(seq)
 
@@ -156,7 +159,7 @@ def case(seq: int) -> Any:
 def review(seq: int) -> Any:
     # CSRFProtect (federator._web_security) has checked the form's token
     engine = _services().trail.engine
-    if seq not in cq.rows_at(engine, [seq]):
+    if seq > MAX_SEQ or seq not in cq.rows_at(engine, [seq]):
         abort(404)
     form = {k: request.form.get(k) or "" for k in ("state", "outcome", "note", "based_on")}
     current = review_of(cq.reviews(engine, case=seq), seq)

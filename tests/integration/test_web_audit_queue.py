@@ -340,3 +340,46 @@ def test_two_auditors_saving_at_the_same_moment_one_is_refused(fed, looked_up, m
     assert raced.status_code == 409
     assert [r["event"] for r in events(fed, "audit.review.") if r["case"] == case] == [
         "audit.review.no_concern"]
+
+
+@pytest.mark.parametrize("query", [
+    "from=2026-01-01%00", "actor=a%00b", "organisation=" + "x" * 201, "cursor=" + "9" * 30,
+    "flag=%ED%A0%80", "kind=look%0Aup"])
+def test_bad_filters_are_a_named_422_never_a_500(fed, looked_up, query):
+    client = client_as(fed, AUDITOR)
+    for path in ("/audit/lookups", "/audit/queue", "/audit/overview", "/audit/practitioner"):
+        response = client.get(f"{path}?{query}", headers=HTML)
+        name = query.partition("=")[0]
+        if name not in {"/audit/lookups": LOOKUP_NAMES, "/audit/queue": QUEUE_NAMES,
+                        "/audit/overview": {"from", "to"}}.get(path, {"from", "to", "actor"}):
+            assert response.status_code == 200, (path, query)  # not a filter there
+            continue
+        assert response.status_code == 422, (path, query)
+        assert f'href="#filter-{name}"' in response.get_data(as_text=True), (path, query)
+
+
+LOOKUP_NAMES = {"from", "to", "actor", "organisation", "basis", "kind", "flag", "flagged",
+                "cursor"}
+QUEUE_NAMES = {"state", "from", "to", "organisation", "flag", "cursor"}
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("note", "a\x00b"), ("outcome", "two\nlines"), ("note", "x" * 5000),
+    ("state", "open\x00"), ("outcome", "\u2028")])
+def test_a_review_that_cannot_be_kept_is_named_never_a_500(fed, looked_up, field, value):
+    client = client_as(fed, AUDITOR)
+    case = looked_up["urgent"]["seq"]
+    page = client.get(f"/audit/cases/{case}", headers=HTML).get_data(as_text=True)
+    based_on = re.search(r'name="based_on" id="review-based_on" value="(\d+)"', page)
+    assert based_on
+    data = {"csrf_token": csrf(page), "based_on": based_on.group(1), "state": "no_concern",
+            "outcome": "fine", "note": "", field: value}
+    response = client.post(f"/audit/cases/{case}", headers=HTML, data=data)
+    assert response.status_code == 422, response.get_data(as_text=True)[-500:]
+    assert f'href="#review-{field}"' in response.get_data(as_text=True)
+
+
+def test_a_case_number_past_any_record_is_a_404(fed):
+    client = client_as(fed, AUDITOR)
+    assert client.get("/audit/cases/" + "9" * 30, headers=HTML).status_code == 404
+    assert client.get("/audit/cases/999999", headers=HTML).status_code == 404
