@@ -55,6 +55,16 @@ def checked(page: Any, name: str) -> None:
     shot(page, name)
 
 
+def reflows(page: Any) -> None:
+    """WCAG 1.4.10 at 320 CSS px: no sideways scrolling (the case page and the
+    overview; the lookup tables are two-dimensional content, which may scroll)."""
+    page.set_viewport_size({"width": 320, "height": 800})
+    page.reload()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320, page.url
+    page.set_viewport_size({"width": 1100, "height": 900})
+    page.reload()
+
+
 def test_the_review_queue_a_case_and_the_charts(fed: Federation, browser: Any) -> None:
     page, problems = new_page(browser)
     sign_in_as(page, fed, "auditor", "/audit/queue")
@@ -83,6 +93,7 @@ def test_the_review_queue_a_case_and_the_charts(fed: Federation, browser: Any) -
     assert "Referred: Referred to the designated officer" in steps and "auditor" in steps
     assert "Referred" in page.locator("#case-state").inner_text()
     checked(page, "audit-case-reviewed")
+    reflows(page)
 
     # every lookup, one row each
     page.click("nav >> text=Lookups")
@@ -102,6 +113,7 @@ def test_the_review_queue_a_case_and_the_charts(fed: Federation, browser: Any) -
     assert page.locator("svg.app-chart[role=img]").count() == 4
     assert page.locator("#daily-table tbody tr").count() == 30
     checked(page, "audit-overview")
+    reflows(page)
     assert not [p for p in problems if "Content Security Policy" in p], problems
     page.context.close()
 
