@@ -28,14 +28,14 @@ from federator.audit.patterns import (
 from federator.auth.access import require_page_roles
 from federator.names import AUDIT_OVERVIEW_VIEWED, AUDIT_PRACTITIONER_VIEWED
 from federator.web.audit_pages import auditor_page
-from federator.web.blueprint import PageBlueprint, add_nav_entry
+from federator.web.blueprint import PageBlueprint
 from federator.web.casework_view import read_query, registry_names, row_view
 from federator.web.charts import bar_chart, column_chart
 
 blp = require_page_roles(PageBlueprint("web_audit_overview", __name__,
                                        template_folder="templates"), "auditor")
 
-add_nav_entry("web_audit_overview.overview", "Overview", "auditor", before="web_audit.records")
+# its menu entry is with the queue's (``audit_queue_pages``), in their order
 
 PERIOD = ["from", "to"]
 DEFAULT_DAYS = 30

@@ -33,6 +33,7 @@ blp = require_page_roles(PageBlueprint("web_audit_queue", __name__,
 # an auditor starts at the queue (``/`` goes to a role's first entry)
 add_nav_entry("web_audit_queue.queue", "Review queue", "auditor", before="web_audit.records")
 add_nav_entry("web_audit_queue.lookups", "Lookups", "auditor", before="web_audit.records")
+add_nav_entry("web_audit_overview.overview", "Overview", "auditor", before="web_audit.records")
 
 LOOKUP_FILTERS = ["from", "to", "actor", "organisation", "basis", "kind", "flag", "flagged",
                   "cursor"]
