@@ -12,6 +12,7 @@ from flask_smorest import Api
 from sqlalchemy import Engine
 
 from adapters.plugins import ClientContext, load_clients
+from federator.audit.alert_senders import install_alerts
 from federator.audit.setup import make_trail
 from federator.audit.trail import AuditTrail
 from federator.auth.access import public, unguarded_endpoints
@@ -49,6 +50,8 @@ BLUEPRINTS = (
     "federator.api.subject_access",
     "federator.web.audit_pages",
     "federator.web.audit_redaction_pages",
+    "federator.web.audit_queue_pages",
+    "federator.web.audit_overview_pages",
     "federator.web.subject_access_pages",
     "federator.web.audit_authority_pages",
     "federator.web.registry_pages",
@@ -132,6 +135,7 @@ def _services(settings: Settings, *, migrate: bool) -> Services:
     if migrate:
         upgrade(engine)
     trail = make_trail(engine, settings)
+    install_alerts(trail, settings)  # flags fired: webhook, syslog, e-mail
     registry = make_registry(engine, settings)
     if settings.registry_seed:
         registry.seed(settings.registry_seed, trail)

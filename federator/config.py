@@ -251,6 +251,22 @@ class Settings:
         "this many hours in a row (0: never).", minimum=0)
     audit_sustained_per_hour: int = setting(
         8, "The lookups per hour of `FEDERATOR_AUDIT_SUSTAINED_HOURS`.")
+    alert_webhook: str | None = setting(
+        None, "URL the broker POSTs a JSON alert to when an audit flag fires: the record's "
+        "seq, event, time and flags, never who asked or the child (https in production).",
+        unset="none: no webhook alerts")
+    alert_syslog: str | None = setting(
+        None, "`host:port` of a syslog receiver sent an RFC 5424 message over UDP for each "
+        "audit flag fired (seq and flag only).", unset="none: no syslog alerts")
+    alert_email: tuple[str, ...] = setting(
+        (), "The auditors' e-mail addresses, comma-separated, told when an audit flag fires "
+        "(seq and flag only; needs `FEDERATOR_ALERT_SMTP_URL`).",
+        unset="none: no e-mail alerts")
+    alert_smtp_url: str | None = setting(
+        None, "The mail server for alert e-mails: `smtp://[user:password@]host[:port]` "
+        "(`?starttls=true` to upgrade) or `smtps://...`.", unset="none")
+    alert_email_from: str = setting(
+        "federator@localhost", "The sender of alert e-mails.")
     retry_window_s: int = setting(
         86400, "Seconds within which the practitioner who made a lookup may retry it, asking "
         "again the authorities that timed out, failed or were unavailable.")

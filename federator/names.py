@@ -53,6 +53,19 @@ AUDIT_SUBJECT_ACCESS = "audit.subject_access"
 AUDIT_PRUNED = "audit.pruned"
 #: an auditor's redaction of one sealed free text field (federator.audit.redaction)
 AUDIT_REDACTED = "audit.redacted"
+#: the auditor's casework (``federator.audit.reviews``): what was read...
+AUDIT_LOOKUPS_LISTED = "audit.lookups_listed"
+AUDIT_QUEUE_VIEWED = "audit.queue_viewed"
+AUDIT_CASE_VIEWED = "audit.case_viewed"
+AUDIT_PRACTITIONER_VIEWED = "audit.practitioner_viewed"
+AUDIT_OVERVIEW_VIEWED = "audit.overview_viewed"
+#: ...and each change to a flagged lookup's review, by the state it is put in
+#: (a note alone is ``audit.review.noted``); the review is read back from these
+AUDIT_REVIEWED = {"open": "audit.review.reopened", "no_concern": "audit.review.no_concern",
+                  "raised_with_manager": "audit.review.raised_with_manager",
+                  "referred": "audit.review.referred"}
+AUDIT_REVIEW_NOTED = "audit.review.noted"
+AUDIT_REVIEW_EVENTS = (*AUDIT_REVIEWED.values(), AUDIT_REVIEW_NOTED)
 
 REGISTRY_REGISTERED = "registry.registered"
 REGISTRY_UPDATED = "registry.updated"

@@ -73,6 +73,13 @@ class AuditTrail:
             event.listen(engine, "engine_disposed", lambda _engine: self.cadence.close())
         #: the ``at`` of each record written (tests set it to write an old record)
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        #: called with each flagged record once committed (``listen``)
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
+
+    def listen(self, listener: Callable[[dict[str, Any]], None]) -> None:
+        """``listener(record)`` after each flagged record is committed, in the
+        writer's thread: it must return at once (``federator.audit.alert_senders``)."""
+        self.listeners.append(listener)
 
     def sign_with(self, keys: Any) -> None:
         """Checkpoints are signed with the broker's key (``key`` with a ``kid``)."""
@@ -122,6 +129,12 @@ class AuditTrail:
         for flag in alert_flags(record):
             metrics.audit_alert(flag)
             log.warning("audit alert: %s at record %s", flag, record["seq"])
+        if record.get("flags"):
+            for listener in self.listeners:
+                try:
+                    listener(record)
+                except Exception:  # the record stands: what it reports is not undone
+                    log.exception("a listener failed on audit record %s", record["seq"])
         return record
 
     def _append_once(self, event: str, fields: Mapping[str, Any],

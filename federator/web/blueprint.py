@@ -142,10 +142,13 @@ NAV: list[NavEntry] = [
 ]
 
 
-def add_nav_entry(endpoint: str, text: str, *roles: str) -> None:
-    """A menu entry shown to users with one of ``roles`` (once ``endpoint`` exists)."""
-    if not any(e.endpoint == endpoint for e in NAV):
-        NAV.append(NavEntry(endpoint, text, tuple(roles)))
+def add_nav_entry(endpoint: str, text: str, *roles: str, before: str | None = None) -> None:
+    """A menu entry shown to users with one of ``roles`` (once ``endpoint`` exists),
+    last or ``before`` another endpoint's entry (the first a role has is its home)."""
+    if any(e.endpoint == endpoint for e in NAV):
+        return
+    at = next((i for i, e in enumerate(NAV) if e.endpoint == before), len(NAV))
+    NAV.insert(at, NavEntry(endpoint, text, tuple(roles)))
 
 
 def nav_for(roles: Iterable[str], known: Iterable[str], entries: Sequence[NavEntry],
