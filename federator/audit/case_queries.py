@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, Connection, Engine, Select, and_, exists, 
 from federator.audit.casework import ENDINGS, HEADS, LookupRow, join_lookups
 from federator.audit.patterns import Activity
 from federator.audit.queries import bound
+from federator.audit.redaction import open_record
 from federator.audit.reviews import Review, fold_reviews
 from federator.audit.tables import audit_flags
 from federator.names import AUDIT_REVIEW_EVENTS, LOOKUP_COMPLETED, LOOKUP_REQUESTED
@@ -68,27 +69,33 @@ def _heads(columns: Sequence[Any], f: LookupFilter) -> Select[Any]:
     return query
 
 
+def _opened(rows: Iterable[Any]) -> list[dict[str, Any]]:
+    """Records as readers see them: sealed free text (record format 2) back in
+    its place, a pruned record (no body) left out."""
+    return [open_record(json.loads(row.body), row.texts) for row in rows if row.body]
+
+
 def _rows(conn: Connection, heads: Sequence[dict[str, Any]]) -> list[LookupRow]:
     """Rows for these head records (in their order), their endings read in one query."""
     ids = [h["lookup_id"] for h in heads if h.get("event") == LOOKUP_REQUESTED
            and isinstance(h.get("lookup_id"), str)]
     endings: list[dict[str, Any]] = []
     for start in range(0, len(ids), 500):
-        endings += [json.loads(b) for b in conn.execute(
-            select(r.c.body).where(r.c.lookup_id.in_(ids[start:start + 500]),
-                                   r.c.event.concat("").in_(ENDINGS))).scalars()]
+        endings += _opened(conn.execute(
+            select(r.c.body, r.c.texts).where(r.c.lookup_id.in_(ids[start:start + 500]),
+                                              r.c.event.concat("").in_(ENDINGS))))
     return join_lookups(heads, endings)
 
 
 def lookup_page(engine: Engine, f: LookupFilter, *, cursor: int | None = None,
                 limit: int = 50) -> tuple[list[LookupRow], int | None]:
     """Newest first; the next page starts below the returned seq (None: no more)."""
-    query = _heads([r.c.body], f)
+    query = _heads([r.c.body, r.c.texts], f)
     if cursor is not None:
         query = query.where(r.c.seq < cursor)
     query = query.order_by(r.c.seq.desc()).limit(limit + 1)
     with engine.connect() as conn:
-        heads = [json.loads(b) for b in conn.execute(query).scalars()]
+        heads = _opened(conn.execute(query))
         rows = _rows(conn, heads[:limit])
     return rows, (rows[-1].seq if len(heads) > limit and rows else None)
 
@@ -99,9 +106,9 @@ def rows_at(engine: Engine, seqs: Iterable[int]) -> dict[int, LookupRow]:
     found: dict[int, LookupRow] = {}
     with engine.connect() as conn:
         for start in range(0, len(wanted), 500):
-            heads = [json.loads(b) for b in conn.execute(
-                select(r.c.body).where(r.c.seq.in_(wanted[start:start + 500]),
-                                       r.c.event.in_(tuple(HEADS)))).scalars()]
+            heads = _opened(conn.execute(
+                select(r.c.body, r.c.texts).where(r.c.seq.in_(wanted[start:start + 500]),
+                                                  r.c.event.in_(tuple(HEADS)))))
             found.update((row.seq, row) for row in _rows(conn, heads))
     return found
 
@@ -116,7 +123,7 @@ def reviews(engine: Engine, *, case: int | None = None, after: int = 0
         query = query.where(r.c.body.contains(f'"case":{int(case)},', autoescape=True),
                             r.c.seq > case)
     with engine.connect() as conn:
-        found = fold_reviews(json.loads(b) for b in conn.execute(query).scalars())
+        found = fold_reviews(json.loads(b) for b in conn.execute(query).scalars() if b)
     return found if case is None else {k: v for k, v in found.items() if k == case}
 
 
@@ -125,7 +132,7 @@ def reviewed_since(conn: Connection, case: int, seq: int) -> bool:
     bodies = conn.execute(select(r.c.body).where(
         r.c.event.in_(AUDIT_REVIEW_EVENTS), r.c.seq > max(seq, case),
         r.c.body.contains(f'"case":{int(case)},', autoescape=True))).scalars()
-    return any(json.loads(b).get("case") == case for b in bodies)
+    return any(json.loads(b).get("case") == case for b in bodies if b)
 
 
 def flagged_cases(engine: Engine, f: LookupFilter) -> list[int]:

@@ -184,7 +184,7 @@ class Health:
                 select(audit_records.c.body)
                 .where(audit_records.c.event == LOOKUP_COMPLETED, audit_records.c.at >= since)
                 .order_by(audit_records.c.seq.desc()).limit(limit)).scalars().all()
-        summary = outcome_summary((json.loads(b) for b in bodies), endpoint_id)
+        summary = outcome_summary((json.loads(b) for b in bodies if b), endpoint_id)
         return {"window_hours": hours, **summary}
 
     def daily(self, endpoint_id: str, *, days: int = 14, limit: int = 50_000
@@ -199,7 +199,7 @@ class Health:
                 .where(audit_records.c.event == LOOKUP_COMPLETED,
                        audit_records.c.at >= wanted[0])
                 .order_by(audit_records.c.seq.desc()).limit(limit)).scalars().all()
-        return daily_summary((json.loads(b) for b in bodies), endpoint_id, days=wanted)
+        return daily_summary((json.loads(b) for b in bodies if b), endpoint_id, days=wanted)
 
     def report(self, endpoint_id: str, status: str, *, hours: int = 24) -> dict[str, Any]:
         probes = self.recent(endpoint_id, "probe")
