@@ -161,14 +161,18 @@ def febrl4() -> tuple[Records, list[Query]]:
 
 
 def em_on_lookups(records: Records, queries: Sequence[Query], model: MatchModel) -> MatchModel:
-    """m by EM over the candidate pairs of the lookups (u kept)."""
+    """m, and the share of lookups whose child is on file (``present_prior``), by
+    EM over the candidate pairs of the lookups (u kept): no labels used, the
+    information the baseline's ECM learns from."""
     index = index_of(records)
     vectors = []
     for q in queries:
         asked = prepare_request(q.child)
         vectors += [levels_of(asked, index.prepared[i]) for i in candidates(index, asked)]
-    m, _ = em_m(vectors, model, {f: dict(model.u[f]) for f in model.u})
-    return model_from_mapping({**model.as_dict(), "m": m})
+    m, share = em_m(vectors, model, {f: dict(model.u[f]) for f in model.u},
+                    share=len(queries) / max(1, len(vectors)))
+    present = min(0.99, share * len(vectors) / len(queries))
+    return model_from_mapping({**model.as_dict(), "m": m, "present_prior": present})
 
 
 def quality_runs(name: str, records: Records, queries: list[Query], *, with_baseline: bool,

@@ -122,6 +122,9 @@ def compare(query: Prepared, record: Prepared, index: RecordIndex,
             g_bits, f_bits = s2_bits, s1_bits + model.swap_bits
     d_bits = model.weight("date_of_birth", dob)
     p_bits = model.weight("postcode", postcode)
+    if postcode == "full":  # the record's postcode, weighed by how many records share it
+        p_bits = model.exact_weight("postcode", "full",
+                                    index.postcode_counts[record.postcodes[0].full], index.size)
     agreed = tuple(name for name, bits, level in (
         ("given_name", g_bits, g), ("family_name", f_bits, f),
         ("date_of_birth", d_bits, dob), ("postcode", p_bits, postcode))
@@ -133,7 +136,7 @@ def _name_bits(field_name: str, level: str | None, known: Any, index: RecordInde
                model: MatchModel) -> float:
     if level == "exact" and known is not None:
         counts = index.given_counts if field_name == "given_name" else index.family_counts
-        return model.exact_name_weight(field_name, counts[known.full], index.size)
+        return model.exact_weight(field_name, "exact", counts[known.full], index.size)
     return model.weight(field_name, level)
 
 
