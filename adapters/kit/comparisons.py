@@ -8,7 +8,8 @@ means the value is missing on either side (it neither helps nor sinks a match).
 - family name: the same without variant ("part": either part of a
   hyphenated or double name);
 - date of birth: exact, transposed (day and month swapped), year_off (by
-  one), one_digit (one digit wrong), other;
+  one), one_digit (one digit wrong), digits_swapped (two neighbouring digits
+  swapped over: 1990-07-20 typed 1990-02-70), other;
 - postcode: full, sector, district, near (one character wrong), other; the
   best over the request's postcodes (their order does not count).
 """
@@ -32,7 +33,7 @@ from adapters.kit.normalise import (
 
 GIVEN_LEVELS = ("exact", "variant", "part", "close", "phonetic", "fuzzy", "initial", "other")
 FAMILY_LEVELS = ("exact", "part", "close", "phonetic", "fuzzy", "initial", "other")
-DOB_LEVELS = ("exact", "transposed", "year_off", "one_digit", "other")
+DOB_LEVELS = ("exact", "transposed", "year_off", "one_digit", "digits_swapped", "other")
 POSTCODE_LEVELS = ("full", "sector", "district", "near", "other")
 
 CLOSE_JW = 0.92
@@ -134,8 +135,12 @@ def compare_dob(a: str | None, b: str | None) -> str | None:
         return "transposed"
     if a[4:] == b[4:] and abs(int(a[:4]) - int(b[:4])) == 1:
         return "year_off"
-    if sum(x != y for x, y in zip(a, b, strict=True)) == 1:
+    differ = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+    if len(differ) == 1:
         return "one_digit"
+    if (len(differ) == 2 and differ[1] == differ[0] + 1
+            and a[differ[0]] == b[differ[1]] and a[differ[1]] == b[differ[0]]):
+        return "digits_swapped"
     return "other"
 
 

@@ -9,8 +9,8 @@
      record is never a match, not even a possible one;
    - the same date of birth and family name with given names that are not
      the same, not variants of each other and not a typo of one another
-     (the request's name is a known given name, or more than one edit away)
-     is a sibling: at most ``possible``;
+     (the request's name is a known given name, or does not spell like the
+     record's) is a sibling: at most ``possible``;
    - ``moved_house = "possible_match"``: a postcode given on both sides that
      agrees in nothing is at most ``possible``.
 
@@ -151,10 +151,18 @@ def different_nhs_numbers(query: Prepared, record: Prepared) -> bool:
                 and valid_nhs_number(query.nhs) and valid_nhs_number(record.nhs))
 
 
+#: How close a given name that nobody here has must be to the record's to be
+#: read as a typo of it (``comparisons.py``: one edit or Jaro-Winkler >= 0.92,
+#: sounds the same, Jaro-Winkler >= 0.80): "Isablel", "Tazta" for Tara.
+TYPO_LEVELS = ("close", "phonetic", "fuzzy")
+
+
 def is_sibling(query: Prepared, record: Prepared, index: RecordIndex) -> bool:
     """Same date of birth, same family name, another given name: a sibling
     (a twin, say), not a typo. A typo is a name that is not a known given name
-    (shipped table, or on a record here) and is one edit from the record's."""
+    (shipped table, or on a record here) and spells like the record's
+    (:data:`TYPO_LEVELS`, or one edit). A known name is a sibling's, however
+    close ("Molly" for Holly); so is an unknown one that is nothing like it."""
     if query.given is None or record.given is None or query.dob is None:
         return False
     if query.dob != record.dob or query.family is None or record.family is None:
@@ -164,8 +172,8 @@ def is_sibling(query: Prepared, record: Prepared, index: RecordIndex) -> bool:
     level = compare_given(query.given, record.given)
     if level in ("exact", "variant", "part", "initial"):
         return False
-    typo = (not index.is_known_given(query.given.full)
-            and edits(query.given.full, record.given.full) <= 1)
+    typo = not index.is_known_given(query.given.full) and (
+        level in TYPO_LEVELS or edits(query.given.full, record.given.full) <= 1)
     return not typo
 
 

@@ -42,7 +42,8 @@ FIELDS = ("given_name", "family_name", "date_of_birth", "postcode")
 LEVELS: dict[str, tuple[str, ...]] = {
     "given_name": ("exact", "variant", "part", "close", "phonetic", "fuzzy", "initial", "other"),
     "family_name": ("exact", "part", "close", "phonetic", "fuzzy", "initial", "other"),
-    "date_of_birth": ("exact", "transposed", "year_off", "one_digit", "other"),
+    "date_of_birth": ("exact", "transposed", "year_off", "one_digit", "digits_swapped",
+                      "other"),
     "postcode": ("full", "sector", "district", "near", "other"),
 }
 
@@ -52,7 +53,7 @@ DEFAULT_M: dict[str, dict[str, float]] = {
     "family_name": {"exact": 0.88, "part": 0.02, "close": 0.05, "phonetic": 0.01,
                     "fuzzy": 0.01, "initial": 0.005, "other": 0.025},
     "date_of_birth": {"exact": 0.92, "transposed": 0.015, "year_off": 0.01,
-                      "one_digit": 0.035, "other": 0.02},
+                      "one_digit": 0.035, "digits_swapped": 0.01, "other": 0.01},
     "postcode": {"full": 0.80, "sector": 0.03, "district": 0.04, "near": 0.02, "other": 0.11},
 }
 DEFAULT_U: dict[str, dict[str, float]] = {
@@ -61,7 +62,7 @@ DEFAULT_U: dict[str, dict[str, float]] = {
     "family_name": {"exact": 0.001, "part": 0.0002, "close": 0.001, "phonetic": 0.002,
                     "fuzzy": 0.02, "initial": 0.002, "other": 0.9738},
     "date_of_birth": {"exact": 0.00015, "transposed": 0.00005, "year_off": 0.0003,
-                      "one_digit": 0.004, "other": 0.9955},
+                      "one_digit": 0.004, "digits_swapped": 0.0005, "other": 0.995},
     "postcode": {"full": 0.0002, "sector": 0.002, "district": 0.02, "near": 0.0005,
                  "other": 0.9773},
 }

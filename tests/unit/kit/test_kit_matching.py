@@ -250,6 +250,15 @@ def test_a_typo_is_not_a_sibling(make_record):
     record = make_record(nhs_number=None, given_name="Lily")
     index = build_index([record])
     assert not is_sibling(prepare_request(child(given_name="Lilq")), prepare_record(record), index)
+    # two letters off, but nobody's name and spelled like hers: a typo too
+    bella = make_record(nhs_number=None, given_name="Isabella")
+    for typed in ("Isablel", "Isabela", "Izabella"):
+        assert not is_sibling(prepare_request(child(given_name=typed)), prepare_record(bella),
+                              build_index([bella])), typed
+    assert match_child(child(given_name="Isablel"), [bella]).status == "match"
+    # unknown and nothing like it: a sibling with a name we have not met
+    assert is_sibling(prepare_request(child(given_name="Zorabeth")), prepare_record(bella),
+                      build_index([bella]))
     # a variant is the same child
     kate = make_record(nhs_number=None, given_name="Katherine")
     assert not is_sibling(prepare_request(child(given_name="Kate")), prepare_record(kate),
