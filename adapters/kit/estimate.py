@@ -110,32 +110,44 @@ def em_m(vectors: list[Vector], model: MatchModel, u: dict[str, dict[str, float]
 
     Starts from the model's ``m``, ``u`` and ``share`` (default: one pair in
     ten); the non-matching class is fitted too (see the module docstring) and
-    dropped. Identical vectors are counted once with their number."""
-    counted = Counter(tuple(v.get(f) for f in FIELDS) for v in vectors)
-    m = {f: dict(model.m[f]) for f in FIELDS}
-    n = {f: dict(u[f]) for f in FIELDS}  # the non-matching blocked pairs
+    dropped."""
+    return em_fields(vectors, {f: dict(model.m[f]) for f in FIELDS}, u, LEVELS,
+                     iterations=iterations, share=share)
+
+
+def em_fields(vectors: list[Vector], m0: Mapping[str, Mapping[str, float]],
+              u0: Mapping[str, Mapping[str, float]], levels: Mapping[str, tuple[str, ...]], *,
+              iterations: int = 50, share: float | None = None
+              ) -> tuple[dict[str, dict[str, float]], float]:
+    """:func:`em_m` over any fields (``levels``: each field's levels; ``m0`` and
+    ``u0`` the start, ``m0`` also what estimates are smoothed towards).
+    Identical vectors are counted once with their number."""
+    fields = tuple(levels)
+    counted = Counter(tuple(v.get(f) for f in fields) for v in vectors)
+    m = {f: dict(m0[f]) for f in fields}
+    n = {f: dict(u0[f]) for f in fields}  # the non-matching blocked pairs
     share = 0.1 if share is None else share
     total_pairs = sum(counted.values())
     for _ in range(iterations):
-        m_counts: dict[str, dict[str, float]] = {f: dict.fromkeys(LEVELS[f], 0.0) for f in FIELDS}
-        n_counts: dict[str, dict[str, float]] = {f: dict.fromkeys(LEVELS[f], 0.0) for f in FIELDS}
-        m_seen, n_seen = dict.fromkeys(FIELDS, 0.0), dict.fromkeys(FIELDS, 0.0)
+        m_counts = {f: dict.fromkeys(levels[f], 0.0) for f in fields}
+        n_counts = {f: dict.fromkeys(levels[f], 0.0) for f in fields}
+        m_seen, n_seen = dict.fromkeys(fields, 0.0), dict.fromkeys(fields, 0.0)
         matched = 0.0
         for vector, times in counted.items():
             bits = math.log2(share / (1 - share)) + sum(
-                math.log2(m[f][lv] / n[f][lv]) for f, lv in zip(FIELDS, vector, strict=True)
+                math.log2(m[f][lv] / n[f][lv]) for f, lv in zip(fields, vector, strict=True)
                 if lv is not None)
             p = 1.0 / (1.0 + 2.0 ** -max(-60.0, min(60.0, bits)))
             matched += p * times
-            for f, lv in zip(FIELDS, vector, strict=True):
+            for f, lv in zip(fields, vector, strict=True):
                 if lv is not None:
                     m_counts[f][lv] += p * times
                     m_seen[f] += p * times
                     n_counts[f][lv] += (1 - p) * times
                     n_seen[f] += (1 - p) * times
         share = min(0.5, max(1e-6, matched / max(1, total_pairs)))
-        m = {f: _smoothed(m_counts[f], m_seen[f], dict(model.m[f])) for f in FIELDS}
-        n = {f: _smoothed(n_counts[f], n_seen[f], dict(u[f])) for f in FIELDS}
+        m = {f: _smoothed(m_counts[f], m_seen[f], dict(m0[f])) for f in fields}
+        n = {f: _smoothed(n_counts[f], n_seen[f], dict(u0[f])) for f in fields}
     return m, share
 
 
