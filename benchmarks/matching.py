@@ -16,8 +16,10 @@ is among the index's candidates: what blocking loses) and ms per lookup:
 
 Rows, per data set: the kit at its defaults (documented m/u, present_prior
 0.5); with u estimated on the records (``federator-adapter estimate``: the
-authority's own records) and with m and present_prior by EM over the
-lookups' candidate pairs (no labels: the information the baseline's ECM
+authority's own records); on FEBRL with ``estimate --em`` run on the
+originals and duplicates as one register (an authority whose register holds
+duplicates, the case ``--em`` is for); with m and present_prior by EM over
+the lookups' candidate pairs (no labels: the information the baseline's ECM
 uses); the same with the sibling rule switched off (what it costs on data
 that has no siblings: FEBRL has none, a register has them); on FEBRL also
 with an address line weighed (``matching_address.py``: FEBRL's street
@@ -65,8 +67,10 @@ from adapters.kit.sources import ChildRecord, Records
 
 try:
     from benchmarks import matching_address
+    from benchmarks.matching_baseline import baseline
 except ImportError:  # run as a script: benchmarks/ is on the path itself
     import matching_address  # type: ignore[no-redef]
+    from matching_baseline import baseline  # type: ignore[no-redef]
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -119,51 +123,6 @@ def held_by_sibling_rule(records: Records, queries: Sequence[Query],
 
 
 # --------------------------------------------------------------------------
-# The baseline: recordlinkage, Fellegi-Sunter ECM on the same four fields
-# --------------------------------------------------------------------------
-
-
-def baseline(records: Sequence[ChildRecord], queries: Sequence[Query]) -> tuple[Quality, float]:
-    import pandas as pd
-    import recordlinkage
-
-    def frame(rows: list[dict[str, Any]]) -> Any:
-        return pd.DataFrame(rows).fillna("")
-
-    a = frame([{"given_name": r.given_name.lower(), "surname": r.family_name.lower(),
-                "date_of_birth": r.date_of_birth.isoformat() if r.date_of_birth else "",
-                "postcode": (r.postcode or "").replace(" ", "").upper()} for r in records])
-    b = frame([{"given_name": (q.child.get("given_name") or "").lower(),
-                "surname": (q.child.get("family_name") or "").lower(),
-                "date_of_birth": q.child.get("date_of_birth") or "",
-                "postcode": (q.child["postcodes"][0] if q.child.get("postcodes") else ""
-                             ).replace(" ", "").upper()} for q in queries])
-    started = time.perf_counter()
-    indexer = recordlinkage.Index()
-    for column in ("given_name", "surname", "date_of_birth", "postcode"):
-        indexer.block(column)
-    pairs = indexer.index(a, b)
-    compare = recordlinkage.Compare()
-    compare.string("given_name", "given_name", method="jarowinkler", threshold=0.85,
-                   label="given_name")
-    compare.string("surname", "surname", method="jarowinkler", threshold=0.85, label="surname")
-    compare.exact("date_of_birth", "date_of_birth", label="date_of_birth")
-    compare.exact("postcode", "postcode", label="postcode")
-    features = compare.compute(pairs, a, b)
-    links = recordlinkage.ECMClassifier(binarize=0.5).fit_predict(features)
-    ms = (time.perf_counter() - started) * 1000 / len(queries)
-    position = {r.child_ref: i for i, r in enumerate(records)}
-    truth = {(position[q.expected], j) for j, q in enumerate(queries) if q.expected is not None}
-    predicted = {(int(i), int(j)) for i, j in links}
-    candidates_found = {(int(i), int(j)) for i, j in pairs} & truth
-    right = len(predicted & truth)
-    q = Quality(queries=len(queries), true_matches=right, false_matches=len(predicted - truth),
-                missed=len(truth) - right, in_candidates=len(candidates_found),
-                findable=len(truth))
-    return q, ms
-
-
-# --------------------------------------------------------------------------
 # Data sets
 # --------------------------------------------------------------------------
 
@@ -204,6 +163,24 @@ def febrl4() -> tuple[Records, list[Query], tuple[list[Address], list[Address]]]
     addresses = ([matching_address.address_of(r) for r in originals.to_dict("records")],
                  [matching_address.address_of(r) for r in duplicates.to_dict("records")])
     return records, queries, addresses
+
+
+def register_with_duplicates(records: Records, queries: Sequence[Query]) -> Records:
+    """The originals and the lookups as one register (two systems merged): what
+    ``federator-adapter estimate --em`` can learn m from."""
+    def born(value: Any) -> date | None:
+        try:
+            return date.fromisoformat(value or "")
+        except (TypeError, ValueError):
+            return None
+
+    return Records([*records, *(
+        ChildRecord(child_ref=f"dup-{i}", nhs_number=None,
+                    given_name=q.child.get("given_name") or "",
+                    family_name=q.child.get("family_name") or "",
+                    date_of_birth=born(q.child.get("date_of_birth")),
+                    postcode=(q.child.get("postcodes") or [None])[0])
+        for i, q in enumerate(queries))])
 
 
 def em_on_lookups(records: Records, queries: Sequence[Query], model: MatchModel) -> MatchModel:
@@ -348,6 +325,10 @@ def main() -> None:
         records, lookups, addresses = febrl4()
         estimated = model_from_mapping(estimate(index_of(records), DEFAULT_MODEL))
         trained = em_on_lookups(records, lookups, estimated)
+        merged = estimate(index_of(register_with_duplicates(records, lookups)), DEFAULT_MODEL,
+                          em=True)
+        print(f"\nestimate --em on originals + duplicates: m = {merged['estimated']['m']}")
+        from_register = model_from_mapping(merged)
         weights = matching_address.AddressWeights(addresses[0])
         with_address = matching_address.estimate(records, weights, addresses[1], lookups,
                                                  estimated)
@@ -365,6 +346,7 @@ def main() -> None:
                 "kit, defaults": plain,
                 "kit, match_threshold 0.9": lambda: plain(match_threshold=0.9),
                 "kit, u estimated on the records": lambda: plain(model=estimated),
+                "kit, estimate --em, orig.+dup.": lambda: plain(model=from_register),
                 "kit, u estimated, m by EM": lambda: plain(model=trained),
                 "kit, u est., m EM, no sibling rule": lambda: no_sibling_rule(model=trained),
                 "+ address (measured, not in kit)": lambda: address(model=with_address),

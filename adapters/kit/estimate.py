@@ -151,16 +151,42 @@ def em_fields(vectors: list[Vector], m0: Mapping[str, Mapping[str, float]],
     return m, share
 
 
+#: EM's m is kept only if the same child agrees exactly on each field at least
+#: this often (``LEVELS[f][0]``); on records without duplicates EM fits some
+#: other group of pairs (same-name pairs of a register: m(date of birth
+#: exact) = 0.12), which would weigh agreement as if it said little.
+PLAUSIBLE_M_EXACT = 0.5
+#: ... and only if it took at least this many pairs for one child's (a few
+#: twins are not duplicates to learn from).
+MIN_MATCHED_PAIRS = 100
+
+
+def implausible(m: Mapping[str, Mapping[str, float]], matched_pairs: float) -> str | None:
+    """Why an EM fit of m is not the same child's, or None."""
+    if matched_pairs < MIN_MATCHED_PAIRS:
+        return f"{matched_pairs:.0f} pairs estimated to match, fewer than {MIN_MATCHED_PAIRS}"
+    for f in FIELDS:
+        top = LEVELS[f][0]
+        if m[f][top] < PLAUSIBLE_M_EXACT:
+            return f"m({f} {top}) = {m[f][top]:.2f}"
+    return None
+
+
 def estimate(index: RecordIndex, model: MatchModel, *, em: bool = False,
              pairs: int = 200_000, seed: int = 1) -> dict[str, Any]:
     """The m/u file's content (``match_model_path``)."""
     u = estimate_u(index, model, pairs=pairs, seed=seed)
     info: dict[str, Any] = {"records": index.size, "u": f"{pairs} random pairs of records"}
+    m = {f: dict(model.m[f]) for f in FIELDS}
+    info["m"] = "documented defaults"
     if em:
-        m, share, n = estimate_m(index, model, u)
-        info["m"] = f"EM over {n} blocked pairs ({share:.4f} estimated to match)"
-    else:
-        m = {f: dict(model.m[f]) for f in FIELDS}
-        info["m"] = "documented defaults"
+        fitted, share, n = estimate_m(index, model, u)
+        weak = implausible(fitted, share * n)
+        if weak is None:
+            m = fitted
+            info["m"] = f"EM over {n} blocked pairs ({share:.4f} estimated to match)"
+        else:
+            info["m"] = (f"documented defaults: EM over {n} blocked pairs found no duplicates "
+                         f"to learn from ({weak})")
     return {"m": m, "u": u, "swap_probability": model.swap_probability,
             "present_prior": model.present_prior, "estimated": info}

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from adapters.kit.candidates import build_index, prepare_record, prepare_request
-from adapters.kit.estimate import em_m, estimate, estimate_u
+from adapters.kit.estimate import em_m, estimate, estimate_u, implausible
 from adapters.kit.match_quality import generate_population
 from adapters.kit.matching import compare, match_child
 from adapters.kit.model import (
@@ -129,8 +129,33 @@ def test_estimate_writes_a_model_the_kit_loads(tmp_path) -> None:
     # random pairs of different children rarely agree on a date of birth
     assert model.u["date_of_birth"]["exact"] < 0.01
     assert model.u["given_name"]["other"] > 0.8
+    # EM on a register without duplicates finds no one to learn from: defaults kept
     em = estimate(index, DEFAULT_MODEL, pairs=20_000, em=True)
-    assert em["estimated"]["m"].startswith("EM over")
+    assert em["estimated"]["m"].startswith("documented defaults: EM over"), em["estimated"]
+    assert "found no duplicates" in em["estimated"]["m"]
+    assert em["m"] == {f: DEFAULT_M[f] for f in FIELDS}
+    model_from_mapping(em)
+
+
+def test_an_em_fit_that_is_not_one_childs_is_refused() -> None:
+    assert implausible(DEFAULT_M, 500) is None
+    # EM over a register's same-name pairs: they seldom share a date of birth
+    fitted = {**DEFAULT_M, "date_of_birth": {**DEFAULT_M["date_of_birth"], "exact": 0.12}}
+    assert implausible(fitted, 500) == "m(date_of_birth exact) = 0.12"
+    assert implausible(DEFAULT_M, 40) == "40 pairs estimated to match, fewer than 100"
+
+
+def test_em_learns_m_from_a_register_that_holds_duplicates() -> None:
+    people = generate_population(600, seed=3)
+    copies = [ChildRecord(f"D-{i}", None, r.given_name,
+                          r.family_name + ("e" if i % 5 == 0 else ""), r.date_of_birth,
+                          "ZZ9 9ZZ" if i % 4 == 0 else r.postcode)
+              for i, r in enumerate(people[:300])]
+    em = estimate(build_index([*people, *copies]), DEFAULT_MODEL, pairs=20_000, em=True)
+    assert em["estimated"]["m"].startswith("EM over"), em["estimated"]
+    m = em["m"]
+    assert m["date_of_birth"]["exact"] > 0.9 and m["family_name"]["close"] > 0.1
+    assert m["postcode"]["other"] > 0.15  # one copy in four moved
     model_from_mapping(em)
 
 
