@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import jellyfish
 from rapidfuzz.distance import OSA, JaroWinkler
 
-from adapters.kit.names import variant_groups
+from adapters.kit.names import formal_groups, variant_groups
 from adapters.kit.normalise import (
     name_parts,
     normalise_postcode,
@@ -49,6 +49,7 @@ class Name:
     metaphone: str
     nysiis: str
     groups: frozenset[int]
+    formal: frozenset[int]  # the table's lines on which it is the formal name
 
 
 @functools.lru_cache(maxsize=1 << 17)
@@ -61,7 +62,7 @@ def prepare_name(value: str | None) -> Name | None:
     return Name(full, parts,
                 jellyfish.metaphone(letters) if letters else "",
                 jellyfish.nysiis(letters) if letters else "",
-                variant_groups(full))
+                variant_groups(full), formal_groups(full))
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +116,17 @@ def _share_part(a: Name, b: Name) -> bool:
     mine = {p for p in a.parts if len(p) > 1} | {a.full}
     theirs = {p for p in b.parts if len(p) > 1} | {b.full}
     return bool(mine & theirs)
+
+
+def one_name_forms(a: Name, b: Name) -> bool:
+    """Variants (``a.groups & b.groups``) that are one child's name: one of them
+    is the formal name of a line that holds both (Catherine and Kate), or they
+    begin with the same letter or sound alike (Kate and Katie, Kathy and Cathy).
+    Two forms of one formal name that begin differently (Bella and Ella,
+    Alfie and Freddie) are given names in their own right, and may be two
+    children: the table's line says only that both come from Isabella."""
+    return bool((a.formal & b.groups) | (b.formal & a.groups)) or (
+        a.full[0] == b.full[0]) or bool(a.metaphone and a.metaphone == b.metaphone)
 
 
 def compare_given(a: Name | None, b: Name | None) -> str | None:

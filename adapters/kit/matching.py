@@ -17,7 +17,8 @@
 3. The best record's probability decides: ``match`` at ``match_threshold``
    or above, unless another record comes within :data:`AMBIGUITY_BITS` of its
    match weight (two close candidates are not a match: twins, for one, unless
-   the sibling rule has told them apart); ``no_match`` with
+   the sibling rule has told them apart), or a record the sibling rule capped
+   outweighs it (the request is about that family); ``no_match`` with
    :data:`POSSIBLE_MATCH_NOTICE` from ``possible_threshold``; ``no_match``
    without a notice below.
 """
@@ -35,6 +36,7 @@ from adapters.kit.comparisons import (
     compare_given,
     compare_postcodes,
     edits,
+    one_name_forms,
 )
 from adapters.kit.model import DEFAULT_MODEL, MatchModel, probability
 from adapters.kit.normalise import (  # noqa: F401 - re-exported for the kit's callers
@@ -170,7 +172,8 @@ def is_sibling(query: Prepared, record: Prepared, index: RecordIndex) -> bool:
     if query.family.full != record.family.full:
         return False
     level = compare_given(query.given, record.given)
-    if level in ("exact", "variant", "part", "initial"):
+    if level in ("exact", "part", "initial") or (
+            level == "variant" and one_name_forms(query.given, record.given)):
         return False
     typo = not index.is_known_given(query.given.full) and (
         level in TYPO_LEVELS or edits(query.given.full, record.given.full) <= 1)
@@ -232,6 +235,11 @@ def match_child(
     ambiguous = any(not s.capped and s.probability >= possible_threshold
                     and best.comparison.bits - s.comparison.bits < AMBIGUITY_BITS
                     for s in scored[1:])
+    # A sibling of the request that agrees more than the best record does: the
+    # request is about that family (a given name replaced, or a sibling not on
+    # file), not about a look-alike elsewhere.
+    ambiguous = ambiguous or any(s.sibling and s.comparison.bits > best.comparison.bits
+                                 for s in scored[1:])
     c = best.comparison
     if not best.capped and best.probability >= match_threshold and not ambiguous:
         moved = c.postcode == "other"
