@@ -5,7 +5,7 @@ at 1,000 records as at 1,000,000 (benchmarks/matching.py measures it).
 Built once when the source (re)loads (``sources.Records.match_index``), it
 also holds what the score needs from all the records: each record prepared
 for comparing, and how many records carry each given and family name (term
-frequency, ``model.py``).
+frequency, ``model.py``), and each full postcode.
 
 Blocking keys. A record is a candidate when it shares any one of these with
 the request (the request's postcodes each count, its date of birth also with
@@ -116,6 +116,7 @@ class RecordIndex:
     blocks: dict[int, int | list[int]] = field(default_factory=dict)
     given_counts: Counter[str] = field(default_factory=Counter)
     family_counts: Counter[str] = field(default_factory=Counter)
+    postcode_counts: Counter[str] = field(default_factory=Counter)
 
     def is_known_given(self, normalised: str) -> bool:
         """A given name in the shipped table or carried by a record here."""
@@ -192,6 +193,8 @@ def build_index(records: Sequence[RecordFields]) -> RecordIndex:
             index.given_counts[p.given.full] += 1
         if p.family:
             index.family_counts[p.family.full] += 1
+        if p.postcodes:
+            index.postcode_counts[p.postcodes[0].full] += 1
         for key in block_keys(p):
             found = blocks.get(key)
             if found is None:

@@ -8,7 +8,8 @@ means the value is missing on either side (it neither helps nor sinks a match).
 - family name: the same without variant ("part": either part of a
   hyphenated or double name);
 - date of birth: exact, transposed (day and month swapped), year_off (by
-  one), one_digit (one digit wrong), other;
+  one), one_digit (one digit wrong), digits_swapped (two neighbouring digits
+  swapped over: 1990-07-20 typed 1990-02-70), other;
 - postcode: full, sector, district, near (one character wrong), other; the
   best over the request's postcodes (their order does not count).
 """
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 import jellyfish
 from rapidfuzz.distance import OSA, JaroWinkler
 
-from adapters.kit.names import variant_groups
+from adapters.kit.names import formal_groups, variant_groups
 from adapters.kit.normalise import (
     name_parts,
     normalise_postcode,
@@ -32,7 +33,7 @@ from adapters.kit.normalise import (
 
 GIVEN_LEVELS = ("exact", "variant", "part", "close", "phonetic", "fuzzy", "initial", "other")
 FAMILY_LEVELS = ("exact", "part", "close", "phonetic", "fuzzy", "initial", "other")
-DOB_LEVELS = ("exact", "transposed", "year_off", "one_digit", "other")
+DOB_LEVELS = ("exact", "transposed", "year_off", "one_digit", "digits_swapped", "other")
 POSTCODE_LEVELS = ("full", "sector", "district", "near", "other")
 
 CLOSE_JW = 0.92
@@ -48,6 +49,7 @@ class Name:
     metaphone: str
     nysiis: str
     groups: frozenset[int]
+    formal: frozenset[int]  # the table's lines on which it is the formal name
 
 
 @functools.lru_cache(maxsize=1 << 17)
@@ -60,7 +62,7 @@ def prepare_name(value: str | None) -> Name | None:
     return Name(full, parts,
                 jellyfish.metaphone(letters) if letters else "",
                 jellyfish.nysiis(letters) if letters else "",
-                variant_groups(full))
+                variant_groups(full), formal_groups(full))
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +118,17 @@ def _share_part(a: Name, b: Name) -> bool:
     return bool(mine & theirs)
 
 
+def one_name_forms(a: Name, b: Name) -> bool:
+    """Variants (``a.groups & b.groups``) that are one child's name: one of them
+    is the formal name of a line that holds both (Catherine and Kate), or they
+    begin with the same letter or sound alike (Kate and Katie, Kathy and Cathy).
+    Two forms of one formal name that begin differently (Bella and Ella,
+    Alfie and Freddie) are given names in their own right, and may be two
+    children: the table's line says only that both come from Isabella."""
+    return bool((a.formal & b.groups) | (b.formal & a.groups)) or (
+        a.full[0] == b.full[0]) or bool(a.metaphone and a.metaphone == b.metaphone)
+
+
 def compare_given(a: Name | None, b: Name | None) -> str | None:
     return compare_names(a, b, variants=True)
 
@@ -134,8 +147,12 @@ def compare_dob(a: str | None, b: str | None) -> str | None:
         return "transposed"
     if a[4:] == b[4:] and abs(int(a[:4]) - int(b[:4])) == 1:
         return "year_off"
-    if sum(x != y for x, y in zip(a, b, strict=True)) == 1:
+    differ = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+    if len(differ) == 1:
         return "one_digit"
+    if (len(differ) == 2 and differ[1] == differ[0] + 1
+            and a[differ[0]] == b[differ[1]] and a[differ[1]] == b[differ[0]]):
+        return "digits_swapped"
     return "other"
 
 

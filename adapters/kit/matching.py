@@ -9,15 +9,16 @@
      record is never a match, not even a possible one;
    - the same date of birth and family name with given names that are not
      the same, not variants of each other and not a typo of one another
-     (the request's name is a known given name, or more than one edit away)
-     is a sibling: at most ``possible``;
+     (the request's name is a known given name, or does not spell like the
+     record's) is a sibling: at most ``possible``;
    - ``moved_house = "possible_match"``: a postcode given on both sides that
      agrees in nothing is at most ``possible``.
 
 3. The best record's probability decides: ``match`` at ``match_threshold``
    or above, unless another record comes within :data:`AMBIGUITY_BITS` of its
    match weight (two close candidates are not a match: twins, for one, unless
-   the sibling rule has told them apart); ``no_match`` with
+   the sibling rule has told them apart), or a record the sibling rule capped
+   outweighs it (the request is about that family); ``no_match`` with
    :data:`POSSIBLE_MATCH_NOTICE` from ``possible_threshold``; ``no_match``
    without a notice below.
 """
@@ -35,6 +36,7 @@ from adapters.kit.comparisons import (
     compare_given,
     compare_postcodes,
     edits,
+    one_name_forms,
 )
 from adapters.kit.model import DEFAULT_MODEL, MatchModel, probability
 from adapters.kit.normalise import (  # noqa: F401 - re-exported for the kit's callers
@@ -122,6 +124,9 @@ def compare(query: Prepared, record: Prepared, index: RecordIndex,
             g_bits, f_bits = s2_bits, s1_bits + model.swap_bits
     d_bits = model.weight("date_of_birth", dob)
     p_bits = model.weight("postcode", postcode)
+    if postcode == "full":  # the record's postcode, weighed by how many records share it
+        p_bits = model.exact_weight("postcode", "full",
+                                    index.postcode_counts[record.postcodes[0].full], index.size)
     agreed = tuple(name for name, bits, level in (
         ("given_name", g_bits, g), ("family_name", f_bits, f),
         ("date_of_birth", d_bits, dob), ("postcode", p_bits, postcode))
@@ -133,7 +138,7 @@ def _name_bits(field_name: str, level: str | None, known: Any, index: RecordInde
                model: MatchModel) -> float:
     if level == "exact" and known is not None:
         counts = index.given_counts if field_name == "given_name" else index.family_counts
-        return model.exact_name_weight(field_name, counts[known.full], index.size)
+        return model.exact_weight(field_name, "exact", counts[known.full], index.size)
     return model.weight(field_name, level)
 
 
@@ -148,10 +153,18 @@ def different_nhs_numbers(query: Prepared, record: Prepared) -> bool:
                 and valid_nhs_number(query.nhs) and valid_nhs_number(record.nhs))
 
 
+#: How close a given name that nobody here has must be to the record's to be
+#: read as a typo of it (``comparisons.py``: one edit or Jaro-Winkler >= 0.92,
+#: sounds the same, Jaro-Winkler >= 0.80): "Isablel", "Tazta" for Tara.
+TYPO_LEVELS = ("close", "phonetic", "fuzzy")
+
+
 def is_sibling(query: Prepared, record: Prepared, index: RecordIndex) -> bool:
     """Same date of birth, same family name, another given name: a sibling
     (a twin, say), not a typo. A typo is a name that is not a known given name
-    (shipped table, or on a record here) and is one edit from the record's."""
+    (shipped table, or on a record here) and spells like the record's
+    (:data:`TYPO_LEVELS`, or one edit). A known name is a sibling's, however
+    close ("Molly" for Holly); so is an unknown one that is nothing like it."""
     if query.given is None or record.given is None or query.dob is None:
         return False
     if query.dob != record.dob or query.family is None or record.family is None:
@@ -159,10 +172,11 @@ def is_sibling(query: Prepared, record: Prepared, index: RecordIndex) -> bool:
     if query.family.full != record.family.full:
         return False
     level = compare_given(query.given, record.given)
-    if level in ("exact", "variant", "part", "initial"):
+    if level in ("exact", "part", "initial") or (
+            level == "variant" and one_name_forms(query.given, record.given)):
         return False
-    typo = (not index.is_known_given(query.given.full)
-            and edits(query.given.full, record.given.full) <= 1)
+    typo = not index.is_known_given(query.given.full) and (
+        level in TYPO_LEVELS or edits(query.given.full, record.given.full) <= 1)
     return not typo
 
 
@@ -221,6 +235,11 @@ def match_child(
     ambiguous = any(not s.capped and s.probability >= possible_threshold
                     and best.comparison.bits - s.comparison.bits < AMBIGUITY_BITS
                     for s in scored[1:])
+    # A sibling of the request that agrees more than the best record does: the
+    # request is about that family (a given name replaced, or a sibling not on
+    # file), not about a look-alike elsewhere.
+    ambiguous = ambiguous or any(s.sibling and s.comparison.bits > best.comparison.bits
+                                 for s in scored[1:])
     c = best.comparison
     if not best.capped and best.probability >= match_threshold and not ambiguous:
         moved = c.postcode == "other"

@@ -7,13 +7,21 @@ up to its match weight ``w``, and
     P(this record is the child) = 1 / (1 + 2 ** -(w + log2(prior odds)))
 
 with the prior ``present_prior / max(records, PRIOR_FLOOR_RECORDS)``: the
-chance that the child asked about is known here at all, spread over the
-records (a request fans out to every authority; most do not know the child).
+chance that the child asked about is known here at all (``present_prior``),
+spread over the records. The broker asks an authority about a child whose
+postcode is in its area (or a national one); whether the child is on this
+authority's records is the open question, so the default is even odds (0.5).
+It was 0.05, which no measurement supported: it took 4.3 bits off every
+score and, with the thresholds, made the kit under-confident (on FEBRL 4,
+where every lookup has its record, 95% of the answers it gave a probability
+of 0.1-0.5 were right). An authority that knows its share (say, the share of
+its lookups with an NHS number that found a record) sets it in the m/u file.
 
-Term frequency: an exact agreement of a given or family name uses
-``u = (count + K * u_exact) / (records + K)`` (``K`` = :data:`TF_PSEUDO_RECORDS`)
-instead of ``u_exact``: a name that half the records carry weighs little, a
-rare one much (the counts are the authority's own records).
+Term frequency: an exact agreement of a given or family name, and a full
+postcode, use ``u = (count + K * u_exact) / (records + K)`` (``K`` =
+:data:`TF_PSEUDO_RECORDS`) instead of ``u_exact``: a name (or postcode) that
+many records carry weighs little, a rare one much (the counts are the
+authority's own records).
 
 The defaults (:data:`DEFAULT_M`, :data:`DEFAULT_U`) are documented in
 adapters/kit/README.md; a kit may point ``match_model_path`` at a JSON file
@@ -34,7 +42,8 @@ FIELDS = ("given_name", "family_name", "date_of_birth", "postcode")
 LEVELS: dict[str, tuple[str, ...]] = {
     "given_name": ("exact", "variant", "part", "close", "phonetic", "fuzzy", "initial", "other"),
     "family_name": ("exact", "part", "close", "phonetic", "fuzzy", "initial", "other"),
-    "date_of_birth": ("exact", "transposed", "year_off", "one_digit", "other"),
+    "date_of_birth": ("exact", "transposed", "year_off", "one_digit", "digits_swapped",
+                      "other"),
     "postcode": ("full", "sector", "district", "near", "other"),
 }
 
@@ -44,7 +53,7 @@ DEFAULT_M: dict[str, dict[str, float]] = {
     "family_name": {"exact": 0.88, "part": 0.02, "close": 0.05, "phonetic": 0.01,
                     "fuzzy": 0.01, "initial": 0.005, "other": 0.025},
     "date_of_birth": {"exact": 0.92, "transposed": 0.015, "year_off": 0.01,
-                      "one_digit": 0.035, "other": 0.02},
+                      "one_digit": 0.035, "digits_swapped": 0.01, "other": 0.01},
     "postcode": {"full": 0.80, "sector": 0.03, "district": 0.04, "near": 0.02, "other": 0.11},
 }
 DEFAULT_U: dict[str, dict[str, float]] = {
@@ -53,14 +62,14 @@ DEFAULT_U: dict[str, dict[str, float]] = {
     "family_name": {"exact": 0.001, "part": 0.0002, "close": 0.001, "phonetic": 0.002,
                     "fuzzy": 0.02, "initial": 0.002, "other": 0.9738},
     "date_of_birth": {"exact": 0.00015, "transposed": 0.00005, "year_off": 0.0003,
-                      "one_digit": 0.004, "other": 0.9955},
+                      "one_digit": 0.004, "digits_swapped": 0.0005, "other": 0.995},
     "postcode": {"full": 0.0002, "sector": 0.002, "district": 0.02, "near": 0.0005,
                  "other": 0.9773},
 }
 #: P(given and family names swapped | same child).
 DEFAULT_SWAP = 0.01
 #: P(the child asked about is known to this authority).
-DEFAULT_PRESENT_PRIOR = 0.05
+DEFAULT_PRESENT_PRIOR = 0.5
 PRIOR_FLOOR_RECORDS = 1000
 TF_PSEUDO_RECORDS = 1000
 #: How far the m (or u) values of one field may sum away from 1.
@@ -91,11 +100,12 @@ class MatchModel:
             return 0.0
         return self._weights[field_name][level]  # type: ignore[attr-defined,no-any-return]
 
-    def exact_name_weight(self, field_name: str, count: int, records: int) -> float:
-        """Bits for an exact name agreement, by how many of the records carry the name."""
-        u = (count + TF_PSEUDO_RECORDS * self.u[field_name]["exact"]) / (
+    def exact_weight(self, field_name: str, level: str, count: int, records: int) -> float:
+        """Bits for an exact agreement (a name's ``exact``, a postcode's ``full``),
+        by how many of the records carry the value."""
+        u = (count + TF_PSEUDO_RECORDS * self.u[field_name][level]) / (
             records + TF_PSEUDO_RECORDS)
-        return math.log2(self.m[field_name]["exact"] / u)
+        return math.log2(self.m[field_name][level] / u)
 
     @property
     def swap_bits(self) -> float:

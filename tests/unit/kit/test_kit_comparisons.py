@@ -98,6 +98,11 @@ def test_family_name_levels(a, b, level) -> None:
     ("2015-03-12", "2015-03-13", "one_digit"),
     ("2015-03-12", "2015-08-12", "one_digit"),
     ("2015-03-12", "2015-13-12", "one_digit"),      # as typed, no real date
+    ("1990-07-20", "1990-02-70", "digits_swapped"),  # neighbours swapped over
+    ("1950-03-13", "1950-01-33", "digits_swapped"),
+    ("1984-02-05", "1984-00-25", "digits_swapped"),
+    ("2015-03-12", "2015-02-13", "other"),           # two digits, not neighbours
+    ("2015-03-12", "2015-04-22", "other"),           # two neighbours, not swapped
     ("2015-03-12", "2011-07-30", "other"),
     ("2015-03-12", None, None),
     ("2015-03-12", "12/03/2015", None),              # not ISO: missing, not wrong

@@ -250,6 +250,15 @@ def test_a_typo_is_not_a_sibling(make_record):
     record = make_record(nhs_number=None, given_name="Lily")
     index = build_index([record])
     assert not is_sibling(prepare_request(child(given_name="Lilq")), prepare_record(record), index)
+    # two letters off, but nobody's name and spelled like hers: a typo too
+    bella = make_record(nhs_number=None, given_name="Isabella")
+    for typed in ("Isablel", "Isabela", "Izabella"):
+        assert not is_sibling(prepare_request(child(given_name=typed)), prepare_record(bella),
+                              build_index([bella])), typed
+    assert match_child(child(given_name="Isablel"), [bella]).status == "match"
+    # unknown and nothing like it: a sibling with a name we have not met
+    assert is_sibling(prepare_request(child(given_name="Zorabeth")), prepare_record(bella),
+                      build_index([bella]))
     # a variant is the same child
     kate = make_record(nhs_number=None, given_name="Katherine")
     assert not is_sibling(prepare_request(child(given_name="Kate")), prepare_record(kate),
@@ -358,3 +367,33 @@ def test_the_pairwise_comparison_is_symmetric(a_given, a_family, a_dob, a_pc,
     else:
         assert (ab.given, ab.family) == (ba.given, ba.family)
     assert abs(ab.bits - ba.bits) < 1e-9
+
+
+def test_two_forms_of_one_formal_name_that_begin_differently_may_be_sisters(make_record):
+    # Bella and Ella are both on Isabella's line; as names in their own right
+    # they are two girls, so with the same birthday and family name: a sibling.
+    ella = make_record(nhs_number=None, given_name="Ella")
+    index = build_index([ella])
+    assert is_sibling(prepare_request(child(given_name="Bella")), prepare_record(ella), index)
+    assert match_child(child(given_name="Bella"), [ella]).status == "no_match"
+    # a formal name (or a spelling of it) and its form, or forms that begin alike,
+    # are one child
+    for on_file, asked in (("Catherine", "Kate"), ("Katherine", "Cathy"), ("Kate", "Katie"),
+                           ("Elisabeth", "Beth"), ("Isabella", "Bella")):
+        record = make_record(nhs_number=None, given_name=on_file)
+        assert not is_sibling(prepare_request(child(given_name=asked)), prepare_record(record),
+                              build_index([record])), (on_file, asked)
+        assert match_child(child(given_name=asked), [record]).status == "match", (on_file, asked)
+
+
+def test_a_sibling_that_agrees_more_than_the_best_record_makes_it_no_match(make_record):
+    # Asked: Joan Lowe. On file: Joan Howe (family name one letter off, another
+    # postcode) and Trevor Lowe, same birthday and postcode: Joan is his sister
+    # (or his name was replaced), not the Howe child.
+    howe = make_record(child_ref="H", nhs_number=None, given_name="Joan", family_name="Howe",
+                       postcode="L4G 4AU")
+    lowe = make_record(child_ref="L", nhs_number=None, given_name="Trevor", family_name="Lowe")
+    asked = child(given_name="Joan", family_name="Lowe")
+    assert match_child(asked, [howe]).status == "match"  # alone, the look-alike would do
+    result = match_child(asked, [howe, lowe])
+    assert result.status == "no_match" and result.record is None and result.notice

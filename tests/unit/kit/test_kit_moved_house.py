@@ -33,7 +33,7 @@ def test_by_default_a_move_is_a_match_that_says_so(make_record) -> None:
     assert result.status == "match" and result.record.child_ref == "C-1"
     assert result.notice == MOVED_HOUSE_NOTICE and result.method == "demographics_moved"
     assert result.matched_on == ("given_name", "family_name", "date_of_birth")
-    assert 0.99 <= result.confidence < 1.0
+    assert result.confidence >= 0.99
 
 
 def test_when_set_to_possible_a_move_is_only_a_possible_match(make_record) -> None:
