@@ -21,6 +21,7 @@ from marshmallow import ValidationError
 from federator.audit.trail import AuditUnavailable
 from federator.auth.access import require_page_roles
 from federator.inputs import form_text_errors
+from federator.lookup.budget import OverBudget
 from federator.lookup.followups import NotYours, RetryRefused
 from federator.lookup.schemas import LookupRequestSchema
 from federator.lookup.service import COMPLETION_UNRECORDED
@@ -146,10 +147,14 @@ def _lookup_from_form(form: LookupForm, retry_of: str | None = None) -> Any:
             service.refuse(g.principal, g.role, errors, payload)
         except AuditUnavailable:
             abort(503)
+        except OverBudget as e:
+            return _too_many(form, e)
         return _form_page(form, 422, placed.get("form"))
     try:
         events = (service.run(loaded, g.principal, role=g.role) if retry_of is None
                   else service.retry(loaded, g.principal, retry_of, role=g.role))
+    except OverBudget as e:
+        return _too_many(form, e)
     except NotYours:
         abort(404)
     except RetryRefused as e:
@@ -174,6 +179,13 @@ def _lookup_from_form(form: LookupForm, retry_of: str | None = None) -> Any:
     except AuditUnavailable:
         return _form_page(form, 503, [COMPLETION_UNRECORDED])
     return _results_page(result, loaded)
+
+
+def _too_many(form: LookupForm, error: OverBudget) -> Any:
+    """Beyond the budget: the form again, its answers kept, the reason in the
+    error summary (not a bare error page that loses what was typed)."""
+    body, status, headers = _form_page(form, 429, [str(error)])
+    return body, status, {**headers, "Retry-After": str(error.retry_after)}
 
 
 def _drop_partial_dates(form: LookupForm) -> None:

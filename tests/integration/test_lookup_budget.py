@@ -171,9 +171,16 @@ def test_one_budget_whatever_the_route(fed: Federation, budget_on: Any) -> None:
     assert 1 <= body["retry_after"] <= 60
     assert refused.headers["Retry-After"] == str(body["retry_after"])
     assert "every way of asking" in body["message"]
-    page = client.post("/lookups/new", headers=HTML, data=form_for(child, csrf(client)))
+    sent = form_for(child, csrf(client))
+    page = client.post("/lookups/new", headers=HTML, data=sent)
     assert page.status_code == 429 and "Retry-After" in page.headers
-    assert "too many lookups" in page.get_data(as_text=True)
+    html = page.get_data(as_text=True)
+    assert "too many lookups" in html
+    # the form again, not a bare error page: the reason in its error summary and
+    # every answer kept, so the practitioner can send it when the limit allows
+    assert "govuk-error-summary" in html and 'id="lookup-form"' in html
+    assert all(f'value="{v}"' in html or f">{v}</textarea>" in html
+               for k, v in sent.items() if k in ("nhs_number", "purpose", "consent_reference"))
 
     # another practitioner has a budget of their own
     assert api(fed, "/api/v1/lookups", body_for(child),
