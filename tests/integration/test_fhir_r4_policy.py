@@ -100,10 +100,12 @@ def test_a_child_known_only_through_sensitive_services_answers_as_not_known(
 
 def test_a_near_miss_of_that_child_looks_not_known_too(
         fhir_server: PolicyFhirServer, client: FhirR4Client) -> None:
-    # An initial for a name and another postcode: a possible match with Dana, whose
-    # "contact us to confirm" would say she is known here. Not with a covering basis.
+    # Another short given name and another postcode: a possible match with Dana
+    # (an initial alone, with her family name and birth date and nobody else like
+    # her, is a match since the kit's calibration), whose "contact us to confirm"
+    # would say she is known here. Not with a covering basis.
     where = target(fhir_server)
-    near = {"given_name": "D", "family_name": "Quill", "date_of_birth": "2009-05-04",
+    near = {"given_name": "Di", "family_name": "Quill", "date_of_birth": "2009-05-04",
             "postcodes": ["LS9 9ZZ"]}
     covered = ask(client, where, S47, **near)
     assert covered["status"] == "no_match" and covered["notice"], covered

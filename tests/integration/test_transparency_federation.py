@@ -427,7 +427,9 @@ def test_the_results_page_asks_again_with_what_the_browser_still_has(fed: Federa
     again = client.post(action, headers=HTML, data=_multi(fields))
     assert again.status_code == 200, again.get_data(as_text=True)[:2000]
     again_html = again.get_data(as_text=True)
-    assert "only the authorities asked again" in again_html
+    # one answer: the first lookup's people with the retry's (the first answer
+    # came back from the browser, signed), each marked with its lookup
+    assert "puts together lookup" in again_html and first_id in again_html
     trail = fed.app.extensions["federator"].trail
     followed = [r for r in trail.records(event="lookup.requested", limit=10000)
                 if r.get("follows") == first_id]
