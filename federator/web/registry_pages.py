@@ -133,7 +133,18 @@ def endpoints() -> Any:
         rows = registry.describe(authority) if authority else []
     order = {"pending": 0, "active": 1, "suspended": 2, "rejected": 3}
     rows.sort(key=lambda r: (order.get(r["status"], 9), r["id"]))
-    return render_page("web/registry/list.html", rows=rows, tag=_tag,
+    health = federator_services().registry.health
+    breakers = federator_services().lookups.breakers
+
+    def tag(status: str, endpoint_id: str) -> dict[str, str]:
+        """As on the endpoint's page: an active endpoint not answering says so."""
+        if status != "active":
+            return _tag(status)
+        probes = health.recent(endpoint_id, "probe", limit=1)
+        return status_in_words(status, healthy=probes[0]["ok"] if probes else None,
+                               breaker=breakers.peek(endpoint_id) if breakers else None)
+
+    return render_page("web/registry/list.html", rows=rows, tag=tag,
                        can_register=g.role == "authority-admin" and not rows
                        and bool(g.principal.authority),
                        authority=g.principal.authority, title="Endpoints",

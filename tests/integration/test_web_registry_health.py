@@ -47,6 +47,9 @@ def test_the_status_says_when_an_active_endpoint_is_not_answering(app: Flask) ->
     breakers = app.extensions["federator"].lookups.breakers
     breakers._open("leeds-cs")
     assert status(app) == "Active, not being asked (govuk-tag--red)"
+    # the list of endpoints says the same
+    listing = signed_in(app, "broker-admin").get("/registry/endpoints", headers=HTML)
+    assert ">Active, not being asked</strong>" in listing.get_data(as_text=True)
 
 
 def test_health_day_by_day_from_the_trail(app: Flask) -> None:
