@@ -72,8 +72,7 @@ def summarise(records: Iterable[Mapping[str, Any]]) -> list[RecentLookup]:
                 purpose=str(record.get("purpose") or ""),
                 basis_type=str(record.get("basis_type") or ""),
                 asked=len(record.get("authorities") or []),
-                reference=str((record.get("basis") or {}).get("reference") or "")
-                if isinstance(record.get("basis"), Mapping) else "",
+                reference=_reference(record.get("basis")),
                 areas=[str(a) for a in record.get("areas") or []],
                 follows=record.get("follows") if isinstance(record.get("follows"), str)
                 else None)
@@ -88,6 +87,11 @@ def summarise(records: Iterable[Mapping[str, Any]]) -> list[RecentLookup]:
                 and found[lookup_id].complete is None:  # a completion, if any, wins
             found[lookup_id].complete, found[lookup_id].interrupted = False, True
     return sorted(found.values(), key=lambda r: r.at, reverse=True)
+
+
+def _reference(basis: Any) -> str:
+    """The basis's reference (a case or consent form number), or ""."""
+    return str(basis.get("reference") or "") if isinstance(basis, Mapping) else ""
 
 
 def outcome_words(outcomes: Mapping[str, int]) -> list[str]:
