@@ -7,11 +7,10 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, select
+from sqlalchemy import Connection, Engine, select
 
 from adapters.smart_auth import in_force
 from federator.audit.trail import AuditTrail, AuditUnavailable
@@ -23,6 +22,17 @@ from federator.names import (
     REGISTRY_UPDATED,
 )
 from federator.registry.health import Health
+from federator.registry.rows import (
+    endpoint_of,
+    last_check_of,
+    now_iso,
+    public_view,
+    restore,
+    row_columns,
+    row_target,
+    set_review,
+    snapshot,
+)
 from federator.registry.rules import (
     DETAILS,
     NEEDS_APPROVAL,
@@ -30,7 +40,6 @@ from federator.registry.rules import (
     approval_problem,
     change_record,
     changed_fields,
-    connection_target,
     details_version,
     next_status,
     resume_problem,
@@ -40,19 +49,11 @@ from federator.registry.rules import (
 )
 from federator.registry.secrets import CredentialCipher, CredentialsKeyError
 from federator.registry.seedfile import SeedError, parse_seed
-from federator.registry.tables import endpoint_checks, endpoint_reviews, upsert_endpoint
+from federator.registry.tables import endpoint_reviews, upsert_endpoint
 from federator.registry.urlguard import UnsafeURL, UrlGuard, UrlPolicy
 from federator.storage import endpoints
 
 __all__ = ["Registry", "SeedError", "parse_seed"]
-
-PUBLIC_FIELDS = ("id", "name", "code", "protocol", "url", "timeout_ms", "contact", "status",
-                 "created_at", "updated_at")
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
 
 class Registry:
     def __init__(self, engine: Engine, *, cipher: CredentialCipher | None = None,
@@ -80,7 +81,7 @@ class Registry:
             return list(cached[1])
         with self.engine.connect() as conn:
             rows = conn.execute(select(endpoints).order_by(endpoints.c.id)).mappings().all()
-        found = [_endpoint(r) for r in rows]
+        found = [endpoint_of(r) for r in rows]
         if self.cache_s > 0:
             self._cached = (now, found)
         return list(found)
@@ -93,7 +94,7 @@ class Registry:
         with self.engine.connect() as conn:
             row = conn.execute(
                 select(endpoints).where(endpoints.c.id == endpoint_id)).mappings().first()
-        return _endpoint(row) if row else None
+        return endpoint_of(row) if row else None
 
     def describe(self, authority: str | None = None) -> list[dict[str, Any]]:
         """Endpoints as the API shows them (never their credentials); one
@@ -105,7 +106,7 @@ class Registry:
             query = query.where(endpoints.c.id == authority)
         with self.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
-            return [_public(r, _last_check(conn, r["id"])) for r in rows]
+            return [public_view(r, last_check_of(conn, r["id"])) for r in rows]
 
     def describe_one(self, endpoint_id: str) -> dict[str, Any] | None:
         found = [d for d in self.describe(endpoint_id) if d["id"] == endpoint_id]
@@ -134,13 +135,13 @@ class Registry:
         if self._row(endpoint_id) is not None:
             raise Refused(409, f"Endpoint {endpoint_id} is already registered; change it "
                                "with PATCH instead.")
-        now = _now()
-        values = {**_columns(data, self.cipher), "status": "pending",
+        now = now_iso()
+        values = {**row_columns(data, self.cipher), "status": "pending",
                   "created_at": now, "updated_at": now}
 
         def apply(conn: Connection) -> None:
             conn.execute(endpoints.insert().values(id=endpoint_id, **values))
-            _set_review(conn, endpoint_id, None, actor, registered=True)
+            set_review(conn, endpoint_id, None, actor, registered=True)
 
         self._audited(endpoint_id, apply, trail, REGISTRY_REGISTERED, actor,
                       protocol=data["protocol"], url=data["url"],
@@ -175,7 +176,7 @@ class Registry:
             values["policy"] = json.dumps(values["policy"]) if values["policy"] else None
         if "credentials" in changed:
             values["credentials"] = self.cipher.encrypt(update["credentials"])
-        values.update(status=status, updated_at=_now())
+        values.update(status=status, updated_at=now_iso())
         earlier = self._reason(endpoint_id) if row["status"] == "pending" else None
         reason = None
         if widened and (row["status"] != "pending" or (earlier or "").startswith(NEEDS_APPROVAL)):
@@ -190,7 +191,7 @@ class Registry:
             if result.rowcount != 1:
                 raise Refused(409, "The endpoint changed meanwhile; read it and try again.")
             if reason is not None:
-                _set_review(conn, endpoint_id, reason, actor)
+                set_review(conn, endpoint_id, reason, actor)
 
         self._audited(endpoint_id, apply, trail, REGISTRY_UPDATED, actor,
                       fields=changed, changes=change_record(current, update, changed),
@@ -241,8 +242,8 @@ class Registry:
         extra: dict[str, Any] = {}
         if action == "approve":
             with self.engine.connect() as conn:
-                check = _last_check(conn, endpoint_id)
-            problem = approval_problem(check, _target(row))
+                check = last_check_of(conn, endpoint_id)
+            problem = approval_problem(check, row_target(row))
             if problem:
                 raise Refused(409, problem)
             assert check is not None
@@ -259,10 +260,10 @@ class Registry:
         def apply(conn: Connection) -> None:
             result = conn.execute(endpoints.update().where(
                 endpoints.c.id == endpoint_id, endpoints.c.status == row["status"], *unchanged,
-            ).values(status=status, updated_at=_now()))
+            ).values(status=status, updated_at=now_iso()))
             if result.rowcount != 1:
                 raise Refused(409, "The endpoint changed meanwhile; read it and try again.")
-            _set_review(conn, endpoint_id, reason, actor)
+            set_review(conn, endpoint_id, reason, actor)
 
         self._audited(endpoint_id, apply, trail, REGISTRY_REVIEWED[action], actor,
                       status_before=row["status"], status=status, reason=reason, **extra)
@@ -271,14 +272,14 @@ class Registry:
     def checkable(self, endpoint_id: str) -> tuple[Endpoint, str] | None:
         """The endpoint and its connection target, read together (what a check tests)."""
         row = self._row(endpoint_id)
-        return (_endpoint(row), _target(row)) if row else None
+        return (endpoint_of(row), row_target(row)) if row else None
 
     def _audited(self, endpoint_id: str, apply: Callable[[Connection], None],
                  trail: AuditTrail, event: str, actor: Mapping[str, Any],
                  **fields: Any) -> None:
         """Apply the change, then audit it; undo the change if the audit fails."""
         with self.engine.connect() as conn:
-            before = _snapshot(conn, endpoint_id)
+            before = snapshot(conn, endpoint_id)
         try:
             with self.engine.begin() as conn:
                 apply(conn)
@@ -288,7 +289,7 @@ class Registry:
             trail.append(event, **actor, endpoint=endpoint_id, **fields)
         except AuditUnavailable:
             with self.engine.begin() as conn:
-                _restore(conn, endpoint_id, before)
+                restore(conn, endpoint_id, before)
             self.invalidate()
             raise
 
@@ -323,103 +324,17 @@ class Registry:
         rows = []
         for entry in entries:
             try:
-                rows.append({**_columns(entry, self.cipher), "status": "active",
-                             "updated_at": _now(), "id": entry["id"]})
+                rows.append({**row_columns(entry, self.cipher), "status": "active",
+                             "updated_at": now_iso(), "id": entry["id"]})
             except CredentialsKeyError as e:
                 raise SeedError(f"registry seed endpoint {entry['id']}: {e}") from e
         # One upsert per endpoint (no read-then-insert): several broker processes
         # starting at once on an empty database all seed, and none fails.
         with self.engine.begin() as conn:
             for row in rows:
-                conn.execute(upsert_endpoint(self.engine.dialect.name, row, created_at=_now()))
+                conn.execute(upsert_endpoint(self.engine.dialect.name, row, created_at=now_iso()))
         self.invalidate()
         ids = [e["id"] for e in entries]
         trail.append(REGISTRY_SEEDED, actor_id="system", actor_role="operator",
                      endpoints=ids)
         return ids
-
-
-def _columns(data: Mapping[str, Any], cipher: CredentialCipher) -> dict[str, Any]:
-    credentials = data.get("credentials") or None
-    return {
-        "name": data["name"], "code": data["code"], "coverage": json.dumps(data["coverage"]),
-        "protocol": data["protocol"], "url": data["url"],
-        "timeout_ms": data.get("timeout_ms", 3000), "contact": data.get("contact") or "",
-        "credentials": cipher.encrypt(credentials) if credentials else None,
-        "policy": json.dumps(data["policy"]) if data.get("policy") else None,
-    }
-
-
-def _set_review(conn: Connection, endpoint_id: str, reason: str | None,
-                actor: Mapping[str, Any], *, registered: bool = False) -> None:
-    values = {"reason": reason, "changed_by": str(actor.get("actor_id", "")),
-              "changed_by_role": actor.get("actor_role"), "changed_at": _now()}
-    if registered:
-        values["registered_by"] = values["changed_by"]
-    exists = conn.execute(select(endpoint_reviews.c.endpoint_id)
-                          .where(endpoint_reviews.c.endpoint_id == endpoint_id)).first()
-    if exists:
-        conn.execute(endpoint_reviews.update()
-                     .where(endpoint_reviews.c.endpoint_id == endpoint_id).values(**values))
-    else:
-        conn.execute(endpoint_reviews.insert().values(endpoint_id=endpoint_id, **values))
-
-
-def _snapshot(conn: Connection, endpoint_id: str) -> tuple[Any, Any]:
-    row = conn.execute(select(endpoints).where(endpoints.c.id == endpoint_id)).mappings().first()
-    review = conn.execute(select(endpoint_reviews)
-                          .where(endpoint_reviews.c.endpoint_id == endpoint_id)
-                          ).mappings().first()
-    return (dict(row) if row else None, dict(review) if review else None)
-
-
-def _restore(conn: Connection, endpoint_id: str, before: tuple[Any, Any]) -> None:
-    row, review = before
-    conn.execute(delete(endpoints).where(endpoints.c.id == endpoint_id))
-    conn.execute(delete(endpoint_reviews).where(endpoint_reviews.c.endpoint_id == endpoint_id))
-    if row:
-        conn.execute(endpoints.insert().values(**row))
-    if review:
-        conn.execute(endpoint_reviews.insert().values(**review))
-
-
-def _target(row: Mapping[str, Any]) -> str:
-    return connection_target(row["protocol"], row["url"], row["credentials"])
-
-
-def _last_check(conn: Connection, endpoint_id: str) -> dict[str, Any] | None:
-    row = conn.execute(
-        select(endpoint_checks).where(endpoint_checks.c.endpoint_id == endpoint_id,
-                                      endpoint_checks.c.kind == "conformance")
-        .order_by(endpoint_checks.c.id.desc()).limit(1)).mappings().first()
-    if row is None:
-        return None
-    return {"at": row["at"], "passed": bool(row["ok"]), "checks": json.loads(row["result"]),
-            "target": row["target"]}
-
-
-def _public(row: Mapping[str, Any], last_check: dict[str, Any] | None) -> dict[str, Any]:
-    shown = {k: row[k] for k in PUBLIC_FIELDS}
-    shown["coverage"] = json.loads(row["coverage"])
-    shown["policy"] = json.loads(row["policy"]) if row.get("policy") else None
-    shown["status_reason"] = row.get("reason")
-    shown["credentials_stored"] = row["credentials"] is not None
-    target = _target(row)
-    problem = approval_problem(last_check, target)
-    if last_check is not None:
-        # "current": the check was of the protocol, URL and credentials as they are
-        last_check = {**{k: v for k, v in last_check.items() if k != "target"},
-                      "current": last_check["target"] == target}
-    shown["last_check"] = last_check
-    shown["approval_problem"] = problem if row["status"] == "pending" else None
-    shown["version"] = details_version(row)
-    return shown
-
-
-def _endpoint(row: Mapping[str, Any]) -> Endpoint:
-    return Endpoint(
-        id=row["id"], name=row["name"], code=row["code"],
-        coverage=tuple(json.loads(row["coverage"])), protocol=row["protocol"],
-        url=row["url"], timeout_ms=row["timeout_ms"], contact=row["contact"],
-        status=row["status"], policy=row.get("policy"),
-    )
