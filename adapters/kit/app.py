@@ -16,6 +16,7 @@ from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from adapters.kit.audit import AuditLog
+from adapters.kit.govuk_notify import make_sender
 from adapters.kit.keys import BrokerKeys, KeysUnavailable
 from adapters.kit.matching import MatchResult, match_child
 from adapters.kit.model import DEFAULT_MODEL, MatchModel, load_model
@@ -27,7 +28,6 @@ from adapters.kit.notify import (
     WITHHELD,
     Notifier,
     notification_for,
-    smtp_sender,
     what_we_sent,
 )
 from adapters.kit.policy import apply_policy, basis_allows_sensitive, is_current
@@ -223,9 +223,10 @@ def create_kit_app(
 
 
 def make_notifier(settings: KitSettings) -> Notifier | None:
-    if settings.notify == "off" or not settings.smtp_url:
+    send = make_sender(settings) if settings.notify != "off" else None
+    if send is None:
         return None
-    return Notifier(smtp_sender(settings.smtp_url), mode=settings.notify,
+    return Notifier(send, mode=settings.notify,
                     sender=settings.notify_from, max_queue=settings.notify_queue,
                     digest_s=settings.notify_digest_s)
 
