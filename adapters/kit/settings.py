@@ -91,6 +91,11 @@ class KitSettings:
     #: the checkpoint the kit holds.
     admin_email: str | None = None
 
+    #: OpenTelemetry: send traces (a server span per lookup, continuing the broker's
+    #: ``traceparent``: docs/tracing.md) by OTLP/HTTP to this collector, e.g.
+    #: http://127.0.0.1:4318; OTEL_EXPORTER_OTLP_ENDPOINT when absent here; unset, off.
+    otlp_endpoint: str | None = None
+
     def __post_init__(self) -> None:
         validate_settings(self)
 
@@ -160,6 +165,8 @@ def validate_settings(s: KitSettings) -> None:
     for name in ("notify_digest_s", "notify_queue"):
         if getattr(s, name) <= 0:
             raise SettingsError(f"{name}: must be positive")
+    if s.otlp_endpoint and urlsplit(s.otlp_endpoint).scheme not in ("http", "https"):
+        raise SettingsError("otlp_endpoint: must be an http:// or https:// URL")
     if s.witness_proof_url and not trusted_jwks_url(s.witness_proof_url):
         raise SettingsError("witness_proof_url: must be an https:// URL (http:// only to a "
                             "loopback address, for tests and the demo)")
@@ -244,7 +251,8 @@ def settings_from_mapping(data: dict[str, Any], *, base_dir: Path | None = None,
             continue
         values[f.name] = _check_type(f.name, data[f.name], hints[f.name])
     env = os.environ if environ is None else environ
-    for name, variable in (("smtp_url", "KIT_SMTP_URL"), ("record_ref_key", "KIT_RECORD_REF_KEY")):
+    for name, variable in (("smtp_url", "KIT_SMTP_URL"), ("record_ref_key", "KIT_RECORD_REF_KEY"),
+                           ("otlp_endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT")):
         if name not in values and env.get(variable):
             values[name] = env[variable]
     if base_dir is not None:
