@@ -103,17 +103,23 @@ def make_tracing(service_name: str, *, endpoint: str | None = None,
     return Tracing(provider)
 
 
-def note(span: Any, **attributes: Any) -> None:
-    """Set attributes on a recording span, by keyword (:data:`NAMES`); any other
-    keyword raises ``ValueError``. ``None`` values are left out."""
-    if not span.is_recording():
-        return
-    for key, value in attributes.items():
+def attributes(**given: Any) -> dict[str, Any]:
+    """Span attributes by keyword (:data:`NAMES`); any other keyword raises
+    ``ValueError``. ``None`` values are left out."""
+    found = {}
+    for key, value in given.items():
         name = NAMES.get(key)
         if name is None:
             raise ValueError(f"span attribute {key!r} is not one spans may hold")
         if value is not None:
-            span.set_attribute(name, value)
+            found[name] = value
+    return found
+
+
+def note(span: Any, **given: Any) -> None:
+    """Set :func:`attributes` on a recording span."""
+    if span.is_recording():
+        span.set_attributes(attributes(**given))
 
 
 def note_outcomes(span: Any, statuses: Sequence[str]) -> None:

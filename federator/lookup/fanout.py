@@ -26,7 +26,7 @@ from opentelemetry import trace
 from adapters.base import BUSY, AdapterFailure, NotSent
 from adapters.fhir_paging import partial_detail
 from adapters.protocol import left_out_detail
-from adapters.tracing import OFF, Tracing, current, endpoint_host, note
+from adapters.tracing import OFF, Tracing, attributes, current, endpoint_host, note
 from federator.lookup.routing import Endpoint
 from federator.names import ERROR, FAILURES, MATCH, TIMEOUT, UNAVAILABLE
 
@@ -177,11 +177,10 @@ class FanOut:
     def _call_span(self, endpoint: Endpoint, parent: Any) -> Any:
         """The call's span (a client span, child of the lookup's), not yet current."""
         host, port = endpoint_host(endpoint.url)
-        span = self.tracing.tracer.start_span(
+        return self.tracing.tracer.start_span(
             "federator.authority_call", context=trace.set_span_in_context(parent),
-            kind=trace.SpanKind.CLIENT)
-        note(span, authority_id=endpoint.id, protocol=endpoint.protocol, host=host, port=port)
-        return span
+            kind=trace.SpanKind.CLIENT, attributes=attributes(
+                authority_id=endpoint.id, protocol=endpoint.protocol, host=host, port=port))
 
     def shutdown(self) -> None:
         self.tracing.shutdown()  # the spans still batched are exported first

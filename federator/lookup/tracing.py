@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.tracing import OFF, Tracing, note, note_outcomes
+from adapters.tracing import OFF, Tracing, attributes, note_outcomes
 
 __all__ = ["OFF", "Tracing", "lookup_span", "note_outcomes"]
 
@@ -14,6 +14,5 @@ def lookup_span(tracing: Tracing, lookup_id: str, authorities: int, deadline_ms:
     """A started span for one lookup, or ``None`` with tracing off."""
     if not tracing.enabled:
         return None
-    span = tracing.tracer.start_span("federator.lookup")
-    note(span, lookup_id=lookup_id, authorities=authorities, deadline_ms=deadline_ms)
-    return span
+    return tracing.tracer.start_span("federator.lookup", attributes=attributes(
+        lookup_id=lookup_id, authorities=authorities, deadline_ms=deadline_ms))
