@@ -35,7 +35,7 @@ from notifications_python_client.errors import APIError
 from notifications_python_client.notifications import NotificationsAPIClient
 
 from adapters.kit.notify import SendRefused, smtp_sender
-from adapters.kit.settings import NOTIFY_API
+from adapters.kit.settings import NOTIFY_API, SettingsError
 
 API_KEY_VARIABLE = "KIT_NOTIFY_API_KEY"
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -50,23 +50,23 @@ class SendFailed(OSError):
 
 def read_api_key(path: str | None, environ: Mapping[str, str] | None = None) -> str:
     """The API key from ``path`` (its first line) or else ``KIT_NOTIFY_API_KEY``.
-    ``ValueError`` names where it looked, never the key."""
+    ``SettingsError`` names where it looked, never the key."""
     env = os.environ if environ is None else environ
     if path:
         try:
             text = Path(path).read_text(encoding="utf-8").strip()
         except OSError as e:
-            raise ValueError(f"notify_api_key_file: cannot read {path}: "
+            raise SettingsError(f"notify_api_key_file: cannot read {path}: "
                              f"{type(e).__name__}") from e
         where = "notify_api_key_file"
     else:
         text, where = (env.get(API_KEY_VARIABLE) or "").strip(), API_KEY_VARIABLE
     if not text:
-        raise ValueError(f"{where}: no GOV.UK Notify API key (set notify_api_key_file or "
+        raise SettingsError(f"{where}: no GOV.UK Notify API key (set notify_api_key_file or "
                          f"{API_KEY_VARIABLE})")
     key = text.splitlines()[0].strip()
     if not API_KEY.match(key.lower()):
-        raise ValueError(f"{where}: not a GOV.UK Notify API key (expected "
+        raise SettingsError(f"{where}: not a GOV.UK Notify API key (expected "
                          "name-<service id>-<secret>, as Notify shows it)")
     return key
 
@@ -92,7 +92,7 @@ def sender(api_key: str, template_id: str, *, base_url: str = NOTIFY_API,
     """A function that sends one composed message through Notify's
     ``POST /v2/notifications/email``; raises ``SendFailed`` or ``SendRefused``."""
     if not UUID.match(template_id.lower()):
-        raise ValueError("notify_template_id: must be the template's id (a UUID)")
+        raise SettingsError("notify_template_id: must be the template's id (a UUID)")
     client = NotificationsAPIClient(api_key, base_url=base_url, timeout=timeout_s)
     lock = threading.Lock()  # the client (a requests.Session) is not thread-safe
 

@@ -233,3 +233,18 @@ def test_settings_name_what_notify_needs(tmp_path) -> None:
     with pytest.raises(SettingsError, match="smtp_url: required"):
         settings_from_mapping({**BASE, "notify_via": "smtp"}, environ={})
     assert MailCatcher  # the SMTP route is covered by test_transparency_kit_notify.py
+
+
+def test_serve_names_an_unreadable_key_file_and_stops(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from adapters.kit.cli import main
+
+    (tmp_path / "kit.csv").write_text(",".join(kit_notify.HEADER) + "\n", encoding="utf-8")
+    (tmp_path / "kit.toml").write_text("\n".join(f"{k} = {json.dumps(v)}" for k, v in {
+        **BASE, "notify_template_id": str(uuid.uuid4()),
+        "notify_api_key_file": "missing.key"}.items()) + "\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["serve", "--config", str(tmp_path / "kit.toml"),
+                                       "--port", "0"])
+    assert result.exit_code == 1
+    assert "notify_api_key_file: cannot read" in result.output
