@@ -19,7 +19,9 @@ malformed ``traceparent`` is ignored (the kit's span starts a new trace).
 
 from __future__ import annotations
 
+import atexit
 import os
+import threading
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -55,15 +57,22 @@ class Tracing:
     def __init__(self, provider: Any = None) -> None:
         self.provider = provider
         self.enabled = provider is not None
+        self.stopped = False
         self.tracer: trace.Tracer = (provider.get_tracer("federator") if provider is not None
                                      else trace.NoOpTracer())
 
     def flush(self, timeout_ms: int = 5000) -> bool:
         return bool(self.provider.force_flush(timeout_ms)) if self.enabled else True
 
-    def shutdown(self) -> None:
-        if self.enabled:
-            self.provider.shutdown()
+    def shutdown(self, timeout_s: float = 5.0) -> None:
+        """Export what is batched and stop, waiting at most ``timeout_s``: an
+        unreachable collector is retried by the exporter for every batch left."""
+        if self.enabled and not self.stopped:
+            self.stopped = True
+            stopping = threading.Thread(target=self.provider.shutdown, daemon=True,
+                                        name="otel-shutdown")
+            stopping.start()
+            stopping.join(timeout_s)
 
 
 OFF = Tracing()
@@ -93,14 +102,17 @@ def make_tracing(service_name: str, *, endpoint: str | None = None,
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
     named = {} if env.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: service_name}
-    provider = TracerProvider(resource=Resource.create(named))
+    # not the SDK's own exit hook: it waits as long as the exporter retries
+    provider = TracerProvider(resource=Resource.create(named), shutdown_on_exit=False)
     if endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         provider.add_span_processor(BatchSpanProcessor(
             OTLPSpanExporter(endpoint=traces_url(endpoint))))
     for exporter in exporters:
         provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return Tracing(provider)
+    tracing = Tracing(provider)
+    atexit.register(tracing.shutdown)
+    return tracing
 
 
 def attributes(**given: Any) -> dict[str, Any]:

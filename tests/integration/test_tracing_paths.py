@@ -151,3 +151,18 @@ def test_the_kit_reads_its_otlp_endpoint_or_the_standard_variable() -> None:
         "https://traces.example:4318"
     with pytest.raises(SettingsError, match="otlp_endpoint: must be an http"):
         settings_from_mapping({**base, "otlp_endpoint": "collector:4318"}, environ={})
+
+
+def test_stopping_with_an_unreachable_collector_waits_only_so_long() -> None:
+    import socket
+
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there: every export is refused and retried
+    tracing = make_tracing("t", endpoint=f"http://127.0.0.1:{port}", environ={})
+    for _ in range(600):
+        tracing.tracer.start_span("x").end()
+    started = time.monotonic()
+    tracing.shutdown(timeout_s=0.5)
+    assert time.monotonic() - started < 2
