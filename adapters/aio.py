@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from adapters import tracing
 from adapters.base import (
     MAX_HEADER_BYTES,
     AdapterError,
@@ -255,7 +256,8 @@ class AsyncOutboundClient:
         if read <= 0:
             raise AdapterTimeout("no time left before the deadline")
         origin = _origin(target.url)
-        request = self._request(origin, target.url, path, body, headers)
+        # traceparent, when this call has a span
+        request = self._request(origin, target.url, path, body, tracing.traced(headers))
         slots = await self._slot(origin, started + read)
         try:
             exchange = await self._connection(origin, started + connect)
@@ -270,6 +272,7 @@ class AsyncOutboundClient:
         elapsed = int((time.monotonic() - started) * 1000)
         log.debug("adapter call", extra={"authority": target.id, "status": status,
                                          "elapsed_ms": elapsed})
+        tracing.note_status(status)
         return Reply(status=status, body=data, elapsed_ms=elapsed)
 
     def _request(self, origin: _Origin, url: str, path: str, body: bytes,

@@ -33,6 +33,8 @@ from urllib3.exceptions import (
 )
 from urllib3.util.connection import create_connection
 
+from adapters import tracing
+
 log = logging.getLogger("adapters")
 
 Resolver = Callable[[str, int], str]
@@ -224,6 +226,7 @@ class OutboundClient:
         url = target.url.rstrip("/") + path
         all_headers = {"User-Agent": self.user_agent, "Accept": "application/json",
                        **(headers or {})}
+        tracing.inject(all_headers)  # traceparent, when this call has a span
         if body is not None:
             all_headers.setdefault("Content-Type", "application/json")
         try:
@@ -250,6 +253,7 @@ class OutboundClient:
         elapsed = int((time.monotonic() - started) * 1000)
         log.debug("adapter call", extra={"authority": target.id, "status": response.status,
                                          "elapsed_ms": elapsed})
+        tracing.note_status(response.status)
         return Reply(status=response.status, body=data, elapsed_ms=elapsed)
 
     def _read_capped(self, response: Any, until: float) -> bytes:

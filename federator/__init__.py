@@ -12,6 +12,7 @@ from flask_smorest import Api
 from sqlalchemy import Engine
 
 from adapters.plugins import ClientContext, load_clients
+from adapters.tracing import make_tracing
 from federator.audit.alert_senders import install_alerts
 from federator.audit.setup import make_trail
 from federator.audit.trail import AuditTrail
@@ -142,7 +143,8 @@ def _services(settings: Settings, *, migrate: bool) -> Services:
     key_file = settings.signing_key_file or settings.instance_dir / "signing-key.jwk.json"
     keys = BrokerKeys.load(key_file, settings.broker_id, create=settings.development)
     trail.sign_with(keys)
-    fanout = FanOut(settings.fanout_workers)
+    fanout = FanOut(settings.fanout_workers, tracing=make_tracing(
+        "federator-broker", endpoint=settings.otel_exporter_otlp_endpoint))
     table = load_postcode_table(settings.postcode_table or DEFAULT_POSTCODES)
     state = SharedState(settings.redis_url, settings.redis_prefix)
     # One client per installed adapter kind (entry point group federator.adapters).
@@ -164,6 +166,7 @@ def _services(settings: Settings, *, migrate: bool) -> Services:
                             settings.deadline_default_ms, settings.deadline_max_ms,
                             retry_window_s=settings.retry_window_s),
         trail=trail, fanout=fanout, dispatcher=dispatcher, endpoints=registry.all,
+        tracing=fanout.tracing,
         postcode_table=table,
         breakers=Breakers(state, BreakerPolicy(
             failures=settings.breaker_failures, window_s=settings.breaker_window_s,

@@ -42,6 +42,7 @@ class Declared:
     minimum: int | None = None  # a whole number's smallest value (1 when not given)
     parse: Callable[[str], Any] | None = None  # trimmed text to value, when the type's is not
     fallback: str | None = None  # the field whose variable is read when this one is unset
+    standard: str | None = None  # another standard's variable, read when this one is unset
     choices: tuple[str, ...] = ()  # the only values accepted
     unset: str = ""  # for the docs: what leaving it unset means, when the default does not say
 
@@ -267,6 +268,12 @@ class Settings:
         "(`?starttls=true` to upgrade) or `smtps://...`.", unset="none")
     alert_email_from: str = setting(
         "federator@localhost", "The sender of alert e-mails.")
+    otel_exporter_otlp_endpoint: str | None = setting(
+        None, "OpenTelemetry: send traces (a span per lookup and per authority call, "
+        "docs/tracing.md) by OTLP/HTTP to this collector, e.g. `http://127.0.0.1:4318` "
+        "(`/v1/traces` is added). The SDK's own `OTEL_*` variables apply too.",
+        standard="OTEL_EXPORTER_OTLP_ENDPOINT", parse=_no_trailing_slash,
+        unset="no tracing: no spans made, no `traceparent` sent")
     retry_window_s: int = setting(
         86400, "Seconds within which the practitioner who made a lookup may retry it, asking "
         "again the authorities that timed out, failed or were unavailable.")
@@ -409,7 +416,7 @@ def declarations() -> tuple[Declaration, ...]:
             name=f.name, variable=variable(f.name), default=f.default, kind=kind,
             description=declared.description, minimum=minimum,
             parse=declared.parse or PARSERS[kind],
-            fallback=variable(declared.fallback) if declared.fallback else None,
+            fallback=variable(declared.fallback) if declared.fallback else declared.standard,
             choices=declared.choices, unset=declared.unset))
     return tuple(found)
 

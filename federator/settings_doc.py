@@ -31,6 +31,14 @@ Serving under gunicorn (`federator serve`, or `gunicorn -c config/gunicorn.conf.
 wsgi:app`) also reads `GUNICORN_BIND`, `GUNICORN_WORKERS`, `GUNICORN_THREADS`,
 `GUNICORN_FORWARDED_ALLOW_IPS` and `PROMETHEUS_MULTIPROC_DIR`; their defaults
 are in `config/gunicorn.conf.py`.
+
+Tracing (docs/tracing.md), when `FEDERATOR_OTEL_EXPORTER_OTLP_ENDPOINT` or
+`OTEL_EXPORTER_OTLP_ENDPOINT` is set, also follows the OpenTelemetry SDK's
+standard variables: `OTEL_SERVICE_NAME` (default `federator-broker`),
+`OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`,
+`OTEL_EXPORTER_OTLP_HEADERS` (e.g. the collector's credentials),
+`OTEL_EXPORTER_OTLP_TIMEOUT`, `OTEL_EXPORTER_OTLP_COMPRESSION`, the
+`OTEL_BSP_*` batch settings; `OTEL_SDK_DISABLED=true` turns it off.
 """
 
 _KINDS = {int: "whole number", str: "text", Path: "path", tuple[str, ...]: "comma-separated list"}
@@ -47,7 +55,7 @@ def kind(d: Declaration) -> str:
 def default(d: Declaration) -> str:
     """The value when unset, or what leaving it unset means."""
     if d.unset:
-        return d.unset
+        return f"`{d.fallback}`, else {d.unset}" if d.fallback else d.unset
     value = _shown(d.default)
     if d.fallback:
         return f"`{d.fallback}`, else {value}"

@@ -13,9 +13,11 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from joserfc.jwk import KeySet
 from marshmallow import ValidationError
+from opentelemetry import trace
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from adapters.kit.audit import AuditLog
+from adapters.kit.govuk_notify import make_sender
 from adapters.kit.keys import BrokerKeys, KeysUnavailable
 from adapters.kit.matching import MatchResult, match_child
 from adapters.kit.model import DEFAULT_MODEL, MatchModel, load_model
@@ -27,7 +29,6 @@ from adapters.kit.notify import (
     WITHHELD,
     Notifier,
     notification_for,
-    smtp_sender,
     what_we_sent,
 )
 from adapters.kit.policy import apply_policy, basis_allows_sensitive, is_current
@@ -42,6 +43,7 @@ from adapters.kit.sources import (
     SourceError,
     SqlSource,
 )
+from adapters.kit.tracing import trace_lookups
 from adapters.kit.witness import Witness, make_witness
 from adapters.protocol import (
     CHECKPOINT_HEADER,
@@ -50,6 +52,7 @@ from adapters.protocol import (
     WireRequest,
     verify_request,
 )
+from adapters.tracing import Tracing, make_tracing, note
 
 log = logging.getLogger("adapters.kit")
 #: The kit's own audit says why a matched child was answered as not known.
@@ -106,6 +109,7 @@ def create_kit_app(
     sleep: Callable[[float], None] = time.sleep,
     notifier: Notifier | None = None,
     witness: Witness | None = None,
+    tracing: Tracing | None = None,
 ) -> Flask:
     """The adapter app for one authority; every dependency may be injected for tests."""
     source = source if source is not None else make_source(settings)
@@ -117,6 +121,8 @@ def create_kit_app(
     notifier = notifier if notifier is not None else make_notifier(settings)
     witness = witness if witness is not None else make_witness(settings, keys)
 
+    tracing = tracing if tracing is not None else make_tracing(
+        "federator-kit", endpoint=settings.otlp_endpoint)
     model = kit_model(settings)
     ref_key = record_ref_key(settings)
 
@@ -124,7 +130,9 @@ def create_kit_app(
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["federator_kit"] = {"settings": settings, "source": source, "keys": keys,
                                        "notifier": notifier, "model": model,
-                                       "witness": witness}
+                                       "witness": witness, "tracing": tracing}
+    if tracing.enabled:
+        trace_lookups(app, tracing, settings.authority_id)
 
     @app.after_request
     def no_store(response: Response) -> Response:
@@ -189,6 +197,7 @@ def create_kit_app(
             return _error(400, "invalid request: " + ", ".join(_field_names(e.messages)),
                           fields=e.messages)
 
+        note(trace.get_current_span(), lookup_id=wire["lookup_id"])
         if settings.simulate_delay_ms:
             sleep(settings.simulate_delay_ms / 1000)
 
@@ -200,6 +209,8 @@ def create_kit_app(
 
         answer, record = answer_and_record(wire, records, settings, today=today(),
                                            model=model, ref_key=ref_key)
+        note(trace.get_current_span(), outcome=answer["status"],
+             professionals=len(answer.get("professionals") or ()))
         basis_type = wire["basis"].get("type")
         requester = wire["requester"]
         log.info("lookup %s status=%s organisation=%s basis=%s request_id=%s",
@@ -223,9 +234,10 @@ def create_kit_app(
 
 
 def make_notifier(settings: KitSettings) -> Notifier | None:
-    if settings.notify == "off" or not settings.smtp_url:
+    send = make_sender(settings) if settings.notify != "off" else None
+    if send is None:
         return None
-    return Notifier(smtp_sender(settings.smtp_url), mode=settings.notify,
+    return Notifier(send, mode=settings.notify,
                     sender=settings.notify_from, max_queue=settings.notify_queue,
                     digest_s=settings.notify_digest_s)
 

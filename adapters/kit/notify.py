@@ -239,6 +239,11 @@ def smtp_sender(url: str, *, timeout_s: float = 10.0) -> Callable[[EmailMessage]
 # --------------------------------------------------------------------------
 
 
+class SendRefused(Exception):
+    """The mail service refused the message for good (GOV.UK Notify's 400 or 403):
+    counted failed, never tried again."""
+
+
 class Notifier:
     """Queues notifications and sends them on its own thread."""
 
@@ -356,6 +361,10 @@ class Notifier:
         try:
             self.send(message)
             self.sent += 1
+        except SendRefused as e:
+            self.failed += 1
+            log.error("notification not sent, not tried again: %s", e)
+            return
         except (OSError, smtplib.SMTPException) as e:
             if attempt >= self.attempts:
                 self.failed += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 import tomllib
 import types
 import typing
@@ -21,6 +22,10 @@ SOURCES = ("csv", "sql")
 #: the pure model module).
 MOVED_HOUSE_MODES = ("possible_match", "match_if_unique")
 NOTIFY_MODES = ("immediate", "digest", "off")
+#: How the kit's e-mails leave it: SMTP, or GOV.UK Notify's API (adapters.kit.govuk_notify)
+NOTIFY_VIA = ("smtp", "govuk_notify")
+NOTIFY_API = "https://api.notifications.service.gov.uk"
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 class SettingsError(ValueError):
@@ -66,6 +71,14 @@ class KitSettings:
     #: Where notifications go when the child's record names no worker_email.
     team_mailbox: str | None = None
     notify_from: str = "federator-kit@localhost"
+    #: "smtp" (smtp_url) or "govuk_notify": GOV.UK Notify's API, with the template below
+    #: (its subject ``((subject))``, its body ``((body))``: docs/kit-notify.md).
+    notify_via: str = "smtp"
+    notify_template_id: str | None = None
+    #: A file holding the Notify API key (its first line); KIT_NOTIFY_API_KEY when unset.
+    notify_api_key_file: str | None = None
+    #: Notify's API; another only for tests or Notify's own other environments.
+    notify_base_url: str = NOTIFY_API
     notify_digest_s: int = 86400
     notify_queue: int = 1000
     #: The broker's latest signed audit checkpoint, as this kit witnesses it
@@ -77,6 +90,11 @@ class KitSettings:
     #: Who is e-mailed (through smtp_url) when the broker's trail stops extending
     #: the checkpoint the kit holds.
     admin_email: str | None = None
+
+    #: OpenTelemetry: send traces (a server span per lookup, continuing the broker's
+    #: ``traceparent``: docs/tracing.md) by OTLP/HTTP to this collector, e.g.
+    #: http://127.0.0.1:4318; OTEL_EXPORTER_OTLP_ENDPOINT when absent here; unset, off.
+    otlp_endpoint: str | None = None
 
     def __post_init__(self) -> None:
         validate_settings(self)
@@ -127,17 +145,32 @@ def validate_settings(s: KitSettings) -> None:
     if s.notify not in NOTIFY_MODES:
         raise SettingsError(f"notify: must be one of {', '.join(NOTIFY_MODES)}, "
                             f"not {s.notify!r}")
-    if s.notify != "off" and not s.smtp_url:
+    if s.notify_via not in NOTIFY_VIA:
+        raise SettingsError(f"notify_via: must be one of {', '.join(NOTIFY_VIA)}, "
+                            f"not {s.notify_via!r}")
+    mails = s.notify != "off" or bool(s.admin_email)
+    if s.notify_via == "smtp" and s.notify != "off" and not s.smtp_url:
         raise SettingsError("smtp_url: required when notify is on (or set KIT_SMTP_URL)")
+    if s.notify_via == "govuk_notify" and mails:
+        if not s.notify_template_id:
+            raise SettingsError("notify_template_id: required when notify_via is govuk_notify")
+        if not _UUID.match(s.notify_template_id.lower()):
+            raise SettingsError("notify_template_id: must be the template's id (a UUID, "
+                                "as Notify shows it)")
+    if not trusted_jwks_url(s.notify_base_url):
+        raise SettingsError("notify_base_url: must be an https:// URL (http:// only to a "
+                            "loopback address, for tests)")
     if s.smtp_url and not s.smtp_url.startswith(("smtp://", "smtps://")):
         raise SettingsError("smtp_url: must start with smtp:// or smtps://")
     for name in ("notify_digest_s", "notify_queue"):
         if getattr(s, name) <= 0:
             raise SettingsError(f"{name}: must be positive")
+    if s.otlp_endpoint and urlsplit(s.otlp_endpoint).scheme not in ("http", "https"):
+        raise SettingsError("otlp_endpoint: must be an http:// or https:// URL")
     if s.witness_proof_url and not trusted_jwks_url(s.witness_proof_url):
         raise SettingsError("witness_proof_url: must be an https:// URL (http:// only to a "
                             "loopback address, for tests and the demo)")
-    if s.admin_email and not s.smtp_url:
+    if s.admin_email and s.notify_via == "smtp" and not s.smtp_url:
         raise SettingsError("smtp_url: required when admin_email is set (or set KIT_SMTP_URL)")
 
 
@@ -203,8 +236,8 @@ def settings_from_mapping(data: dict[str, Any], *, base_dir: Path | None = None,
                           environ: Mapping[str, str] | None = None) -> KitSettings:
     """Build settings from a mapping (a parsed TOML top-level table).
 
-    Relative ``csv_path``, ``audit_log_path``, ``match_model_path`` and
-    ``witness_path`` are taken relative to ``base_dir``.
+    Relative ``csv_path``, ``audit_log_path``, ``match_model_path``, ``witness_path``
+    and ``notify_api_key_file`` are taken relative to ``base_dir``.
     """
     hints = _field_types()
     unknown = sorted(set(data) - set(hints))
@@ -218,14 +251,22 @@ def settings_from_mapping(data: dict[str, Any], *, base_dir: Path | None = None,
             continue
         values[f.name] = _check_type(f.name, data[f.name], hints[f.name])
     env = os.environ if environ is None else environ
-    for name, variable in (("smtp_url", "KIT_SMTP_URL"), ("record_ref_key", "KIT_RECORD_REF_KEY")):
+    for name, variable in (("smtp_url", "KIT_SMTP_URL"), ("record_ref_key", "KIT_RECORD_REF_KEY"),
+                           ("otlp_endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT")):
         if name not in values and env.get(variable):
             values[name] = env[variable]
     if base_dir is not None:
-        for name in ("csv_path", "audit_log_path", "match_model_path", "witness_path"):
+        for name in ("csv_path", "audit_log_path", "match_model_path", "witness_path",
+                     "notify_api_key_file"):
             if values.get(name) and not Path(values[name]).is_absolute():
                 values[name] = str(base_dir / values[name])
-    return KitSettings(**values)
+    settings = KitSettings(**values)
+    if (settings.notify_via == "govuk_notify" and not settings.notify_api_key_file
+            and not env.get("KIT_NOTIFY_API_KEY")
+            and (settings.notify != "off" or settings.admin_email)):
+        raise SettingsError("notify_api_key_file: required when notify_via is govuk_notify "
+                            "(or set KIT_NOTIFY_API_KEY)")
+    return settings
 
 
 def load_settings(path: str | Path) -> KitSettings:

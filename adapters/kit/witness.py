@@ -308,13 +308,14 @@ def _kid(token: str) -> str | None:
 
 def make_witness(settings: Any, keys: KeySource) -> Witness:
     """The kit's witness from its settings (``adapters.kit.settings.KitSettings``)."""
-    from adapters.kit.notify import Notifier, compose_witness_alert, smtp_sender
+    from adapters.kit.govuk_notify import make_sender
+    from adapters.kit.notify import Notifier, compose_witness_alert
     from adapters.witness import proof_url_for
 
     alert: Alert | None = None
-    if settings.admin_email and settings.smtp_url:
-        mailer = Notifier(smtp_sender(settings.smtp_url), mode="immediate",
-                          sender=settings.notify_from)
+    send = make_sender(settings) if settings.admin_email else None
+    if send is not None:
+        mailer = Notifier(send, mode="immediate", sender=settings.notify_from)
         broker = settings.broker_issuer or settings.jwks_url
 
         def alert(reason: str) -> None:

@@ -62,6 +62,8 @@ class Federation:
             kit = getattr(served.server.app, "extensions", {}).get("federator_kit") or {}
             if kit.get("notifier") is not None:
                 kit["notifier"].close()
+            if kit.get("tracing") is not None:
+                kit["tracing"].shutdown()
         for sock in self.held_ports:
             sock.close()
         if self.mail is not None:

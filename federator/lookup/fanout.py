@@ -21,11 +21,14 @@ from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from opentelemetry import trace
+
 from adapters.base import BUSY, AdapterFailure, NotSent
 from adapters.fhir_paging import partial_detail
 from adapters.protocol import left_out_detail
+from adapters.tracing import OFF, Tracing, attributes, current, endpoint_host, note
 from federator.lookup.routing import Endpoint
-from federator.names import ERROR, MATCH, TIMEOUT, UNAVAILABLE
+from federator.names import ERROR, FAILURES, MATCH, TIMEOUT, UNAVAILABLE
 
 Ask = Callable[[Endpoint, float], Mapping[str, Any]]
 """``ask(endpoint, deadline) -> answer``; raises ``AdapterFailure``."""
@@ -93,7 +96,9 @@ class FanOut:
     """A bounded thread pool and one event loop, shared by all lookups of one
     broker process."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, tracing: Tracing = OFF) -> None:
+        #: a span per authority call, children of the lookup's span (``run(parent=)``)
+        self.tracing = tracing
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fanout")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_pid = 0
@@ -114,21 +119,36 @@ class FanOut:
                 self._loop, self._loop_pid = loop, os.getpid()
             return self._loop
 
-    def run(self, endpoints: Sequence[Endpoint], calls: Calls, *, deadline: float
-            ) -> Iterator[Outcome]:
-        """Yield each authority's outcome as it arrives; the rest time out at the deadline."""
+    def run(self, endpoints: Sequence[Endpoint], calls: Calls, *, deadline: float,
+            parent: Any = None) -> Iterator[Outcome]:
+        """Yield each authority's outcome as it arrives; the rest time out at the deadline.
+        ``parent``: the lookup's span, when tracing is on (a child span per call)."""
+        spans: dict[int, Any] = {}
+        try:
+            yield from self._run(endpoints, calls, deadline, parent, spans)
+        finally:
+            for span in spans.values():  # the caller stopped reading
+                span.end()
+
+    def _run(self, endpoints: Sequence[Endpoint], calls: Calls, deadline: float,
+             parent: Any, spans: dict[int, Any]) -> Iterator[Outcome]:
         ask, aask = calls.ask, calls.aask
+        traced = parent is not None and self.tracing.enabled
         started = time.monotonic()
         arrived: queue.SimpleQueue[list[tuple[int, Done]]] = queue.SimpleQueue()
         on_threads: dict[int, Future[Mapping[str, Any]]] = {}
         on_loop: list[tuple[int, Answer]] = []
         for i, endpoint in enumerate(endpoints):
+            span = self._call_span(endpoint, parent) if traced else None
+            if span is not None:
+                spans[i] = span
             call = aask(endpoint, deadline) if aask is not None else None
             if call is not None:
-                on_loop.append((i, call))
+                on_loop.append((i, call if span is None else _within(span, call)))
                 continue
             # a context copy per call (the request id reaches the adapter's X-Request-Id)
-            future = self.pool.submit(contextvars.copy_context().run, ask, endpoint, deadline)
+            run = ask if span is None else functools.partial(_ask_within, span, ask)
+            future = self.pool.submit(contextvars.copy_context().run, run, endpoint, deadline)
             future.add_done_callback(functools.partial(_report, arrived, i))
             on_threads[i] = future
         # The loop's calls start together: one wake-up of the loop per lookup, not per call.
@@ -142,7 +162,7 @@ class FanOut:
                 break
             for i, done in batch_done:
                 pending.discard(i)
-                yield _outcome(endpoints[i], done, started)
+                yield _ended(spans.pop(i, None), _outcome(endpoints[i], done, started))
         if pending and batch is not None:
             batch.cancel()  # the loop's calls still out are cancelled, closing their connections
         for i in sorted(pending):
@@ -150,12 +170,20 @@ class FanOut:
             # the deadline.
             never_sent = i in on_threads and on_threads[i].cancel()
             endpoint = endpoints[i]
-            yield Outcome(endpoint.id, endpoint.name, TIMEOUT,
-                          int((time.monotonic() - started) * 1000),
-                          BUSY if never_sent else "no answer before the deadline",
-                          sent=not never_sent)
+            yield _ended(spans.pop(i, None), Outcome(
+                endpoint.id, endpoint.name, TIMEOUT, int((time.monotonic() - started) * 1000),
+                BUSY if never_sent else "no answer before the deadline", sent=not never_sent))
+
+    def _call_span(self, endpoint: Endpoint, parent: Any) -> Any:
+        """The call's span (a client span, child of the lookup's), not yet current."""
+        host, port = endpoint_host(endpoint.url)
+        return self.tracing.tracer.start_span(
+            "federator.authority_call", context=trace.set_span_in_context(parent),
+            kind=trace.SpanKind.CLIENT, attributes=attributes(
+                authority_id=endpoint.id, protocol=endpoint.protocol, host=host, port=port))
 
     def shutdown(self) -> None:
+        self.tracing.shutdown()  # the spans still batched are exported first
         self.pool.shutdown(wait=False, cancel_futures=True)
         with self._lock:
             loop, self._loop = self._loop, None
@@ -178,6 +206,28 @@ class FanOut:
 
 
 Done = Future[Mapping[str, Any]] | asyncio.Future[Mapping[str, Any]]
+
+
+def _ask_within(span: Any, ask: Ask, endpoint: Endpoint, deadline: float) -> Mapping[str, Any]:
+    """The thread's call with its span current (its transport sends ``traceparent``)."""
+    with current(span):
+        return ask(endpoint, deadline)
+
+
+async def _within(span: Any, call: Answer) -> Mapping[str, Any]:
+    """The loop's call with its span current in its own task's context."""
+    with current(span):
+        return await call
+
+
+def _ended(span: Any, outcome: Outcome) -> Outcome:
+    """End the call's span with what came of it."""
+    if span is not None:
+        note(span, outcome=outcome.status, latency_ms=outcome.latency_ms, sent=outcome.sent)
+        if outcome.status in FAILURES:
+            span.set_status(trace.StatusCode.ERROR)
+        span.end()
+    return outcome
 
 
 def _report(arrived: queue.SimpleQueue[list[tuple[int, Done]]], i: int, done: Done) -> None:

@@ -44,6 +44,7 @@ from federator.lookup.journey import (
     wire_child,
 )
 from federator.lookup.routing import Endpoint, areas_added, route
+from federator.lookup.tracing import OFF, Tracing, lookup_span, note_outcomes
 from federator.names import (
     LOOKUP_COMPLETED,
     LOOKUP_RATE_LIMITED,
@@ -75,7 +76,8 @@ class LookupService:
                  dispatcher: Dispatcher, endpoints: Callable[[], Sequence[Endpoint]],
                  postcode_table: Mapping[str, str], breakers: Breakers | None = None,
                  budget: LookupBudget | None = None,
-                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 tracing: Tracing = OFF) -> None:
         self.policy = policy
         self.trail = trail
         self.fanout = fanout
@@ -87,6 +89,8 @@ class LookupService:
         self.budget = budget
         #: the clock (UTC): consent ages are counted in its days
         self.now = now
+        #: a span per lookup, the parent of the fan-out's call spans (docs/tracing.md)
+        self.tracing = tracing
 
     # -- before anything is sent ------------------------------------------------
 
@@ -249,18 +253,26 @@ class LookupService:
     def _answer(self, lookup: PreparedLookup, listening: Callable[[], bool]
                 ) -> Iterator[Event]:
         outcomes = lookup.withheld()
-        for outcome in outcomes:
-            metrics.authority(outcome.id, outcome.status, outcome.latency_ms)
-            yield "authority", outcome.public()
-        stream = self.fanout.run(tuple(lookup.asked.values()),
-                                 self.dispatcher.calls(lookup.payload()),
-                                 deadline=lookup.deadline)
-        for outcome in stream:
-            outcomes.append(outcome)
-            metrics.authority(outcome.id, outcome.status, outcome.latency_ms)
-            self._record_breaker(lookup, outcome)
-            if listening():
+        # the lookup's span: never current (this is a generator), the calls' parent
+        span = lookup_span(self.tracing, lookup.id, len(lookup.asked), lookup.deadline_ms)
+        traced = {"parent": span} if span is not None else {}
+        try:
+            for outcome in outcomes:
+                metrics.authority(outcome.id, outcome.status, outcome.latency_ms)
                 yield "authority", outcome.public()
+            stream = self.fanout.run(tuple(lookup.asked.values()),
+                                     self.dispatcher.calls(lookup.payload()),
+                                     deadline=lookup.deadline, **traced)
+            for outcome in stream:
+                outcomes.append(outcome)
+                metrics.authority(outcome.id, outcome.status, outcome.latency_ms)
+                self._record_breaker(lookup, outcome)
+                if listening():
+                    yield "authority", outcome.public()
+        finally:
+            if span is not None:
+                note_outcomes(span, [o.status for o in outcomes])
+                span.end()
         answer = answer_of(lookup.id, outcomes, lookup.plan.areas)
         metrics.lookup("complete" if answer["complete"] else "partial")
         self.trail.append(LOOKUP_COMPLETED, **completed_fields(

@@ -287,6 +287,7 @@ DEFAULTS = {
     "FEDERATOR_ALERT_EMAIL": (),
     "FEDERATOR_ALERT_SMTP_URL": None,
     "FEDERATOR_ALERT_EMAIL_FROM": "federator@localhost",
+    "FEDERATOR_OTEL_EXPORTER_OTLP_ENDPOINT": None,
     "FEDERATOR_RETRY_WINDOW_S": 86400,
 }
 #: Whole numbers whose minimum is not 1.
@@ -343,6 +344,18 @@ def test_the_documentation_lists_every_variable_with_its_default_and_minimum():
         default = f"`{d.default}`" if d.default is not None else d.unset  # optional: says so
         assert f"at least {d.minimum} | {default} |" in rows[d.variable]
     assert "`FEDERATOR_OIDC_CLIENT_ID`, else `federator`" in rows["FEDERATOR_OIDC_AUDIENCE"]
+
+
+def test_tracing_reads_the_standard_otlp_variable_unless_its_own_is_set():
+    dev = {"FEDERATOR_ENV": "development"}
+    assert Settings.from_env(dev).otel_exporter_otlp_endpoint is None
+    standard = {**dev, "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318/"}
+    assert Settings.from_env(standard).otel_exporter_otlp_endpoint == "http://collector:4318"
+    own = {**standard, "FEDERATOR_OTEL_EXPORTER_OTLP_ENDPOINT": "http://other:4318"}
+    assert Settings.from_env(own).otel_exporter_otlp_endpoint == "http://other:4318"
+    row = next(line for line in render().splitlines()
+               if line.startswith("| `FEDERATOR_OTEL_EXPORTER_OTLP_ENDPOINT`"))
+    assert "`OTEL_EXPORTER_OTLP_ENDPOINT`, else no tracing" in row
 
 
 def test_the_command_writes_the_documentation(tmp_path):

@@ -295,6 +295,34 @@ def test_the_admin_is_emailed_through_smtp(kit_settings, broker, broker_key, tmp
         mail.stop()
 
 
+def test_the_admin_is_emailed_through_govuk_notify(kit_settings, broker, broker_key, tmp_path,
+                                                   serve):
+    from support.fake_notify import FakeNotify
+
+    fake = FakeNotify()
+    notify = serve(fake.app())
+    (tmp_path / "notify.key").write_text(fake.api_key, encoding="utf-8")
+    settings = dataclasses.replace(
+        kit_settings, jwks_url=broker.jwks_url, admin_email="kit-admin@test-cs.example.invalid",
+        notify_via="govuk_notify", notify_template_id=fake.add_template(),
+        notify_api_key_file=str(tmp_path / "notify.key"), notify_base_url=notify.url,
+        witness_path=str(tmp_path / "w.json"))
+    witness = make_witness(settings, BrokerKeys(settings.jwks_url))
+    url = serve(create_kit_app(settings, witness=witness)).url
+    offered(url, broker_key, witness, broker.checkpoint())
+    broker.rewrite(0)
+    offered(url, broker_key, witness, broker.checkpoint())
+    for _ in range(100):
+        if fake.sent:
+            break
+        threading.Event().wait(0.05)
+    (sent,) = fake.sent
+    assert sent["to"] == "kit-admin@test-cs.example.invalid"
+    assert "audit trail was rewritten" in sent["content"]["subject"]
+    assert "two different trees of 3 records" in sent["content"]["body"]
+    assert "Amara" not in json.dumps(sent) and "9434765919" not in json.dumps(sent)
+
+
 # -- the state file, shared by workers ---------------------------------------------------------
 
 
