@@ -26,12 +26,62 @@ without real secrets (`FEDERATOR_SECRET_KEY`, `FEDERATOR_AUDIT_KEY`), an https
 start-up with a message naming the variable.
 """
 
+#: Variables the broker's processes read that are not ``Settings``: gunicorn's
+#: (``config/gunicorn.conf.py``) and prometheus_client's. Name: (meaning, default).
+SERVING_VARIABLES: dict[str, tuple[str, str]] = {
+    "GUNICORN_BIND": ("The address gunicorn listens on (`federator serve --bind` wins).",
+                      "`127.0.0.1:5000`"),
+    "GUNICORN_WORKERS": ("Worker processes (`--workers` wins); more than one needs "
+                         "`FEDERATOR_REDIS_URL` in production.", "`2`"),
+    "GUNICORN_THREADS": ("Threads per worker (gthread).", "`16`"),
+    "GUNICORN_FORWARDED_ALLOW_IPS": ("The load balancer's addresses, whose `X-Forwarded-*` "
+                                     "headers (client address, `https`) are believed.",
+                                     "`127.0.0.1`"),
+    "PROMETHEUS_MULTIPROC_DIR": ("Folder where every worker writes its metrics samples, "
+                                 "summed by `/metrics`.",
+                                 "a fresh temporary folder per server, removed at exit"),
+}
+
+#: ``FEDERATOR_*`` variables read only by the tests, benchmarks and scripts.
+TEST_VARIABLES: dict[str, tuple[str, str]] = {
+    "FEDERATOR_REQUIRE_SERVICES": ("`1`: a missing PostgreSQL, Redis, Chromium, Node.js "
+                                   "server or identity provider fails the test instead "
+                                   "of skipping it (`.ci/run` sets it).", "unset: skipped"),
+    "FEDERATOR_TEST_POSTGRES_URL": ("The PostgreSQL the tests and benchmarks use.",
+                                    "`postgresql+psycopg://postgres@127.0.0.1:5432/test`"),
+    "FEDERATOR_TEST_REDIS_URL": ("The Redis the tests use (keys under a per-test prefix).",
+                                 "`redis://127.0.0.1:6379/15`"),
+    "FEDERATOR_CHROMIUM": ("The Chromium the browser tests drive.", "`/usr/bin/chromium`"),
+    "FEDERATOR_SCREENSHOTS": ("A folder (from the repository root) where the browser "
+                              "tests save their screenshots (`scripts/screenshots`).",
+                              "unset: not saved"),
+    "FEDERATOR_SCHEMATHESIS_EXAMPLES": ("Examples per API operation in the schemathesis "
+                                        "test.", "`25`"),
+}
+
+
+def _section(heading: str, intro: str, variables: dict[str, tuple[str, str]]) -> str:
+    rows = [f"| `{name}` | {_cell(meaning)} | {_cell(value)} |"
+            for name, (meaning, value) in variables.items()]
+    return "\n".join([f"## {heading}", "", intro, "| variable | meaning | default |",
+                      "|---|---|---|", *rows])
+
+
 OUTRO = """\
 Serving under gunicorn (`federator serve`, or `gunicorn -c config/gunicorn.conf.py
-wsgi:app`) also reads `GUNICORN_BIND`, `GUNICORN_WORKERS`, `GUNICORN_THREADS`,
-`GUNICORN_FORWARDED_ALLOW_IPS` and `PROMETHEUS_MULTIPROC_DIR`; their defaults
-are in `config/gunicorn.conf.py`.
+wsgi:app`) also reads these (defaults in `config/gunicorn.conf.py`):
 """
+
+TESTS = """\
+The tests, benchmarks and scripts also read these; the broker never does:
+"""
+
+
+def documented() -> set[str]:
+    """Every environment variable these pages document."""
+    return ({d.variable for d in declarations()} | set(SERVING_VARIABLES)
+            | set(TEST_VARIABLES))
+
 
 _KINDS = {int: "whole number", str: "text", Path: "path", tuple[str, ...]: "comma-separated list"}
 
@@ -68,4 +118,6 @@ def render() -> str:
     rows = [f"| `{d.variable}` | {_cell(d.description)} | {_cell(kind(d))} | "
             f"{_cell(default(d))} |" for d in declarations()]
     table = "\n".join(["| variable | meaning | value | default |", "|---|---|---|---|", *rows])
-    return f"{INTRO}\n{table}\n\n{OUTRO}"
+    serving = _section("Serving", OUTRO, SERVING_VARIABLES)
+    tests = _section("Tests and benchmarks", TESTS, TEST_VARIABLES)
+    return f"{INTRO}\n{table}\n\n{serving}\n\n{tests}\n"

@@ -21,6 +21,9 @@ SOURCES = ("csv", "sql")
 #: the pure model module).
 MOVED_HOUSE_MODES = ("possible_match", "match_if_unique")
 NOTIFY_MODES = ("immediate", "digest", "off")
+#: Settings read from the environment when the TOML file has none (secrets an
+#: authority may prefer not to write in the file). docs/kit-settings.md lists them.
+ENV_FALLBACKS = {"smtp_url": "KIT_SMTP_URL", "record_ref_key": "KIT_RECORD_REF_KEY"}
 
 
 class SettingsError(ValueError):
@@ -218,7 +221,7 @@ def settings_from_mapping(data: dict[str, Any], *, base_dir: Path | None = None,
             continue
         values[f.name] = _check_type(f.name, data[f.name], hints[f.name])
     env = os.environ if environ is None else environ
-    for name, variable in (("smtp_url", "KIT_SMTP_URL"), ("record_ref_key", "KIT_RECORD_REF_KEY")):
+    for name, variable in ENV_FALLBACKS.items():
         if name not in values and env.get(variable):
             values[name] = env[variable]
     if base_dir is not None:
