@@ -92,3 +92,10 @@ def test_what_the_answer_schema_refuses_the_broker_refuses_or_leaves_out(name: s
         return  # refused as a whole
     # or read without the broken part: no professional shown, nothing of record_ref
     assert read["professionals"] == [] or read.get("left_out"), (name, read)
+
+
+def test_the_conformance_checks_test_lookup_is_a_valid_request() -> None:
+    from adapters.conformance import conformance_body
+
+    validator = Draft202012Validator(REQUEST, format_checker=FormatChecker())
+    assert [e.message for e in validator.iter_errors(conformance_body())] == []
