@@ -101,7 +101,6 @@ def _print_banner(info: dict[str, Any], world: Any, port: int, settings: Setting
         echo(f"  NHS {child.nhs_number}  {child.given_name} {child.family_name}, born "
              f"{child.date_of_birth.isoformat()}, {', '.join(child.postcodes)}  "
              f"- {world.label(child)}")
-    extra = "" if port == DEFAULT_PORT else f" --port {port}"
     down = {a["id"] for a in info["authorities"] if a["behaviour"] == "down"}
     child = next((c for c in world.children_for_display(12) if down & set(c.known_to)),
                  world.children_for_display(1)[0])
@@ -115,7 +114,7 @@ def _print_banner(info: dict[str, Any], world: Any, port: int, settings: Setting
     })
     echo(f"""
 Try it (one authority is down, so the answer says "complete": false):
-  TOKEN=$(federator demo token --persona practitioner{extra})
+  TOKEN=$(federator demo token --persona practitioner)   (finds this demo by itself)
   curl -s -X POST {info['broker']}/api/v1/lookups -H "Authorization: Bearer $TOKEN" \\
     -H 'Content-Type: application/json' -d '{example}'
 
