@@ -29,7 +29,7 @@ from adapters.protocol import (
 )
 from adapters.wire_professional import WireProfessional
 from federator.lookup.consent import CONSENT_GIVERS, STATUTORY_POWERS
-from tests.integration.test_protocol_schemas import ANSWER_BREAKS
+from tests.support.protocol_breaks import ANSWER_BREAKS
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "schemas"
 
