@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -99,3 +100,19 @@ def test_the_conformance_checks_test_lookup_is_a_valid_request() -> None:
 
     validator = Draft202012Validator(REQUEST, format_checker=FormatChecker())
     assert [e.message for e in validator.iter_errors(conformance_body())] == []
+
+
+def _examples(heading: str) -> list[Any]:
+    text = (SCHEMAS.parent / "protocol.md").read_text(encoding="utf-8")
+    section = text.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    return [json.loads(block) for block in re.findall(r"```json\n(.*?)```", section, re.S)]
+
+
+@pytest.mark.parametrize(("heading", "schema"), [("The request", REQUEST),
+                                                 ("The answer", ANSWER)])
+def test_the_specifications_examples_validate(heading: str, schema: dict[str, Any]) -> None:
+    examples = _examples(heading)
+    assert examples
+    validator = Draft202012Validator(schema, format_checker=FormatChecker())
+    for example in examples:
+        assert [e.message for e in validator.iter_errors(example)] == []
