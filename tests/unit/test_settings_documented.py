@@ -106,3 +106,13 @@ def test_the_kit_command_writes_its_settings_page(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["settings-docs", "--output", str(out)])
     assert result.exit_code == 0, result.output
     assert out.read_text(encoding="utf-8") == render_kit()
+
+
+def test_every_federator_variable_a_shell_script_names_is_documented() -> None:
+    import re
+
+    scripts = [p for p in (ROOT / "scripts").iterdir() if p.is_file()] + [ROOT / ".ci" / "run"]
+    named = {m for p in scripts
+             for m in re.findall(r"\bFEDERATOR_[A-Z0-9_]*[A-Z0-9]\b", p.read_text(encoding="utf-8"))}
+    assert named >= {"FEDERATOR_REQUIRE_SERVICES"}
+    assert sorted(named - known()) == []
