@@ -95,7 +95,9 @@ class WireProfessional(Schema):
     registration_number = fields.String(
         load_default=None, allow_none=True, validate=_text(50)
     )
-    current = fields.Boolean(load_default=True)
+    #: JSON true or false only: marshmallow's default also reads "yes", "on", 1, ...
+    #: as true, which docs/schemas/lookup-answer.schema.json does not allow (issue 22).
+    current = fields.Boolean(load_default=True, truthy={True}, falsy={False})
     from_ = fields.String(data_key="from", load_default=None, allow_none=True,
                           validate=_iso_date)
     to = fields.String(load_default=None, allow_none=True, validate=_iso_date)

@@ -260,3 +260,17 @@ def witness_fetch(broker_url: str, state_path: str, jwks_url: str | None) -> Non
     if status == INCONSISTENT:
         click.echo(store.read().get("problem", {}).get("reason", ""), err=True)
         sys.exit(1)
+
+
+@main.command("settings-docs")
+@click.option("--output", type=click.Path(dir_okay=False), default=None,
+              help="File to write, e.g. docs/kit-settings.md (default: standard output).")
+def settings_docs(output: str | None) -> None:
+    """Every kit setting, its meaning, value and default, as Markdown."""
+    from adapters.kit.settings_doc import render
+
+    if output is None:
+        click.echo(render(), nl=False)
+        return
+    with open(output, "w", encoding="utf-8", newline="\n") as handle:
+        handle.write(render())

@@ -60,7 +60,7 @@ def read_api_key(path: str | None, environ: Mapping[str, str] | None = None) -> 
                              f"{type(e).__name__}") from e
         where = "notify_api_key_file"
     else:
-        text, where = (env.get(API_KEY_VARIABLE) or "").strip(), API_KEY_VARIABLE
+        text, where = (env.get("KIT_NOTIFY_API_KEY") or "").strip(), API_KEY_VARIABLE
     if not text:
         raise SettingsError(f"{where}: no GOV.UK Notify API key (set notify_api_key_file or "
                          f"{API_KEY_VARIABLE})")

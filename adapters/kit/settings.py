@@ -26,6 +26,10 @@ NOTIFY_MODES = ("immediate", "digest", "off")
 NOTIFY_VIA = ("smtp", "govuk_notify")
 NOTIFY_API = "https://api.notifications.service.gov.uk"
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+#: Settings read from the environment when the TOML file has none (secrets an
+#: authority may prefer not to write in the file). docs/kit-settings.md lists them.
+ENV_FALLBACKS = {"smtp_url": "KIT_SMTP_URL", "record_ref_key": "KIT_RECORD_REF_KEY",
+                 "otlp_endpoint": "OTEL_EXPORTER_OTLP_ENDPOINT"}
 
 
 class SettingsError(ValueError):
@@ -251,8 +255,7 @@ def settings_from_mapping(data: dict[str, Any], *, base_dir: Path | None = None,
             continue
         values[f.name] = _check_type(f.name, data[f.name], hints[f.name])
     env = os.environ if environ is None else environ
-    for name, variable in (("smtp_url", "KIT_SMTP_URL"), ("record_ref_key", "KIT_RECORD_REF_KEY"),
-                           ("otlp_endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT")):
+    for name, variable in ENV_FALLBACKS.items():
         if name not in values and env.get(variable):
             values[name] = env[variable]
     if base_dir is not None:

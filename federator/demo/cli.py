@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import threading
+from collections.abc import Mapping
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,28 @@ from typing import Any
 import click
 
 from federator.config import ConfigError, Settings
+from federator.demo.model import SLOW_DELAY_MS
+from federator.demo.running import NoRunningDemo, read_running, remove_run_file, write_run_file
 
 DEFAULT_PORT = 5000
+
+#: The demo's budgets, roomier than production's defaults (10 lookups a minute per
+#: practitioner) so that someone trying things is not refused after a few clicks.
+#: A variable set in the environment still wins.
+DEMO_LIMITS = {
+    "FEDERATOR_LOOKUPS_PER_MINUTE": "120",
+    "FEDERATOR_LOOKUPS_PER_DAY": "5000",
+    "FEDERATOR_REFUSED_LOOKUPS_PER_MINUTE": "300",
+    "FEDERATOR_REFUSED_LOOKUPS_PER_DAY": "5000",
+    "FEDERATOR_ORGANISATION_LOOKUPS_PER_MINUTE": "600",
+    "FEDERATOR_ORGANISATION_LOOKUPS_PER_DAY": "20000",
+}
+
+
+def demo_environ(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment the demo's settings are read from: development, the demo's
+    roomy limits unless the environment sets its own."""
+    return {**DEMO_LIMITS, **environ, "FEDERATOR_ENV": "development"}
 
 
 def _demo_dir() -> Path:
@@ -40,7 +61,7 @@ def demo(ctx: click.Context, port: int, authorities: int, with_registry: str | N
     if os.environ.get("FEDERATOR_ENV") == "production":
         raise click.ClickException("the demo cannot run with FEDERATOR_ENV=production")
     try:
-        base = Settings.from_env({**os.environ, "FEDERATOR_ENV": "development"})
+        base = Settings.from_env(demo_environ(os.environ))
     except ConfigError as e:
         raise click.ClickException(str(e)) from e
     directory = _demo_dir()
@@ -49,7 +70,7 @@ def demo(ctx: click.Context, port: int, authorities: int, with_registry: str | N
                            broker_port=port, idp_port=port + 1, kit_base_port=port + 101,
                            extra_seed=Path(with_registry) if with_registry else None)
     info = describe(fed)
-    (directory / "running.json").write_text(json.dumps(info, indent=2))
+    write_run_file(directory, info)
     _print_banner(info, fed.world, port, fed.settings)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -57,7 +78,7 @@ def demo(ctx: click.Context, port: int, authorities: int, with_registry: str | N
     stop.wait()
     click.echo("\nStopping ...")
     fed.stop()
-    (directory / "running.json").unlink(missing_ok=True)
+    remove_run_file(directory)
 
 
 def _print_banner(info: dict[str, Any], world: Any, port: int, settings: Settings) -> None:
@@ -70,8 +91,8 @@ def _print_banner(info: dict[str, Any], world: Any, port: int, settings: Setting
     echo(f"Shared state       {'Redis' if settings.redis_url else 'in-process'}")
     echo("\nAuthorities:")
     for a in info["authorities"]:
-        note = {"slow": "  <- slow: answers after 3.5 s", "down": "  <- down: nothing listens"
-                }.get(a["behaviour"], "")
+        note = {"slow": f"  <- slow: answers after {SLOW_DELAY_MS / 1000:g} s",
+                "down": "  <- down: nothing listens"}.get(a["behaviour"], "")
         echo(f"  {a['id']:18} {a['url']:24} {a['name']}{note}")
     echo("\nPersonas (password 'demo'): practitioner, practitioner-2, auditor, broker-admin, "
          "authority-admin:<authority id>")
@@ -80,7 +101,6 @@ def _print_banner(info: dict[str, Any], world: Any, port: int, settings: Setting
         echo(f"  NHS {child.nhs_number}  {child.given_name} {child.family_name}, born "
              f"{child.date_of_birth.isoformat()}, {', '.join(child.postcodes)}  "
              f"- {world.label(child)}")
-    extra = "" if port == DEFAULT_PORT else f" --port {port}"
     down = {a["id"] for a in info["authorities"] if a["behaviour"] == "down"}
     child = next((c for c in world.children_for_display(12) if down & set(c.known_to)),
                  world.children_for_display(1)[0])
@@ -94,7 +114,7 @@ def _print_banner(info: dict[str, Any], world: Any, port: int, settings: Setting
     })
     echo(f"""
 Try it (one authority is down, so the answer says "complete": false):
-  TOKEN=$(federator demo token --persona practitioner{extra})
+  TOKEN=$(federator demo token --persona practitioner)   (finds this demo by itself)
   curl -s -X POST {info['broker']}/api/v1/lookups -H "Authorization: Bearer $TOKEN" \\
     -H 'Content-Type: application/json' -d '{example}'
 
@@ -105,16 +125,25 @@ Press Ctrl-C to stop everything.""")
 @click.option("--persona", default="practitioner", show_default=True,
               help="practitioner | practitioner-2 | auditor | broker-admin | "
                    "authority-admin:<authority id>")
-@click.option("--port", default=DEFAULT_PORT, show_default=True, type=int,
-              help="The demo broker's port (the identity provider is on the next).")
+@click.option("--port", default=None, type=int,
+              help="The demo broker's port (the identity provider is on the next). "
+                   "Without it (or --idp), the running demo's own run file says where.")
 @click.option("--idp", "idp_url", default=None, help="The identity provider's URL.")
-def token(persona: str, port: int, idp_url: str | None) -> None:
+def token(persona: str, port: int | None, idp_url: str | None) -> None:
     """Print a bearer token from the running demo's identity provider."""
     import requests
 
     from federator.demo.idp import fetch_token
 
-    url = idp_url or f"http://127.0.0.1:{port + 1}"
+    if idp_url:
+        url = idp_url
+    elif port is not None:
+        url = f"http://127.0.0.1:{port + 1}"
+    else:
+        try:
+            url = read_running(_demo_dir())["identity_provider"]
+        except NoRunningDemo as e:
+            raise click.ClickException(str(e)) from e
     try:
         click.echo(fetch_token(url, persona))
     except requests.RequestException as e:

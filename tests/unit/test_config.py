@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from federator.cli import main
 from federator.config import ConfigError, Settings, declarations, low_entropy
-from federator.settings_doc import DOC, render
+from federator.settings_doc import DOC, TEST_VARIABLES, render
 
 SECRET = "k7Qp2vXz9RbT4mWn8cYh3LsD6fJg1aEu"  # 32 random-looking characters
 AUDIT = "Zr5NqW2xE8tUy4Ip7oAs1Df6Gh3Jk9Lc"
@@ -339,7 +339,7 @@ def test_the_settings_documentation_is_what_the_declarations_make():
 def test_the_documentation_lists_every_variable_with_its_default_and_minimum():
     rows = {line.split("|")[1].strip(" `"): line for line in render().splitlines()
             if line.startswith("| `FEDERATOR_")}
-    assert set(rows) == set(DEFAULTS)
+    assert set(rows) - set(TEST_VARIABLES) == set(DEFAULTS)
     for d in WHOLE_NUMBERS:
         default = f"`{d.default}`" if d.default is not None else d.unset  # optional: says so
         assert f"at least {d.minimum} | {default} |" in rows[d.variable]

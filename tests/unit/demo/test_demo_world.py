@@ -208,7 +208,7 @@ def test_written_files_read_back(world, tmp_path):
             "authority_id": authority.id, "name": authority.name, "jwks_url": JWKS,
             "broker_issuer": "federator-demo-broker", "source": "csv",
             "csv_path": str(files.csv_paths[authority.id].resolve()),
-            "simulate_delay_ms": 3500 if authority.behaviour == "slow" else 0,
+            "simulate_delay_ms": 2000 if authority.behaviour == "slow" else 0,
             "witness_path": str(files.csv_paths[authority.id].resolve().parent
                                 / f"{authority.id}-witness.json"),
         }
