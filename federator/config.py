@@ -130,6 +130,12 @@ class Settings:
     allowed_networks: tuple[str, ...] = setting(
         (), "Private networks (CIDRs) endpoints may resolve into, which the URL guard "
         "would otherwise refuse.")
+    ca_file: Path | None = setting(
+        None, "PEM file of the certificate authorities trusted for every outbound TLS call "
+        "(authorities' endpoints, the identity provider, alert webhooks, `audit verify "
+        "--keys`), instead of the default store; for a private or internal CA.",
+        unset="the default store: the system's for calls to authorities, certifi's for the "
+        "rest")
     credentials_key: str = setting(
         "", "Fernet key(s), comma-separated, newest first, encrypting endpoint credentials in "
         "the registry.",
@@ -275,6 +281,11 @@ class Settings:
     @property
     def development(self) -> bool:
         return self.env == "development"
+
+    @property
+    def ca_bundle(self) -> str | None:
+        """``FEDERATOR_CA_FILE`` as outbound clients take it (None: their default store)."""
+        return str(self.ca_file) if self.ca_file else None
 
     @property
     def production(self) -> bool:

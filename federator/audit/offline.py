@@ -59,7 +59,8 @@ def load_keys(source: str | None, settings: Settings) -> dict[str, Any]:
         import requests
 
         try:
-            response = requests.get(source, timeout=10, headers={"Accept": "application/json"})
+            response = requests.get(source, timeout=10, headers={"Accept": "application/json"},
+                                    verify=settings.ca_bundle or True)
             response.raise_for_status()
             data = response.json()
         except (requests.RequestException, ValueError) as e:

@@ -83,6 +83,7 @@ def init_signin(app: Flask, settings: Settings) -> None:
                 "token_endpoint_auth_method": (
                     "client_secret_basic" if settings.oidc_client_secret else "none"),
                 "timeout": 10,
+                **({"verify": settings.ca_bundle} if settings.ca_bundle else {}),
             },
         )
     app.register_blueprint(blp)

@@ -104,6 +104,8 @@ def init_sessions(app: Flask, settings: Settings, state: SharedState) -> None:
     app.session_interface = interface
     http = requests.Session()
     http.trust_env = False
+    if settings.ca_bundle:
+        http.verify = settings.ca_bundle
     client = Client(settings.oidc_client_id, settings.oidc_client_secret)
 
     @app.before_request

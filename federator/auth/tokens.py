@@ -44,7 +44,8 @@ class TokenValidator:
     def __init__(self, issuer: str, audience: str, *, roles_claim: str = "roles",
                  organisation_claim: str = "organisation", authority_claim: str = "authority",
                  clients: tuple[str, ...] = (), required_acr: tuple[str, ...] = (),
-                 refresh_interval_s: float = 10.0, timeout_s: float = 5.0) -> None:
+                 refresh_interval_s: float = 10.0, timeout_s: float = 5.0,
+                 ca_file: str | None = None) -> None:
         self.issuer = issuer.rstrip("/")
         self.audience = audience
         self.clients = clients
@@ -62,6 +63,8 @@ class TokenValidator:
             OrderedDict())
         self._http = requests.Session()
         self._http.trust_env = False
+        if ca_file:
+            self._http.verify = ca_file
 
     def principal(self, token: str) -> Principal:
         return principal_from_claims(self.claims(token), roles_claim=self.roles_claim,
