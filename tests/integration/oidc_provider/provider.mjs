@@ -6,8 +6,10 @@
 //   {"client_id", "client_secret", "redirect_uris": [...],
 //    "post_logout_redirect_uris": [...], "accounts": {"<login>": {claims...}},
 //    "api_clients": [{"client_id", "client_secret", "redirect_uris"}],   (optional)
-//    "api": {"resource": "urn:...", "audience": "..."}}                    (optional)
-// Prints one line {"issuer": "http://127.0.0.1:<port>"} once it listens.
+//    "api": {"resource": "urn:...", "audience": "..."},                    (optional)
+//    "tls": {"cert": "<PEM file>", "key": "<PEM file>"}}                   (optional)
+// Prints one line {"issuer": "http://127.0.0.1:<port>"} once it listens (https
+// when `tls` is given: the certificate chain and key it serves).
 //
 // The broker's client gets opaque access tokens (for userinfo) and refresh tokens;
 // an api client asking for `resource` gets RFC 9068 JWT access tokens (typ at+jwt)
@@ -15,7 +17,9 @@
 // reports. `PUT /_test/accounts/<login>` with a JSON body replaces an account's
 // claims (`null` deletes it): an administrator changing roles at the provider.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { createServer } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 
 import Provider from 'oidc-provider';
 
@@ -33,9 +37,12 @@ function account(id) {
   return accounts[id] ? { sub: id, ...accounts[id] } : undefined;
 }
 
-const server = createServer();
+const tls = config.tls;
+const server = tls
+  ? createHttpsServer({ cert: readFileSync(tls.cert), key: readFileSync(tls.key) })
+  : createHttpServer();
 server.listen(0, '127.0.0.1', () => {
-  const issuer = `http://127.0.0.1:${server.address().port}`;
+  const issuer = `${tls ? 'https' : 'http'}://127.0.0.1:${server.address().port}`;
   const acrs = [...new Set(Object.values(accounts).map((a) => a && a.acr).filter(Boolean))];
   const provider = new Provider(issuer, {
     clients: [{
