@@ -205,6 +205,7 @@ def access_token_at(issuer: str, login: str, client_id: str = "case-system", *,
              "nonce": "n" * 16, "code_challenge": challenge, "code_challenge_method": "S256"}
     with requests.Session() as http:
         http.verify = verify
+        http.trust_env = verify is True  # else REQUESTS_CA_BUNDLE would override verify
         login_page = http.get(f"{metadata['authorization_endpoint']}?{urlencode(query)}",
                               timeout=15)
         consent = submit_only_form(http, login_page, login=login, password="any")

@@ -19,6 +19,7 @@ import ipaddress
 import os
 import random
 import shutil
+import socket
 import subprocess
 import time
 import uuid
@@ -148,6 +149,8 @@ class Nginx:
 
     prefix: Path
     sites: Mapping[str, str]
+    #: the addresses it listens on, each reachable from here (it is ready when all answer)
+    listens: Sequence[tuple[str, int]]
     host: NetnsHost | None = None
     process: subprocess.Popen[bytes] | None = None
 
@@ -162,17 +165,22 @@ class Nginx:
         conf.write_text(MAIN.format(prefix=self.prefix, includes="\n".join(includes)),
                         encoding="utf-8")
         command = [NGINX, "-p", str(self.prefix), "-c", str(conf)]
-        checked = subprocess.run([*command, "-t"], capture_output=True, text=True, timeout=30)
-        assert checked.returncode == 0, checked.stderr
         if self.host is not None:
             command = self.host.command(*command)
+        checked = subprocess.run([*command, "-t"], capture_output=True, text=True, timeout=30)
+        assert checked.returncode == 0, checked.stderr
         with (self.prefix / "stderr.log").open("wb") as fh:
             self.process = subprocess.Popen(command, stdout=fh, stderr=fh)
         deadline = time.monotonic() + 15
-        while not (self.prefix / "nginx.pid").exists():
+        pending = list(self.listens)
+        while pending:
             if self.process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"nginx did not start: {self.logs()}")
-            time.sleep(0.05)
+                pytest.fail(f"nginx did not start listening on {pending}: {self.logs()}")
+            try:
+                socket.create_connection(pending[0], timeout=1).close()
+                pending.pop(0)
+            except OSError:
+                time.sleep(0.05)
         return self
 
     def logs(self) -> str:
