@@ -227,11 +227,14 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
                 run(env, "keys", "init")
                 run(env, "db", "upgrade")
                 run(env, "registry", "add", str(seed))
+                brokers = []
                 for i, port in enumerate(ports):
                     log = root / f"broker-{i}.log"
                     logs.append(log)
                     process, url = start_broker(env, log, port=port)
                     processes.append(process)
+                    brokers.append((url, process, log))
+                for url, process, log in brokers:
                     wait_ready(url, process, log)
                 broker_nginx = root / "nginx-broker"
                 broker_nginx.mkdir()
@@ -312,15 +315,24 @@ def test_a_case_system_looks_up_through_the_api(deployment: Deployment) -> None:
     assert refused.status_code == 401
 
 
-def test_loopback_endpoints_stay_refused_in_production(deployment: Deployment,
-                                                       tmp_path: Path) -> None:
+def test_registry_checks_over_tls_and_loopback_stays_refused(deployment: Deployment,
+                                                             tmp_path: Path) -> None:
+    """``registry check`` runs the conformance checks over TLS through the URL guard
+    (the registry's own session trusts FEDERATOR_CA_FILE); a loopback URL is refused
+    though FEDERATOR_ALLOWED_NETWORKS is set. Both commands at once (each starts the
+    app: seconds)."""
     seed = tmp_path / "loopback.toml"
     seed.write_text(toml_tables("endpoint", [{
         **registry_entry(deployment.world.authorities[0], "https://127.0.0.1:9"),
         "id": "loopback-test"}]), encoding="utf-8")
-    refused = run(deployment.env, "registry", "add", str(seed), check=False)
-    assert refused.returncode != 0
-    assert "loopback" in refused.stderr + refused.stdout
+    commands = [("registry", "check", AUTHORITIES[0]), ("registry", "add", str(seed))]
+    running = [subprocess.Popen([FEDERATOR, *c], env=deployment.env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+               for c in commands]
+    checked, refused = (p.communicate(timeout=120)[0] for p in running)
+    assert running[0].returncode == 0, checked
+    assert "FAIL" not in checked and "PASS" in checked
+    assert running[1].returncode != 0 and "loopback" in refused, refused
 
 
 def test_the_trail_verifies_with_the_published_keys(deployment: Deployment) -> None:
