@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any, get_args, get_type_hints
 
 ENVIRONMENTS = ("development", "production")
+#: Federator's roles (federator.auth.tokens.ROLES, which reads them from here).
+ROLE_NAMES = ("practitioner", "auditor", "broker-admin", "authority-admin")
 PREFIX = "FEDERATOR_"
 
 
@@ -172,6 +174,12 @@ class Settings:
         30, "Seconds an open breaker stays open before one lookup probes the endpoint.")
     oidc_scopes: str = setting(
         "openid profile email roles", "Scopes asked for at web sign-in.")
+    role_map: tuple[str, ...] = setting(
+        (), "`value=role` pairs, comma-separated, mapping the values of the roles claim to "
+        "Federator's roles (`practitioner`, `auditor`, `broker-admin`, `authority-admin`), "
+        "e.g. `Federator.Practitioner=practitioner` (Entra app roles) or "
+        "`S8000:G8000:R8001=practitioner` (CIS2 role codes); set, only the listed values "
+        "grant a role.", unset="none: the claim's values are Federator's role names")
     organisation_claim: str = setting(
         "organisation", "The token claim holding the user's organisation.")
     authority_claim: str = setting(
@@ -288,6 +296,12 @@ class Settings:
         return str(self.ca_file) if self.ca_file else None
 
     @property
+    def role_mapping(self) -> dict[str, str]:
+        """``FEDERATOR_ROLE_MAP`` as a dict (checked by ``checked``)."""
+        return {value.strip(): role.strip()
+                for value, _, role in (pair.partition("=") for pair in self.role_map)}
+
+    @property
     def production(self) -> bool:
         return self.env == "production"
 
@@ -306,6 +320,11 @@ class Settings:
         """Fill development secrets, refuse unsafe production settings."""
         if self.deadline_default_ms > self.deadline_max_ms:
             raise ConfigError("FEDERATOR_DEADLINE_DEFAULT_MS is above FEDERATOR_DEADLINE_MAX_MS")
+        for pair in self.role_map:
+            value, _, role = pair.partition("=")
+            if not value.strip() or role.strip() not in ROLE_NAMES:
+                raise ConfigError(f"FEDERATOR_ROLE_MAP: {pair!r} is not value=role with role "
+                                  f"one of {', '.join(ROLE_NAMES)}")
         missing = [
             name for name, value in
             (("FEDERATOR_SECRET_KEY", self.secret_key), ("FEDERATOR_AUDIT_KEY", self.audit_key))

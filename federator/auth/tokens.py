@@ -19,8 +19,9 @@ from joserfc.jwk import KeySet
 from joserfc.jwt import JWTClaimsRegistry
 
 from federator.auth.principal import Principal
+from federator.config import ROLE_NAMES
 
-ROLES = ("practitioner", "auditor", "broker-admin", "authority-admin")
+ROLES = ROLE_NAMES
 #: Asymmetric signatures only: never ``none``, never an HMAC a client could forge.
 ALGORITHMS = ("ES256", "ES384", "RS256", "PS256", "EdDSA")
 MAX_TOKEN_BYTES = 16 * 1024
@@ -45,7 +46,9 @@ class TokenValidator:
                  organisation_claim: str = "organisation", authority_claim: str = "authority",
                  clients: tuple[str, ...] = (), required_acr: tuple[str, ...] = (),
                  refresh_interval_s: float = 10.0, timeout_s: float = 5.0,
-                 ca_file: str | None = None) -> None:
+                 ca_file: str | None = None, role_map: Mapping[str, str] | None = None
+                 ) -> None:
+        self.role_map = role_map
         self.issuer = issuer.rstrip("/")
         self.audience = audience
         self.clients = clients
@@ -69,7 +72,8 @@ class TokenValidator:
     def principal(self, token: str) -> Principal:
         return principal_from_claims(self.claims(token), roles_claim=self.roles_claim,
                                      organisation_claim=self.organisation_claim,
-                                     authority_claim=self.authority_claim)
+                                     authority_claim=self.authority_claim,
+                                     role_map=self.role_map)
 
     def claims(self, token: str) -> Mapping[str, Any]:
         """The validated claims; ``InvalidToken`` for anything not to be trusted.
@@ -212,22 +216,40 @@ def acr_problem(claims: Mapping[str, Any], required: tuple[str, ...]) -> str | N
 
 
 def claim(claims: Mapping[str, Any], path: str) -> Any:
-    """A claim by name, or by a dotted path into nested objects (``realm_access.roles``)."""
+    """A claim by name, or by a dotted path into nested objects (``realm_access.roles``);
+    through a list of objects the path is followed into each, and what they hold is
+    one list (``nhsid_nrbac_roles.role_code``: every RBAC role's code)."""
     if path in claims:
         return claims[path]
-    value: Any = claims
-    for part in path.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            return None
-        value = value[part]
-    return value
+    return _follow(claims, path.split("."))
+
+
+def _follow(value: Any, parts: list[str]) -> Any:
+    if not parts:
+        return value
+    if isinstance(value, Mapping):
+        return _follow(value[parts[0]], parts[1:]) if parts[0] in value else None
+    if isinstance(value, list):
+        found: list[Any] = []
+        for item in value:
+            inner = _follow(item, parts) if isinstance(item, Mapping) else None
+            if isinstance(inner, list):
+                found.extend(inner)
+            elif inner is not None:
+                found.append(inner)
+        return found or None
+    return None
 
 
 def principal_from_claims(claims: Mapping[str, Any], *, roles_claim: str = "roles",
                           organisation_claim: str = "organisation",
-                          authority_claim: str = "authority") -> Principal:
+                          authority_claim: str = "authority",
+                          role_map: Mapping[str, str] | None = None) -> Principal:
     """Who the claims describe. Only known roles are kept; ``authority-admin`` only
-    with the authority it administers. Raises ``InvalidToken`` without a ``sub``."""
+    with the authority it administers. With ``role_map`` (``FEDERATOR_ROLE_MAP``) the
+    claim's values are mapped to roles through it, and values it does not list grant
+    nothing. An organisation claim holding a list gives its first text. Raises
+    ``InvalidToken`` without a ``sub``."""
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub:
         raise InvalidToken("token has no subject")
@@ -236,6 +258,8 @@ def principal_from_claims(claims: Mapping[str, Any], *, roles_claim: str = "role
         raw = raw.replace(",", " ").split()
     if not isinstance(raw, list | tuple):
         raw = []
+    if role_map:
+        raw = [role_map.get(r) for r in raw if isinstance(r, str)]
     authority = claim(claims, authority_claim)
     authority = str(authority) if isinstance(authority, str | int) and authority else None
     roles = tuple(dict.fromkeys(
@@ -243,6 +267,8 @@ def principal_from_claims(claims: Mapping[str, Any], *, roles_claim: str = "role
         and (r != "authority-admin" or authority is not None)))
     name = claims.get("name") or claims.get("preferred_username") or sub
     organisation = claim(claims, organisation_claim)
+    if isinstance(organisation, list):
+        organisation = next((o for o in organisation if isinstance(o, str | int)), "")
     return Principal(
         id=sub, name=str(name), roles=roles,
         organisation=str(organisation) if isinstance(organisation, str | int) else "",

@@ -147,10 +147,12 @@ def running_provider(config: dict[str, Any]) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def running_interop(tmp_path: Path, **settings: Any) -> Iterator[Interop]:
-    """The provider and a broker signing in to it (``settings`` over the defaults)."""
+def running_interop(tmp_path: Path, provider: dict[str, Any] | None = None,
+                    **settings: Any) -> Iterator[Interop]:
+    """The provider and a broker signing in to it (``settings`` over the defaults;
+    ``provider`` over the provider's configuration, e.g. its ``accounts`` or ``api``)."""
     broker = bind(0)
-    with running_provider(provider_config(broker.url)) as issuer:
+    with running_provider({**provider_config(broker.url), **(provider or {})}) as issuer:
         app = create_app(Settings(**{
             "env": "development", "instance_dir": tmp_path, "public_url": broker.url,
             "oidc_issuer": issuer, "oidc_client_id": CLIENT_ID,

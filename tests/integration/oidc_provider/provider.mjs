@@ -8,6 +8,11 @@
 //    "api_clients": [{"client_id", "client_secret", "redirect_uris"}],   (optional)
 //    "api": {"resource": "urn:...", "audience": "..."},                    (optional)
 //    "tls": {"cert": "<PEM file>", "key": "<PEM file>"}}                   (optional)
+// `api` may also shape its access tokens like another provider's (docs/identity.md):
+//   "claims": ["acr", "roles"]   the account's claims copied into them (the default),
+//   "token": {"header": {"typ": "JWT"}, "add": {"tid": "..."}, "drop": ["client_id"],
+//             "azp": true}      header fields over at+jwt, claims added or dropped,
+//                               and `azp` set to the client's id.
 // Prints one line {"issuer": "http://127.0.0.1:<port>"} once it listens (https
 // when `tls` is given: the certificate chain and key it serves).
 //
@@ -90,7 +95,20 @@ server.listen(0, '127.0.0.1', () => {
     async extraTokenClaims(ctx, token) {
       // RFC 9068 2.2.1: the access token carries the sign-in's acr, and the roles
       const claims = account(token.accountId);
-      return claims ? { acr: claims.acr, roles: claims.roles } : undefined;
+      if (!claims) return undefined;
+      return Object.fromEntries((api.claims || ['acr', 'roles']).map((c) => [c, claims[c]]));
+    },
+    formats: {
+      customizers: {
+        async jwt(ctx, token, jwt) {
+          const shape = api.token;
+          if (!shape) return;
+          if (shape.header) jwt.header = { ...shape.header };
+          if (shape.azp) jwt.payload.azp = jwt.payload.client_id;
+          for (const name of shape.drop || []) delete jwt.payload[name];
+          Object.assign(jwt.payload, shape.add || {});
+        },
+      },
     },
     async findAccount(ctx, id) {
       if (!account(id)) return undefined;
