@@ -248,7 +248,8 @@ def principal_from_claims(claims: Mapping[str, Any], *, roles_claim: str = "role
     """Who the claims describe. Only known roles are kept; ``authority-admin`` only
     with the authority it administers. With ``role_map`` (``FEDERATOR_ROLE_MAP``) the
     claim's values are mapped to roles through it, and values it does not list grant
-    nothing. An organisation claim holding a list gives its first text. Raises
+    nothing. An organisation claim holding a list gives its one value when all its
+    values are the same text, else none. Raises
     ``InvalidToken`` without a ``sub``."""
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub:
@@ -267,8 +268,9 @@ def principal_from_claims(claims: Mapping[str, Any], *, roles_claim: str = "role
         and (r != "authority-admin" or authority is not None)))
     name = claims.get("name") or claims.get("preferred_username") or sub
     organisation = claim(claims, organisation_claim)
-    if isinstance(organisation, list):
-        organisation = next((o for o in organisation if isinstance(o, str | int)), "")
+    if isinstance(organisation, list):  # one organisation, or none: never a guess
+        distinct = set(organisation) if all(isinstance(o, str) for o in organisation) else ()
+        organisation = next(iter(distinct)) if len(distinct) == 1 else ""
     return Principal(
         id=sub, name=str(name), roles=roles,
         organisation=str(organisation) if isinstance(organisation, str | int) else "",

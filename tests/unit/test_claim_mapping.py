@@ -27,7 +27,12 @@ def test_the_role_map_grants_only_what_it_lists() -> None:
     p = principal_from_claims(CIS2, roles_claim="nhsid_nrbac_roles.role_code",
                               organisation_claim="nhsid_nrbac_roles.org_code",
                               role_map=mapping)
-    assert p.roles == ("practitioner",) and p.organisation == "RR8"
+    assert p.roles == ("practitioner",)
+    assert p.organisation == ""  # roles at two organisations: which one is not guessed
+    one = {**CIS2, "nhsid_nrbac_roles": CIS2["nhsid_nrbac_roles"][:1]}
+    assert principal_from_claims(one, roles_claim="nhsid_nrbac_roles.role_code",
+                                 organisation_claim="nhsid_nrbac_roles.org_code",
+                                 role_map=mapping).organisation == "RR8"
     # a value that is itself a role name grants nothing once a map is set
     named = {"sub": "u2", "roles": ["auditor", "Federator.Practitioner"]}
     assert principal_from_claims(named, role_map={"Federator.Practitioner": "practitioner"}
