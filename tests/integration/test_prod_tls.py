@@ -36,6 +36,7 @@ from pathlib import Path
 import pytest
 import redis
 import requests
+import trustme
 from support.brokers import FEDERATOR, free_port, start_broker, stop, wait_ready
 from support.log_capture import identity_strings, leaks, read_path
 from support.oidc_provider import (
@@ -61,7 +62,6 @@ from federator.demo.files import toml_array_of_tables as toml_tables
 from federator.demo.world import Child, World, generate_world
 
 pytestmark = pytest.mark.integration
-trustme = pytest.importorskip("trustme")
 
 AUTHORITIES = ("leeds-cs", "yorkshire-health")  # a council and the national health body
 PUBLIC_PORT, KIT_PORTS, KIT_APP_PORTS = 8443, (8443, 8444), (8081, 8082)
