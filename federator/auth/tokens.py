@@ -132,6 +132,28 @@ class TokenValidator:
             raise InvalidToken(f"token rejected: {problem}")
         return decoded.claims
 
+    def id_token_claims(self, token: str, client_id: str) -> Mapping[str, Any]:
+        """The claims of an ID token the provider issued to ``client_id`` (a refresh
+        grant's): signature, ``iss``, ``aud``, ``exp`` and ``sub`` checked, as OpenID
+        Connect Core 3.1.3.7 asks; ``InvalidToken`` otherwise. Never an API credential."""
+        if len(token) > MAX_TOKEN_BYTES:
+            raise InvalidToken("token is too large")
+        header = _header(token)
+        if header.get("alg") not in ALGORITHMS:
+            raise InvalidToken("token rejected: signing algorithm not accepted")
+        keys = self._key_set(str(header["kid"]) if header.get("kid") else None)
+        try:
+            decoded = jwt.decode(token, keys, algorithms=list(ALGORITHMS))
+            JWTClaimsRegistry(
+                leeway=LEEWAY_S, iss={"essential": True, "value": self.issuer},
+                aud={"essential": True, "value": client_id}, exp={"essential": True},
+                sub={"essential": True}).validate(decoded.claims)
+        except JoseError as e:
+            raise InvalidToken(f"ID token rejected: {e.error}") from e
+        except (ValueError, TypeError) as e:
+            raise InvalidToken("ID token is malformed") from e
+        return decoded.claims
+
     def _key_set(self, kid: str | None) -> KeySet:
         with self._lock:
             known = self._keys is not None and (

@@ -7,6 +7,7 @@ Federator's roles (issue 22)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,9 @@ from support.oidc_provider import (
     api_access_token,
     jwt_parts,
     running_interop,
+    sign_in,
 )
+from support.web_client import rewrite_session, session_record
 
 pytestmark = pytest.mark.integration
 
@@ -130,3 +133,39 @@ def test_cis2_style_rbac_codes_and_aal3(recipe: Interop) -> None:
     assert lookup(recipe, api_access_token(recipe, "clerk")).status_code == 403  # unmapped
     weak = lookup(recipe, api_access_token(recipe, "weak"))  # a nurse, but AAL1
     assert weak.status_code == 401 and "acr" in weak.json()["message"]
+
+
+ENTRA_WEB = {"provider": {**ENTRA["provider"], "userinfo_omits": ["roles"]},
+             "settings": ENTRA["settings"]}
+
+
+@pytest.mark.parametrize("recipe", [ENTRA_WEB], indirect=True)
+def test_entra_web_sessions_re_read_roles_from_the_renewed_id_token(recipe: Interop) -> None:
+    """Entra's userinfo has no app roles; its ID token has. The periodic re-read takes
+    the refresh grant's new ID token, so a practitioner stays signed in, and one whose
+    app role was removed in Entra is signed out."""
+    with requests.Session() as http:
+        landed = sign_in(recipe, http, "pat", next_path="/lookups/new")
+        assert landed.status_code == 200, landed.text[:300]
+        cookie = recipe.cookie(http)
+        assert cookie is not None
+        assert session_record(recipe.app, cookie)["principal"]["roles"] == ["practitioner"]
+        back_in_time(recipe, cookie)
+        again = http.get(f"{recipe.broker.url}/lookups/new", headers=HTML, timeout=15,
+                         allow_redirects=False)
+        assert again.status_code == 200  # re-read, still a practitioner
+        assert session_record(recipe.app, cookie)["roles_checked_at"] > time.time() - 60
+        recipe.put_account("pat", {**ENTRA["provider"]["accounts"]["pat"], "roles": []})
+        back_in_time(recipe, cookie)
+        ended = http.get(f"{recipe.broker.url}/lookups/new", headers=HTML, timeout=15,
+                         allow_redirects=False)
+        assert ended.status_code in (302, 303) and "/sign-in" in ended.headers["Location"]
+        assert session_record(recipe.app, cookie) == {}
+
+
+HTML = {"Accept": "text/html"}
+
+
+def back_in_time(interop: Interop, cookie: str, minutes: float = 6) -> None:
+    rewrite_session(interop.app, cookie, roles_checked_at=time.time() - minutes * 60,
+                    last_seen=time.time())

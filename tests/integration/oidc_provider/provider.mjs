@@ -13,6 +13,8 @@
 //   "token": {"header": {"typ": "JWT"}, "add": {"tid": "..."}, "drop": ["client_id"],
 //             "azp": true}      header fields over at+jwt, claims added or dropped,
 //                               and `azp` set to the client's id.
+// "userinfo_omits": ["roles"] leaves those claims out of userinfo answers and puts
+// every claim in ID tokens instead (as Entra ID does with app roles).
 // Prints one line {"issuer": "http://127.0.0.1:<port>"} once it listens (https
 // when `tls` is given: the certificate chain and key it serves).
 //
@@ -36,6 +38,7 @@ function signingKey() {
 }
 
 const accounts = { ...config.accounts };
+const omitted = config.userinfo_omits || [];
 const api = config.api || {};
 
 function account(id) {
@@ -67,6 +70,7 @@ server.listen(0, '127.0.0.1', () => {
       id_token_signed_response_alg: 'ES256',
     }))],
     jwks: { keys: [signingKey()] },
+    conformIdTokenClaims: omitted.length === 0,
     cookies: { keys: [randomBytes(32).toString('hex')] },
     pkce: { required: () => true },
     acrValues: acrs.length ? acrs : ['urn:test:none'],
@@ -112,7 +116,14 @@ server.listen(0, '127.0.0.1', () => {
     },
     async findAccount(ctx, id) {
       if (!account(id)) return undefined;
-      return { accountId: id, async claims() { return account(id); } };
+      return {
+        accountId: id,
+        async claims(use) {
+          const claims = { ...account(id) };
+          if (use === 'userinfo') for (const c of omitted) delete claims[c];
+          return claims;
+        },
+      };
     },
   });
   const callback = provider.callback();
