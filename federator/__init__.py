@@ -186,6 +186,7 @@ def _services(settings: Settings, *, migrate: bool) -> Services:
                             clients=settings.oidc_token_clients,
                             required_acr=settings.required_acr,
                             ca_file=settings.ca_bundle, role_map=settings.role_mapping,
+                            role_selector=settings.role_selection,
                             ) if settings.oidc_issuer else None
     return Services(settings=settings, engine=engine, state=state,
                     trail=trail, registry=registry, keys=keys, tokens=tokens,

@@ -180,6 +180,11 @@ class Settings:
         "e.g. `Federator.Practitioner=practitioner` (Entra app roles) or "
         "`S8000:G8000:R8001=practitioner` (CIS2 role codes); set, only the listed values "
         "grant a role.", unset="none: the claim's values are Federator's role names")
+    role_selector: str = setting(
+        "", "`claim=field`: when a token carries `claim`, only the objects of the roles "
+        "claim's list whose `field` equals it count, for the roles and the organisation: "
+        "`selected_roleid=person_roleid` keeps CIS2's role chosen at sign-in.",
+        unset="none: every object of the list counts")
     organisation_claim: str = setting(
         "organisation", "The token claim holding the user's organisation.")
     authority_claim: str = setting(
@@ -302,6 +307,14 @@ class Settings:
                 for value, _, role in (pair.partition("=") for pair in self.role_map)}
 
     @property
+    def role_selection(self) -> tuple[str, str] | None:
+        """``FEDERATOR_ROLE_SELECTOR`` as (claim, field), or None (checked by ``checked``)."""
+        if not self.role_selector:
+            return None
+        claim_name, _, item_field = self.role_selector.partition("=")
+        return claim_name.strip(), item_field.strip()
+
+    @property
     def production(self) -> bool:
         return self.env == "production"
 
@@ -320,6 +333,10 @@ class Settings:
         """Fill development secrets, refuse unsafe production settings."""
         if self.deadline_default_ms > self.deadline_max_ms:
             raise ConfigError("FEDERATOR_DEADLINE_DEFAULT_MS is above FEDERATOR_DEADLINE_MAX_MS")
+        if self.role_selector and not all(
+                part.strip() for part in self.role_selector.partition("=")[::2]):
+            raise ConfigError("FEDERATOR_ROLE_SELECTOR must look like claim=field "
+                              "(for example selected_roleid=person_roleid)")
         for pair in self.role_map:
             value, _, role = pair.partition("=")
             if not value.strip() or role.strip() not in ROLE_NAMES:

@@ -165,7 +165,8 @@ def callback() -> Any:
         principal = principal_from_claims(
             claims, roles_claim=settings.roles_claim,
             organisation_claim=settings.organisation_claim,
-            authority_claim=settings.authority_claim, role_map=settings.role_mapping)
+            authority_claim=settings.authority_claim, role_map=settings.role_mapping,
+            role_selector=settings.role_selection)
     except OAuthError as e:
         log.info("sign-in refused: %s", e.error)
         return page("Sign-in did not complete",

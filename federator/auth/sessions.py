@@ -229,7 +229,8 @@ def _reread_roles(interface: ServerSessionInterface, http: requests.Session, cli
         principal = principal_from_claims(
             claims, roles_claim=settings.roles_claim,
             organisation_claim=settings.organisation_claim,
-            authority_claim=settings.authority_claim, role_map=settings.role_mapping)
+            authority_claim=settings.authority_claim, role_map=settings.role_mapping,
+            role_selector=settings.role_selection)
     except (Withdrawn, InvalidToken) as e:
         log.info("session ended: the provider no longer vouches for it (%s)", e)
         return "withdrawn"

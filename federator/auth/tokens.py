@@ -46,9 +46,10 @@ class TokenValidator:
                  organisation_claim: str = "organisation", authority_claim: str = "authority",
                  clients: tuple[str, ...] = (), required_acr: tuple[str, ...] = (),
                  refresh_interval_s: float = 10.0, timeout_s: float = 5.0,
-                 ca_file: str | None = None, role_map: Mapping[str, str] | None = None
-                 ) -> None:
+                 ca_file: str | None = None, role_map: Mapping[str, str] | None = None,
+                 role_selector: tuple[str, str] | None = None) -> None:
         self.role_map = role_map
+        self.role_selector = role_selector
         self.issuer = issuer.rstrip("/")
         self.audience = audience
         self.clients = clients
@@ -73,7 +74,8 @@ class TokenValidator:
         return principal_from_claims(self.claims(token), roles_claim=self.roles_claim,
                                      organisation_claim=self.organisation_claim,
                                      authority_claim=self.authority_claim,
-                                     role_map=self.role_map)
+                                     role_map=self.role_map,
+                                     role_selector=self.role_selector)
 
     def claims(self, token: str) -> Mapping[str, Any]:
         """The validated claims; ``InvalidToken`` for anything not to be trusted.
@@ -263,19 +265,35 @@ def _follow(value: Any, parts: list[str]) -> Any:
     return None
 
 
+def selected(claims: Mapping[str, Any], top: str, chosen_claim: str,
+             item_field: str) -> Mapping[str, Any]:
+    """``claims`` with the list ``top`` narrowed to the objects whose ``item_field``
+    equals the claim ``chosen_claim`` (unchanged when that claim is absent)."""
+    chosen = claims.get(chosen_claim)
+    items = claims.get(top)
+    if chosen is None or not isinstance(items, list):
+        return claims
+    return {**claims, top: [i for i in items
+                            if isinstance(i, Mapping) and i.get(item_field) == chosen]}
+
+
 def principal_from_claims(claims: Mapping[str, Any], *, roles_claim: str = "roles",
                           organisation_claim: str = "organisation",
                           authority_claim: str = "authority",
-                          role_map: Mapping[str, str] | None = None) -> Principal:
+                          role_map: Mapping[str, str] | None = None,
+                          role_selector: tuple[str, str] | None = None) -> Principal:
     """Who the claims describe. Only known roles are kept; ``authority-admin`` only
     with the authority it administers. With ``role_map`` (``FEDERATOR_ROLE_MAP``) the
     claim's values are mapped to roles through it, and values it does not list grant
     nothing. An organisation claim holding a list gives its one value when all its
-    values are the same text, else none. Raises
-    ``InvalidToken`` without a ``sub``."""
+    values are the same text, else none. With ``role_selector`` (``(claim, field)``,
+    ``FEDERATOR_ROLE_SELECTOR``) and ``claim`` present, only the roles list's objects
+    whose ``field`` equals it are read. Raises ``InvalidToken`` without a ``sub``."""
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub:
         raise InvalidToken("token has no subject")
+    if role_selector is not None:
+        claims = selected(claims, roles_claim.split(".")[0], *role_selector)
     raw = claim(claims, roles_claim) or []
     if isinstance(raw, str):
         raw = raw.replace(",", " ").split()

@@ -48,8 +48,8 @@ ENTRA = {
 }
 
 
-def rbac(role_code: str, org: str) -> dict[str, Any]:
-    return {"person_orgid": "555254239107", "person_roleid": "555254240100",
+def rbac(role_code: str, org: str, role_id: str = "555254240100") -> dict[str, Any]:
+    return {"person_orgid": "555254239107", "person_roleid": role_id,
             "org_code": org, "role_name": '"Clinical":"Clinical Provision":"Nurse Access Role"',
             "role_code": role_code, "activity_codes": ["B0264", "B0380"]}
 
@@ -66,9 +66,13 @@ CIS2 = {
                      "nhsid_nrbac_roles": [rbac(NURSE, "RR8")]},
             "clerk": {"name": "Cal Kerr", "acr": "AAL3_ANY",
                       "nhsid_nrbac_roles": [rbac("S0080:G0450:R5080", "RR8")]},
+            # a nurse at one trust who chose her admin role at another at sign-in
+            "dual": {"name": "Dee Lane", "acr": "AAL3_ANY", "selected_roleid": "2",
+                     "nhsid_nrbac_roles": [rbac(NURSE, "RR8", "1"),
+                                           rbac("S0080:G0450:R5080", "RX1", "2")]},
         },
         "api": {"resource": API_RESOURCE, "audience": "federator-interop",
-                "claims": ["acr", "nhsid_nrbac_roles", "nhsid_useruid"],
+                "claims": ["acr", "nhsid_nrbac_roles", "nhsid_useruid", "selected_roleid"],
                 "token": {"header": {"typ": "JWT"}, "azp": True}},
     },
     "settings": {
@@ -76,6 +80,7 @@ CIS2 = {
         "role_map": (f"{NURSE}=practitioner", f"{PRIVACY_OFFICER}=auditor"),
         "organisation_claim": "nhsid_nrbac_roles.org_code",
         "required_acr": ("AAL3_ANY",), "oidc_token_clients": ("case-system",),
+        "role_selector": "selected_roleid=person_roleid",
     },
 }
 
@@ -133,6 +138,14 @@ def test_cis2_style_rbac_codes_and_aal3(recipe: Interop) -> None:
     assert lookup(recipe, api_access_token(recipe, "clerk")).status_code == 403  # unmapped
     weak = lookup(recipe, api_access_token(recipe, "weak"))  # a nurse, but AAL1
     assert weak.status_code == 401 and "acr" in weak.json()["message"]
+    # only the role chosen at sign-in counts: Dee chose her admin role, not the nurse's
+    dual = api_access_token(recipe, "dual")
+    assert jwt_parts(dual)[1]["selected_roleid"] == "2"
+    assert lookup(recipe, dual).status_code == 403
+    recipe.put_account("dual", {**CIS2["provider"]["accounts"]["dual"], "selected_roleid": "1"})
+    as_nurse = api_access_token(recipe, "dual")
+    assert lookup(recipe, as_nurse).status_code == 422
+    assert recipe.app.extensions["federator"].tokens.principal(as_nurse).organisation == "RR8"
 
 
 ENTRA_WEB = {"provider": {**ENTRA["provider"], "userinfo_omits": ["roles"]},

@@ -48,3 +48,32 @@ def test_role_map_setting_is_read_and_checked() -> None:
     for bad in ("Federator.Auditor", "X=admin", "=auditor"):
         with pytest.raises(ConfigError, match="FEDERATOR_ROLE_MAP"):
             Settings.from_env({**env, "FEDERATOR_ROLE_MAP": bad})
+
+
+def test_the_selector_keeps_only_the_chosen_role_object() -> None:
+    two = {"sub": "u3", "selected_roleid": "p2", "nhsid_nrbac_roles": [
+        {"person_roleid": "p1", "org_code": "RR8", "role_code": "S8000:G8000:R8001"},
+        {"person_roleid": "p2", "org_code": "RX1", "role_code": "S0080:G0450:R5080"}]}
+    how = {"roles_claim": "nhsid_nrbac_roles.role_code",
+           "organisation_claim": "nhsid_nrbac_roles.org_code",
+           "role_map": {"S8000:G8000:R8001": "practitioner"}}
+    assert principal_from_claims(two, **how).roles == ("practitioner",)  # every role counts
+    chosen = principal_from_claims(two, role_selector=("selected_roleid", "person_roleid"),
+                                   **how)
+    assert chosen.roles == () and chosen.organisation == "RX1"  # the clerk's role only
+    nurse = principal_from_claims({**two, "selected_roleid": "p1"},
+                                  role_selector=("selected_roleid", "person_roleid"), **how)
+    assert nurse.roles == ("practitioner",) and nurse.organisation == "RR8"
+    unselected = {k: v for k, v in two.items() if k != "selected_roleid"}
+    assert principal_from_claims(unselected, role_selector=("selected_roleid", "person_roleid"),
+                                 **how).roles == ("practitioner",)  # no choice made: all
+
+
+def test_role_selector_setting_is_read_and_checked() -> None:
+    env = {"FEDERATOR_ENV": "development",
+           "FEDERATOR_ROLE_SELECTOR": "selected_roleid=person_roleid"}
+    assert Settings.from_env(env).role_selection == ("selected_roleid", "person_roleid")
+    assert Settings.from_env({"FEDERATOR_ENV": "development"}).role_selection is None
+    for bad in ("selected_roleid", "=person_roleid", "selected_roleid="):
+        with pytest.raises(ConfigError, match="FEDERATOR_ROLE_SELECTOR"):
+            Settings.from_env({**env, "FEDERATOR_ROLE_SELECTOR": bad})
