@@ -226,8 +226,8 @@ class AsyncOutboundClient:
     def __init__(self, *, max_answer_bytes: int = 1024 * 1024, pool_size: int = 8,
                  user_agent: str = "federator", resolve: Resolver | None = None,
                  ssl_context: ssl.SSLContext | None = None,
-                 max_connections: int = 64, max_header_bytes: int = MAX_HEADER_BYTES
-                 ) -> None:
+                 max_connections: int = 64, max_header_bytes: int = MAX_HEADER_BYTES,
+                 ca_file: str | None = None) -> None:
         self.max_answer_bytes = max_answer_bytes
         self.max_header_bytes = max_header_bytes
         self.pool_size = pool_size
@@ -238,13 +238,16 @@ class AsyncOutboundClient:
         self.user_agent = user_agent
         self.resolve = resolve
         self._ssl_context = ssl_context
+        #: a PEM bundle trusted instead of the system's store (the broker's
+        #: FEDERATOR_CA_FILE); unset, the system's (and SSL_CERT_FILE, as OpenSSL reads it)
+        self.ca_file = ca_file
         self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Pools] = (
             weakref.WeakKeyDictionary())
 
     @property
     def ssl_context(self) -> ssl.SSLContext:
         if self._ssl_context is None:  # made once: loading the CA store is slow
-            self._ssl_context = ssl.create_default_context()
+            self._ssl_context = ssl.create_default_context(cafile=self.ca_file)
         return self._ssl_context
 
     async def post(self, target: Target, path: str, body: bytes,

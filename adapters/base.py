@@ -197,12 +197,13 @@ class OutboundClient:
 
     def __init__(self, *, max_answer_bytes: int = 1024 * 1024, pool_size: int = 8,
                  user_agent: str = "federator", resolve: Resolver | None = None,
-                 max_header_bytes: int = MAX_HEADER_BYTES) -> None:
+                 max_header_bytes: int = MAX_HEADER_BYTES, ca_file: str | None = None) -> None:
         self.max_answer_bytes = max_answer_bytes
         self.max_header_bytes = max_header_bytes
         self.user_agent = user_agent
         self.pool = urllib3.PoolManager(
             num_pools=512, maxsize=pool_size, block=False, retries=False,
+            **({"ca_certs": ca_file} if ca_file else {}),  # else the system's store
         )
         http = type("CheckedHTTPPool", (HTTPConnectionPool,), {
             "ConnectionCls": _checked_connection(HTTPConnection, resolve, max_header_bytes)})

@@ -102,7 +102,8 @@ class FhirR4Client(FhirAnswering, fhir_reading.FhirReading, OutboundClient):
                   if getattr(context, "redis", None) is not None else MemoryTokenCache())
         return cls(tokens=tokens, max_answer_bytes=context.max_answer_bytes,
                    max_professionals=getattr(context, "max_professionals", MAX_PROFESSIONALS),
-                   user_agent=context.user_agent, resolve=getattr(context, "resolve", None))
+                   user_agent=context.user_agent, resolve=getattr(context, "resolve", None),
+                   ca_file=getattr(context, "ca_file", None))
 
     # -- the lookup -------------------------------------------------------------
 

@@ -46,12 +46,15 @@ class LookupV1Client(OutboundClient):
         self.max_professionals = max_professionals
         self.checkpoint = checkpoint
         self.aio = AsyncOutboundClient(**{k: v for k, v in kwargs.items() if k in (
-            "max_answer_bytes", "max_header_bytes", "pool_size", "user_agent", "resolve")})
+            "max_answer_bytes", "max_header_bytes", "pool_size", "user_agent", "resolve",
+            "ca_file")})
 
     @classmethod
     def from_context(cls, context: Any) -> LookupV1Client:
         """Built by :mod:`adapters.plugins` for the broker, with its checkpoint source."""
         extra = {"resolve": context.resolve} if context.resolve is not None else {}
+        if getattr(context, "ca_file", None):
+            extra["ca_file"] = context.ca_file
         return cls(sign=context.sign, checkpoint=context.checkpoint,
                    max_answer_bytes=context.max_answer_bytes,
                    max_professionals=context.max_professionals,

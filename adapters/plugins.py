@@ -62,6 +62,8 @@ class ClientContext:
     #: compact), for clients whose authorities witness it (``federator-lookup/1`` sends
     #: it as the ``Federator-Checkpoint`` header; see docs/protocol.md)
     checkpoint: Callable[[], str | None] | None = None
+    #: a PEM bundle of the CAs to trust for authorities' https, instead of the system's
+    ca_file: str | None = None
 
 
 def _entry_points() -> list[EntryPoint]:

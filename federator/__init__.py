@@ -153,6 +153,7 @@ def _services(settings: Settings, *, migrate: bool) -> Services:
         max_professionals=settings.max_professionals,
         user_agent=f"federator/{settings.broker_id}", redis=state.redis,
         redis_prefix=settings.redis_prefix, checkpoint=trail.latest_signed,
+        ca_file=settings.ca_bundle,
         # every new connection to an authority re-resolves and re-checks its
         # address (DNS rebinding); development allows loopback
         resolve=lambda host, port: registry.guard.resolve_checked(host, port)))
@@ -187,6 +188,8 @@ def _services(settings: Settings, *, migrate: bool) -> Services:
                             authority_claim=settings.authority_claim,
                             clients=settings.oidc_token_clients,
                             required_acr=settings.required_acr,
+                            ca_file=settings.ca_bundle, role_map=settings.role_mapping,
+                            role_selector=settings.role_selection,
                             ) if settings.oidc_issuer else None
     return Services(settings=settings, engine=engine, state=state,
                     trail=trail, registry=registry, keys=keys, tokens=tokens,

@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any, get_args, get_type_hints
 
 ENVIRONMENTS = ("development", "production")
+#: Federator's roles (federator.auth.tokens.ROLES, which reads them from here).
+ROLE_NAMES = ("practitioner", "auditor", "broker-admin", "authority-admin")
 PREFIX = "FEDERATOR_"
 
 
@@ -131,6 +133,12 @@ class Settings:
     allowed_networks: tuple[str, ...] = setting(
         (), "Private networks (CIDRs) endpoints may resolve into, which the URL guard "
         "would otherwise refuse.")
+    ca_file: Path | None = setting(
+        None, "PEM file of the certificate authorities trusted for every outbound TLS call "
+        "(authorities' endpoints, the identity provider, alert webhooks, `audit verify "
+        "--keys`), instead of the default store; for a private or internal CA.",
+        unset="the default store: the system's for calls to authorities, certifi's for the "
+        "rest")
     credentials_key: str = setting(
         "", "Fernet key(s), comma-separated, newest first, encrypting endpoint credentials in "
         "the registry.",
@@ -167,6 +175,17 @@ class Settings:
         30, "Seconds an open breaker stays open before one lookup probes the endpoint.")
     oidc_scopes: str = setting(
         "openid profile email roles", "Scopes asked for at web sign-in.")
+    role_map: tuple[str, ...] = setting(
+        (), "`value=role` pairs, comma-separated, mapping the values of the roles claim to "
+        "Federator's roles (`practitioner`, `auditor`, `broker-admin`, `authority-admin`), "
+        "e.g. `Federator.Practitioner=practitioner` (Entra app roles) or "
+        "`S8000:G8000:R8001=practitioner` (CIS2 role codes); set, only the listed values "
+        "grant a role.", unset="none: the claim's values are Federator's role names")
+    role_selector: str = setting(
+        "", "`claim=field`: when a token carries `claim`, only the objects of the roles "
+        "claim's list whose `field` equals it count, for the roles and the organisation: "
+        "`selected_roleid=person_roleid` keeps CIS2's role chosen at sign-in.",
+        unset="none: every object of the list counts")
     organisation_claim: str = setting(
         "organisation", "The token claim holding the user's organisation.")
     authority_claim: str = setting(
@@ -284,6 +303,25 @@ class Settings:
         return self.env == "development"
 
     @property
+    def ca_bundle(self) -> str | None:
+        """``FEDERATOR_CA_FILE`` as outbound clients take it (None: their default store)."""
+        return str(self.ca_file) if self.ca_file else None
+
+    @property
+    def role_mapping(self) -> dict[str, str]:
+        """``FEDERATOR_ROLE_MAP`` as a dict (checked by ``checked``)."""
+        return {value.strip(): role.strip()
+                for value, _, role in (pair.partition("=") for pair in self.role_map)}
+
+    @property
+    def role_selection(self) -> tuple[str, str] | None:
+        """``FEDERATOR_ROLE_SELECTOR`` as (claim, field), or None (checked by ``checked``)."""
+        if not self.role_selector:
+            return None
+        claim_name, _, item_field = self.role_selector.partition("=")
+        return claim_name.strip(), item_field.strip()
+
+    @property
     def production(self) -> bool:
         return self.env == "production"
 
@@ -302,6 +340,15 @@ class Settings:
         """Fill development secrets, refuse unsafe production settings."""
         if self.deadline_default_ms > self.deadline_max_ms:
             raise ConfigError("FEDERATOR_DEADLINE_DEFAULT_MS is above FEDERATOR_DEADLINE_MAX_MS")
+        if self.role_selector and not all(
+                part.strip() for part in self.role_selector.partition("=")[::2]):
+            raise ConfigError("FEDERATOR_ROLE_SELECTOR must look like claim=field "
+                              "(for example selected_roleid=person_roleid)")
+        for pair in self.role_map:
+            value, _, role = pair.partition("=")
+            if not value.strip() or role.strip() not in ROLE_NAMES:
+                raise ConfigError(f"FEDERATOR_ROLE_MAP: {pair!r} is not value=role with role "
+                                  f"one of {', '.join(ROLE_NAMES)}")
         missing = [
             name for name, value in
             (("FEDERATOR_SECRET_KEY", self.secret_key), ("FEDERATOR_AUDIT_KEY", self.audit_key))

@@ -91,6 +91,21 @@ def rotated(ring: list[RingKey], *, now: float, overlap_s: float,
     return out
 
 
+def init_ring(path: Path, *, now: float | None = None) -> RingKey:
+    """Write a ring of one new key to ``path`` (mode 0600); ``FileExistsError`` when
+    the file exists (a ring is never overwritten: rotate it instead)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = RingKey(generate_signing_key(), time.time() if now is None else now, None, True)
+    # O_EXCL: two operators (or a retry) racing cannot both write a first key
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    try:
+        write_ring(path, [key])
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return key
+
+
 def rotate(path: Path, *, overlap_s: float, now: float | None = None) -> RingKey:
     """Add a new signing key to the ring in ``path``; returns it."""
     ring = read_ring(path)

@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from adapters.kit.audit import AuditLog
 from adapters.kit.govuk_notify import make_sender
-from adapters.kit.keys import BrokerKeys, KeysUnavailable
+from adapters.kit.keys import BrokerKeys, KeysUnavailable, jwks_session
 from adapters.kit.matching import MatchResult, match_child
 from adapters.kit.model import DEFAULT_MODEL, MatchModel, load_model
 from adapters.kit.notify import (
@@ -113,7 +113,8 @@ def create_kit_app(
 ) -> Flask:
     """The adapter app for one authority; every dependency may be injected for tests."""
     source = source if source is not None else make_source(settings)
-    keys = keys if keys is not None else BrokerKeys(settings.jwks_url)
+    keys = keys if keys is not None else BrokerKeys(
+        settings.jwks_url, session=jwks_session(settings.ca_file))
     replay = replay if replay is not None else make_replay_guard(
         settings.redis_url, authority_id=settings.authority_id
     )

@@ -81,13 +81,17 @@ class BrokerKeys:
         self._kids = frozenset(k.kid for k in keys.keys if k.kid)
 
 
-def jwks_session() -> requests.Session:
+def jwks_session(ca_file: str | None = None) -> requests.Session:
     """The session the keys are fetched with: straight to ``jwks_url``. Proxy
     variables (``HTTPS_PROXY``…), ``.netrc`` and ``REQUESTS_CA_BUNDLE`` in the
-    environment are ignored (``trust_env``), and no redirect is followed."""
+    environment are ignored (``trust_env``), and no redirect is followed; the
+    broker's certificate is checked against ``ca_file`` (the kit's setting) when
+    given, else certifi's store."""
     session = requests.Session()
     session.trust_env = False
     session.max_redirects = 0
+    if ca_file:
+        session.verify = ca_file
     return session
 
 

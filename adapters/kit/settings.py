@@ -94,6 +94,10 @@ class KitSettings:
     #: Who is e-mailed (through smtp_url) when the broker's trail stops extending
     #: the checkpoint the kit holds.
     admin_email: str | None = None
+    #: A PEM file of the certificate authorities trusted for the broker's https
+    #: (jwks_url, witness_proof_url) instead of certifi's: a broker behind a
+    #: private or internal CA.
+    ca_file: str | None = None
 
     #: OpenTelemetry: send traces (a server span per lookup, continuing the broker's
     #: ``traceparent``: docs/tracing.md) by OTLP/HTTP to this collector, e.g.
@@ -174,6 +178,8 @@ def validate_settings(s: KitSettings) -> None:
     if s.witness_proof_url and not trusted_jwks_url(s.witness_proof_url):
         raise SettingsError("witness_proof_url: must be an https:// URL (http:// only to a "
                             "loopback address, for tests and the demo)")
+    if s.ca_file is not None and not Path(s.ca_file).is_file():
+        raise SettingsError(f"ca_file: no such file {s.ca_file}")
     if s.admin_email and s.notify_via == "smtp" and not s.smtp_url:
         raise SettingsError("smtp_url: required when admin_email is set (or set KIT_SMTP_URL)")
 
@@ -240,8 +246,8 @@ def settings_from_mapping(data: dict[str, Any], *, base_dir: Path | None = None,
                           environ: Mapping[str, str] | None = None) -> KitSettings:
     """Build settings from a mapping (a parsed TOML top-level table).
 
-    Relative ``csv_path``, ``audit_log_path``, ``match_model_path``, ``witness_path``
-    and ``notify_api_key_file`` are taken relative to ``base_dir``.
+    Relative ``csv_path``, ``audit_log_path``, ``match_model_path``, ``witness_path``,
+    ``notify_api_key_file`` and ``ca_file`` are taken relative to ``base_dir``.
     """
     hints = _field_types()
     unknown = sorted(set(data) - set(hints))
@@ -260,7 +266,7 @@ def settings_from_mapping(data: dict[str, Any], *, base_dir: Path | None = None,
             values[name] = env[variable]
     if base_dir is not None:
         for name in ("csv_path", "audit_log_path", "match_model_path", "witness_path",
-                     "notify_api_key_file"):
+                     "notify_api_key_file", "ca_file"):
             if values.get(name) and not Path(values[name]).is_absolute():
                 values[name] = str(base_dir / values[name])
     settings = KitSettings(**values)

@@ -91,6 +91,8 @@ DESCRIPTIONS: dict[str, str] = {
     "never logged.",
     "notify_base_url": "Notify's API address; another only for tests or Notify's own "
     "other environments (https; http only to loopback).",
+    "ca_file": "A PEM file of the certificate authorities trusted for the broker's https "
+    "(its keys and proofs), e.g. an internal CA.",
     "otlp_endpoint": "OpenTelemetry: send traces (a server span per lookup, continuing "
     "the broker's `traceparent`; docs/tracing.md) by OTLP/HTTP to this collector.",
 }
@@ -118,6 +120,7 @@ UNSET: dict[str, str] = {
     "notify_api_key_file": "`KIT_NOTIFY_API_KEY`, else none (one is required with "
     "`govuk_notify`)",
     "otlp_endpoint": "`OTEL_EXPORTER_OTLP_ENDPOINT`, else none: no tracing",
+    "ca_file": "none: the public CAs (certifi's)",
 }
 
 INTRO = """\

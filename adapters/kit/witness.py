@@ -324,4 +324,5 @@ def make_witness(settings: Any, keys: KeySource) -> Witness:
                 authority_name=settings.name, broker=broker))
 
     return Witness(WitnessStore(settings.witness_path), keys,
-                   settings.witness_proof_url or proof_url_for(settings.jwks_url), alert=alert)
+                   settings.witness_proof_url or proof_url_for(settings.jwks_url), alert=alert,
+                   session=jwks_session(getattr(settings, "ca_file", None)))

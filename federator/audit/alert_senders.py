@@ -90,8 +90,11 @@ def parse_host_port(value: str, variable: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def webhook_sender(url: str, timeout_s: float = TIMEOUT_S) -> Send:
+def webhook_sender(url: str, timeout_s: float = TIMEOUT_S, *,
+                   ca_file: str | None = None) -> Send:
     session = requests.Session()
+    if ca_file:
+        session.verify = ca_file
 
     def send(alert: Mapping[str, Any]) -> None:
         response = session.post(url, json=alert, timeout=timeout_s, allow_redirects=False)
@@ -196,7 +199,7 @@ def make_alerts(settings: Settings) -> Alerts | None:
                 settings.production and not url.startswith("https://")):
             raise ConfigError("FEDERATOR_ALERT_WEBHOOK must be an https:// URL"
                               + ("" if settings.production else " (or http:// in development)"))
-        channels["webhook"] = webhook_sender(url)
+        channels["webhook"] = webhook_sender(url, ca_file=settings.ca_bundle)
     if settings.alert_syslog:
         try:
             address = parse_host_port(settings.alert_syslog, "FEDERATOR_ALERT_SYSLOG")

@@ -25,7 +25,7 @@ from federator.audit.verification import StoredCheckpoint, verify_trail
 from federator.config import Settings, declarations
 
 #: What the verifier reads from the environment: never a secret.
-READ = ("env", "instance_dir", "database_url", "signing_key_file", "broker_id")
+READ = ("env", "instance_dir", "database_url", "signing_key_file", "broker_id", "ca_file")
 KEYS_HINT = ("pass --keys with the broker's keys: https://BROKER/.well-known/federator-keys.json "
              "(every key it ever signed with), or a copy of it")
 _PRIVATE = {"d", "p", "q", "dp", "dq", "qi", "k"}
@@ -59,7 +59,8 @@ def load_keys(source: str | None, settings: Settings) -> dict[str, Any]:
         import requests
 
         try:
-            response = requests.get(source, timeout=10, headers={"Accept": "application/json"})
+            response = requests.get(source, timeout=10, headers={"Accept": "application/json"},
+                                    verify=settings.ca_bundle or True)
             response.raise_for_status()
             data = response.json()
         except (requests.RequestException, ValueError) as e:

@@ -67,7 +67,10 @@ def security_headers(nonce: str | None, *, form_targets: Iterable[str] = (),
         "Content-Security-Policy": content_security_policy(nonce, form_targets),
         "X-Content-Type-Options": "nosniff",
         "X-Frame-Options": "DENY",
-        "Referrer-Policy": "no-referrer",
+        # same-origin, not no-referrer: over https Flask-WTF refuses a form post whose
+        # Referer is missing or another origin's (WTF_CSRF_SSL_STRICT), so browsers must
+        # send it to the broker itself; no other site is ever sent one (issue 22)
+        "Referrer-Policy": "same-origin",
         "Cross-Origin-Opener-Policy": "same-origin",
         "Cross-Origin-Resource-Policy": "same-origin",
         "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",

@@ -83,6 +83,7 @@ def init_signin(app: Flask, settings: Settings) -> None:
                 "token_endpoint_auth_method": (
                     "client_secret_basic" if settings.oidc_client_secret else "none"),
                 "timeout": 10,
+                **({"verify": settings.ca_bundle} if settings.ca_bundle else {}),
             },
         )
     app.register_blueprint(blp)
@@ -164,7 +165,8 @@ def callback() -> Any:
         principal = principal_from_claims(
             claims, roles_claim=settings.roles_claim,
             organisation_claim=settings.organisation_claim,
-            authority_claim=settings.authority_claim)
+            authority_claim=settings.authority_claim, role_map=settings.role_mapping,
+            role_selector=settings.role_selection)
     except OAuthError as e:
         log.info("sign-in refused: %s", e.error)
         return page("Sign-in did not complete",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -104,6 +105,8 @@ def init_sessions(app: Flask, settings: Settings, state: SharedState) -> None:
     app.session_interface = interface
     http = requests.Session()
     http.trust_env = False
+    if settings.ca_bundle:
+        http.verify = settings.ca_bundle
     client = Client(settings.oidc_client_id, settings.oidc_client_secret)
 
     @app.before_request
@@ -188,6 +191,18 @@ def _audit_withdrawn(reason: str) -> None:
         log.warning("a session ended by the provider could not be audited")
 
 
+def _renewed_id_claims(before: Mapping[str, Any], after: Mapping[str, Any],
+                       client_id: str) -> dict[str, Any]:
+    """The claims of the ID token a refresh grant gave (checked), or none."""
+    fresh = after.get("id_token")
+    if not fresh or fresh == before.get("id_token"):
+        return {}
+    validator = current_app.extensions["federator"].tokens
+    if validator is None:
+        return {}
+    return dict(validator.id_token_claims(str(fresh), client_id))
+
+
 def _reread_roles(interface: ServerSessionInterface, http: requests.Session, client: Client,
                   settings: Settings, now: float) -> str | None:
     """Re-read the user's claims; why the session ends (``"withdrawn"``,
@@ -196,19 +211,26 @@ def _reread_roles(interface: ServerSessionInterface, http: requests.Session, cli
 
     held = session["principal"]
     try:
-        answered, tokens = reread(http, oidc_metadata(), interface.tokens(session), client)
+        before = interface.tokens(session)
+        answered, tokens = reread(http, oidc_metadata(), before, client)
         if answered.get("sub") != held.get("id"):
             raise Withdrawn("the provider answered for another subject")
         # What the provider says now, over what sign-in said: but the roles and the
-        # authority only from the answer (else withdrawn ones would be kept).
+        # authority only from the answer (else withdrawn ones would be kept). The
+        # answer is userinfo's over a new ID token's, when the refresh grant gave one
+        # (Entra ID's userinfo has no app roles: its ID token has).
+        renewed = _renewed_id_claims(before, tokens, client.client_id)
+        if renewed and renewed.get("sub") != held.get("id"):
+            raise Withdrawn("the new ID token is for another subject")
         kept = {k: v for k, v in (session.get("claims") or {}).items()
                 if k not in (settings.roles_claim.split(".")[0],
                              settings.authority_claim.split(".")[0])}
-        claims = {**kept, **answered}
+        claims = {**kept, **renewed, **answered}
         principal = principal_from_claims(
             claims, roles_claim=settings.roles_claim,
             organisation_claim=settings.organisation_claim,
-            authority_claim=settings.authority_claim)
+            authority_claim=settings.authority_claim, role_map=settings.role_mapping,
+            role_selector=settings.role_selection)
     except (Withdrawn, InvalidToken) as e:
         log.info("session ended: the provider no longer vouches for it (%s)", e)
         return "withdrawn"

@@ -19,8 +19,9 @@ from joserfc.jwk import KeySet
 from joserfc.jwt import JWTClaimsRegistry
 
 from federator.auth.principal import Principal
+from federator.config import ROLE_NAMES
 
-ROLES = ("practitioner", "auditor", "broker-admin", "authority-admin")
+ROLES = ROLE_NAMES
 #: Asymmetric signatures only: never ``none``, never an HMAC a client could forge.
 ALGORITHMS = ("ES256", "ES384", "RS256", "PS256", "EdDSA")
 MAX_TOKEN_BYTES = 16 * 1024
@@ -44,7 +45,11 @@ class TokenValidator:
     def __init__(self, issuer: str, audience: str, *, roles_claim: str = "roles",
                  organisation_claim: str = "organisation", authority_claim: str = "authority",
                  clients: tuple[str, ...] = (), required_acr: tuple[str, ...] = (),
-                 refresh_interval_s: float = 10.0, timeout_s: float = 5.0) -> None:
+                 refresh_interval_s: float = 10.0, timeout_s: float = 5.0,
+                 ca_file: str | None = None, role_map: Mapping[str, str] | None = None,
+                 role_selector: tuple[str, str] | None = None) -> None:
+        self.role_map = role_map
+        self.role_selector = role_selector
         self.issuer = issuer.rstrip("/")
         self.audience = audience
         self.clients = clients
@@ -62,11 +67,15 @@ class TokenValidator:
             OrderedDict())
         self._http = requests.Session()
         self._http.trust_env = False
+        if ca_file:
+            self._http.verify = ca_file
 
     def principal(self, token: str) -> Principal:
         return principal_from_claims(self.claims(token), roles_claim=self.roles_claim,
                                      organisation_claim=self.organisation_claim,
-                                     authority_claim=self.authority_claim)
+                                     authority_claim=self.authority_claim,
+                                     role_map=self.role_map,
+                                     role_selector=self.role_selector)
 
     def claims(self, token: str) -> Mapping[str, Any]:
         """The validated claims; ``InvalidToken`` for anything not to be trusted.
@@ -123,6 +132,28 @@ class TokenValidator:
                    or acr_problem(decoded.claims, self.required_acr))
         if problem is not None:
             raise InvalidToken(f"token rejected: {problem}")
+        return decoded.claims
+
+    def id_token_claims(self, token: str, client_id: str) -> Mapping[str, Any]:
+        """The claims of an ID token the provider issued to ``client_id`` (a refresh
+        grant's): signature, ``iss``, ``aud``, ``exp`` and ``sub`` checked, as OpenID
+        Connect Core 3.1.3.7 asks; ``InvalidToken`` otherwise. Never an API credential."""
+        if len(token) > MAX_TOKEN_BYTES:
+            raise InvalidToken("token is too large")
+        header = _header(token)
+        if header.get("alg") not in ALGORITHMS:
+            raise InvalidToken("token rejected: signing algorithm not accepted")
+        keys = self._key_set(str(header["kid"]) if header.get("kid") else None)
+        try:
+            decoded = jwt.decode(token, keys, algorithms=list(ALGORITHMS))
+            JWTClaimsRegistry(
+                leeway=LEEWAY_S, iss={"essential": True, "value": self.issuer},
+                aud={"essential": True, "value": client_id}, exp={"essential": True},
+                sub={"essential": True}).validate(decoded.claims)
+        except JoseError as e:
+            raise InvalidToken(f"ID token rejected: {e.error}") from e
+        except (ValueError, TypeError) as e:
+            raise InvalidToken("ID token is malformed") from e
         return decoded.claims
 
     def _key_set(self, kid: str | None) -> KeySet:
@@ -209,30 +240,67 @@ def acr_problem(claims: Mapping[str, Any], required: tuple[str, ...]) -> str | N
 
 
 def claim(claims: Mapping[str, Any], path: str) -> Any:
-    """A claim by name, or by a dotted path into nested objects (``realm_access.roles``)."""
+    """A claim by name, or by a dotted path into nested objects (``realm_access.roles``);
+    through a list of objects the path is followed into each, and what they hold is
+    one list (``nhsid_nrbac_roles.role_code``: every RBAC role's code)."""
     if path in claims:
         return claims[path]
-    value: Any = claims
-    for part in path.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            return None
-        value = value[part]
-    return value
+    return _follow(claims, path.split("."))
+
+
+def _follow(value: Any, parts: list[str]) -> Any:
+    if not parts:
+        return value
+    if isinstance(value, Mapping):
+        return _follow(value[parts[0]], parts[1:]) if parts[0] in value else None
+    if isinstance(value, list):
+        found: list[Any] = []
+        for item in value:
+            inner = _follow(item, parts) if isinstance(item, Mapping) else None
+            if isinstance(inner, list):
+                found.extend(inner)
+            elif inner is not None:
+                found.append(inner)
+        return found or None
+    return None
+
+
+def selected(claims: Mapping[str, Any], top: str, chosen_claim: str,
+             item_field: str) -> Mapping[str, Any]:
+    """``claims`` with the list ``top`` narrowed to the objects whose ``item_field``
+    equals the claim ``chosen_claim`` (unchanged when that claim is absent)."""
+    chosen = claims.get(chosen_claim)
+    items = claims.get(top)
+    if chosen is None or not isinstance(items, list):
+        return claims
+    return {**claims, top: [i for i in items
+                            if isinstance(i, Mapping) and i.get(item_field) == chosen]}
 
 
 def principal_from_claims(claims: Mapping[str, Any], *, roles_claim: str = "roles",
                           organisation_claim: str = "organisation",
-                          authority_claim: str = "authority") -> Principal:
+                          authority_claim: str = "authority",
+                          role_map: Mapping[str, str] | None = None,
+                          role_selector: tuple[str, str] | None = None) -> Principal:
     """Who the claims describe. Only known roles are kept; ``authority-admin`` only
-    with the authority it administers. Raises ``InvalidToken`` without a ``sub``."""
+    with the authority it administers. With ``role_map`` (``FEDERATOR_ROLE_MAP``) the
+    claim's values are mapped to roles through it, and values it does not list grant
+    nothing. An organisation claim holding a list gives its one value when all its
+    values are the same text, else none. With ``role_selector`` (``(claim, field)``,
+    ``FEDERATOR_ROLE_SELECTOR``) and ``claim`` present, only the roles list's objects
+    whose ``field`` equals it are read. Raises ``InvalidToken`` without a ``sub``."""
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub:
         raise InvalidToken("token has no subject")
+    if role_selector is not None:
+        claims = selected(claims, roles_claim.split(".")[0], *role_selector)
     raw = claim(claims, roles_claim) or []
     if isinstance(raw, str):
         raw = raw.replace(",", " ").split()
     if not isinstance(raw, list | tuple):
         raw = []
+    if role_map:
+        raw = [role_map.get(r) for r in raw if isinstance(r, str)]
     authority = claim(claims, authority_claim)
     authority = str(authority) if isinstance(authority, str | int) and authority else None
     roles = tuple(dict.fromkeys(
@@ -240,6 +308,9 @@ def principal_from_claims(claims: Mapping[str, Any], *, roles_claim: str = "role
         and (r != "authority-admin" or authority is not None)))
     name = claims.get("name") or claims.get("preferred_username") or sub
     organisation = claim(claims, organisation_claim)
+    if isinstance(organisation, list):  # one organisation, or none: never a guess
+        distinct = set(organisation) if all(isinstance(o, str) for o in organisation) else ()
+        organisation = next(iter(distinct)) if len(distinct) == 1 else ""
     return Principal(
         id=sub, name=str(name), roles=roles,
         organisation=str(organisation) if isinstance(organisation, str | int) else "",

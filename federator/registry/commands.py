@@ -1,8 +1,9 @@
-"""``federator registry add|check|probe`` and ``federator keys rotate``."""
+"""``federator registry add|check|probe`` and ``federator keys init|rotate|secrets``."""
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -81,6 +82,27 @@ def add_commands(main: click.Group, registry: click.Group,
     def keys() -> None:
         """The broker's signing keys."""
 
+    @keys.command("init")
+    def keys_init() -> None:
+        """Make the first signing key (mode 0600); refuses when a key file exists."""
+        from federator.signing import init_ring
+
+        path = _key_path()
+        try:
+            key = init_ring(path)
+        except FileExistsError as e:
+            raise click.ClickException(
+                f"signing key file {path} already exists: use `federator keys rotate`") from e
+        click.echo(f"signing key {key.key.kid} written to {path} (mode 0600)")
+
+    @keys.command("secrets")
+    def keys_secrets() -> None:
+        """Print fresh FEDERATOR_SECRET_KEY, FEDERATOR_AUDIT_KEY and
+        FEDERATOR_CREDENTIALS_KEY as shell `export` lines (store them safely)."""
+        from federator.bootstrap import export_lines, fresh_secrets
+
+        click.echo("\n".join(export_lines(fresh_secrets())))
+
     @keys.command("rotate")
     @click.option("--overlap", "overlap_s", type=click.IntRange(min=0), default=None,
                   help="Seconds the old key stays published (default FEDERATOR_KEY_OVERLAP_S).")
@@ -88,13 +110,33 @@ def add_commands(main: click.Group, registry: click.Group,
         """Add a new signing key; the old one retires after the overlap."""
         from federator.signing import rotate
 
-        try:
-            settings = Settings.from_env()
-        except ConfigError as e:
-            raise click.ClickException(str(e)) from e
-        path = settings.signing_key_file or settings.instance_dir / "signing-key.jwk.json"
+        settings = _settings()
+        path = _key_path(settings)
         if not path.exists():
             raise click.ClickException(f"signing key file {path} does not exist")
         overlap = settings.key_overlap_s if overlap_s is None else overlap_s
         new = rotate(path, overlap_s=overlap)
         click.echo(f"new signing key {new.key.kid}; older keys retire in {overlap} s")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigError as e:
+        raise click.ClickException(str(e)) from e
+
+
+def _key_path(settings: Settings | None = None) -> Path:
+    """FEDERATOR_SIGNING_KEY_FILE, else the instance folder's key file. ``keys init``
+    reads only these two settings, so it runs before the secrets exist."""
+    if settings is None:
+        from federator.config import declarations
+
+        by_name = {d.name: d for d in declarations()}
+        try:
+            explicit = by_name["signing_key_file"].read(os.environ)
+            instance = by_name["instance_dir"].read(os.environ)
+        except ConfigError as e:
+            raise click.ClickException(str(e)) from e
+        return explicit or instance / "signing-key.jwk.json"
+    return settings.signing_key_file or settings.instance_dir / "signing-key.jwk.json"

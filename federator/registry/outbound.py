@@ -36,7 +36,7 @@ def _resolver(guard: UrlGuard) -> Resolver:
 def guarded_client(guard: UrlGuard, *, user_agent: str,
                    max_answer_bytes: int = 64 * 1024) -> OutboundClient:
     return OutboundClient(max_answer_bytes=max_answer_bytes, user_agent=user_agent,
-                          resolve=_resolver(guard))
+                          resolve=_resolver(guard), ca_file=getattr(guard, "ca_file", None))
 
 
 class GuardedAdapter(HTTPAdapter):
@@ -70,6 +70,8 @@ def guarded_session(guard: UrlGuard) -> requests.Session:
     session = requests.Session()
     session.trust_env = False
     session.max_redirects = 0
+    if getattr(guard, "ca_file", None):
+        session.verify = guard.ca_file
     adapter = GuardedAdapter(_resolver(guard))
     session.mount("http://", adapter)
     session.mount("https://", adapter)

@@ -32,7 +32,7 @@ def make_registry(engine: Engine, settings: Settings) -> Registry:
     credentials and ``FEDERATOR_CREDENTIALS_KEY`` is not set (a seed with
     credentials is refused by the seeding itself)."""
     registry = Registry(engine, cipher=credential_cipher(settings),
-                        guard=UrlGuard(url_policy(settings)))
+                        guard=UrlGuard(url_policy(settings), ca_file=settings.ca_bundle))
     if not registry.cipher.available and inspect(engine).has_table("endpoints") \
             and registry.has_credentials():
         raise ConfigError("FEDERATOR_CREDENTIALS_KEY must be set: registered endpoints "

@@ -233,11 +233,14 @@ def check_url(url: str, policy: UrlPolicy, resolver: Resolver = system_resolver)
 
 
 class UrlGuard:
-    """A policy bound to a resolver; hand ``guard.resolve_checked`` to outbound clients."""
+    """A policy bound to a resolver; hand ``guard.resolve_checked`` to outbound clients.
+    ``ca_file`` (``FEDERATOR_CA_FILE``) is the CAs the registry's own calls trust."""
 
-    def __init__(self, policy: UrlPolicy, resolver: Resolver = system_resolver) -> None:
+    def __init__(self, policy: UrlPolicy, resolver: Resolver = system_resolver, *,
+                 ca_file: str | None = None) -> None:
         self.policy = policy
         self.resolver = resolver
+        self.ca_file = ca_file
 
     def check(self, url: str) -> UrlParts:
         return check_url(url, self.policy, self.resolver)

@@ -9,16 +9,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
+from support.brokers import start_broker, wait_ready
 from support.budget import UNLIMITED
 from support.log_capture import identity_strings, leaks, read_path
 from support.named_children import add_named_children, lookup_body
@@ -26,15 +22,8 @@ from support.named_children import add_named_children, lookup_body
 from federator.config import Settings
 from federator.demo.federation import Federation, start_federation
 
-FEDERATOR = shutil.which("federator", path=str(Path(sys.executable).parent)) or "federator"
 METRICS_TOKEN = "scrape-" + "s" * 40
 pytestmark = pytest.mark.integration
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -69,29 +58,6 @@ def broker_env(fed: Federation) -> dict[str, str]:
     return env
 
 
-def start_broker(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    with log.open("wb") as fh:
-        process = subprocess.Popen([FEDERATOR, "serve", "--bind", f"127.0.0.1:{port}",
-                                    "--workers", "2", "--allow-development"],  # http kits
-                                   env=env, stdout=fh, stderr=fh)
-    return process, f"http://127.0.0.1:{port}"
-
-
-def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"broker exited: {log.read_text()[-2000:]}")
-        try:
-            if requests.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.3)
-    pytest.fail(f"broker at {url} did not become ready")
-
-
 def lookups_total(metrics_text: str) -> float:
     return sum(float(v) for v in re.findall(
         r'^federator_lookups_total\{outcome="(?:complete|partial)"\} (\S+)$', metrics_text,
@@ -103,7 +69,8 @@ def test_two_broker_processes_share_one_trail(federation: Federation, tmp_path: 
     named = add_named_children(federation)
     env = broker_env(federation)
     logs = [tmp_path / "broker-a.log", tmp_path / "broker-b.log"]
-    servers = [start_broker(env, log) for log in logs]
+    servers = [start_broker(env, log, allow_development=True)  # the kits are http
+               for log in logs]
     try:
         for (process, url), log in zip(servers, logs, strict=True):
             wait_ready(url, process, log)

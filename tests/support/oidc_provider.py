@@ -109,18 +109,28 @@ def _node() -> str:
     return node
 
 
-@contextlib.contextmanager
-def running_interop(tmp_path: Path, **settings: Any) -> Iterator[Interop]:
-    """The provider and a broker signing in to it (``settings`` over the defaults)."""
-    node = _node()
-    broker = bind(0)
+def provider_config(broker_url: str, *, accounts: dict[str, Any] | None = None,
+                    tls: dict[str, str] | None = None) -> dict[str, Any]:
+    """provider.mjs's configuration: the broker's client, the case systems' API
+    clients, ``accounts`` (default ``ACCOUNTS``) and, for https, ``tls``
+    (``{"cert": PEM file, "key": PEM file}``)."""
     config = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
-              "redirect_uris": [f"{broker.url}/auth/callback"],
-              "post_logout_redirect_uris": [f"{broker.url}/signed-out"], "accounts": ACCOUNTS,
+              "redirect_uris": [f"{broker_url}/auth/callback"],
+              "post_logout_redirect_uris": [f"{broker_url}/signed-out"],
+              "accounts": ACCOUNTS if accounts is None else accounts,
               "api_clients": [{"client_id": c, "client_secret": s,
                                "redirect_uris": [API_REDIRECT]}
                               for c, s in API_CLIENTS.items()],
               "api": {"resource": API_RESOURCE, "audience": CLIENT_ID}}
+    if tls is not None:
+        config["tls"] = tls
+    return config
+
+
+@contextlib.contextmanager
+def running_provider(config: dict[str, Any]) -> Iterator[str]:
+    """provider.mjs running with ``config``; yields its issuer URL."""
+    node = _node()
     process = subprocess.Popen([node, str(HARNESS / "provider.mjs"), json.dumps(config)],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
@@ -128,7 +138,21 @@ def running_interop(tmp_path: Path, **settings: Any) -> Iterator[Interop]:
         line = process.stdout.readline()
         if not line:
             pytest.fail(f"oidc-provider did not start (exit {process.wait(timeout=5)})")
-        issuer = json.loads(line)["issuer"]
+        yield str(json.loads(line)["issuer"])
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+@contextlib.contextmanager
+def running_interop(tmp_path: Path, provider: dict[str, Any] | None = None,
+                    **settings: Any) -> Iterator[Interop]:
+    """The provider and a broker signing in to it (``settings`` over the defaults;
+    ``provider`` over the provider's configuration, e.g. its ``accounts`` or ``api``)."""
+    broker = bind(0)
+    with running_provider({**provider_config(broker.url), **(provider or {})}) as issuer:
         app = create_app(Settings(**{
             "env": "development", "instance_dir": tmp_path, "public_url": broker.url,
             "oidc_issuer": issuer, "oidc_client_id": CLIENT_ID,
@@ -142,19 +166,20 @@ def running_interop(tmp_path: Path, **settings: Any) -> Iterator[Interop]:
             broker.stop()
             app.extensions["federator"].fanout.shutdown()
             app.extensions["federator"].engine.dispose()
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        if process.stdout is not None:
-            process.stdout.close()
 
 
 def sign_in(interop: Interop, http: requests.Session, login: str,
             next_path: str = "/healthz") -> requests.Response:
     """Sign a browser in through the provider's login and consent forms."""
-    page = http.get(f"{interop.broker.url}/sign-in", params={"next": next_path}, timeout=15)
+    return sign_in_at(interop.broker.url, interop.issuer, http, login, next_path)
+
+
+def sign_in_at(broker_url: str, issuer: str, http: requests.Session, login: str,
+               next_path: str = "/healthz") -> requests.Response:
+    """``sign_in`` to any broker signing in at the provider ``issuer``."""
+    page = http.get(f"{broker_url}/sign-in", params={"next": next_path}, timeout=15)
     first = urlsplit(page.history[0].headers["Location"])
-    assert first.netloc == urlsplit(interop.issuer).netloc
+    assert first.netloc == urlsplit(issuer).netloc
     query = parse_qs(first.query)
     assert query["code_challenge_method"] == ["S256"]
     assert query["state"] and query["nonce"]
@@ -166,8 +191,14 @@ def api_access_token(interop: Interop, login: str, client_id: str = "case-system
     """An access token for the API as a case system gets one: its own code flow with
     PKCE, asking for the API as ``resource`` (RFC 8707); the provider answers an
     RFC 9068 JWT (``typ: at+jwt``) naming the broker's audience."""
-    metadata = requests.get(f"{interop.issuer}/.well-known/openid-configuration",
-                            timeout=10).json()
+    return access_token_at(interop.issuer, login, client_id)
+
+
+def access_token_at(issuer: str, login: str, client_id: str = "case-system", *,
+                    verify: str | bool = True) -> str:
+    """``api_access_token`` from the provider ``issuer`` (``verify``: its CA bundle)."""
+    metadata = requests.get(f"{issuer}/.well-known/openid-configuration",
+                            timeout=10, verify=verify).json()
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(
         hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
@@ -175,6 +206,8 @@ def api_access_token(interop: Interop, login: str, client_id: str = "case-system
              "scope": "openid lookups", "resource": API_RESOURCE, "state": "s" * 16,
              "nonce": "n" * 16, "code_challenge": challenge, "code_challenge_method": "S256"}
     with requests.Session() as http:
+        http.verify = verify
+        http.trust_env = verify is True  # else REQUESTS_CA_BUNDLE would override verify
         login_page = http.get(f"{metadata['authorization_endpoint']}?{urlencode(query)}",
                               timeout=15)
         consent = submit_only_form(http, login_page, login=login, password="any")

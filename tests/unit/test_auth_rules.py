@@ -46,8 +46,11 @@ def test_no_subject_is_refused(claims: dict) -> None:
 
 def test_wrong_types_give_no_roles_rather_than_an_error() -> None:
     p = principal_from_claims({"sub": "u", "roles": {"practitioner": True},
-                               "organisation": ["x"]})
+                               "organisation": ["x", "y"]})
     assert p.roles == () and p.organisation == ""
+    # a list of one organisation (a path through CIS2's RBAC roles, all at one org) is it
+    assert principal_from_claims({"sub": "u", "organisation": ["x", "x"]}).organisation == "x"
+    assert principal_from_claims({"sub": "u", "organisation": [{"x": 1}]}).organisation == ""
 
 
 def test_session_data_round_trips_through_session_principal() -> None:

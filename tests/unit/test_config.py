@@ -240,6 +240,7 @@ DEFAULTS = {
     "FEDERATOR_ROLES_CLAIM": "roles",
     "FEDERATOR_REGISTRY_SEED": None,
     "FEDERATOR_ALLOWED_NETWORKS": (),
+    "FEDERATOR_CA_FILE": None,
     "FEDERATOR_CREDENTIALS_KEY": "",
     "FEDERATOR_KEY_OVERLAP_S": 604800,
     "FEDERATOR_POSTCODE_TABLE": None,
@@ -254,6 +255,8 @@ DEFAULTS = {
     "FEDERATOR_BREAKER_WINDOW_S": 60,
     "FEDERATOR_BREAKER_COOLDOWN_S": 30,
     "FEDERATOR_OIDC_SCOPES": "openid profile email roles",
+    "FEDERATOR_ROLE_MAP": (),
+    "FEDERATOR_ROLE_SELECTOR": "",
     "FEDERATOR_ORGANISATION_CLAIM": "organisation",
     "FEDERATOR_AUTHORITY_CLAIM": "authority",
     "FEDERATOR_SESSION_IDLE_MINUTES": 15,
@@ -394,6 +397,7 @@ def test_a_whole_number_setting_reads_its_minimum_and_a_trimmed_value(d):
 def test_a_text_setting_is_read_trimmed_and_blank_is_unset(d):
     given = {"oidc_issuer": "https://x.example/a", "public_url": "https://x.example/a",
              "secret_key": "Hq8" + SECRET[3:] + "Mz0x", "audit_key": "Wb4" + AUDIT[3:] + "Tp9y",
+             "role_selector": "selected_roleid=person_roleid",
              }.get(d.name, "x" * 40)
     assert getattr(Settings.from_env(production(**{d.variable: f"  {given} "})), d.name) == given
     # required in production (the default public URL is http)

@@ -6,8 +6,17 @@
 //   {"client_id", "client_secret", "redirect_uris": [...],
 //    "post_logout_redirect_uris": [...], "accounts": {"<login>": {claims...}},
 //    "api_clients": [{"client_id", "client_secret", "redirect_uris"}],   (optional)
-//    "api": {"resource": "urn:...", "audience": "..."}}                    (optional)
-// Prints one line {"issuer": "http://127.0.0.1:<port>"} once it listens.
+//    "api": {"resource": "urn:...", "audience": "..."},                    (optional)
+//    "tls": {"cert": "<PEM file>", "key": "<PEM file>"}}                   (optional)
+// `api` may also shape its access tokens like another provider's (docs/identity.md):
+//   "claims": ["acr", "roles"]   the account's claims copied into them (the default),
+//   "token": {"header": {"typ": "JWT"}, "add": {"tid": "..."}, "drop": ["client_id"],
+//             "azp": true}      header fields over at+jwt, claims added or dropped,
+//                               and `azp` set to the client's id.
+// "userinfo_omits": ["roles"] leaves those claims out of userinfo answers and puts
+// every claim in ID tokens instead (as Entra ID does with app roles).
+// Prints one line {"issuer": "http://127.0.0.1:<port>"} once it listens (https
+// when `tls` is given: the certificate chain and key it serves).
 //
 // The broker's client gets opaque access tokens (for userinfo) and refresh tokens;
 // an api client asking for `resource` gets RFC 9068 JWT access tokens (typ at+jwt)
@@ -15,7 +24,9 @@
 // reports. `PUT /_test/accounts/<login>` with a JSON body replaces an account's
 // claims (`null` deletes it): an administrator changing roles at the provider.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { createServer } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 
 import Provider from 'oidc-provider';
 
@@ -27,15 +38,19 @@ function signingKey() {
 }
 
 const accounts = { ...config.accounts };
+const omitted = config.userinfo_omits || [];
 const api = config.api || {};
 
 function account(id) {
   return accounts[id] ? { sub: id, ...accounts[id] } : undefined;
 }
 
-const server = createServer();
+const tls = config.tls;
+const server = tls
+  ? createHttpsServer({ cert: readFileSync(tls.cert), key: readFileSync(tls.key) })
+  : createHttpServer();
 server.listen(0, '127.0.0.1', () => {
-  const issuer = `http://127.0.0.1:${server.address().port}`;
+  const issuer = `${tls ? 'https' : 'http'}://127.0.0.1:${server.address().port}`;
   const acrs = [...new Set(Object.values(accounts).map((a) => a && a.acr).filter(Boolean))];
   const provider = new Provider(issuer, {
     clients: [{
@@ -55,6 +70,7 @@ server.listen(0, '127.0.0.1', () => {
       id_token_signed_response_alg: 'ES256',
     }))],
     jwks: { keys: [signingKey()] },
+    conformIdTokenClaims: omitted.length === 0,
     cookies: { keys: [randomBytes(32).toString('hex')] },
     pkce: { required: () => true },
     acrValues: acrs.length ? acrs : ['urn:test:none'],
@@ -83,11 +99,31 @@ server.listen(0, '127.0.0.1', () => {
     async extraTokenClaims(ctx, token) {
       // RFC 9068 2.2.1: the access token carries the sign-in's acr, and the roles
       const claims = account(token.accountId);
-      return claims ? { acr: claims.acr, roles: claims.roles } : undefined;
+      if (!claims) return undefined;
+      return Object.fromEntries((api.claims || ['acr', 'roles']).map((c) => [c, claims[c]]));
+    },
+    formats: {
+      customizers: {
+        async jwt(ctx, token, jwt) {
+          const shape = api.token;
+          if (!shape) return;
+          if (shape.header) jwt.header = { ...shape.header };
+          if (shape.azp) jwt.payload.azp = jwt.payload.client_id;
+          for (const name of shape.drop || []) delete jwt.payload[name];
+          Object.assign(jwt.payload, shape.add || {});
+        },
+      },
     },
     async findAccount(ctx, id) {
       if (!account(id)) return undefined;
-      return { accountId: id, async claims() { return account(id); } };
+      return {
+        accountId: id,
+        async claims(use) {
+          const claims = { ...account(id) };
+          if (use === 'userinfo') for (const c of omitted) delete claims[c];
+          return claims;
+        },
+      };
     },
   });
   const callback = provider.callback();

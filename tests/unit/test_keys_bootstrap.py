@@ -1,0 +1,93 @@
+"""``federator keys init`` (the first signing key) and ``federator keys secrets``
+(fresh secret, audit and credentials keys), issue 22: what an operator runs on a
+new broker before its first start."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import stat
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from cryptography.fernet import Fernet
+
+from federator.cli import main
+from federator.config import ConfigError, Settings, low_entropy
+from federator.signing import BrokerKeys, read_ring
+
+
+@pytest.fixture
+def key_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name in list(os.environ):
+        if name.startswith("FEDERATOR_"):
+            monkeypatch.delenv(name)
+    path = tmp_path / "keys" / "signing-key.jwk.json"
+    monkeypatch.setenv("FEDERATOR_SIGNING_KEY_FILE", str(path))
+    return path
+
+
+def test_init_writes_one_private_key_mode_0600(key_file: Path) -> None:
+    # production (the default) with no secrets set yet: init needs none of them
+    result = CliRunner().invoke(main, ["keys", "init"])
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    ring = read_ring(key_file)
+    assert len(ring) == 1 and ring[0].private and ring[0].retires_at is None
+    assert ring[0].key.kid in result.output
+    keys = BrokerKeys.load(key_file, "federator", create=False)
+    assert keys.jwks()["keys"][0]["kid"] == ring[0].key.kid
+
+
+def test_init_refuses_to_overwrite_a_ring(key_file: Path) -> None:
+    assert CliRunner().invoke(main, ["keys", "init"]).exit_code == 0
+    before = key_file.read_bytes()
+    again = CliRunner().invoke(main, ["keys", "init"])
+    assert again.exit_code == 1
+    assert "already exists" in again.output and "keys rotate" in again.output
+    assert key_file.read_bytes() == before
+
+
+def test_rotate_refuses_without_init_and_works_after_it(
+        key_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FEDERATOR_ENV", "development")  # rotate reads every setting
+    refused = CliRunner().invoke(main, ["keys", "rotate"])
+    assert refused.exit_code == 1 and "does not exist" in refused.output
+    assert CliRunner().invoke(main, ["keys", "init"]).exit_code == 0
+    first = read_ring(key_file)[0].key.kid
+    rotated = CliRunner().invoke(main, ["keys", "rotate", "--overlap", "60"])
+    assert rotated.exit_code == 0, rotated.output
+    ring = read_ring(key_file)
+    assert ring[0].key.kid == first and len(ring) == 2
+    assert ring[0].retires_at is not None and ring[1].retires_at is None
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+
+
+def exported(output: str) -> dict[str, str]:
+    values = {}
+    for line in output.splitlines():
+        word, assignment = shlex.split(line)
+        assert word == "export"
+        name, _, value = assignment.partition("=")
+        values[name] = value
+    return values
+
+
+def test_secrets_prints_values_production_accepts(key_file: Path) -> None:
+    first = exported(CliRunner().invoke(main, ["keys", "secrets"]).output)
+    second = exported(CliRunner().invoke(main, ["keys", "secrets"]).output)
+    assert set(first) == {"FEDERATOR_SECRET_KEY", "FEDERATOR_AUDIT_KEY",
+                          "FEDERATOR_CREDENTIALS_KEY"}
+    assert all(first[k] != second[k] for k in first)  # fresh each time
+    assert not low_entropy(first["FEDERATOR_SECRET_KEY"])
+    assert not low_entropy(first["FEDERATOR_AUDIT_KEY"])
+    Fernet(first["FEDERATOR_CREDENTIALS_KEY"].encode())  # a valid Fernet key
+    production = {**first, "FEDERATOR_ENV": "production",
+                  "FEDERATOR_PUBLIC_URL": "https://federator.example.org",
+                  "FEDERATOR_OIDC_ISSUER": "https://idp.example.org",
+                  "FEDERATOR_SIGNING_KEY_FILE": str(key_file)}
+    settings = Settings.from_env(production)
+    assert settings.secret_key == first["FEDERATOR_SECRET_KEY"]
+    with pytest.raises(ConfigError):  # the same check refuses a weak one
+        Settings.from_env({**production, "FEDERATOR_AUDIT_KEY": "a" * 40})
