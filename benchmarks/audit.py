@@ -18,10 +18,12 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from soak_services import POSTGRES_URL, PostgresSchema  # benchmarks/ is the script's folder
 
 from federator.audit.chain import GENESIS, MIRRORED, canonical, record_hash
+from federator.audit.redaction import seal
 from federator.audit.trail import AuditTrail
 from federator.signing import BrokerKeys
 from federator.storage import audit_records, make_engine, upgrade
@@ -79,30 +81,52 @@ def appends(url: str, writers: int, per_writer: int, workdir: Path, mode: str) -
     return records / elapsed
 
 
-def long_trail(url: str, n: int) -> AuditTrail:
-    """A valid chain of n records written in bulk (the speed of append is measured above)."""
+def _lookup_record(seq: int, at: str) -> dict[str, Any]:
+    """Records as a lookup writes them, in turn: ``lookup.requested`` (its purpose
+    and justification sealed), then ``lookup.completed`` with two authorities' outcomes."""
+    lookup = f"{seq // 2:032x}"
+    common = {"seq": seq, "at": at, "lookup_id": lookup, "actor_id": "u1",
+              "actor_role": "practitioner", "actor_organisation": "Leeds",
+              "child_pseudonym": f"{seq // 2:064x}"}
+    if seq % 2:
+        return {**common, "event": "lookup.requested", "basis_type": "consent",
+                "basis": {"type": "consent", "reference": "CONSENT-2026-0042"},
+                "purpose": "Assessment under section 17", "scope": "targeted",
+                "authorities": ["leeds-cs", "york-health"], "flags": []}
+    return {**common, "event": "lookup.completed", "complete": True,
+            "outcomes": [{"id": a, "outcome": "no_match", "latency_ms": 40, "professionals": 0}
+                         for a in ("leeds-cs", "york-health")]}
+
+
+def long_trail(url: str, n: int, key: Path) -> AuditTrail:
+    """A valid trail of n records as the broker writes them, written in bulk (the
+    speed of append is measured above): lookups' records (``_lookup_record``), free
+    text sealed beside them (format 2, federator.audit.redaction), the filter columns
+    mirroring the body, and a checkpoint signed every 1,000 records (AuditTrail's
+    default), so that verify checks the texts, the signatures and the roots too."""
     engine = make_engine(url)
     upgrade(engine)
     prev, batch = GENESIS, []
     at = datetime.now(UTC).isoformat(timespec="milliseconds")
     with engine.begin() as conn:
         for seq in range(1, n + 1):
-            record = {"seq": seq, "at": at, "event": "lookup.requested", "actor_id": "u1",
-                      "actor_organisation": "Leeds", "basis_type": "consent",
-                      "child_pseudonym": f"{seq:064x}", "authorities": ["leeds-cs"],
-                      "purpose": "Assessment under section 17", "flags": []}
-            body = canonical(record)
+            record = _lookup_record(seq, at)
+            hashed, texts = seal(record)
+            body = canonical(hashed)
             digest = record_hash(prev, body)
-            # the filter columns mirror the body, as AuditTrail writes them (verify checks)
-            batch.append({"body": body, "prev_hash": prev, "hash": digest,
-                          **{k: record.get(k) for k in ("seq", *MIRRORED)}})
+            batch.append({"body": body, "prev_hash": prev, "hash": digest, "texts": texts,
+                          **{k: hashed.get(k) for k in ("seq", *MIRRORED)}})
             prev = digest
             if len(batch) == 10000:
                 conn.execute(audit_records.insert(), batch)
                 batch = []
         if batch:
             conn.execute(audit_records.insert(), batch)
-    return AuditTrail(engine)
+    trail = AuditTrail(engine)
+    trail.sign_with(BrokerKeys.load(key, "federator", create=True))
+    for size in range(1000, n + 1, 1000):
+        trail.checkpoint(upto=size)
+    return trail
 
 
 def main() -> None:
@@ -140,7 +164,7 @@ def main() -> None:
                 print(f"{name:11} {measure}, {writers} writer(s): {rate:8.1f}/s", flush=True)
             url, schema = make()
             try:
-                trail = long_trail(url, trail_size)
+                trail = long_trail(url, trail_size, work / f"key-{uuid.uuid4().hex[:6]}.json")
                 started = time.perf_counter()
                 verdict = trail.verify()
                 elapsed = time.perf_counter() - started

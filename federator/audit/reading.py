@@ -5,7 +5,7 @@ per row, so rows come straight from the database driver (no SQLAlchemy
 ``Row`` objects): on PostgreSQL from one server-side cursor (psycopg, binary,
 fetched in large batches: one index scan, whatever the planner's statistics
 say), on SQLite in batches along the primary key (the rowid). Only the columns
-verification checks are read, in ``walk.ROW`` order.
+verification checks are read, in ``walk.ROW`` order, the body as bytes.
 """
 
 from __future__ import annotations
@@ -23,7 +23,14 @@ from federator.audit.verification import StoredCheckpoint, verify_trail
 from federator.audit.walk import ROW
 from federator.storage import audit_records
 
-_COLUMNS = ", ".join(ROW)
+
+def _columns(body: str) -> str:
+    return ", ".join(body if c == "body" else c for c in ROW)
+
+
+#: The body as the bytes the database holds (its UTF-8): hashed and parsed as it is.
+_PG_COLUMNS = _columns("convert_to(body, 'UTF8')")
+_SQLITE_COLUMNS = _columns("CAST(body AS BLOB)")
 BATCH = 10_000
 
 
@@ -52,7 +59,7 @@ def _postgresql_rows(conn: Connection, start: int, end: int | None, batch: int
     # A named (server-side) cursor in the connection's transaction: one scan.
     with driver.cursor(name="federator_verify", binary=True) as cursor:
         cursor.itersize = batch
-        cursor.execute(f"SELECT {_COLUMNS} FROM audit_records WHERE {where} "  # noqa: S608
+        cursor.execute(f"SELECT {_PG_COLUMNS} FROM audit_records WHERE {where} "  # noqa: S608
                        "ORDER BY seq", params)
         while chunk := cursor.fetchmany(batch):
             yield from chunk
@@ -64,7 +71,7 @@ def _sqlite_rows(conn: Connection, start: int, end: int | None, batch: int
     assert driver is not None
     cursor = driver.cursor()
     last = end if end is not None else (1 << 63) - 1
-    query = (f"SELECT {_COLUMNS} FROM audit_records "  # noqa: S608
+    query = (f"SELECT {_SQLITE_COLUMNS} FROM audit_records "  # noqa: S608
              "WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?")
     try:
         at = start

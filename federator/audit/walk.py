@@ -14,6 +14,7 @@ mapping, an export's record, into one). For each row, in seq order:
 - at each size in ``stops`` (the checkpoints to check), ``on_stop`` is given
   the chain head there and the RFC 9162 frontier of the leaves so far.
 
+A body comes as bytes (its UTF-8, as the database holds it) or as text.
 Speed (``benchmarks/audit.py``): bodies are parsed with orjson (the stdlib's
 parser only where orjson refuses a body the stdlib accepts, so what passes is
 the same), the filter columns are compared as one tuple, the marks are asked
@@ -39,6 +40,8 @@ ROW = ("seq", "body", "prev_hash", "hash", "texts", "leaf", *MIRRORED)
 #: A column the rows' source does not carry (an export's CSV has no free text
 #: and no filter columns): its check is skipped, as it cannot be made.
 ABSENT = ...
+assert MIRRORED == ("at", "event", "lookup_id", "actor_id", "actor_role",
+                    "actor_organisation", "purpose", "basis_type", "child_pseudonym")
 _MARKED = frozenset({AUDIT_PRUNED, AUDIT_REDACTED})
 _HEX = frozenset("0123456789abcdef")
 
@@ -59,13 +62,27 @@ def _hex64(value: Any) -> bool:
     return value.__class__ is str and len(value) == 64 and _HEX.issuperset(value)
 
 
-def _parse(body: str, raw: bytes) -> Any:
-    """The body as JSON, as :func:`json.loads` reads it (orjson first: it refuses
-    a few texts the stdlib reads, NaN and lone surrogates among them)."""
+def _sealed_intact(sealed: Any, texts: Any) -> bool:
+    """True only when each text a record seals is beside it, unredacted, and
+    matches its salted hash, and no other text is: what ``marks.record`` would
+    find nothing wrong with and nothing to note (it is asked otherwise)."""
+    if sealed.__class__ is not dict or texts.__class__ is not str:
+        return False
     try:
-        return orjson.loads(raw)
+        held = orjson.loads(texts)
     except orjson.JSONDecodeError:
-        return json.loads(body)
+        return False
+    if held.__class__ is not dict or len(held) != len(sealed):
+        return False
+    for path, digest in sealed.items():
+        entry = held.get(path)
+        if entry.__class__ is not dict:
+            return False
+        salt, text = entry.get("salt"), entry.get("text")
+        if salt.__class__ is not str or text.__class__ is not str or hashlib.sha256(
+                f"{salt}\n{text}".encode()).hexdigest() != digest:
+            return False
+    return True
 
 
 def walk(rows: Iterable[Sequence[Any]], *, start_prev: str = GENESIS, start_seq: int = 1,
@@ -75,7 +92,7 @@ def walk(rows: Iterable[Sequence[Any]], *, start_prev: str = GENESIS, start_seq:
     (the walk starts at record 1) the frontier is kept for ``on_stop``; without
     ``marks`` a pruned body is a changed body. ``stops`` ascending."""
     sha256 = hashlib.sha256
-    loads, parse = orjson.loads, _parse
+    loads = orjson.loads
     json_error = orjson.JSONDecodeError
     mirrored = MIRRORED
     expected_prev, expected_seq, count = start_prev, start_seq, 0
@@ -96,14 +113,14 @@ def walk(rows: Iterable[Sequence[Any]], *, start_prev: str = GENESIS, start_seq:
                            f"record {expected_seq} is missing"), expected_seq - 1
         if prev != expected_prev:
             return Verdict(False, count, seq, "link to the previous record is broken"), seq - 1
-        if marks is not None and body == "":
+        if marks is not None and not body:
             if not _hex64(leaf):
                 return Verdict(False, count, seq,
                                "its body is gone and its leaf hash with it"), seq - 1
             marks.pruned(seq)
             node = bytes.fromhex(leaf) if seq <= merkle_until else b""
         else:
-            raw = body.encode()
+            raw = body if body.__class__ is bytes else body.encode()
             try:
                 ok = sha256(prev.encode("ascii") + b"\n" + raw).hexdigest() == digest
             except UnicodeEncodeError:
@@ -115,7 +132,7 @@ def walk(rows: Iterable[Sequence[Any]], *, start_prev: str = GENESIS, start_seq:
                 try:
                     parsed = loads(raw)
                 except json_error:
-                    parsed = parse(body, raw)
+                    parsed = json.loads(raw)
             except ValueError:
                 return Verdict(False, count, seq, "record body is not JSON"), seq - 1
             if parsed.__class__ is not dict:
@@ -123,14 +140,17 @@ def walk(rows: Iterable[Sequence[Any]], *, start_prev: str = GENESIS, start_seq:
             get = parsed.get
             if get("seq") != seq:
                 return Verdict(False, count, seq, "sequence number altered"), seq - 1
-            if row[6:] != tuple(map(get, mirrored)):
+            if row[6:] != (get("at"), get("event"), get("lookup_id"), get("actor_id"),
+                           get("actor_role"), get("actor_organisation"), get("purpose"),
+                           get("basis_type"), get("child_pseudonym")):  # MIRRORED
                 altered = [k for k, v in zip(mirrored, row[6:], strict=True)
                            if v is not ABSENT and v != get(k)]
                 if altered:
                     return Verdict(False, count, seq, f"column {altered[0]} no longer "
                                    "matches the hashed record"), seq - 1
             if marks is not None and (
-                    (texts is not ABSENT and (texts is not None or "sealed" in parsed))
+                    not (texts is ABSENT or (texts is None and get("sealed") is None)
+                         or _sealed_intact(get("sealed"), texts))
                     or seq in wanted or get("event") in _MARKED):
                 problem = marks.record(seq, parsed, texts)
                 if problem is not None:
