@@ -28,6 +28,7 @@ from federator.audit.tables import (
     audit_child_refs,
     audit_flags,
 )
+from federator.audit.tree_store import fill_at_signing, take_lock
 from federator.audit.verification import StoredCheckpoint
 from federator.names import LOOKUP_COMPLETED, LOOKUP_REQUESTED, MATCH
 from federator.storage import audit_records
@@ -206,8 +207,8 @@ class AuditTrail:
         if self.keys is None:
             return None
         with self.engine.connect() as conn:
-            if conn.dialect.name == "sqlite":  # read and write in one go (WAL snapshots)
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # SQLite: read and write in one go (WAL snapshots); PostgreSQL: one signer
+            take_lock(conn)
             signed = self._sign_head(conn, upto=upto)
             conn.commit()
         if signed is None:
@@ -270,6 +271,7 @@ class AuditTrail:
         except IntegrityError:
             conn.rollback()
             return None  # another process signed the same size
+        fill_at_signing(conn, size)  # the tree's nodes over these leaves, for proofs
         return cp
 
     def latest_signed(self) -> str | None:
