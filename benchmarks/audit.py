@@ -1,8 +1,10 @@
 """Audit trail speed: appends per second (SQLite, PostgreSQL; 1 and 4 writer
 processes) and verification speed over a long trail (1,000,000 records; ``--quick``
-for 50,000). Prints a table and writes JSON to benchmarks/results/.
+for 50,000), and proofs over it: from every leaf (as before the stored tree,
+federator/audit/tree_store.py) and from the stored tree, in the same run. Prints
+a table and writes JSON to benchmarks/results/.
 
-    .venv/bin/python benchmarks/audit.py [--quick] [--postgres URL]
+    .venv/bin/python benchmarks/audit.py [--quick] [--no-appends] [--postgres URL]
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -22,7 +26,9 @@ from typing import Any
 
 from soak_services import POSTGRES_URL, PostgresSchema  # benchmarks/ is the script's folder
 
+from federator.audit import tree_store
 from federator.audit.chain import GENESIS, MIRRORED, canonical, record_hash
+from federator.audit.merkle import consistency_proof, frontier_extend, inclusion_proof
 from federator.audit.redaction import seal
 from federator.audit.trail import AuditTrail
 from federator.signing import BrokerKeys
@@ -129,11 +135,45 @@ def long_trail(url: str, n: int, key: Path) -> AuditTrail:
     return trail
 
 
+def proofs(trail: AuditTrail, samples: int = 100) -> dict[str, float]:
+    """Milliseconds per proof against the tree of every record: from every leaf as
+    before (one of each: it reads the whole trail) and from the stored tree
+    (median of ``samples`` random sizes and records)."""
+    size = trail.latest().tree_size  # type: ignore[union-attr]
+    rng = random.Random(18)
+    started = time.perf_counter()
+    every = trail.leaf_hashes(size)
+    consistency_proof(size // 3, every)
+    frontier_extend([], 0, every)
+    before_consistency = time.perf_counter() - started
+    started = time.perf_counter()
+    every = trail.leaf_hashes(size)
+    inclusion_proof(size // 3, every)
+    before_inclusion = time.perf_counter() - started
+    tree_store.catch_up(trail.engine, size)  # filled at signing already: a no-op
+    timed: dict[str, list[float]] = {"consistency": [], "inclusion": []}
+    for _ in range(samples):
+        first = rng.randint(1, size)
+        started = time.perf_counter()
+        assert tree_store.consistency(trail.engine, first, size) is not None
+        timed["consistency"].append(time.perf_counter() - started)
+        index = rng.randrange(size)
+        started = time.perf_counter()
+        assert tree_store.inclusion(trail.engine, index, size) is not None
+        timed["inclusion"].append(time.perf_counter() - started)
+    return {"consistency_before_ms": before_consistency * 1000,
+            "consistency_after_ms": statistics.median(timed["consistency"]) * 1000,
+            "inclusion_before_ms": before_inclusion * 1000,
+            "inclusion_after_ms": statistics.median(timed["inclusion"]) * 1000}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--postgres", default=POSTGRES_URL)
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-appends", action="store_true",
+                        help="only verification and proofs over the long trail")
     args = parser.parse_args()
     per_writer = 100 if args.quick else 500
     trail_size = 50_000 if args.quick else 1_000_000
@@ -149,8 +189,8 @@ def main() -> None:
 
             databases.append(("postgresql", make_schema))
         for name, make in databases:
-            for mode, writers in (("requested", 1), ("requested", 4), ("pairs", 1),
-                                  ("pairs", 4)):
+            for mode, writers in () if args.no_appends else (
+                    ("requested", 1), ("requested", 4), ("pairs", 1), ("pairs", 4)):
                 url, schema = make()
                 try:
                     rate = appends(url, writers, per_writer, work, mode)
@@ -165,23 +205,30 @@ def main() -> None:
             url, schema = make()
             try:
                 trail = long_trail(url, trail_size, work / f"key-{uuid.uuid4().hex[:6]}.json")
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), time.process_time()
                 verdict = trail.verify()
-                elapsed = time.perf_counter() - started
-                trail.engine.dispose()
+                elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
                 assert verdict.ok and verdict.count == trail_size, verdict
+                proof_ms = proofs(trail)
+                trail.engine.dispose()
             finally:
                 if schema is not None:
                     schema.drop()
             rows.append({"measure": "verified records/s", "database": name, "writers": None,
                          "records": trail_size, "value": round(trail_size / elapsed, 1),
-                         "seconds": round(elapsed, 2)})
+                         "seconds": round(elapsed, 2), "cpu_seconds": round(cpu, 2)})
             print(f"{name:11} verify {trail_size} records: {elapsed:.1f} s "
-                  f"({trail_size / elapsed:,.0f}/s)", flush=True)
+                  f"({trail_size / elapsed:,.0f}/s; {cpu:.1f} s of this process's CPU, "
+                  f"{trail_size / cpu:,.0f}/s)", flush=True)
+            for measure, value in proof_ms.items():
+                rows.append({"measure": f"proof ms, {measure.removesuffix('_ms')}",
+                             "database": name, "writers": None, "records": trail_size,
+                             "value": round(value, 3)})
+                print(f"{name:11} {measure}: {value:,.2f} ms", flush=True)
     print()
-    print(f"{'measure':20} {'database':11} {'writers':>7} {'records':>9} {'value':>12}")
+    print(f"{'measure':28} {'database':11} {'writers':>7} {'records':>9} {'value':>12}")
     for r in rows:
-        print(f"{r['measure']:20} {r['database']:11} {r['writers'] or '':>7} "
+        print(f"{r['measure']:28} {r['database']:11} {r['writers'] or '':>7} "
               f"{r['records']:>9} {r['value']:>12,.1f}")
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"audit-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"

@@ -17,6 +17,7 @@ from flask import current_app
 from flask_smorest import abort
 from marshmallow import fields, validate
 
+from federator.api import proof_limit
 from federator.api.bodies import InputBlueprint
 from federator.audit import tree_store
 from federator.audit.schemas import MAX_SEQ, Strict
@@ -57,11 +58,16 @@ def latest() -> Any:
 @blp.arguments(ProofQuery, location="query")
 @blp.response(200)
 @blp.alt_response(404, description="No signed checkpoint covers the second size")
+@blp.alt_response(429, description="Too many proofs from this address "
+                  "(`FEDERATOR_PROOFS_PER_MINUTE`); see Retry-After")
 def consistency(args: dict[str, Any]) -> Any:
     """RFC 9162 consistency proof that the tree of ``first`` records is a prefix
     of the tree of ``second`` (no later than the latest signed checkpoint), and
     the ``frontier`` of ``second`` (the roots of the perfect subtrees it splits
     into, largest first; their RFC 9162 fold is its root). Hex SHA-256 hashes."""
+    limited = proof_limit.refused()
+    if limited is not None:
+        return limited
     first, second = args["first"], args["second"]
     if first > second:
         abort(422, errors={"query": {"second": ["Must not be smaller than 'first'."]}})
