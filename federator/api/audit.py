@@ -180,6 +180,8 @@ def prove_inclusion(args: dict[str, Any]) -> Any:
         found = tree_store.inclusion(trail.engine, index, checkpoint.tree_size)
     except ProofError as e:
         abort(409, message=f"The trail does not match its checkpoint: {e}")
+    except tree_store.TreeUnavailable:
+        abort(503, message="The proof cannot be made now: try again shortly.")
     if found is None:
         abort(409, message="The trail does not match its checkpoint: it holds fewer records.")
     leaf, proof = found
@@ -206,7 +208,10 @@ def prove_consistency(args: dict[str, Any]) -> Any:
         abort(404, message="Both sizes must be signed checkpoints.")
     if older.tree_size > newer.tree_size:
         abort(422, errors={"query": {"second": ["Must not be smaller than 'first'."]}})
-    found = tree_store.consistency(trail.engine, older.tree_size, newer.tree_size)
+    try:
+        found = tree_store.consistency(trail.engine, older.tree_size, newer.tree_size)
+    except tree_store.TreeUnavailable:
+        abort(503, message="The proof cannot be made now: try again shortly.")
     if found is None:
         abort(409, message="The trail does not match its checkpoint: it holds fewer records.")
     problem = tree_store.consistency_problem(older.tree_size, older.root_hash, newer.tree_size,

@@ -58,6 +58,7 @@ def latest() -> Any:
 @blp.arguments(ProofQuery, location="query")
 @blp.response(200)
 @blp.alt_response(404, description="No signed checkpoint covers the second size")
+@blp.alt_response(503, description="The proof cannot be made now (not evidence of anything)")
 @blp.alt_response(429, description="Too many proofs from this address "
                   "(`FEDERATOR_PROOFS_PER_MINUTE`); see Retry-After")
 def consistency(args: dict[str, Any]) -> Any:
@@ -74,7 +75,10 @@ def consistency(args: dict[str, Any]) -> Any:
     latest = _trail().latest()
     if latest is None or latest.tree_size < second:
         abort(404, message=f"No signed checkpoint covers record {second}.")
-    answer = _proof(_trail(), first, second)
+    try:
+        answer = _proof(_trail(), first, second)
+    except tree_store.TreeUnavailable:
+        abort(503, message="The proof cannot be made now: try again shortly.")
     if answer is None:
         abort(404, message=f"The trail holds fewer than {second} records.")
     return answer, 200, CACHE

@@ -78,7 +78,10 @@ def authority_proof(trail: AuditTrail, lookup_id: str, authority: str) -> dict[s
     if checkpoint is None or checkpoint.tree_size < last:
         raise NotCovered("No signed checkpoint covers this lookup yet: try again in a minute.")
     def prove(index: int) -> tuple[bytes, list[bytes]]:
-        found = tree_store.inclusion(trail.engine, index, checkpoint.tree_size)
+        try:
+            found = tree_store.inclusion(trail.engine, index, checkpoint.tree_size)
+        except tree_store.TreeUnavailable as e:
+            raise NotCovered("The proof cannot be made now: try again in a minute.") from e
         if found is None:
             raise NotCovered("The trail holds fewer records than its checkpoint: ask an "
                              "auditor to run `federator audit verify`.")

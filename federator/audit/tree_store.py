@@ -160,11 +160,20 @@ def catch_up(engine: Engine, size: int, batch: int = CATCH_UP_BATCH) -> int:
     return reached
 
 
+class TreeUnavailable(RuntimeError):
+    """The tree could not be brought up to the size asked (the database refused):
+    no proof now, which is not evidence of anything (answered 503)."""
+
+
 def _ready(engine: Engine, size: int) -> None:
-    with engine.connect() as conn:
-        done = filled(conn) >= size - 1
-    if not done:
-        catch_up(engine, size)
+    try:
+        with engine.connect() as conn:
+            done = filled(conn) >= size - 1
+        if not done:
+            catch_up(engine, size)
+    except SQLAlchemyError as e:
+        log.warning("audit tree not caught up to %s: %s", size, type(e).__name__)
+        raise TreeUnavailable("the audit tree cannot be read or written now") from e
 
 
 def inclusion(engine: Engine, index: int, size: int) -> tuple[bytes, list[bytes]] | None:
