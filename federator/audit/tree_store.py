@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from sqlalchemy import Connection, Engine, func, select, text, tuple_
+from sqlalchemy import Connection, Engine, and_, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
@@ -63,10 +63,15 @@ def read_nodes(conn: Connection, wanted: Iterable[tree.Node]) -> dict[tree.Node,
         for seq, body, leaf in rows:
             out[(0, int(seq) - 1)] = bytes.fromhex(leaf) if body == "" else leaf_hash(
                 body.encode())
-    stored = [(level, i) for level, i in wanted if level > 0]
-    if stored:
+    by_level: dict[int, list[int]] = {}
+    for level, i in wanted:
+        if level > 0:
+            by_level.setdefault(level, []).append(i)
+    if by_level:  # one primary-key range per level (a row-value IN is a scan in SQLite)
         rows = conn.execute(select(audit_tree.c.level, audit_tree.c.idx, audit_tree.c.hash)
-                            .where(tuple_(audit_tree.c.level, audit_tree.c.idx).in_(stored)))
+                            .where(or_(*(and_(audit_tree.c.level == level,
+                                              audit_tree.c.idx.in_(sorted(ids)))
+                                         for level, ids in sorted(by_level.items())))))
         for level, i, digest in rows:
             out[(int(level), int(i))] = bytes.fromhex(digest)
     return out
