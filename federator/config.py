@@ -226,6 +226,12 @@ class Settings:
     organisation_lookups_per_day: int = setting(
         10000, "Lookups all the practitioners of one organisation may send per day; more are "
         "refused (429).")
+    proofs_per_minute: int = setting(
+        120, "Consistency proofs one client address may ask of the public proof endpoint "
+        "(`/api/v1/transparency/consistency`) per minute (IPv6: per /64; behind a proxy "
+        "listed in `GUNICORN_FORWARDED_ALLOW_IPS`, the address it forwarded for); more "
+        "are answered 429 with Retry-After. 120 lets one witness process check every "
+        "checkpoint at the federation's full rate; 0: no limit.", minimum=0)
     metrics_token: str = setting(
         "", "Bearer token Prometheus must send to read `/metrics`.",
         unset="none: `/metrics` is open in development and refused (403) in production")

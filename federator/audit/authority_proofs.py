@@ -11,18 +11,21 @@ child's pseudonym, the practitioner, other authorities' outcomes) is not shown.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
 
+from federator.audit import tree_store
 from federator.audit.checkpoints import Checkpoint
-from federator.audit.merkle import inclusion_proof
 from federator.audit.queries import decode, for_authority
 from federator.audit.tables import audit_authorities
 from federator.audit.trail import AuditTrail
 from federator.inputs import bad_text
 from federator.storage import audit_records
+
+log = logging.getLogger(__name__)
 
 
 class NotReached(LookupError):
@@ -34,14 +37,15 @@ class NotCovered(LookupError):
 
 
 def proof_body(records: Sequence[Mapping[str, Any]], authority: str, checkpoint: Checkpoint,
-               leaves: Sequence[bytes]) -> dict[str, Any]:
-    """The answer: ``leaves`` are the leaf hashes of records 1..checkpoint.tree_size."""
+               prove: Callable[[int], tuple[bytes, list[bytes]]]) -> dict[str, Any]:
+    """The answer: ``prove(index)`` is leaf ``index``'s hash and audit path in the
+    checkpoint's tree (``tree_store.inclusion``: O(log n) nodes each)."""
     shown = []
     for record in records:
         index = int(record["seq"]) - 1
+        leaf, proof = prove(index)
         shown.append({**for_authority(record, authority), "leaf_index": index,
-                      "leaf_hash": leaves[index].hex(),
-                      "proof": [p.hex() for p in inclusion_proof(index, leaves)]})
+                      "leaf_hash": leaf.hex(), "proof": [p.hex() for p in proof]})
     return {"lookup_id": records[0]["lookup_id"], "authority": authority,
             "tree_size": checkpoint.tree_size, "records": shown,
             "checkpoint": checkpoint.public()}
@@ -73,4 +77,19 @@ def authority_proof(trail: AuditTrail, lookup_id: str, authority: str) -> dict[s
         checkpoint = trail.checkpoint()
     if checkpoint is None or checkpoint.tree_size < last:
         raise NotCovered("No signed checkpoint covers this lookup yet: try again in a minute.")
-    return proof_body(records, authority, checkpoint, trail.leaf_hashes(checkpoint.tree_size))
+    def prove(index: int) -> tuple[bytes, list[bytes]]:
+        try:
+            found = tree_store.inclusion(trail.engine, index, checkpoint.tree_size)
+        except tree_store.TreeUnavailable as e:
+            raise NotCovered("The proof cannot be made now: try again in a minute.") from e
+        if found is None:
+            raise NotCovered("The trail holds fewer records than its checkpoint: ask an "
+                             "auditor to run `federator audit verify`.")
+        problem = tree_store.inclusion_problem(index, checkpoint.tree_size, *found,
+                                               checkpoint.root_hash)
+        if problem is not None:  # given all the same: the authority sees what it is
+            log.error("audit tree: record %s does not lead to checkpoint %s's root (%s)",
+                      index + 1, checkpoint.tree_size, problem)
+        return found
+
+    return proof_body(records, authority, checkpoint, prove)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, Text
+from sqlalchemy import BigInteger, Column, Index, Integer, SmallInteger, String, Table, Text
 
 from federator.storage import metadata
 
@@ -47,4 +47,17 @@ audit_flags = Table(
     Column("seq", SEQ, primary_key=True, autoincrement=False),
     Column("flag", String(40), primary_key=True),
     Index("ix_audit_flags_flag_seq", "flag", "seq"),  # 0009: one flag's newest first
+)
+
+#: The Merkle tree's interior nodes (0012_audit_tree): the root of each complete
+#: perfect subtree, ``level`` 1 and up (level 0, the leaves, are the records'),
+#: ``idx`` its place at that level. Filled in batches when a checkpoint is signed
+#: and on demand, never by an append; proofs read O(log n) of them
+#: (federator.audit.tree, federator.audit.tree_store).
+audit_tree = Table(
+    "audit_tree",
+    metadata,
+    Column("level", SmallInteger, primary_key=True, autoincrement=False),
+    Column("idx", SEQ, primary_key=True, autoincrement=False),
+    Column("hash", String(64), nullable=False),
 )

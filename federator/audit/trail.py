@@ -6,7 +6,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,11 +15,12 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from federator import metrics
 from federator.audit.cadence import Cadence, due_in
-from federator.audit.chain import GENESIS, INDEXED, MIRRORED, Verdict, canonical, record_hash
+from federator.audit.chain import GENESIS, INDEXED, Verdict, canonical, record_hash
 from federator.audit.checkpoints import Checkpoint, sign_checkpoint
 from federator.audit.flags import FlagLimits, alert_flags, completion_flags, lookup_flags
 from federator.audit.history import load_history, matched_history
-from federator.audit.merkle import frontier_extend, frontier_root, leaf_hash
+from federator.audit.merkle import frontier_extend, frontier_root
+from federator.audit.reading import leaves, verify_stored
 from federator.audit.redaction import open_record, seal
 from federator.audit.tables import (
     audit_authorities,
@@ -27,7 +28,8 @@ from federator.audit.tables import (
     audit_child_refs,
     audit_flags,
 )
-from federator.audit.verification import StoredCheckpoint, verify_trail
+from federator.audit.tree_store import fill_at_signing, take_lock
+from federator.audit.verification import StoredCheckpoint
 from federator.names import LOOKUP_COMPLETED, LOOKUP_REQUESTED, MATCH
 from federator.storage import audit_records
 
@@ -205,8 +207,8 @@ class AuditTrail:
         if self.keys is None:
             return None
         with self.engine.connect() as conn:
-            if conn.dialect.name == "sqlite":  # read and write in one go (WAL snapshots)
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # SQLite: read and write in one go (WAL snapshots); PostgreSQL: one signer
+            take_lock(conn)
             signed = self._sign_head(conn, upto=upto)
             conn.commit()
         if signed is None:
@@ -254,7 +256,7 @@ class AuditTrail:
         head = conn.execute(heads.order_by(audit_records.c.seq.desc()).limit(1)).first()
         if head is None or head.seq <= size:
             return None
-        frontier, size = frontier_extend(frontier, size, self._leaves(conn, size + 1, head.seq))
+        frontier, size = frontier_extend(frontier, size, leaves(conn, size + 1, head.seq))
         if size != head.seq:
             return None  # a gap: verify will name it
         cp = sign_checkpoint(Checkpoint(
@@ -269,6 +271,7 @@ class AuditTrail:
         except IntegrityError:
             conn.rollback()
             return None  # another process signed the same size
+        fill_at_signing(conn, size)  # the tree's nodes over these leaves, for proofs
         return cp
 
     def latest_signed(self) -> str | None:
@@ -302,7 +305,7 @@ class AuditTrail:
     def leaf_hashes(self, size: int) -> list[bytes]:
         """RFC 9162 leaf hashes of records 1..size, for proofs."""
         with self.engine.connect() as conn:
-            return list(self._leaves(conn, 1, size))
+            return list(leaves(conn, 1, size))
 
     @staticmethod
     def _latest_stored(conn: Connection) -> StoredCheckpoint | None:
@@ -312,24 +315,6 @@ class AuditTrail:
             return None
         return StoredCheckpoint(row["tree_size"], row["signed"],
                                 tuple(json.loads(row["frontier"])))
-
-    @staticmethod
-    def _leaves(conn: Connection, first: int, last: int, batch: int = 5000
-                ) -> Iterator[bytes]:
-        """RFC 9162 leaf hashes of records first..last (a pruned record's is kept)."""
-        cursor = first
-        while cursor <= last:
-            chunk = conn.execute(
-                select(audit_records.c.seq, audit_records.c.body, audit_records.c.leaf)
-                .where(audit_records.c.seq >= cursor, audit_records.c.seq <= last)
-                .order_by(audit_records.c.seq).limit(batch)).all()
-            if not chunk:
-                return
-            for row in chunk:
-                if row.seq != cursor:
-                    return
-                yield bytes.fromhex(row.leaf) if row.body == "" else leaf_hash(row.body.encode())
-                cursor += 1
 
     # -- reading and verifying --------------------------------------------------------
 
@@ -345,45 +330,17 @@ class AuditTrail:
         return [{**open_record(json.loads(r["body"]), r["texts"]),
                  "prev_hash": r["prev_hash"], "hash": r["hash"]} for r in rows if r["body"]]
 
-    def verify(self, *, start: int = 1, end: int | None = None, batch: int = 5000,
+    def verify(self, *, start: int = 1, end: int | None = None, batch: int = 10_000,
                jwks: Mapping[str, Any] | None = None,
                held: Sequence[StoredCheckpoint] = ()) -> Verdict:
         """Walk the chain from ``start`` (default: the first record) and check
         every signed checkpoint it reaches, the trail's own and those ``held``
-        outside it, with ``jwks`` (default: every key the broker ever signed with)."""
-        prev = GENESIS
+        outside it, with ``jwks`` (default: every key the broker ever signed with):
+        ``federator.audit.reading.verify_stored``."""
         if jwks is None and self.keys is not None:
             jwks = self.keys.history_jwks()
-        with self.engine.connect() as conn:
-            if start > 1:
-                before = conn.execute(
-                    select(audit_records.c.hash).where(audit_records.c.seq == start - 1)
-                ).scalar()
-                if before is None:
-                    return Verdict(False, 0, start - 1, f"record {start - 1} is missing")
-                prev = before
-            stored = [StoredCheckpoint(r.tree_size, r.signed, tuple(json.loads(r.frontier)))
-                      for r in conn.execute(select(audit_checkpoints)).all()]
-
-            def rows() -> Iterator[Mapping[str, Any]]:
-                cursor = start
-                while end is None or cursor <= end:
-                    query = (select(audit_records.c.seq, audit_records.c.body,
-                                    audit_records.c.prev_hash, audit_records.c.hash,
-                                    audit_records.c.texts, audit_records.c.leaf,
-                                    *(audit_records.c[k] for k in MIRRORED))
-                             .where(audit_records.c.seq >= cursor)
-                             .order_by(audit_records.c.seq).limit(batch))
-                    if end is not None:
-                        query = query.where(audit_records.c.seq <= end)
-                    chunk = conn.execute(query).mappings().all()
-                    if not chunk:
-                        return
-                    yield from chunk
-                    cursor = chunk[-1]["seq"] + 1
-
-            return verify_trail(rows(), [*stored, *held], jwks=jwks, start_seq=start,
-                                start_prev=prev, end=end)
+        return verify_stored(self.engine, start=start, end=end, batch=batch, jwks=jwks,
+                             held=held)
 
 
 #: Key of the PostgreSQL advisory lock that queues appenders (any fixed number).

@@ -10,15 +10,17 @@ frontier narrows which records changed).
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from federator.audit.chain import GENESIS, Verdict, verify_chain
+from federator.audit.chain import GENESIS, Verdict
 from federator.audit.checkpoints import BadCheckpoint, Checkpoint, open_checkpoint
 from federator.audit.marks import Marks
-from federator.audit.merkle import frontier_push, frontier_root, leaf_hash
+from federator.audit.merkle import frontier_root
+from federator.audit.walk import as_row, walk
 
 
 @dataclass(frozen=True)
@@ -36,11 +38,12 @@ class StoredCheckpoint:
         return f"the checkpoint signed at record {self.tree_size}"
 
 
-def verify_trail(rows: Iterable[Mapping[str, Any]], checkpoints: Sequence[StoredCheckpoint],
+def verify_trail(rows: Iterable[Sequence[Any]], checkpoints: Sequence[StoredCheckpoint],
                  *, jwks: Mapping[str, Any] | None, start_seq: int = 1,
                  start_prev: str = GENESIS, end: int | None = None,
                  complete: bool | None = None) -> Verdict:
-    """``rows`` in seq order from ``start_seq``. The Merkle root is checked only
+    """``rows`` in seq order from ``start_seq``: tuples in ``walk.ROW`` order, or
+    mappings (``walk.as_row``). The Merkle root is checked only
     when the walk starts at record 1; signatures and chain heads always.
     ``checkpoints`` are the trail's own and any held elsewhere (``source`` set):
     a trail shorter than any of them, or holding another tree at its size, fails.
@@ -51,62 +54,50 @@ def verify_trail(rows: Iterable[Mapping[str, Any]], checkpoints: Sequence[Stored
     by_size: dict[int, list[StoredCheckpoint]] = {}
     for c in wanted:
         by_size.setdefault(c.tree_size, []).append(c)
-    state: dict[str, Any] = {"failure": None, "last": start_seq - 1, "good": start_seq - 1}
-    frontier: list[bytes] = []
+    good = [start_seq - 1]  # the last size whose checkpoints held
     with_root = start_seq == 1
 
-    def check_one(row: Mapping[str, Any], stored: StoredCheckpoint) -> Verdict | None:
-        try:
-            cp = _open(stored.signed, jwks)
-        except BadCheckpoint as e:
-            return Verdict(False, state["good"], stored.tree_size, f"{stored.named()}: {e}")
-        if cp.tree_size != stored.tree_size:
-            return Verdict(False, state["good"], stored.tree_size,
-                           f"{stored.named()} was moved")
-        rewritten = cp.head_hash != row["hash"] or (
-            with_root and frontier_root(frontier).hex() != cp.root_hash)
-        if rewritten:
-            lo, hi = _narrow(state["good"] + 1, cp.tree_size, frontier, stored.frontier)
-            return Verdict(False, state["good"], lo,
-                           f"records {lo} to {hi} differ from {stored.named()}: changed, "
-                           "removed or inserted after it was signed")
+    def on_stop(seq: int, head: str, frontier: Sequence[bytes]) -> Verdict | None:
+        for stored in by_size[seq]:
+            try:
+                cp = _open(stored.signed, jwks)
+            except BadCheckpoint as e:
+                return Verdict(False, good[0], stored.tree_size, f"{stored.named()}: {e}")
+            if cp.tree_size != stored.tree_size:
+                return Verdict(False, good[0], stored.tree_size,
+                               f"{stored.named()} was moved")
+            if cp.head_hash != head or (
+                    with_root and frontier_root(frontier).hex() != cp.root_hash):
+                lo, hi = _narrow(good[0] + 1, cp.tree_size, frontier if with_root else (),
+                                 stored.frontier)
+                return Verdict(False, good[0], lo,
+                               f"records {lo} to {hi} differ from {stored.named()}: changed, "
+                               "removed or inserted after it was signed")
+        good[0] = seq
         return None
 
-    def check(row: Mapping[str, Any]) -> Verdict | None:
-        for stored in by_size.get(int(row["seq"]), ()):
-            failure = check_one(row, stored)
-            if failure is not None:
-                return failure
-        if int(row["seq"]) in by_size:
-            state["good"] = int(row["seq"])
-        return None
-
-    def feed() -> Iterator[Mapping[str, Any]]:
-        for row in rows:
-            yield row  # verify_chain checks it before asking for the next one
-            state["last"] = int(row["seq"])
-            if with_root:
-                frontier_push(frontier, state["last"] - 1, bytes.fromhex(row["leaf"])
-                              if row["body"] == "" else leaf_hash(row["body"].encode()))
-            failure = check(row)
-            if failure is not None:
-                state["failure"] = failure
-                return
-
-    verdict = verify_chain(feed(), start_prev=start_prev, start_seq=start_seq,
-                           marks=Marks(), complete=end is None if complete is None
-                           else complete)
-    if state["failure"] is not None:  # a checkpoint failed: the walk stopped there
-        return state["failure"]
+    verdict, last = walk(_tuples(rows), start_prev=start_prev, start_seq=start_seq, marks=Marks(),
+                         complete=end is None if complete is None else complete,
+                         stops=sorted(by_size), on_stop=on_stop, merkle=with_root)
     if not verdict.ok:
         return verdict
-    beyond = [c for c in wanted if c.tree_size > state["last"]]
+    beyond = [c for c in wanted if c.tree_size > last]
     if beyond:
-        missing = state["last"] + 1
+        missing = last + 1
         held = [c for c in beyond if c.source] or beyond
         return Verdict(False, verdict.count, missing,
                        f"record {missing} is missing: {held[-1].named()} covers it")
     return verdict
+
+
+def _tuples(rows: Iterable[Any]) -> Iterator[Sequence[Any]]:
+    """Rows as ``walk.ROW`` tuples, whether they come as tuples or as mappings."""
+    it = iter(rows)
+    first = next(it, None)
+    if first is None:
+        return iter(())
+    rest = itertools.chain((first,), it)
+    return map(as_row, rest) if isinstance(first, Mapping) else rest
 
 
 def _open(token: str, jwks: Mapping[str, Any] | None) -> Checkpoint:

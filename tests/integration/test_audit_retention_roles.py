@@ -25,7 +25,8 @@ from federator.storage import make_engine, upgrade
 
 pytestmark = pytest.mark.integration
 
-TABLES = "audit_records, audit_checkpoints, audit_authorities, audit_flags, audit_child_refs"
+TABLES = ("audit_records, audit_checkpoints, audit_authorities, audit_flags, audit_child_refs, "
+          "audit_tree")
 
 
 def as_role(url: str, role: str) -> Engine:

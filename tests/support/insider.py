@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from sqlalchemy import Connection, Engine, text
 
 AUDIT_TABLES = ("audit_records", "audit_checkpoints", "audit_authorities", "audit_flags",
-                "audit_child_refs")
+                "audit_child_refs", "audit_tree")
 
 
 @contextmanager
