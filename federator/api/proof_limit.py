@@ -143,12 +143,12 @@ def _limit(app: Flask) -> ProofLimit:
         return limit
 
 
-def refused(environ: Mapping[str, Any] | None = None) -> Response | None:
-    """The 429 for this request when its address is over the limit, else None."""
+def refused(wsgi: Mapping[str, Any] | None = None) -> Response | None:
+    """The 429 for this request when its address is over the limit, else None
+    (``wsgi``: the request's WSGI environment, not the process's)."""
     limit = _limit(current_app)
-    environ = environ if environ is not None else request.environ
-    who = client_key(environ.get("REMOTE_ADDR"), environ.get("HTTP_X_FORWARDED_FOR"),
-                     limit.proxies)
+    wsgi = wsgi if wsgi is not None else request.environ
+    who = client_key(wsgi.get("REMOTE_ADDR"), wsgi.get("HTTP_X_FORWARDED_FOR"), limit.proxies)
     wait = limit.retry_after(who)
     if wait is None:
         return None
