@@ -53,7 +53,11 @@ def serve(config_path: str, host: str, port: int, threads: int, connection_limit
     if workers is not None:
         click.echo("warning: --workers is ignored: the kit is one process (see --threads)",
                    err=True)
-    app = create_kit_app(settings)
+    from adapters.kit.sources import SourceError
+    try:
+        app = create_kit_app(settings)
+    except SourceError as e:
+        raise click.ClickException(f"{config_path}: {e}") from e
     server = make_server(app, host, port, max_body_bytes=settings.max_body_bytes,
                          limits=ServeLimits(threads=threads, connection_limit=connection_limit,
                                             request_timeout_s=request_timeout_s,
