@@ -1,0 +1,101 @@
+"""Podman for the container tests: can it run here, the base image, a build context.
+
+This machine has no image registry: the base image is made from Debian's packages
+(deploy/containers/make-base-image.sh: mmdebstrap + podman import). Its kernel
+refuses crun's cgroup set-up (hybrid cgroups) and raising RLIMIT_NPROC, so podman
+runs with ``--runtime runc`` and explicit ulimits (docs/deploy.md says what was
+tried).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+BASE_IMAGE = "localhost/federator-base:bookworm"
+PODMAN = ["podman", "--runtime", "runc"]
+#: Within this machine's limits (the defaults would raise them: EPERM).
+ULIMITS = ["--ulimit", "nofile=20000:20000", "--ulimit", "nproc=4096:4096"]
+#: The container's Python is Debian's 3.11.2: redis needs async-timeout below 3.11.3,
+#: which a wheelhouse resolved on a newer Python leaves out.
+WHEELHOUSE_EXTRA = ("async-timeout>=4.0.3", "setuptools>=77", "hatchling>=1.27")
+NODE_PACKAGES = ("govuk-frontend", "accessible-autocomplete")
+
+
+def podman(*args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run([*PODMAN, *args], capture_output=True, text=True, timeout=timeout,
+                            check=False)
+    if check and result.returncode != 0:
+        raise AssertionError(f"podman {' '.join(args[:3])} ... failed ({result.returncode}):\n"
+                             f"{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+def why_podman_cannot_run() -> str | None:
+    """None when podman can run a container here, else the reason in words."""
+    if shutil.which("podman") is None:
+        return "podman is not installed (apt-get install podman runc mmdebstrap)"
+    if shutil.which("runc") is None:
+        return "runc is not installed (crun cannot set up this kernel's hybrid cgroups)"
+    if podman("image", "exists", BASE_IMAGE, check=False).returncode != 0:
+        if shutil.which("mmdebstrap") is None:
+            return f"no {BASE_IMAGE} and no mmdebstrap to make it"
+        made = subprocess.run([str(REPO / "deploy/containers/make-base-image.sh"), BASE_IMAGE],
+                              capture_output=True, text=True, timeout=900, check=False)
+        if made.returncode != 0:
+            return f"could not make {BASE_IMAGE}: {made.stderr[-500:]}"
+    probe = podman("run", "--rm", *ULIMITS, BASE_IMAGE, "true", check=False, timeout=120)
+    if probe.returncode != 0:
+        return f"podman cannot run a container here: {probe.stderr.strip()[-300:]}"
+    return None
+
+
+def tracked_files() -> list[str]:
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO,
+                            capture_output=True, text=True, check=True).stdout.split("\n")
+    return [f for f in listed if f and not f.startswith("node_modules")
+            and (REPO / f).is_file()]
+
+
+def build_context(directory: Path) -> Path:
+    """The checkout as a build context: the repository's files (tracked and new, not
+    ignored) and node_modules' served packages (copied, not symlinked)."""
+    context = directory / "context"
+    for name in tracked_files():
+        target = context / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, target)
+    for package in NODE_PACKAGES:
+        shutil.copytree(REPO / "node_modules" / package, context / "node_modules" / package,
+                        symlinks=False)
+    return context
+
+
+def add_wheelhouse(context: Path) -> None:
+    """Every wheel the images install, so that they build without a package index."""
+    wheels = context / "wheels"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(wheels),
+                    str(REPO), str(REPO / "packaging" / "federator-adapter"),
+                    *WHEELHOUSE_EXTRA], check=True, capture_output=True, timeout=900)
+    for own in (*wheels.glob("federator-*.whl"), *wheels.glob("federator_adapter-*.whl")):
+        own.unlink()  # built in the image from the context, not from here
+
+
+def context_digest(context: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in context.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(context)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def build_image(context: Path, containerfile: str, tag: str, wheel_dir: str) -> None:
+    podman("build", *ULIMITS, "--format", "docker", "--file",
+           str(context / "deploy" / "containers" / containerfile),
+           "--build-arg", f"BASE={BASE_IMAGE}",
+           "--build-arg", f"PIP_OPTIONS=--no-index --find-links={wheel_dir}",
+           "--tag", tag, str(context), timeout=1800)
