@@ -69,7 +69,19 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
             build_image(context, "Containerfile.adapter", tags["adapter"], "/src/wheels")
         print(f"images built in {time.monotonic() - started:.0f} s")
     shutil.rmtree(context)
+    _remove_older_test_images(set(tags.values()))
     return tags
+
+
+def _remove_older_test_images(keep: set[str]) -> None:
+    """Each change of the checkout makes new images (~600 MB): keep only these."""
+    listed = podman("images", "--format", "{{.Repository}}:{{.Tag}}", check=False).stdout
+    old = [ref for ref in listed.split()
+           if ref.startswith(("localhost/federator-broker:test-",
+                              "localhost/federator-adapter:test-")) and ref not in keep]
+    if old:
+        podman("rmi", "--force", *old, check=False)
+    podman("image", "prune", "--force", check=False)
 
 
 @pytest.fixture
