@@ -22,15 +22,7 @@ from pathlib import Path
 import pytest
 import requests
 from support.budget import UNLIMITED
-from support.containers import (
-    ULIMITS,
-    add_wheelhouse,
-    build_context,
-    build_image,
-    context_digest,
-    podman,
-    why_podman_cannot_run,
-)
+from support.containers import ULIMITS, podman, project_images, why_podman_cannot_run
 from support.log_capture import identity_strings, leaks
 from support.named_children import add_named_children, lookup_body
 
@@ -54,34 +46,7 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     reason = why_podman_cannot_run()
     if reason:
         pytest.skip(reason)
-    context = build_context(tmp_path_factory.mktemp("containers"))
-    digest = context_digest(context)
-    tags = {"broker": f"localhost/federator-broker:test-{digest}",
-            "adapter": f"localhost/federator-adapter:test-{digest}"}
-    missing = [k for k, tag in tags.items()
-               if podman("image", "exists", tag, check=False).returncode != 0]
-    if missing:
-        add_wheelhouse(context)
-        started = time.monotonic()
-        if "broker" in missing:
-            build_image(context, "Containerfile.broker", tags["broker"], "/app/wheels")
-        if "adapter" in missing:
-            build_image(context, "Containerfile.adapter", tags["adapter"], "/src/wheels")
-        print(f"images built in {time.monotonic() - started:.0f} s")
-    shutil.rmtree(context)
-    _remove_older_test_images(set(tags.values()))
-    return tags
-
-
-def _remove_older_test_images(keep: set[str]) -> None:
-    """Each change of the checkout makes new images (~600 MB): keep only these."""
-    listed = podman("images", "--format", "{{.Repository}}:{{.Tag}}", check=False).stdout
-    old = [ref for ref in listed.split()
-           if ref.startswith(("localhost/federator-broker:test-",
-                              "localhost/federator-adapter:test-")) and ref not in keep]
-    if old:
-        podman("rmi", "--force", *old, check=False)
-    podman("image", "prune", "--force", check=False)
+    return project_images(tmp_path_factory.mktemp("containers"))
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import hashlib
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -99,3 +100,53 @@ def build_image(context: Path, containerfile: str, tag: str, wheel_dir: str) -> 
            "--build-arg", f"BASE={BASE_IMAGE}",
            "--build-arg", f"PIP_OPTIONS=--no-index --find-links={wheel_dir}",
            "--tag", tag, str(context), timeout=1800)
+
+
+def project_images(work: Path) -> dict[str, str]:
+    """The broker's and the kit's images of this checkout, tagged by a digest of the
+    build context: built when missing, older test images removed (~600 MB a pair)."""
+    context = build_context(work)
+    digest = context_digest(context)
+    tags = {"broker": f"localhost/federator-broker:test-{digest}",
+            "adapter": f"localhost/federator-adapter:test-{digest}"}
+    missing = [k for k, tag in tags.items()
+               if podman("image", "exists", tag, check=False).returncode != 0]
+    if missing:
+        add_wheelhouse(context)
+        started = time.monotonic()
+        if "broker" in missing:
+            build_image(context, "Containerfile.broker", tags["broker"], "/app/wheels")
+        if "adapter" in missing:
+            build_image(context, "Containerfile.adapter", tags["adapter"], "/src/wheels")
+        print(f"images built in {time.monotonic() - started:.0f} s")
+    shutil.rmtree(context)
+    _remove_older_test_images(set(tags.values()))
+    return tags
+
+
+def _remove_older_test_images(keep: set[str]) -> None:
+    listed = podman("images", "--format", "{{.Repository}}:{{.Tag}}", check=False).stdout
+    old = [ref for ref in listed.split()
+           if ref.startswith(("localhost/federator-broker:test-",
+                              "localhost/federator-adapter:test-")) and ref not in keep]
+    if old:
+        podman("rmi", "--force", *old, check=False)
+    podman("image", "prune", "--force", check=False)
+
+
+STANDINS = REPO / "tests" / "support" / "standins"
+
+
+def standin_images() -> dict[str, str]:
+    """PostgreSQL and Redis images from Debian's packages, standing in for the official
+    images compose.yaml names (no registry here); tagged by a digest of their files."""
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(STANDINS.iterdir())))
+    tag = digest.hexdigest()[:12]
+    images = {"postgres": f"localhost/federator-standin-postgres:{tag}",
+              "redis": f"localhost/federator-standin-redis:{tag}"}
+    for name, image in images.items():
+        if podman("image", "exists", image, check=False).returncode != 0:
+            podman("build", *ULIMITS, "--file", str(STANDINS / f"Containerfile.{name}"),
+                   "--build-arg", f"BASE={BASE_IMAGE}", "--tag", image, str(STANDINS),
+                   timeout=900)
+    return images

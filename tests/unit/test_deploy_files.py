@@ -43,7 +43,7 @@ def test_secrets_come_from_env_files_and_secret_files_only():
         for env_file in service.get("env_file", []):
             assert (CONTAINERS / f"{env_file}.example").is_file(), env_file
     for secret in compose["secrets"].values():
-        assert secret["file"].startswith("env/")
+        assert secret["file"].startswith("./env/")
     for path in ("env/broker.env", "env/signing-key.jwk.json", "kit/data/children.csv"):
         ignored = subprocess.run(["git", "check-ignore", "-q", str(CONTAINERS / path)],
                                  cwd=REPO, check=False)
