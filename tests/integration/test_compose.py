@@ -139,7 +139,7 @@ def compose(tmp_path: Path) -> Iterator[tuple[Compose, int, int]]:
     try:
         yield run, broker_port, kit_port
     finally:
-        run("down", "-v")
+        run("down", "-v", "-t", "3")
         podman("network", "rm", "--force", f"{run.name}_backend", check=False)
 
 
