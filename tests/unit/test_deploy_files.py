@@ -71,3 +71,15 @@ def test_images_run_as_their_own_users_with_a_healthcheck():
         assert "\nHEALTHCHECK " in stage
     secret = _compose()["x-broker"]["secrets"][0]
     assert secret["uid"] == "10001"  # the broker image's user reads the signing key
+
+
+def test_filled_in_secrets_stay_out_of_images():
+    """`COPY . /app` takes the whole context: what an operator fills in under
+    deploy/containers must be left out by the ignore file podman and docker read."""
+    ignored = set((REPO / ".dockerignore").read_text(encoding="utf-8").splitlines())
+    assert {"deploy/containers/env/*.env", "deploy/containers/env/*.jwk.json",
+            "deploy/containers/kit/kit.toml", "deploy/containers/kit/data"} <= ignored
+    for path in ("env/broker.env", "env/signing-key.jwk.json", "kit/kit.toml"):
+        git = subprocess.run(["git", "check-ignore", "-q", str(CONTAINERS / path)],
+                             cwd=REPO, check=False)
+        assert git.returncode == 0, f"{path} would be committed"
