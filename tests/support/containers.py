@@ -9,6 +9,7 @@ tried).
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import shutil
 import subprocess
@@ -55,11 +56,25 @@ def why_podman_cannot_run() -> str | None:
     return None
 
 
+def ignored_by_build(path: str, patterns: list[str]) -> bool:
+    """What .dockerignore leaves out of the context (its patterns, as podman reads
+    them: a pattern matches the path or any folder above it)."""
+    parts = path.split("/")
+    prefixes = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+    return any(fnmatch.fnmatchcase(prefix, pattern)
+               for pattern in patterns for prefix in prefixes)
+
+
 def tracked_files() -> list[str]:
+    """The repository's files (tracked and new, not ignored by git) that podman would
+    send as the build context."""
     listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO,
                             capture_output=True, text=True, check=True).stdout.split("\n")
+    patterns = [line.strip() for line in
+                (REPO / ".dockerignore").read_text(encoding="utf-8").splitlines()
+                if line.strip() and not line.startswith("#")]
     return [f for f in listed if f and not f.startswith("node_modules")
-            and (REPO / f).is_file()]
+            and (REPO / f).is_file() and not ignored_by_build(f, patterns)]
 
 
 def build_context(directory: Path) -> Path:
