@@ -203,6 +203,16 @@ def test_lookup_through_the_broker_and_kit_containers(images: dict[str, str],
         running.stop()
 
 
+def test_broker_image_refuses_to_start_without_production_settings(images: dict[str, str]):
+    """The image defaults to FEDERATOR_ENV=production: with nothing set it stops,
+    naming what is missing, rather than making up secrets."""
+    result = podman("run", "--rm", *ULIMITS, images["broker"], check=False, timeout=120)
+    assert result.returncode != 0
+    for missing in ("FEDERATOR_SECRET_KEY", "FEDERATOR_AUDIT_KEY", "FEDERATOR_SIGNING_KEY_FILE"):
+        assert missing in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def _seed_entries(federation: Federation) -> list[dict]:
     import tomllib
     return tomllib.loads(federation.files.registry_path.read_text(encoding="utf-8"))["endpoint"]
