@@ -3,7 +3,9 @@ from packaging/federator-adapter (sdist, then the wheel from that sdist, as
 ``python -m build`` does), installed into a fresh venv with nothing of the
 broker, serving a CSV and answering a signed federator-lookup/1 request over HTTP.
 
-Slow-ish (a venv and an install: tens of seconds, once per session), so marked
+Also builds the wheel straight from the checkout (``pip wheel``, as ``pip install
+./packaging/federator-adapter`` does) and checks both routes give the same files.
+Slow-ish (a venv and an install: about 30 s, once per session), so marked
 ``packaging``; pip fetches the kit's dependencies from the configured indexes.
 """
 
@@ -13,6 +15,7 @@ import os
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,6 +47,11 @@ def _run(args: list[str], cwd: Path, timeout: float = 600) -> subprocess.Complet
     return result
 
 
+def _names(wheel: Path) -> list[str]:
+    with zipfile.ZipFile(wheel) as archive:
+        return sorted(archive.namelist())
+
+
 class KitVenv:
     def __init__(self, path: Path, wheel: Path, seconds: dict[str, float]) -> None:
         self.path, self.wheel, self.seconds = path, wheel, seconds
@@ -68,6 +76,13 @@ def kit_venv(tmp_path_factory: pytest.TempPathFactory) -> KitVenv:
     wheels = list((work / "dist").glob("federator_adapter-*.whl"))
     assert len(wheels) == 1, wheels
     started = time.monotonic()
+    # The other route: the wheel straight from the checkout (what `pip install ./...` does).
+    _run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir",
+          str(work / "direct"), str(KIT_PROJECT)], cwd=work)
+    seconds["pip wheel from the checkout"] = time.monotonic() - started
+    direct = list((work / "direct").glob("federator_adapter-*.whl"))
+    assert _names(direct[0]) == _names(wheels[0])  # the same files by either route
+    started = time.monotonic()
     venv = work / "venv"
     # No pip of its own (ensurepip costs ~10 s here): the test venv's pip installs into it.
     _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=work)
@@ -81,6 +96,10 @@ def kit_venv(tmp_path_factory: pytest.TempPathFactory) -> KitVenv:
 
 def test_kit_installs_without_the_broker(kit_venv: KitVenv, tmp_path: Path):
     print("kit alone, seconds:", {k: round(v, 1) for k, v in kit_venv.seconds.items()})
+    with zipfile.ZipFile(kit_venv.wheel) as archive:
+        names = archive.namelist()
+    assert "adapters/kit/cli.py" in names and "adapters/kit/given_name_variants.csv" in names
+    assert not [n for n in names if n.startswith("federator/") or "__pycache__" in n]
     where = kit_venv.python_says("import adapters, sys; print(adapters.__file__)", tmp_path)
     assert where.returncode == 0, where.stderr
     assert where.stdout.strip().startswith(str(kit_venv.path)), where.stdout
