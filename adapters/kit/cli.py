@@ -53,9 +53,10 @@ def serve(config_path: str, host: str, port: int, threads: int, connection_limit
     if workers is not None:
         click.echo("warning: --workers is ignored: the kit is one process (see --threads)",
                    err=True)
+    from adapters.kit.sources import SourceError
     try:
         app = create_kit_app(settings)
-    except SettingsError as e:  # what is read only at start: the Notify API key
+    except (SettingsError, SourceError) as e:  # read only at start: the Notify key, the source
         raise click.ClickException(f"{config_path}: {e}") from e
     server = make_server(app, host, port, max_body_bytes=settings.max_body_bytes,
                          limits=ServeLimits(threads=threads, connection_limit=connection_limit,

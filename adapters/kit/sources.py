@@ -16,12 +16,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Protocol
-
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine
+from typing import TYPE_CHECKING, Any, Protocol
 
 from adapters.kit.candidates import RecordIndex, build_index
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 COLUMNS: tuple[str, ...] = (
     "child_ref", "nhs_number", "given_name", "family_name", "date_of_birth", "postcode",
@@ -229,6 +229,13 @@ class SqlSource:
     """
 
     def __init__(self, url: str, query: str, *, engine: Engine | None = None) -> None:
+        # Imported here: a kit reading a CSV installs without SQLAlchemy
+        # (`pip install 'federator-adapter[sql]'` adds it; docs/kit-install.md).
+        try:
+            from sqlalchemy import create_engine, text
+        except ImportError as e:
+            raise SourceError("source = 'sql' needs SQLAlchemy: install "
+                              "'federator-adapter[sql]' and the database's driver") from e
         self.engine = engine or create_engine(url, pool_pre_ping=True)
         self.query = text(query)
         self._lock = threading.Lock()
