@@ -25,7 +25,7 @@ from federator.settings_doc import DOC, documented
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The two readers whose variable names come from declarations.
-DYNAMIC = {"federator/config.py", "adapters/kit/settings.py"}
+DYNAMIC = {"federator/declared.py", "adapters/kit/settings.py"}
 CODE = ("federator", "adapters", "config", "wsgi.py")
 TOOLS = ("tests", "benchmarks", "scripts")
 
@@ -53,7 +53,7 @@ def test_the_scanner_flags_a_computed_name_and_ignores_other_mappings() -> None:
 
 def test_an_undeclared_or_computed_read_is_reported_with_its_place() -> None:
     found = [Read("federator/x.py", 3, "FEDERATOR_NOT_DECLARED"),
-             Read("federator/y.py", 9, None), Read("federator/config.py", 1, None),
+             Read("federator/y.py", 9, None), Read("federator/declared.py", 1, None),
              Read("federator/z.py", 1, "FEDERATOR_PUBLIC_URL")]
     assert problems(found, known(), DYNAMIC) == [
         "federator/x.py:3: FEDERATOR_NOT_DECLARED is read but not documented",
