@@ -112,6 +112,9 @@ def start_broker(work: Path, ports: list[int], idp_url: str, workers: int, threa
            "FEDERATOR_AUDIT_KEY": secrets.token_urlsafe(48),
            "FEDERATOR_OIDC_ISSUER": idp_url, "FEDERATOR_REGISTRY_SEED": str(seed),
            "FEDERATOR_LOOKUPS_PER_MINUTE": "1000000", "FEDERATOR_LOOKUPS_PER_DAY": "10000000",
+           # one practitioner's organisation too (its ceiling, issue 19, is 300 a minute)
+           "FEDERATOR_ORGANISATION_LOOKUPS_PER_MINUTE": "1000000",
+           "FEDERATOR_ORGANISATION_LOOKUPS_PER_DAY": "10000000",
            "FEDERATOR_FANOUT_WORKERS": "160", "FEDERATOR_BROKER_ID": "federator-demo",
            "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": str(workers),
            "GUNICORN_THREADS": str(threads), **stores}
