@@ -235,6 +235,12 @@ def _b64(data: bytes) -> bytes:
     return base64.urlsafe_b64encode(data).rstrip(b"=")
 
 
+#: Made once: ``json.dumps`` with ``separators`` builds a new encoder on every call
+#: (a third of a token's Python), and an ``ECDSA`` is immutable.
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+_ES256 = ec.ECDSA(hashes.SHA256())
+
+
 @functools.lru_cache(maxsize=64)
 def _header_segment(header_json: str) -> bytes:
     """A JWS header's segment; the header is the same for every call with one key."""
@@ -252,9 +258,9 @@ def es256_compact(header: Mapping[str, Any], claims: Mapping[str, Any], key: ECK
     private = key.private_key
     if not isinstance(private, ec.EllipticCurvePrivateKey) or private.curve.name != "secp256r1":
         raise ValueError("ES256 needs a private P-256 key")
-    signing_input = (_header_segment(json.dumps(header, separators=(",", ":"))) + b"."
-                     + _b64(json.dumps(claims, separators=(",", ":")).encode()))
-    r, s = decode_dss_signature(private.sign(signing_input, ec.ECDSA(hashes.SHA256())))
+    signing_input = (_header_segment(_COMPACT.encode(header)) + b"."
+                     + _b64(_COMPACT.encode(claims).encode()))
+    r, s = decode_dss_signature(private.sign(signing_input, _ES256))
     return (signing_input + b"." + _b64(r.to_bytes(32, "big") + s.to_bytes(32, "big"))).decode()
 
 
