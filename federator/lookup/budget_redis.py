@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from limits import RateLimitItem
-from limits.storage import RedisStorage
+from limits.storage import RedisClusterStorage, RedisStorage
 
 #: KEYS: each limit's list, in the order they are checked. ARGV: the time, then
 #: each limit's size and window (seconds). Returns 0 when every limit had room
@@ -70,6 +70,9 @@ class OneTripSpender:
 
 
 def one_trip_spender(storage: Any) -> OneTripSpender | None:
-    """The one-trip spender for a Redis storage; None for any other (in-process
-    counting has no round trips to save)."""
-    return OneTripSpender(storage) if isinstance(storage, RedisStorage) else None
+    """The one-trip spender for a Redis storage; None for any other: in-process
+    counting has no round trips to save, and in a Redis Cluster one script may not
+    touch keys of several slots (``limits`` then spends limit by limit)."""
+    if isinstance(storage, RedisStorage) and not isinstance(storage, RedisClusterStorage):
+        return OneTripSpender(storage)
+    return None

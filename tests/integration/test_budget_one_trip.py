@@ -71,3 +71,12 @@ def test_a_redis_that_is_down_is_an_error_not_a_pass(redis_prefix: str) -> None:
                                   socket_connect_timeout=0.2)
     with pytest.raises(redis.RedisError):
         OneTripSpender(storage).spend([(RateLimitItemPerMinute(1), "practitioner", "p3")])
+
+
+def test_only_a_plain_redis_is_spent_in_one_trip(redis_url: str, redis_prefix: str) -> None:
+    from federator.lookup.budget_redis import one_trip_spender
+
+    assert one_trip_spender(storage_from_string("memory://")) is None
+    assert isinstance(one_trip_spender(storage_from_string(redis_url,
+                                                           key_prefix=redis_prefix)),
+                      OneTripSpender)
