@@ -80,6 +80,17 @@ def _origin(url: str) -> _Origin:
                    parts.port or (443 if parts.scheme == "https" else 80))
 
 
+@functools.lru_cache(maxsize=4096)
+def _request_head(origin: _Origin, url: str, path: str, user_agent: str) -> str:
+    """The request line and the headers every call to one endpoint sends alike
+    (worked out once per endpoint, not once per call: a lookup of 150 authorities
+    split 150 URLs)."""
+    base = urlsplit(url).path.rstrip("/")
+    return "\r\n".join([f"POST {base}{path} HTTP/1.1", f"Host: {origin.host_header}",
+                        f"User-Agent: {user_agent}", "Accept: application/json",
+                        "Content-Type: application/json"])
+
+
 class _Exchange(asyncio.Protocol):
     """One connection; answers one request at a time."""
 
@@ -280,10 +291,8 @@ class AsyncOutboundClient:
 
     def _request(self, origin: _Origin, url: str, path: str, body: bytes,
                  headers: Mapping[str, str]) -> bytes:
-        base = urlsplit(url).path.rstrip("/")
-        lines = [f"POST {base}{path} HTTP/1.1", f"Host: {origin.host_header}",
-                 f"User-Agent: {self.user_agent}", "Accept: application/json",
-                 "Content-Type: application/json", f"Content-Length: {len(body)}"]
+        lines = [_request_head(origin, url, path, self.user_agent),
+                 f"Content-Length: {len(body)}"]
         for name, value in headers.items():
             if any(c in value or c in name for c in "\r\n\0"):
                 raise AdapterError(f"header {name!r} holds a line break")

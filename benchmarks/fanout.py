@@ -95,7 +95,8 @@ def free_port() -> int:
 
 
 def start_broker(work: Path, ports: list[int], idp_url: str, workers: int, threads: int,
-                 stores: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+                 stores: dict[str, str], app: str = "wsgi:app"
+                 ) -> tuple[subprocess.Popen[bytes], str]:
     from federator.demo.files import toml_array_of_tables
 
     entries = [{"id": f"bench-{i}", "name": f"Bench {i}", "code": f"E99{i:06d}",
@@ -112,6 +113,9 @@ def start_broker(work: Path, ports: list[int], idp_url: str, workers: int, threa
            "FEDERATOR_AUDIT_KEY": secrets.token_urlsafe(48),
            "FEDERATOR_OIDC_ISSUER": idp_url, "FEDERATOR_REGISTRY_SEED": str(seed),
            "FEDERATOR_LOOKUPS_PER_MINUTE": "1000000", "FEDERATOR_LOOKUPS_PER_DAY": "10000000",
+           # one practitioner's organisation too (its ceiling, issue 19, is 300 a minute)
+           "FEDERATOR_ORGANISATION_LOOKUPS_PER_MINUTE": "1000000",
+           "FEDERATOR_ORGANISATION_LOOKUPS_PER_DAY": "10000000",
            "FEDERATOR_FANOUT_WORKERS": "160", "FEDERATOR_BROKER_ID": "federator-demo",
            "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": str(workers),
            "GUNICORN_THREADS": str(threads), **stores}
@@ -123,7 +127,7 @@ def start_broker(work: Path, ports: list[int], idp_url: str, workers: int, threa
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     log = (work / "gunicorn.log").open("wb")
     process = subprocess.Popen([str(bin_dir / "gunicorn"), "-c", "config/gunicorn.conf.py",
-                                "wsgi:app"], env=env, cwd=ROOT, stderr=log)
+                                app], env=env, cwd=ROOT, stderr=log)
     url = f"http://127.0.0.1:{port}"
     for _ in range(200):
         try:
@@ -325,6 +329,10 @@ def main() -> None:
     parser.add_argument("--profile", metavar="FILE",
                         help="record the broker workers with py-spy during the throughput "
                              "run (collapsed stacks to FILE; needs py-spy installed)")
+    parser.add_argument("--without-trail", action="store_true",
+                        help="measurement only: the audit trail's append a no-op "
+                             "(benchmarks/wsgi_without_trail.py), to show what the rest of "
+                             "the broker costs")
     parser.add_argument("--only-throughput", action="store_true",
                         help="skip the overhead and memory blocks")
     parser.add_argument("--stores", choices=("sqlite", "postgresql"), default="sqlite",
@@ -347,13 +355,15 @@ def main() -> None:
         broker: subprocess.Popen[bytes] | None = None
         try:
             broker, url = start_broker(work, ports, idp.url, args.workers, args.threads,
-                                       stores.env)
+                                       stores.env, app="benchmarks.wsgi_without_trail:app"
+                                       if args.without_trail else "wsgi:app")
             token = fetch_token(idp.url, "practitioner")
             results: dict[str, Any] = {
                 "settings": {"stores": args.stores, "adapter_delay_ms": args.delay_ms,
                              "gunicorn_workers": args.workers,
                              "gunicorn_threads": args.threads, "clients": args.clients,
-                             "quick": args.quick, "cpus": os.cpu_count()},
+                             "quick": args.quick, "cpus": os.cpu_count(),
+                             "without_trail": args.without_trail},
                 "overhead": {} if args.only_throughput else
                 {str(n): overhead(url, token, n, count, broker.pid, args.delay_ms)
                  for n in FANOUTS},

@@ -34,6 +34,7 @@ from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from federator.auth.principal import Principal
+from federator.lookup.budget_redis import one_trip_spender
 from federator.state import SharedState, StateUnavailable, client_options
 
 #: What a limit counts: a practitioner's lookups sent, their organisation's, or
@@ -144,8 +145,10 @@ class LookupBudget:
         self.state = state
         options: dict[str, object] = ({**client_options(), "key_prefix": f"{prefix}budget"}
                                       if redis_url else {})
-        self.window = MovingWindowRateLimiter(
-            storage_from_string(redis_url or "memory://", **options))
+        storage = storage_from_string(redis_url or "memory://", **options)
+        self.window = MovingWindowRateLimiter(storage)
+        #: in Redis, every limit of one attempt checked and spent in one round trip
+        self.one_trip = one_trip_spender(storage)
 
     def spend(self, principal: Principal) -> None:
         """One lookup about to be sent. Raises ``OverBudget`` or ``StateUnavailable``."""
@@ -162,9 +165,9 @@ class LookupBudget:
 
     def _take(self, limits: Sequence[Limit]) -> None:
         try:
-            for limit in limits:
-                if self.window.hit(limit.item, limit.scope, limit.who):
-                    continue
+            refused = self._first_refused(limits)
+            if refused is not None:
+                limit = limits[refused]
                 reset_at, _ = self.window.get_window_stats(limit.item, limit.scope,
                                                            limit.who)
                 first = self.state.put(_noted(limit), "1", limit.window_s,
@@ -172,6 +175,17 @@ class LookupBudget:
                 raise OverBudget(limit, retry_after_s(reset_at, time.time()), first=first)
         except (redis.RedisError, StorageError) as e:
             raise StateUnavailable("shared state unavailable") from e
+
+    def _first_refused(self, limits: Sequence[Limit]) -> int | None:
+        """Spend from each limit in order until one has no room: its index, or None
+        when every one had room (and was spent)."""
+        if self.one_trip is not None:
+            return self.one_trip.spend([(limit.item, limit.scope, limit.who)
+                                        for limit in limits])
+        for i, limit in enumerate(limits):
+            if not self.window.hit(limit.item, limit.scope, limit.who):
+                return i
+        return None
 
 
 def _noted(limit: Limit) -> str:

@@ -111,7 +111,11 @@ def identity_of(child: Any) -> Identity:
 def plain(text: str) -> str:
     """NFKC (full-width and other compatibility forms to their plain letters and
     digits), every Unicode decimal digit as its ASCII digit, invisible format
-    characters (zero-width, direction marks) dropped."""
+    characters (zero-width, direction marks) dropped. ASCII text is its own plain
+    form (NFKC keeps it, none of it is a format character, its digits are ASCII):
+    returned as it is, as most text is, without a look at each character."""
+    if text.isascii():
+        return text
     out = []
     for c in unicodedata.normalize("NFKC", text):
         if unicodedata.category(c) == "Cf":

@@ -68,6 +68,8 @@ class RawServer:
         self.answers = answers
         self.close_after = close_after
         self.connections = 0
+        #: each request as it arrived
+        self.received: list[bytes] = []
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
@@ -93,6 +95,7 @@ class RawServer:
                         data += chunk
                     if not data:
                         break
+                    self.received.append(data)
                     conn.sendall(answer)
                     if self.close_after:
                         break
@@ -362,3 +365,38 @@ def test_a_call_still_out_when_the_fan_out_shuts_down_closes_its_connection(
     assert call.cancelled()
     del call
     assert unclosed(monkeypatch) == []
+
+
+
+def test_each_endpoint_gets_its_own_request_line_and_host_however_often_called() -> None:
+    """The request line and fixed headers are worked out once per endpoint
+    (``adapters.aio._request_head``): two endpoints of one server with other
+    base paths, each called twice, each get theirs, and every call its own
+    length and headers."""
+    answer = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+              b"Content-Length: 2\r\n\r\n{}")
+    server = RawServer([answer] * 4)
+    url = server.url
+
+    async def calls() -> None:
+        client = AsyncOutboundClient(user_agent="federator/unit")
+        for base, tag in [("/one/", "a"), ("/two/deeper", "b")] * 2:
+            reply = await client.post(target(url + base), "/lookup", BODY, {"X-Tag": tag},
+                                      deadline=time.monotonic() + 5)
+            assert reply.status == 200
+        await client.aclose()
+
+    try:
+        asyncio.run(calls())
+    finally:
+        server.stop()
+    expected = [(b"POST /one/lookup HTTP/1.1", b"a"),
+                (b"POST /two/deeper/lookup HTTP/1.1", b"b")] * 2
+    assert len(server.received) == 4
+    for request, (line, tag) in zip(server.received, expected, strict=True):
+        lines = request.split(b"\r\n\r\n")[0].split(b"\r\n")
+        assert lines[0] == line
+        assert f"Host: {url.removeprefix('http://')}".encode() in lines
+        assert b"User-Agent: federator/unit" in lines
+        assert f"Content-Length: {len(BODY)}".encode() in lines
+        assert b"X-Tag: " + tag in lines

@@ -47,3 +47,27 @@ def test_samples_carry_authority_ids_and_outcomes_only() -> None:
     ]:
         assert _sample(after, name, labels) - _sample(old, name, labels) == step, name
     assert _sample(after, "federator_breaker_state", 'authority="unit-metrics-cs"') == 2
+
+
+def test_each_label_set_keeps_its_own_sample_however_often_it_is_written() -> None:
+    """The labelled children are cached (federator.metrics._child): every write
+    still lands on its own labels, and the last breaker state is the one shown."""
+    old = metrics.exposition()[0].decode()
+    for _ in range(3):
+        metrics.authority("unit-metrics-a", "no_match", 10)
+        metrics.authority("unit-metrics-b", "match", 20)
+    metrics.authority("unit-metrics-a", "error", 30)
+    metrics.breaker("unit-metrics-a", "open")
+    metrics.breaker("unit-metrics-a", "closed")
+    metrics.breaker("unit-metrics-b", "probe")
+    after = metrics.exposition()[0].decode()
+    outcomes = "federator_authority_outcomes_total"
+    for labels, step in [('authority="unit-metrics-a",outcome="no_match"', 3),
+                         ('authority="unit-metrics-b",outcome="match"', 3),
+                         ('authority="unit-metrics-a",outcome="error"', 1)]:
+        assert _sample(after, outcomes, labels) - _sample(old, outcomes, labels) == step
+    count = "federator_authority_latency_seconds_count"
+    assert _sample(after, count, 'authority="unit-metrics-a"') - \
+        _sample(old, count, 'authority="unit-metrics-a"') == 4
+    assert _sample(after, "federator_breaker_state", 'authority="unit-metrics-a"') == 0
+    assert _sample(after, "federator_breaker_state", 'authority="unit-metrics-b"') == 1
