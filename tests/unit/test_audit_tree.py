@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_audit_merkle import CONSISTENCY, HASHES, INCLUSION, ROOTS, h
+from support.merkle_vectors import CONSISTENCY, HASHES, INCLUSION, ROOTS, h
 
 from adapters.merkle import (
     ProofError,
