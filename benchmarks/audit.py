@@ -1,5 +1,5 @@
 """Audit trail speed: appends per second (SQLite, PostgreSQL; 1 and 4 writer
-processes) and verification speed over a long trail (1,000,000 records; ``--quick``
+and 8 writer processes) and verification speed over a long trail (1,000,000 records; ``--quick``
 for 50,000). Prints a table and writes JSON to benchmarks/results/.
 
     .venv/bin/python benchmarks/audit.py [--quick] [--postgres URL]
@@ -110,14 +110,22 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--postgres", default=POSTGRES_URL)
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-sqlite", action="store_true")
+    parser.add_argument("--appends-only", action="store_true",
+                        help="skip the verification row (measured by other runs)")
+    parser.add_argument("--writers", default="1,4,8",
+                        help="writer process counts, comma-separated")
     args = parser.parse_args()
+    counts = [int(w) for w in args.writers.split(",")]
     per_writer = 100 if args.quick else 500
     trail_size = 50_000 if args.quick else 1_000_000
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        databases: list[tuple[str, Callable[[], tuple[str, PostgresSchema | None]]]] = [
-            ("sqlite", lambda: (f"sqlite:///{work / uuid.uuid4().hex}.sqlite", None))]
+        databases: list[tuple[str, Callable[[], tuple[str, PostgresSchema | None]]]] = []
+        if not args.no_sqlite:
+            databases.append(
+                ("sqlite", lambda: (f"sqlite:///{work / uuid.uuid4().hex}.sqlite", None)))
         if not args.no_postgres:
             def make_schema() -> tuple[str, PostgresSchema | None]:
                 schema = PostgresSchema.create("bench", args.postgres)
@@ -125,8 +133,7 @@ def main() -> None:
 
             databases.append(("postgresql", make_schema))
         for name, make in databases:
-            for mode, writers in (("requested", 1), ("requested", 4), ("pairs", 1),
-                                  ("pairs", 4)):
+            for mode, writers in [(m, w) for m in ("requested", "pairs") for w in counts]:
                 url, schema = make()
                 try:
                     rate = appends(url, writers, per_writer, work, mode)
@@ -138,6 +145,8 @@ def main() -> None:
                 rows.append({"measure": measure, "database": name, "writers": writers,
                              "records": records, "value": round(rate, 1)})
                 print(f"{name:11} {measure}, {writers} writer(s): {rate:8.1f}/s", flush=True)
+            if args.appends_only:
+                continue
             url, schema = make()
             try:
                 trail = long_trail(url, trail_size)

@@ -48,3 +48,15 @@ audit_flags = Table(
     Column("flag", String(40), primary_key=True),
     Index("ix_audit_flags_flag_seq", "flag", "seq"),  # 0009: one flag's newest first
 )
+
+#: Entries committed by writers and not yet integrated into the chain (0013_audit_queue,
+#: PostgreSQL; ``federator.audit.batching``): ``fields`` is the record's JSON.
+audit_queue = Table(
+    "audit_queue",
+    metadata,
+    Column("id", SEQ, primary_key=True, autoincrement=True),
+    Column("entry", String(32), nullable=False, unique=True),
+    Column("at", String(40), nullable=False),
+    Column("event", String(60), nullable=False),
+    Column("fields", Text, nullable=False),
+)

@@ -14,43 +14,27 @@ from sqlalchemy import Connection, Engine, event, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from federator import metrics
+from federator.audit import batching
+from federator.audit.appending import RELAXED, Sealed, multiples, sealed
+from federator.audit.batching import HEAD_LOCK
 from federator.audit.cadence import Cadence, due_in
-from federator.audit.chain import GENESIS, INDEXED, MIRRORED, Verdict, canonical, record_hash
+from federator.audit.chain import GENESIS, MIRRORED, Verdict
 from federator.audit.checkpoints import Checkpoint, sign_checkpoint
-from federator.audit.flags import FlagLimits, alert_flags, completion_flags, lookup_flags
-from federator.audit.history import load_history, matched_history
+from federator.audit.flags import FlagLimits, alert_flags
 from federator.audit.merkle import frontier_extend, frontier_root, leaf_hash
-from federator.audit.redaction import open_record, seal
-from federator.audit.tables import (
-    audit_authorities,
-    audit_checkpoints,
-    audit_child_refs,
-    audit_flags,
-)
+from federator.audit.redaction import open_record
+from federator.audit.tables import audit_checkpoints, audit_queue
 from federator.audit.verification import StoredCheckpoint, verify_trail
-from federator.names import LOOKUP_COMPLETED, LOOKUP_REQUESTED, MATCH
 from federator.storage import audit_records
+
+__all__ = ["HEAD_LOCK", "RELAXED", "AuditTrail", "AuditUnavailable"]
 
 log = logging.getLogger(__name__)
 
 
 
-#: Events committed without waiting for the disk (SQLite ``synchronous=NORMAL`` in
-#: WAL mode, PostgreSQL ``synchronous_commit=off``, for that transaction only).
-#: ``lookup.completed`` records what already happened: nothing waits on it, unlike
-#: ``lookup.requested``, which must be on disk before any authority is asked, and
-#: is (every other event commits with a flush). Such a commit survives the
-#: process being killed (it is in the database's log, in the operating system's
-#: hands); only a power cut or kernel crash in the next moments can lose it, and
-#: then only as the tail of the log: both databases replay their log in order, so
-#: a later flushed record (the next ``lookup.requested``) carries every earlier
-#: one to disk with it, and the chain never gets a gap.
-RELAXED = frozenset({LOOKUP_COMPLETED})
-
 _HEAD = (select(audit_records.c.seq, audit_records.c.hash)
          .order_by(audit_records.c.seq.desc()).limit(1))
-#: Built once; every column, so one compiled statement serves every event.
-_INSERT = audit_records.insert()
 
 
 class AuditUnavailable(RuntimeError):
@@ -88,7 +72,10 @@ class AuditTrail:
     # -- appending ------------------------------------------------------------------
 
     def append(self, event: str, **fields: Any) -> dict[str, Any]:
-        """Write one record after the current head; retried when another process wins."""
+        """Write one record after the current head; retried when another process
+        wins. On PostgreSQL through the queue (``federator.audit.batching``)."""
+        if self.engine.dialect.name == "postgresql":
+            return self._append_queued(event, fields)
         record = self._append(event, fields, None)
         assert record is not None
         return record
@@ -100,56 +87,115 @@ class AuditTrail:
         appending the same record at once exactly one writes it. None when not written."""
         return self._append(event, fields, written)
 
-    def _append(self, event: str, fields: Mapping[str, Any],
-                written: Callable[[Connection], bool] | None) -> dict[str, Any] | None:
+    def integrate_pending(self) -> int:
+        """Integrate entries left in the queue by writers that died after queueing
+        them (PostgreSQL; at start-up and before a time-based checkpoint): how many."""
+        if self.engine.dialect.name != "postgresql":
+            return 0
+        with self.engine.connect() as conn:
+            if conn.execute(select(audit_queue.c.id).limit(1)).first() is None:
+                conn.rollback()
+                return 0
+            batching.lock_head(conn)
+            done = batching.integrate(conn, self)
+            conn.commit()
+        self._after(done)
+        return len(done)
+
+    def _retrying(self, attempt_once: Callable[[], Any]) -> Any:
         last_error: Exception | None = None
         for attempt in range(self.attempts):
             try:
-                began = time.perf_counter()
-                record = self._append_once(event, fields, written)
-                if record is None:
-                    return None
-                metrics.audit_append(event, time.perf_counter() - began)
-                break
+                return attempt_once()
             except (IntegrityError, OperationalError) as e:
                 last_error = e
                 time.sleep(random.uniform(0.5, 1.0) * min(0.002 * (2**attempt), 0.1))  # noqa: S311
             except SQLAlchemyError as e:
                 raise AuditUnavailable("audit trail unavailable") from e
-        else:
-            raise AuditUnavailable("audit trail unavailable") from last_error
-        if self.checkpoint_every and record["seq"] % self.checkpoint_every == 0:
+        raise AuditUnavailable("audit trail unavailable") from last_error
+
+    def _append_queued(self, event: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        began = time.perf_counter()
+        entry = batching.new_entry()
+        at = self.clock().isoformat(timespec="milliseconds")
+        queued = False
+
+        def once() -> tuple[dict[str, Any] | None, list[Sealed]]:
+            nonlocal queued
+            with self.engine.connect() as conn:
+                if not queued:
+                    try:
+                        batching.enqueue(conn, entry, at, event, fields,
+                                         relaxed=event in RELAXED)
+                    except IntegrityError:  # an earlier attempt's commit went through
+                        conn.rollback()
+                        if not batching.queued_or_done(conn, entry):
+                            raise
+                    queued = True
+                return batching.take_head(conn, entry, self)
+
+        record, done = self._retrying(once)
+        if record is None:  # integrated, yet not found: nothing to return
+            raise AuditUnavailable("audit trail unavailable")
+        metrics.audit_append(event, time.perf_counter() - began)
+        self._after(done)
+        return record
+
+    def _append(self, event: str, fields: Mapping[str, Any],
+                written: Callable[[Connection], bool] | None) -> dict[str, Any] | None:
+        began = time.perf_counter()
+        record, done = self._retrying(lambda: self._append_once(event, fields, written))
+        if record is not None:
+            metrics.audit_append(event, time.perf_counter() - began)
+            done.append(record)
+        self._after(done)
+        return None if record is None else record.record
+
+    def _after(self, done: Sequence[Sealed]) -> None:
+        """After the commit of records this process wrote or integrated: the
+        checkpoints due at them, the time-based checkpoint's timer, each flag's alert."""
+        if not done:
+            return
+        first, last = done[0].row["seq"], done[-1].row["seq"]
+        for due in multiples(first, last, self.checkpoint_every):
             try:
                 # at this record: other writers may have appended since
-                self.checkpoint(upto=record["seq"])
+                self.checkpoint(upto=due)
             except SQLAlchemyError:  # the record stands; the next checkpoint covers it
-                log.warning("audit checkpoint at %s not written", record["seq"])
+                log.warning("audit checkpoint at %s not written", due)
         if self.keys is not None:
             self.cadence.added()
-        for flag in alert_flags(record):
-            metrics.audit_alert(flag)
-            log.warning("audit alert: %s at record %s", flag, record["seq"])
-        if record.get("flags"):
-            for listener in self.listeners:
-                try:
-                    listener(record)
-                except Exception:  # the record stands: what it reports is not undone
-                    log.exception("a listener failed on audit record %s", record["seq"])
-        return record
+        for one in done:
+            record = one.record
+            for flag in alert_flags(record):
+                metrics.audit_alert(flag)
+                log.warning("audit alert: %s at record %s", flag, record["seq"])
+            if record.get("flags"):
+                for listener in self.listeners:
+                    try:
+                        listener(record)
+                    except Exception:  # the record stands: what it reports is not undone
+                        log.exception("a listener failed on audit record %s", record["seq"])
 
     def _append_once(self, event: str, fields: Mapping[str, Any],
                      written: Callable[[Connection], bool] | None = None
-                     ) -> dict[str, Any] | None:
+                     ) -> tuple[Sealed | None, list[Sealed]]:
         relaxed = event in RELAXED
+        pending: list[Sealed] = []
         with self.engine.connect() as conn:
             if relaxed and conn.dialect.name == "sqlite":
                 # Outside the transaction: SQLite refuses to change it inside one.
                 conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
             try:
                 _take_the_head(conn)
+                if conn.dialect.name == "postgresql":  # queued entries come first
+                    pending = batching.integrate(conn, self)
                 if written is not None and written(conn):
-                    conn.rollback()
-                    return None
+                    if pending:
+                        conn.commit()
+                    else:
+                        conn.rollback()
+                    return None, pending
                 if relaxed and conn.dialect.name == "postgresql":
                     conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
                 record = self._write(conn, event, fields)
@@ -159,43 +205,17 @@ class AuditTrail:
                     conn.rollback()  # a no-op after the commit; ends a failed one
                     conn.exec_driver_sql("PRAGMA synchronous=FULL")
                     conn.commit()
-        return record
+        return record, pending
 
-    def _write(self, conn: Connection, event: str, fields: Mapping[str, Any]
-               ) -> dict[str, Any]:
+    def _write(self, conn: Connection, event: str, fields: Mapping[str, Any]) -> Sealed:
         head = conn.execute(_HEAD).first()
         seq, prev = (head.seq + 1, head.hash) if head else (1, GENESIS)
         record = {"seq": seq, "at": self.clock().isoformat(timespec="milliseconds"),
                   "event": event, **fields}
-        refs = _record_refs(record) if event == LOOKUP_COMPLETED else []
-        if event == LOOKUP_REQUESTED:
-            # Flags the caller computed from what only it saw (own_family_name) come first.
-            record["flags"] = [*(record.get("flags") or []), *lookup_flags(
-                record, load_history(conn, record, self.flag_limits), self.flag_limits)]
-        elif refs:
-            flags_ = completion_flags(*matched_history(conn, record, refs, self.flag_limits),
-                                      self.flag_limits)
-            if flags_:
-                record["flags"] = flags_
-        hashed, texts = seal(record)  # free text by its salted hash: redactable (format 2)
-        body = canonical(hashed)
-        digest = record_hash(prev, body)
-        row = {k: hashed.get(k) for k in INDEXED}
-        conn.execute(_INSERT, {"seq": seq, "at": record["at"], "event": event, "body": body,
-                               "prev_hash": prev, "hash": digest, "texts": texts, **row})
-        authorities = sorted(_authorities(record))
-        if authorities:
-            conn.execute(audit_authorities.insert(),
-                         [{"seq": seq, "authority_id": a} for a in authorities])
-        if refs:
-            conn.execute(audit_child_refs.insert(),
-                         [{"seq": seq, "authority_id": a, "record_ref": ref} for a, ref in refs])
-        flags = sorted({f["flag"] for f in record.get("flags") or []
-                        if isinstance(f, Mapping) and f.get("flag")})
-        if flags:
-            conn.execute(audit_flags.insert(), [{"seq": seq, "flag": f} for f in flags])
-        return {**record, **({"sealed": hashed["sealed"]} if texts else {}),
-                "prev_hash": prev, "hash": digest}
+        batching.flag(conn, record, self.flag_limits)
+        one = sealed(record, prev)  # free text by its salted hash: redactable (format 2)
+        batching.write(conn, [one])
+        return one
 
     # -- checkpoints ----------------------------------------------------------------
 
@@ -221,6 +241,7 @@ class AuditTrail:
         Returns the seconds until one is due again (None: nothing left to sign)."""
         if self.keys is None or not self.cadence.interval_s:
             return None
+        self.integrate_pending()  # a writer that died after queueing left its entry
         now = now or datetime.now(UTC)
         with self.engine.connect() as conn:
             if not _take_the_checkpoint_lock(conn):
@@ -386,10 +407,6 @@ class AuditTrail:
                                 start_prev=prev, end=end)
 
 
-#: Key of the PostgreSQL advisory lock that queues appenders (any fixed number).
-HEAD_LOCK = 0x61756474
-
-
 def _take_the_head(conn: Connection) -> None:
     """Queue writers instead of letting them race for the same seq: PostgreSQL
     takes a transaction advisory lock, SQLite its write lock (BEGIN IMMEDIATE,
@@ -397,7 +414,7 @@ def _take_the_head(conn: Connection) -> None:
     the guarantee; this only spares the retries."""
     dialect = conn.dialect.name
     if dialect == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": HEAD_LOCK})
+        batching.lock_head(conn)
     elif dialect == "sqlite":
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
@@ -416,22 +433,3 @@ def _take_the_checkpoint_lock(conn: Connection) -> bool:
     if dialect == "sqlite":
         conn.exec_driver_sql("BEGIN IMMEDIATE")
     return True
-
-
-def _record_refs(record: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """Each authority's reference to the record it matched, once per authority."""
-    refs = {o["id"][:64]: o["record_ref"][:128] for o in record.get("outcomes") or []
-            if isinstance(o, Mapping) and isinstance(o.get("id"), str)
-            and o.get("outcome") == MATCH
-            and isinstance(o.get("record_ref"), str) and o["record_ref"]}
-    return sorted(refs.items())
-
-
-def _authorities(record: Mapping[str, Any]) -> set[str]:
-    found = {a for a in record.get("authorities") or [] if isinstance(a, str)}
-    # An authority not asked (suspended, circuit open) never received the child's
-    # identity: the lookup is not theirs to see, nor found under their name.
-    found |= {o["id"] for o in record.get("outcomes") or []
-              if isinstance(o, Mapping) and isinstance(o.get("id"), str)
-              and not o.get("not_asked")}
-    return {a[:64] for a in found}

@@ -1,0 +1,181 @@
+"""Appends on PostgreSQL by batch sequencing (leader/follower group commit).
+
+A writer commits its entry to ``audit_queue`` first, holding no lock: that commit
+is flushed (for ``lookup.requested``, before any authority is asked), and
+PostgreSQL merges the flushes of writers committing at once. It then tries the
+trail's head lock. The writer that gets it (the leader) integrates every queued
+entry, in queue order, in one transaction: numbered after the head, flagged from
+the trail's history (``appending.independent_runs``: each entry's flags count every
+entry before it, in the batch too), sealed and chained, its filter rows written,
+the queue rows deleted; that commit need not wait for the disk (the queue rows
+are on disk and come back if it is lost; a later flushed commit carries it to
+disk, WAL is replayed in order). The others wait for the leader (a shared lock
+on the same key), find their record by its entry id and return it; an entry
+committed too late for that batch is led by its own writer or the next.
+
+A writer killed after its queue commit leaves its entry to the next leader (any
+append, the time-based checkpoint, the broker's start-up: ``integrate_pending``).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, bindparam, delete, insert, select, text
+
+from federator.audit.appending import Sealed, independent_runs, record_refs, sealed
+from federator.audit.bulk_history import load_histories
+from federator.audit.chain import GENESIS
+from federator.audit.flags import FlagLimits, History, completion_flags, lookup_flags
+from federator.audit.history import load_history, matched_history
+from federator.audit.redaction import open_record
+from federator.audit.tables import audit_authorities, audit_child_refs, audit_flags, audit_queue
+from federator.names import LOOKUP_COMPLETED, LOOKUP_REQUESTED
+from federator.storage import audit_records
+
+if TYPE_CHECKING:
+    from federator.audit.trail import AuditTrail
+
+#: Key of the PostgreSQL advisory lock that queues appenders (any fixed number).
+HEAD_LOCK = 0x61756474
+#: At most this many queued entries integrated per statement batch (a backlog,
+#: after an outage, is worked through in several within the leader's transaction).
+BATCH = 500
+
+_HEAD = (select(audit_records.c.seq, audit_records.c.hash)
+         .order_by(audit_records.c.seq.desc()).limit(1))
+_QUEUED = (select(audit_queue.c.id, audit_queue.c.entry, audit_queue.c.at,
+                  audit_queue.c.event, audit_queue.c.fields)
+           .order_by(audit_queue.c.id).limit(BATCH))
+_MINE = select(audit_records.c.body, audit_records.c.texts, audit_records.c.prev_hash,
+               audit_records.c.hash).where(audit_records.c.entry == bindparam("entry"))
+_LEAD = text("SELECT pg_try_advisory_xact_lock(:key), "
+             "set_config('synchronous_commit', 'off', true)")
+_WAIT_LEADER = text("SELECT pg_advisory_xact_lock_shared(:key)")
+_TAKE = text("SELECT true, set_config('synchronous_commit', 'off', true) "
+             "FROM pg_advisory_xact_lock(:key)")
+_RELAX = text("SELECT set_config('synchronous_commit', 'off', true)")
+
+
+def new_entry() -> str:
+    return uuid.uuid4().hex
+
+
+def enqueue(conn: Connection, entry: str, at: str, event: str, fields: Mapping[str, Any],
+            *, relaxed: bool) -> None:
+    """Commit the entry to the queue: durable (flushed) unless ``relaxed``."""
+    if relaxed:
+        conn.execute(_RELAX)
+    conn.execute(insert(audit_queue), {"entry": entry, "at": at, "event": event,
+                                       "fields": json.dumps(fields, default=str)})
+    conn.commit()
+
+
+def lock_head(conn: Connection) -> None:
+    """Wait for the head lock (held until ``conn``'s transaction ends)."""
+    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": HEAD_LOCK})
+
+
+def queued_or_done(conn: Connection, entry: str) -> bool:
+    """Whether ``entry`` is in the queue or already a record."""
+    return conn.execute(select(audit_queue.c.id).where(audit_queue.c.entry == entry)
+                        ).first() is not None or mine(conn, entry) is not None
+
+
+def take_head(conn: Connection, entry: str, trail: AuditTrail
+              ) -> tuple[dict[str, Any] | None, list[Sealed]]:
+    """After ``enqueue``: this entry's record, and the records this writer
+    integrated as leader (for their checkpoints and alerts), committed."""
+    statement = _LEAD
+    while True:
+        if conn.execute(statement, {"key": HEAD_LOCK}).scalar():
+            done = integrate(conn, trail, until=entry)
+            conn.commit()
+            own = next((s.record for s in done if s.row["entry"] == entry), None)
+            return own or mine(conn, entry), done
+        conn.execute(_WAIT_LEADER, {"key": HEAD_LOCK})  # until the leader has committed
+        record = mine(conn, entry)
+        conn.rollback()
+        if record is not None:
+            return record, []
+        statement = _TAKE  # the entry came after that batch: lead the next one
+
+
+def mine(conn: Connection, entry: str) -> dict[str, Any] | None:
+    """The record integrated from ``entry``, as ``append`` returns it (or None)."""
+    row = conn.execute(_MINE, {"entry": entry}).first()
+    if row is None:
+        return None
+    return {**open_record(json.loads(row.body), row.texts), "prev_hash": row.prev_hash,
+            "hash": row.hash}
+
+
+def integrate(conn: Connection, trail: AuditTrail, until: str | None = None) -> list[Sealed]:
+    """Integrate queued entries into the chain, in ``conn``'s transaction (the
+    caller holds the head lock and commits): every one queued, or batches until
+    ``until`` is among them."""
+    done: list[Sealed] = []
+    while True:
+        batch = _integrate_batch(conn, trail)
+        done += batch
+        if not batch or len(batch) < BATCH or until is None \
+                or any(s.row["entry"] == until for s in batch):
+            return done
+
+
+def _integrate_batch(conn: Connection, trail: AuditTrail) -> list[Sealed]:
+    queued = conn.execute(_QUEUED).all()
+    if not queued:
+        return []
+    head = conn.execute(_HEAD).first()
+    seq, prev = (head.seq + 1, head.hash) if head else (1, GENESIS)
+    records = [{"seq": 0, "at": q.at, "event": q.event, **json.loads(q.fields)} for q in queued]
+    limits = trail.flag_limits
+    out: list[Sealed] = []
+    for run in independent_runs(records):
+        requested = [records[i] for i in run if records[i]["event"] == LOOKUP_REQUESTED]
+        histories = iter(load_histories(conn, requested, limits))
+        written: list[Sealed] = []
+        for i in run:
+            record = records[i]
+            record["seq"] = seq
+            flag(conn, record, limits, next(histories)
+                 if record["event"] == LOOKUP_REQUESTED else None)
+            one = sealed(record, prev, queued[i].entry)
+            written.append(one)
+            seq, prev = seq + 1, one.hash
+        write(conn, written)
+        out += written
+    conn.execute(delete(audit_queue).where(audit_queue.c.id.in_([q.id for q in queued])))
+    return out
+
+
+def flag(conn: Connection, record: dict[str, Any], limits: FlagLimits,
+         history: History | None = None) -> None:
+    """Add the flags the trail's history raises to ``record`` (``lookup.requested``:
+    after those its caller computed, such as ``own_family_name``; ``lookup.completed``
+    whose authorities matched: ``repeat_lookups`` through the matched child)."""
+    if record["event"] == LOOKUP_REQUESTED:
+        record["flags"] = [*(record.get("flags") or []), *lookup_flags(
+            record, history or load_history(conn, record, limits), limits)]
+    elif record["event"] == LOOKUP_COMPLETED:
+        refs = record_refs(record)
+        if refs:
+            flags = completion_flags(*matched_history(conn, record, refs, limits), limits)
+            if flags:
+                record["flags"] = flags
+
+
+def write(conn: Connection, records: list[Sealed]) -> None:
+    """Insert sealed records and their filter rows (a statement per table)."""
+    if not records:
+        return
+    conn.execute(insert(audit_records), [s.row for s in records])
+    for table, rows in ((audit_authorities, [r for s in records for r in s.authorities]),
+                        (audit_child_refs, [r for s in records for r in s.refs]),
+                        (audit_flags, [r for s in records for r in s.flags])):
+        if rows:
+            conn.execute(insert(table), rows)

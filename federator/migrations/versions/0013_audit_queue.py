@@ -1,0 +1,46 @@
+"""Audit: the queue appends go through on PostgreSQL (batch sequencing).
+
+A writer commits its entry to ``audit_queue`` (with a flush: the durability
+point of ``lookup.requested``, before any authority is asked) without holding
+the trail's head; whichever writer then takes the head integrates every queued
+entry in one transaction (``federator.audit.batching``): numbered, chained,
+flagged and sealed as before, the queue rows deleted in the same transaction.
+The queue is not covered by the append-only triggers of 0007 (it needs
+DELETE); what an insider could do to an entry in its few milliseconds there is
+in docs/audit.md ("How appends scale").
+
+``audit_records.entry`` is the queue entry a record was integrated from (NULL
+for records written directly): unique, so no entry becomes two records, and it
+is how a writer whose entry another writer integrated finds its record. It is
+not part of the hashed body.
+
+Revision ID: 0013_audit_queue
+Revises: 0011_audit_retention
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0013_audit_queue"
+down_revision = "0011_audit_retention"
+
+
+def upgrade() -> None:
+    op.create_table(
+        "audit_queue",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
+                  autoincrement=True),
+        sa.Column("entry", sa.String(32), nullable=False, unique=True),
+        sa.Column("at", sa.String(40), nullable=False),
+        sa.Column("event", sa.String(60), nullable=False),
+        sa.Column("fields", sa.Text, nullable=False),  # JSON of the record's fields
+    )
+    op.add_column("audit_records", sa.Column("entry", sa.String(32), nullable=True))
+    op.create_index("ix_audit_records_entry", "audit_records", ["entry"], unique=True)
+
+
+def downgrade() -> None:
+    op.drop_index("ix_audit_records_entry", "audit_records")
+    with op.batch_alter_table("audit_records") as batch:
+        batch.drop_column("entry")
+    op.drop_table("audit_queue")
