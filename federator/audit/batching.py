@@ -52,12 +52,17 @@ _QUEUED = (select(audit_queue.c.id, audit_queue.c.entry, audit_queue.c.at,
            .order_by(audit_queue.c.id).limit(BATCH))
 _MINE = select(audit_records.c.body, audit_records.c.texts, audit_records.c.prev_hash,
                audit_records.c.hash).where(audit_records.c.entry == bindparam("entry"))
-_LEAD = text("SELECT pg_try_advisory_xact_lock(:key), "
-             "set_config('synchronous_commit', 'off', true)")
-_WAIT_LEADER = text("SELECT pg_advisory_xact_lock_shared(:key)")
-_TAKE = text("SELECT true, set_config('synchronous_commit', 'off', true) "
-             "FROM pg_advisory_xact_lock(:key)")
+_ENQUEUE = text("INSERT INTO audit_queue (entry, at, event, fields) "
+                "VALUES (:entry, :at, :event, :fields)")
+#: The same, its commit not waiting for the disk (``RELAXED`` events)
+_ENQUEUE_RELAXED = text("INSERT INTO audit_queue (entry, at, event, fields) "
+                        "SELECT :entry, :at, :event, :fields "
+                        "FROM set_config('synchronous_commit', 'off', true)")
+#: Lead, or wait for the leader and read the record (migration 0013_audit_queue).
+_FOLLOW = text("SELECT lead, body, texts, prev_hash, hash "
+               "FROM federator_audit_follow(:key, :entry, :wait)")
 _RELAX = text("SELECT set_config('synchronous_commit', 'off', true)")
+_UNLOCK = text("SELECT pg_advisory_unlock(:key)")
 
 
 def new_entry() -> str:
@@ -66,12 +71,47 @@ def new_entry() -> str:
 
 def enqueue(conn: Connection, entry: str, at: str, event: str, fields: Mapping[str, Any],
             *, relaxed: bool) -> None:
-    """Commit the entry to the queue: durable (flushed) unless ``relaxed``."""
-    if relaxed:
+    """Commit the entry to the queue (``conn`` in autocommit: one round trip),
+    flushed to disk unless ``relaxed``."""
+    conn.execute(_ENQUEUE_RELAXED if relaxed else _ENQUEUE,
+                 {"entry": entry, "at": at, "event": event,
+                  "fields": json.dumps(fields, default=str)})
+
+
+def take_head(conn: Connection, entry: str, trail: AuditTrail
+              ) -> tuple[dict[str, Any] | None, list[Sealed]]:
+    """After ``enqueue`` (``conn`` in autocommit): this entry's record, and the
+    records this writer integrated as leader (for their checkpoints and alerts).
+    A follower's whole wait is one statement (``federator_audit_follow``)."""
+    wait = False
+    while True:
+        row = conn.execute(_FOLLOW, {"key": HEAD_LOCK, "entry": entry, "wait": wait}).first()
+        if row is None:  # queued after the leader's batch: lead the next one
+            wait = True
+            continue
+        if not row.lead:
+            return _record(row), []
+        return lead(conn, entry, trail)
+
+
+def lead(conn: Connection, entry: str, trail: AuditTrail
+         ) -> tuple[dict[str, Any] | None, list[Sealed]]:
+    """Holding the head (a session lock): integrate every queued entry, commit
+    without waiting for the disk, let the head go."""
+    try:
+        conn.commit()  # autocommit: nothing to send
+        conn.execution_options(isolation_level=conn.default_isolation_level)
         conn.execute(_RELAX)
-    conn.execute(insert(audit_queue), {"entry": entry, "at": at, "event": event,
-                                       "fields": json.dumps(fields, default=str)})
-    conn.commit()
+        done = integrate(conn, trail, until=entry)
+        conn.commit()
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+        conn.execute(_UNLOCK, {"key": HEAD_LOCK})
+        conn.commit()
+    except BaseException:
+        conn.invalidate()  # the server lets the session lock go with the connection
+        raise
+    own = next((s.record for s in done if s.row["entry"] == entry), None)
+    return own or mine(conn, entry), done
 
 
 def lock_head(conn: Connection) -> None:
@@ -85,30 +125,13 @@ def queued_or_done(conn: Connection, entry: str) -> bool:
                         ).first() is not None or mine(conn, entry) is not None
 
 
-def take_head(conn: Connection, entry: str, trail: AuditTrail
-              ) -> tuple[dict[str, Any] | None, list[Sealed]]:
-    """After ``enqueue``: this entry's record, and the records this writer
-    integrated as leader (for their checkpoints and alerts), committed."""
-    statement = _LEAD
-    while True:
-        if conn.execute(statement, {"key": HEAD_LOCK}).scalar():
-            done = integrate(conn, trail, until=entry)
-            conn.commit()
-            own = next((s.record for s in done if s.row["entry"] == entry), None)
-            return own or mine(conn, entry), done
-        conn.execute(_WAIT_LEADER, {"key": HEAD_LOCK})  # until the leader has committed
-        record = mine(conn, entry)
-        conn.rollback()
-        if record is not None:
-            return record, []
-        statement = _TAKE  # the entry came after that batch: lead the next one
-
-
 def mine(conn: Connection, entry: str) -> dict[str, Any] | None:
     """The record integrated from ``entry``, as ``append`` returns it (or None)."""
     row = conn.execute(_MINE, {"entry": entry}).first()
-    if row is None:
-        return None
+    return None if row is None else _record(row)
+
+
+def _record(row: Any) -> dict[str, Any]:
     return {**open_record(json.loads(row.body), row.texts), "prev_hash": row.prev_hash,
             "hash": row.hash}
 

@@ -4,7 +4,10 @@
 PostgreSQL: one row per record, each of ``load_history``'s queries as a lateral
 subquery over the records given as arrays (one statement text for any batch
 size, so it is prepared once), and the sustained-volume hours counted in the
-database instead of every time sent back. Same rows, limits and order as
+database instead of every time sent back. Each actor's rows are ordered as the
+actor index (actor, event, at) holds them (the same order, given the actor and
+event): ordered by ``at`` alone, the planner may walk the time index backwards
+through every practitioner's records, filtering. Same rows, limits and order as
 ``load_history``, which stays the definition (a test compares them on random
 trails); any other database runs ``load_history`` for each record.
 """
@@ -33,12 +36,13 @@ LEFT JOIN LATERAL (
            AS hour
     FROM (SELECT r.at FROM audit_records r
           WHERE r.actor_id = v.actor AND r.event = 'lookup.requested' AND r.at >= v.day
-          ORDER BY r.at DESC LIMIT :cap) d) vol ON true
+          ORDER BY r.actor_id DESC, r.event DESC, r.at DESC LIMIT :cap) d) vol ON true
 LEFT JOIN LATERAL (
     SELECT array_agg(c.body ORDER BY c.at DESC, c.seq DESC) AS bodies
     FROM (SELECT r.body, r.at, r.seq FROM audit_records r
           WHERE r.actor_id = v.actor AND r.event = 'lookup.completed'
-          ORDER BY r.at DESC, r.seq DESC LIMIT :streak) c) recent ON true
+          ORDER BY r.actor_id DESC, r.event DESC, r.at DESC, r.seq DESC LIMIT :streak) c
+    ) recent ON true
 LEFT JOIN LATERAL (
     SELECT array_agg(DISTINCT r.actor_organisation) AS list FROM audit_records r
     WHERE r.child_pseudonym = v.child AND r.event = 'lookup.requested'
@@ -58,7 +62,7 @@ LEFT JOIN LATERAL (
           FROM (SELECT r.at FROM audit_records r
                 WHERE r.actor_id = v.actor AND r.event = 'lookup.requested'
                   AND r.at >= v.sustained_since
-                ORDER BY r.at DESC LIMIT :sustained_cap) s
+                ORDER BY r.actor_id DESC, r.event DESC, r.at DESC LIMIT :sustained_cap) s
           GROUP BY 1) b) sus ON true
 """)
 

@@ -123,12 +123,12 @@ class AuditTrail:
         def once() -> tuple[dict[str, Any] | None, list[Sealed]]:
             nonlocal queued
             with self.engine.connect() as conn:
+                conn.execution_options(isolation_level="AUTOCOMMIT")  # a statement each
                 if not queued:
                     try:
                         batching.enqueue(conn, entry, at, event, fields,
                                          relaxed=event in RELAXED)
                     except IntegrityError:  # an earlier attempt's commit went through
-                        conn.rollback()
                         if not batching.queued_or_done(conn, entry):
                             raise
                     queued = True

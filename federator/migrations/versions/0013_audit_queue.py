@@ -14,6 +14,11 @@ for records written directly): unique, so no entry becomes two records, and it
 is how a writer whose entry another writer integrated finds its record. It is
 not part of the hashed body.
 
+``federator_audit_follow(key, entry, wait)`` (PostgreSQL) is a writer's one round
+trip after queueing: it takes the head lock (a session lock, which the leader
+releases after its commit) and says so, or waits for the writer holding it and
+returns the record integrated from ``entry`` (no row: not integrated yet).
+
 Revision ID: 0013_audit_queue
 Revises: 0011_audit_retention
 """
@@ -37,9 +42,39 @@ def upgrade() -> None:
     )
     op.add_column("audit_records", sa.Column("entry", sa.String(32), nullable=True))
     op.create_index("ix_audit_records_entry", "audit_records", ["entry"], unique=True)
+    if op.get_bind().dialect.name == "postgresql":
+        # Each statement of a volatile function reads with a snapshot of its own,
+        # so the record is seen once the leader has committed and let go.
+        op.execute("""
+            CREATE FUNCTION federator_audit_follow(lock_key bigint, wanted varchar, wait boolean)
+            RETURNS TABLE (lead boolean, body text, texts text, prev_hash varchar,
+                           hash varchar)
+            LANGUAGE plpgsql VOLATILE AS $$
+            BEGIN
+                IF wait THEN
+                    PERFORM pg_advisory_lock(lock_key);
+                ELSIF NOT pg_try_advisory_lock(lock_key) THEN
+                    PERFORM pg_advisory_lock_shared(lock_key);
+                    RETURN QUERY SELECT false, r.body, r.texts, r.prev_hash, r.hash
+                        FROM audit_records r WHERE r.entry = wanted;
+                    PERFORM pg_advisory_unlock_shared(lock_key);
+                    RETURN;
+                END IF;
+                RETURN QUERY SELECT false, r.body, r.texts, r.prev_hash, r.hash
+                    FROM audit_records r WHERE r.entry = wanted;
+                IF FOUND THEN
+                    PERFORM pg_advisory_unlock(lock_key);
+                    RETURN;
+                END IF;
+                RETURN QUERY SELECT true, NULL::text, NULL::text, NULL::varchar,
+                    NULL::varchar;
+            END
+            $$""")
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION federator_audit_follow(bigint, varchar, boolean)")
     op.drop_index("ix_audit_records_entry", "audit_records")
     with op.batch_alter_table("audit_records") as batch:
         batch.drop_column("entry")
