@@ -71,7 +71,7 @@ def load_histories(conn: Connection, records: Sequence[Mapping[str, Any]],
                    limits: FlagLimits) -> list[History]:
     """``load_history(conn, record, limits)`` for each of ``records``, as the
     trail stands (none of them written yet)."""
-    if conn.dialect.name != "postgresql" or len(records) < 2:
+    if conn.dialect.name != "postgresql":
         return [load_history(conn, r, limits) for r in records]
     nows = [datetime.fromisoformat(r["at"]) for r in records]
     hours = limits.sustained_hours

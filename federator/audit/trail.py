@@ -265,7 +265,9 @@ class AuditTrail:
         """Sign and store a checkpoint of the head (or of the first ``upto`` records),
         in ``conn``'s transaction (the caller commits); None when that is signed
         already or cannot be (a gap)."""
-        latest = self._latest_stored(conn)
+        # from the largest checkpoint not past ``upto``: a writer signing at record
+        # N may come after another signed at a later multiple, and N is still due
+        latest = self._latest_stored(conn, upto)
         size, frontier = 0, []
         if latest is not None:
             size, frontier = latest.tree_size, [bytes.fromhex(h) for h in latest.frontier]
@@ -326,8 +328,11 @@ class AuditTrail:
             return list(self._leaves(conn, 1, size))
 
     @staticmethod
-    def _latest_stored(conn: Connection) -> StoredCheckpoint | None:
-        row = conn.execute(select(audit_checkpoints).order_by(
+    def _latest_stored(conn: Connection, upto: int | None = None) -> StoredCheckpoint | None:
+        query = select(audit_checkpoints)
+        if upto is not None:
+            query = query.where(audit_checkpoints.c.tree_size <= upto)
+        row = conn.execute(query.order_by(
             audit_checkpoints.c.tree_size.desc()).limit(1)).mappings().first()
         if row is None:
             return None
