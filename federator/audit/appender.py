@@ -111,10 +111,10 @@ class Appender:
                 return batching.take_head(conn, entry, self)
 
         record, done = self._retrying(once)
-        if record is None:  # integrated, yet not found: nothing to return
+        self._after(done)
+        if record is None:  # the entry left the queue without becoming a record
             raise AuditUnavailable("audit trail unavailable")
         metrics.audit_append(event, time.perf_counter() - began)
-        self._after(done)
         return record
 
     def _append(self, event: str, fields: Mapping[str, Any],

@@ -22,7 +22,7 @@ from federator.audit.bulk_history import load_histories
 from federator.audit.flags import FlagLimits
 from federator.audit.history import load_history
 from federator.audit.tables import audit_checkpoints, audit_queue
-from federator.audit.trail import AuditTrail
+from federator.audit.trail import AuditTrail, AuditUnavailable
 from federator.lookup.interrupted import close_interrupted
 from federator.signing import BrokerKeys
 from federator.storage import audit_records, make_engine, upgrade
@@ -212,3 +212,22 @@ def test_a_checkpoint_due_at_a_record_is_signed_after_a_later_one(engine: Engine
     assert trail.checkpoint(upto=5).tree_size == 5
     assert stored_sizes(engine) == [2, 5, 10]
     assert trail.verify().ok  # each one's root is the tree's at its size
+
+
+def test_an_entry_taken_out_of_the_queue_refuses_the_append(engine: Engine, monkeypatch
+                                                             ) -> None:
+    """An insider deletes an entry in its milliseconds in the queue (docs/audit.md):
+    the writer is told the trail is unavailable, so its lookup is refused before
+    any authority is asked; the trail stays whole."""
+    trail = AuditTrail(engine, checkpoint_every=0)
+    trail.append("lookup.requested", **lookup("u1", "c1"))
+    enqueue = batching.enqueue
+
+    def and_taken_out(conn, entry, *args, **kwargs):
+        enqueue(conn, entry, *args, **kwargs)
+        conn.execute(audit_queue.delete().where(audit_queue.c.entry == entry))
+
+    monkeypatch.setattr(batching, "enqueue", and_taken_out)
+    with pytest.raises(AuditUnavailable):
+        trail.append("lookup.requested", **lookup("u2", "c2"))
+    assert trail.verify().as_dict() == {"ok": True, "count": 1}
