@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from federator.audit.chain import INDEXED, canonical, record_hash
@@ -93,16 +94,15 @@ def authorities(record: Mapping[str, Any]) -> set[str]:
 
 
 def history_keys(record: Mapping[str, Any]) -> set[tuple[str, ...]]:
-    """What the flag history of a record is read by (its actor, its child, the
-    authorities' references it matched), for the records the history reads; a
-    record with none of another's keys cannot change that other's flags."""
+    """What the flag history of a record is read by (its actor, the authorities'
+    references it matched), for the records the history reads; a record with
+    none of another's keys cannot change that other's flags, but for the child's
+    organisations (read by child alone), which ``run_organisations`` adds."""
     if record.get("event") not in HISTORY_EVENTS:
         return set()
     keys: set[tuple[str, ...]] = set()
     if record.get("actor_id") is not None:
         keys.add(("actor", str(record["actor_id"])))
-    if record.get("child_pseudonym") is not None:
-        keys.add(("child", str(record["child_pseudonym"])))
     if record.get("event") == LOOKUP_COMPLETED:
         keys |= {("ref", a, ref) for a, ref in record_refs(record)}
     return keys
@@ -111,9 +111,10 @@ def history_keys(record: Mapping[str, Any]) -> set[tuple[str, ...]]:
 def independent_runs(records: Sequence[Mapping[str, Any]]) -> list[range]:
     """Split a batch, in order, into runs whose records share no history key:
     the flags of a run's records are computed together from the trail as it
-    stands before the run (the run's own earlier records cannot change them),
-    and each run is written before the next one's history is read. So every
-    record's flags count every record before it, as if appended one by one."""
+    stands before the run (the run's own earlier records cannot change them,
+    but for the child's organisations: ``run_organisations``), and each run is
+    written before the next one's history is read. So every record's flags
+    count every record before it, as if appended one by one."""
     runs: list[range] = []
     start, seen = 0, set[tuple[str, ...]]()
     for i, record in enumerate(records):
@@ -125,6 +126,20 @@ def independent_runs(records: Sequence[Mapping[str, Any]]) -> list[range]:
     if records:
         runs.append(range(start, len(records)))
     return runs
+
+
+def run_organisations(record: Mapping[str, Any], earlier: Sequence[Mapping[str, Any]],
+                      window: timedelta) -> frozenset[str]:
+    """The organisations that looked up ``record``'s child in the records of its
+    run before it, as ``history._CHILD_ORGANISATIONS`` reads them from the trail
+    (``lookup.requested``, at or after ``at - window``, compared as text)."""
+    child = record.get("child_pseudonym")
+    if not child:
+        return frozenset()
+    since = (datetime.fromisoformat(record["at"]) - window).isoformat(timespec="milliseconds")
+    return frozenset(str(e["actor_organisation"]) for e in earlier
+                     if e.get("event") == LOOKUP_REQUESTED and e.get("child_pseudonym") == child
+                     and str(e.get("at")) >= since and e.get("actor_organisation"))
 
 
 def multiples(first: int, last: int, every: int) -> Iterable[int]:

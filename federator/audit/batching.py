@@ -22,11 +22,18 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, text
 
-from federator.audit.appending import Sealed, independent_runs, record_refs, sealed
+from federator.audit.appending import (
+    Sealed,
+    independent_runs,
+    record_refs,
+    run_organisations,
+    sealed,
+)
 from federator.audit.bulk_history import load_histories
 from federator.audit.chain import GENESIS
 from federator.audit.flags import FlagLimits, History, completion_flags, lookup_flags
@@ -165,8 +172,15 @@ def _integrate_batch(conn: Connection, trail: AuditTrail) -> list[Sealed]:
         for i in run:
             record = records[i]
             record["seq"] = seq
-            flag(conn, record, limits, next(histories)
-                 if record["event"] == LOOKUP_REQUESTED else None)
+            history = None
+            if record["event"] == LOOKUP_REQUESTED:
+                history = next(histories)
+                also = run_organisations(record, [records[j] for j in range(run.start, i)],
+                                         limits.child_window)
+                if also - history.child_organisations:
+                    history = replace(history,
+                                      child_organisations=history.child_organisations | also)
+            flag(conn, record, limits, history)
             one = sealed(record, prev, queued[i].entry)
             written.append(one)
             seq, prev = seq + 1, one.hash

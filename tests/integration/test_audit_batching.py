@@ -76,12 +76,15 @@ def test_a_batchs_flags_count_its_own_earlier_records(engine: Engine) -> None:
         queue(engine, "lookup.requested", AT + timedelta(seconds=i), **lookup("u1", "c1"))
     queue(engine, "lookup.requested", AT + timedelta(seconds=3), **lookup("u2", "c1", "York"))
     queue(engine, "lookup.requested", AT + timedelta(seconds=4), **lookup("u3", "c9"))
-    assert trail.integrate_pending() == 5
+    # two practitioners, one new child, in one run (no actor in common)
+    queue(engine, "lookup.requested", AT + timedelta(seconds=5), **lookup("u4", "c7", "Hull"))
+    queue(engine, "lookup.requested", AT + timedelta(seconds=6), **lookup("u5", "c7", "Bath"))
+    assert trail.integrate_pending() == 7
     assert flags(trail) == [
         [], [], ["repeat_lookups", "volume_hour"],  # the third counts the first two
         ["child_many_organisations"],  # Leeds then York looked the child up
-        []]
-    assert trail.verify().as_dict() == {"ok": True, "count": 5}
+        [], [], ["child_many_organisations"]]  # Hull then Bath, in the same run
+    assert trail.verify().as_dict() == {"ok": True, "count": 7}
 
 
 def test_a_batch_signs_a_checkpoint_at_every_multiple_it_crosses(engine: Engine, tmp_path
