@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, text
+from sqlalchemy import Connection, bindparam, insert, select, text
 
 from federator.audit.appending import (
     Sealed,
@@ -35,7 +35,7 @@ from federator.audit.appending import (
     sealed,
 )
 from federator.audit.bulk_history import load_histories
-from federator.audit.chain import GENESIS
+from federator.audit.chain import GENESIS, INDEXED
 from federator.audit.flags import FlagLimits, History, completion_flags, lookup_flags
 from federator.audit.history import load_history, matched_history
 from federator.audit.redaction import open_record
@@ -184,9 +184,8 @@ def _integrate_batch(conn: Connection, trail: AuditTrail) -> list[Sealed]:
             one = sealed(record, prev, queued[i].entry)
             written.append(one)
             seq, prev = seq + 1, one.hash
-        write(conn, written)
+        write_run(conn, written, [queued[i].id for i in run])
         out += written
-    conn.execute(delete(audit_queue).where(audit_queue.c.id.in_([q.id for q in queued])))
     return out
 
 
@@ -204,6 +203,40 @@ def flag(conn: Connection, record: dict[str, Any], limits: FlagLimits,
             flags = completion_flags(*matched_history(conn, record, refs, limits), limits)
             if flags:
                 record["flags"] = flags
+
+
+_COLUMNS = ("seq", "at", "event", "body", "prev_hash", "hash", "texts", "entry", *INDEXED)
+#: Built from the constant column names above, nothing else.
+_WRITE_RUN = text(
+    "WITH r AS (INSERT INTO audit_records (" + ", ".join(_COLUMNS) + ") SELECT * FROM unnest("  # noqa: S608
+    + ", ".join(f"CAST(:{c} AS {'bigint' if c == 'seq' else 'text'}[])" for c in _COLUMNS)
+    + ")), a AS (INSERT INTO audit_authorities (seq, authority_id) SELECT * FROM unnest("
+    "CAST(:a_seq AS bigint[]), CAST(:a_id AS text[]))), "
+    "c AS (INSERT INTO audit_child_refs (seq, authority_id, record_ref) SELECT * FROM unnest("
+    "CAST(:c_seq AS bigint[]), CAST(:c_id AS text[]), CAST(:c_ref AS text[]))), "
+    "f AS (INSERT INTO audit_flags (seq, flag) SELECT * FROM unnest("
+    "CAST(:f_seq AS bigint[]), CAST(:f_flag AS text[]))) "
+    "DELETE FROM audit_queue WHERE id = ANY(CAST(:done AS bigint[]))")
+
+
+def write_run(conn: Connection, records: list[Sealed], done: list[int]) -> None:
+    """PostgreSQL: a run's records, their filter rows, and the queue rows they came
+    from deleted, in one statement (one round trip, whatever the run's size)."""
+    def text_or_none(value: Any) -> str | None:
+        return None if value is None else str(value)
+
+    authorities = [r for s in records for r in s.authorities]
+    refs = [r for s in records for r in s.refs]
+    flags = [r for s in records for r in s.flags]
+    params: dict[str, Any] = {c: [s.row[c] if c == "seq" else text_or_none(s.row[c])
+                                  for s in records] for c in _COLUMNS}
+    params.update({
+        "a_seq": [r["seq"] for r in authorities], "a_id": [r["authority_id"] for r in authorities],
+        "c_seq": [r["seq"] for r in refs], "c_id": [r["authority_id"] for r in refs],
+        "c_ref": [r["record_ref"] for r in refs],
+        "f_seq": [r["seq"] for r in flags], "f_flag": [r["flag"] for r in flags],
+        "done": done})
+    conn.execute(_WRITE_RUN, params)
 
 
 def write(conn: Connection, records: list[Sealed]) -> None:
