@@ -68,7 +68,6 @@ _ENQUEUE_RELAXED = text("INSERT INTO audit_queue (entry, at, event, fields) "
 #: Lead, or wait for the leader and read the record (migration 0013_audit_queue).
 _FOLLOW = text("SELECT lead, body, texts, prev_hash, hash "
                "FROM federator_audit_follow(:key, :entry, :wait)")
-_RELAX = text("SELECT set_config('synchronous_commit', 'off', true)")
 _UNLOCK = text("SELECT pg_advisory_unlock(:key)")
 
 
@@ -103,17 +102,14 @@ def take_head(conn: Connection, entry: str, trail: AuditTrail
 
 def lead(conn: Connection, entry: str, trail: AuditTrail
          ) -> tuple[dict[str, Any] | None, list[Sealed]]:
-    """Holding the head (a session lock): integrate every queued entry, commit
-    without waiting for the disk, let the head go."""
+    """Holding the head (a session lock): integrate every queued entry, each run
+    committed without waiting for the disk, and let the head go."""
     try:
-        conn.commit()  # autocommit: nothing to send
-        conn.execution_options(isolation_level=conn.default_isolation_level)
-        conn.execute(_RELAX)
-        done = integrate(conn, trail, until=entry)
-        conn.commit()
-        conn.execution_options(isolation_level="AUTOCOMMIT")
+        # Still in autocommit: under the head lock nothing else writes records or
+        # takes queue rows, so the reads need no transaction; each run's one
+        # writing statement is its own, atomic (records in, their queue rows out)
+        done = integrate(conn, trail, until=entry, relax=True)
         conn.execute(_UNLOCK, {"key": HEAD_LOCK})
-        conn.commit()
     except BaseException:
         conn.invalidate()  # the server lets the session lock go with the connection
         raise
@@ -143,20 +139,22 @@ def _record(row: Any) -> dict[str, Any]:
             "hash": row.hash}
 
 
-def integrate(conn: Connection, trail: AuditTrail, until: str | None = None) -> list[Sealed]:
-    """Integrate queued entries into the chain, in ``conn``'s transaction (the
-    caller holds the head lock and commits): every one queued, or batches until
-    ``until`` is among them."""
+def integrate(conn: Connection, trail: AuditTrail, until: str | None = None,
+              relax: bool = False) -> list[Sealed]:
+    """Integrate queued entries into the chain, the caller holding the head lock
+    (and committing, unless ``conn`` is in autocommit): every one queued, or
+    batches until ``until`` is among them. ``relax``: commits of the runs need
+    not wait for the disk (for ``conn`` in autocommit, a statement per run)."""
     done: list[Sealed] = []
     while True:
-        batch = _integrate_batch(conn, trail)
+        batch = _integrate_batch(conn, trail, relax)
         done += batch
         if not batch or len(batch) < BATCH or until is None \
                 or any(s.row["entry"] == until for s in batch):
             return done
 
 
-def _integrate_batch(conn: Connection, trail: AuditTrail) -> list[Sealed]:
+def _integrate_batch(conn: Connection, trail: AuditTrail, relax: bool) -> list[Sealed]:
     queued = conn.execute(_QUEUED).all()
     if not queued:
         return []
@@ -184,7 +182,7 @@ def _integrate_batch(conn: Connection, trail: AuditTrail) -> list[Sealed]:
             one = sealed(record, prev, queued[i].entry)
             written.append(one)
             seq, prev = seq + 1, one.hash
-        write_run(conn, written, [queued[i].id for i in run])
+        write_run(conn, written, [queued[i].id for i in run], relax=relax)
         out += written
     return out
 
@@ -206,20 +204,24 @@ def flag(conn: Connection, record: dict[str, Any], limits: FlagLimits,
 
 
 _COLUMNS = ("seq", "at", "event", "body", "prev_hash", "hash", "texts", "entry", *INDEXED)
-#: Built from the constant column names above, nothing else.
-_WRITE_RUN = text(
-    "WITH r AS (INSERT INTO audit_records (" + ", ".join(_COLUMNS) + ") SELECT * FROM unnest("  # noqa: S608
+#: Built from the constant column names above, nothing else. ``{relax}``: the
+#: statement's own transaction (autocommit) commits without waiting for the disk.
+_WRITE_RUN = (
+    "WITH r AS (INSERT INTO audit_records (" + ", ".join(_COLUMNS) + ") SELECT u.* FROM unnest("  # noqa: S608
     + ", ".join(f"CAST(:{c} AS {'bigint' if c == 'seq' else 'text'}[])" for c in _COLUMNS)
-    + ")), a AS (INSERT INTO audit_authorities (seq, authority_id) SELECT * FROM unnest("
+    + ") u{relax}), a AS (INSERT INTO audit_authorities (seq, authority_id) SELECT * FROM unnest("
     "CAST(:a_seq AS bigint[]), CAST(:a_id AS text[]))), "
     "c AS (INSERT INTO audit_child_refs (seq, authority_id, record_ref) SELECT * FROM unnest("
     "CAST(:c_seq AS bigint[]), CAST(:c_id AS text[]), CAST(:c_ref AS text[]))), "
     "f AS (INSERT INTO audit_flags (seq, flag) SELECT * FROM unnest("
     "CAST(:f_seq AS bigint[]), CAST(:f_flag AS text[]))) "
     "DELETE FROM audit_queue WHERE id = ANY(CAST(:done AS bigint[]))")
+_WRITE = {False: text(_WRITE_RUN.format(relax="")),
+          True: text(_WRITE_RUN.format(relax=", set_config('synchronous_commit', 'off', true)"))}
 
 
-def write_run(conn: Connection, records: list[Sealed], done: list[int]) -> None:
+def write_run(conn: Connection, records: list[Sealed], done: list[int], *,
+              relax: bool = False) -> None:
     """PostgreSQL: a run's records, their filter rows, and the queue rows they came
     from deleted, in one statement (one round trip, whatever the run's size)."""
     def text_or_none(value: Any) -> str | None:
@@ -236,7 +238,7 @@ def write_run(conn: Connection, records: list[Sealed], done: list[int]) -> None:
         "c_ref": [r["record_ref"] for r in refs],
         "f_seq": [r["seq"] for r in flags], "f_flag": [r["flag"] for r in flags],
         "done": done})
-    conn.execute(_WRITE_RUN, params)
+    conn.execute(_WRITE[relax], params)
 
 
 def write(conn: Connection, records: list[Sealed]) -> None:
