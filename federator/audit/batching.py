@@ -4,12 +4,12 @@ A writer commits its entry to ``audit_queue`` first, holding no lock: that commi
 is flushed (for ``lookup.requested``, before any authority is asked), and
 PostgreSQL merges the flushes of writers committing at once. It then tries the
 trail's head lock. The writer that gets it (the leader) integrates every queued
-entry, in queue order, in one transaction: numbered after the head, flagged from
-the trail's history (``appending.independent_runs``: each entry's flags count every
-entry before it, in the batch too), sealed and chained, its filter rows written,
-the queue rows deleted; that commit need not wait for the disk (the queue rows
-are on disk and come back if it is lost; a later flushed commit carries it to
-disk, WAL is replayed in order). The others wait for the leader (a shared lock
+entry, in queue order: numbered after the head, flagged from the trail's history
+(``appending.independent_runs``: each entry's flags count every entry before it,
+in the batch too), sealed and chained; each run's records, filter rows and the
+deletion of its queue rows are one statement, whose commit need not wait for the
+disk (the queue rows are on disk and come back if it is lost; a later flushed
+commit carries it to disk, WAL is replayed in order). The others wait for the leader (a shared lock
 on the same key), find their record by its entry id and return it; an entry
 committed too late for that batch is led by its own writer or the next.
 

@@ -3,8 +3,8 @@
 A writer commits its entry to ``audit_queue`` (with a flush: the durability
 point of ``lookup.requested``, before any authority is asked) without holding
 the trail's head; whichever writer then takes the head integrates every queued
-entry in one transaction (``federator.audit.batching``): numbered, chained,
-flagged and sealed as before, the queue rows deleted in the same transaction.
+entry (``federator.audit.batching``): numbered, chained, flagged and sealed as
+before, the queue rows deleted in the statement that writes their records.
 The queue is not covered by the append-only triggers of 0007 (it needs
 DELETE); what an insider could do to an entry in its few milliseconds there is
 in docs/audit.md ("How appends scale").
