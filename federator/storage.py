@@ -8,6 +8,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Engine,
+    Index,
     Integer,
     MetaData,
     String,
@@ -61,6 +62,10 @@ audit_records = Table(
     # leaf hash of a pruned body (federator.audit.redaction, federator.audit.retention)
     Column("texts", Text, nullable=True),
     Column("leaf", String(64), nullable=True),
+    # 0013_audit_queue: the queue entry the record was integrated from (not hashed;
+    # unique: no entry becomes two records), federator.audit.batching
+    Column("entry", String(32), nullable=True),
+    Index("ix_audit_records_entry", "entry", unique=True),
 )
 
 

@@ -61,3 +61,15 @@ audit_tree = Table(
     Column("idx", SEQ, primary_key=True, autoincrement=False),
     Column("hash", String(64), nullable=False),
 )
+
+#: Entries committed by writers and not yet integrated into the chain (0013_audit_queue,
+#: PostgreSQL; ``federator.audit.batching``): ``fields`` is the record's JSON.
+audit_queue = Table(
+    "audit_queue",
+    metadata,
+    Column("id", SEQ, primary_key=True, autoincrement=True),
+    Column("entry", String(32), nullable=False, unique=True),
+    Column("at", String(40), nullable=False),
+    Column("event", String(60), nullable=False),
+    Column("fields", Text, nullable=False),
+)

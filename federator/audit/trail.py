@@ -4,62 +4,39 @@ from __future__ import annotations
 
 import json
 import logging
-import random
-import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, event, select, text
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 
-from federator import metrics
+from federator.audit.appender import Appender, AuditUnavailable
+from federator.audit.appending import RELAXED
+from federator.audit.batching import HEAD_LOCK
 from federator.audit.cadence import Cadence, due_in
-from federator.audit.chain import GENESIS, INDEXED, Verdict, canonical, record_hash
+from federator.audit.chain import Verdict
 from federator.audit.checkpoints import Checkpoint, sign_checkpoint
-from federator.audit.flags import FlagLimits, alert_flags, completion_flags, lookup_flags
-from federator.audit.history import load_history, matched_history
+from federator.audit.flags import FlagLimits
 from federator.audit.merkle import frontier_extend, frontier_root
 from federator.audit.reading import leaves, verify_stored
-from federator.audit.redaction import open_record, seal
-from federator.audit.tables import (
-    audit_authorities,
-    audit_checkpoints,
-    audit_child_refs,
-    audit_flags,
-)
+from federator.audit.redaction import open_record
+from federator.audit.tables import audit_checkpoints
 from federator.audit.tree_store import fill_at_signing, take_lock
 from federator.audit.verification import StoredCheckpoint
-from federator.names import LOOKUP_COMPLETED, LOOKUP_REQUESTED, MATCH
 from federator.storage import audit_records
+
+__all__ = ["HEAD_LOCK", "RELAXED", "AuditTrail", "AuditUnavailable"]
 
 log = logging.getLogger(__name__)
 
 
 
-#: Events committed without waiting for the disk (SQLite ``synchronous=NORMAL`` in
-#: WAL mode, PostgreSQL ``synchronous_commit=off``, for that transaction only).
-#: ``lookup.completed`` records what already happened: nothing waits on it, unlike
-#: ``lookup.requested``, which must be on disk before any authority is asked, and
-#: is (every other event commits with a flush). Such a commit survives the
-#: process being killed (it is in the database's log, in the operating system's
-#: hands); only a power cut or kernel crash in the next moments can lose it, and
-#: then only as the tail of the log: both databases replay their log in order, so
-#: a later flushed record (the next ``lookup.requested``) carries every earlier
-#: one to disk with it, and the chain never gets a gap.
-RELAXED = frozenset({LOOKUP_COMPLETED})
-
 _HEAD = (select(audit_records.c.seq, audit_records.c.hash)
          .order_by(audit_records.c.seq.desc()).limit(1))
-#: Built once; every column, so one compiled statement serves every event.
-_INSERT = audit_records.insert()
 
 
-class AuditUnavailable(RuntimeError):
-    """The trail could not be written: the action it records must not go ahead."""
-
-
-class AuditTrail:
+class AuditTrail(Appender):
     def __init__(self, engine: Engine, *, attempts: int = 30,
                  flag_limits: FlagLimits | None = None, checkpoint_every: int = 1000,
                  checkpoint_interval_s: float = 0, log_id: str = "federator") -> None:
@@ -87,118 +64,6 @@ class AuditTrail:
         """Checkpoints are signed with the broker's key (``key`` with a ``kid``)."""
         self.keys = keys
 
-    # -- appending ------------------------------------------------------------------
-
-    def append(self, event: str, **fields: Any) -> dict[str, Any]:
-        """Write one record after the current head; retried when another process wins."""
-        record = self._append(event, fields, None)
-        assert record is not None
-        return record
-
-    def append_unless(self, written: Callable[[Connection], bool], event: str,
-                      **fields: Any) -> dict[str, Any] | None:
-        """Write the record unless ``written(conn)`` says it (or what makes it moot)
-        is already there: checked while holding the head, so of several processes
-        appending the same record at once exactly one writes it. None when not written."""
-        return self._append(event, fields, written)
-
-    def _append(self, event: str, fields: Mapping[str, Any],
-                written: Callable[[Connection], bool] | None) -> dict[str, Any] | None:
-        last_error: Exception | None = None
-        for attempt in range(self.attempts):
-            try:
-                began = time.perf_counter()
-                record = self._append_once(event, fields, written)
-                if record is None:
-                    return None
-                metrics.audit_append(event, time.perf_counter() - began)
-                break
-            except (IntegrityError, OperationalError) as e:
-                last_error = e
-                time.sleep(random.uniform(0.5, 1.0) * min(0.002 * (2**attempt), 0.1))  # noqa: S311
-            except SQLAlchemyError as e:
-                raise AuditUnavailable("audit trail unavailable") from e
-        else:
-            raise AuditUnavailable("audit trail unavailable") from last_error
-        if self.checkpoint_every and record["seq"] % self.checkpoint_every == 0:
-            try:
-                # at this record: other writers may have appended since
-                self.checkpoint(upto=record["seq"])
-            except SQLAlchemyError:  # the record stands; the next checkpoint covers it
-                log.warning("audit checkpoint at %s not written", record["seq"])
-        if self.keys is not None:
-            self.cadence.added()
-        for flag in alert_flags(record):
-            metrics.audit_alert(flag)
-            log.warning("audit alert: %s at record %s", flag, record["seq"])
-        if record.get("flags"):
-            for listener in self.listeners:
-                try:
-                    listener(record)
-                except Exception:  # the record stands: what it reports is not undone
-                    log.exception("a listener failed on audit record %s", record["seq"])
-        return record
-
-    def _append_once(self, event: str, fields: Mapping[str, Any],
-                     written: Callable[[Connection], bool] | None = None
-                     ) -> dict[str, Any] | None:
-        relaxed = event in RELAXED
-        with self.engine.connect() as conn:
-            if relaxed and conn.dialect.name == "sqlite":
-                # Outside the transaction: SQLite refuses to change it inside one.
-                conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
-            try:
-                _take_the_head(conn)
-                if written is not None and written(conn):
-                    conn.rollback()
-                    return None
-                if relaxed and conn.dialect.name == "postgresql":
-                    conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
-                record = self._write(conn, event, fields)
-                conn.commit()
-            finally:
-                if relaxed and conn.dialect.name == "sqlite":
-                    conn.rollback()  # a no-op after the commit; ends a failed one
-                    conn.exec_driver_sql("PRAGMA synchronous=FULL")
-                    conn.commit()
-        return record
-
-    def _write(self, conn: Connection, event: str, fields: Mapping[str, Any]
-               ) -> dict[str, Any]:
-        head = conn.execute(_HEAD).first()
-        seq, prev = (head.seq + 1, head.hash) if head else (1, GENESIS)
-        record = {"seq": seq, "at": self.clock().isoformat(timespec="milliseconds"),
-                  "event": event, **fields}
-        refs = _record_refs(record) if event == LOOKUP_COMPLETED else []
-        if event == LOOKUP_REQUESTED:
-            # Flags the caller computed from what only it saw (own_family_name) come first.
-            record["flags"] = [*(record.get("flags") or []), *lookup_flags(
-                record, load_history(conn, record, self.flag_limits), self.flag_limits)]
-        elif refs:
-            flags_ = completion_flags(*matched_history(conn, record, refs, self.flag_limits),
-                                      self.flag_limits)
-            if flags_:
-                record["flags"] = flags_
-        hashed, texts = seal(record)  # free text by its salted hash: redactable (format 2)
-        body = canonical(hashed)
-        digest = record_hash(prev, body)
-        row = {k: hashed.get(k) for k in INDEXED}
-        conn.execute(_INSERT, {"seq": seq, "at": record["at"], "event": event, "body": body,
-                               "prev_hash": prev, "hash": digest, "texts": texts, **row})
-        authorities = sorted(_authorities(record))
-        if authorities:
-            conn.execute(audit_authorities.insert(),
-                         [{"seq": seq, "authority_id": a} for a in authorities])
-        if refs:
-            conn.execute(audit_child_refs.insert(),
-                         [{"seq": seq, "authority_id": a, "record_ref": ref} for a, ref in refs])
-        flags = sorted({f["flag"] for f in record.get("flags") or []
-                        if isinstance(f, Mapping) and f.get("flag")})
-        if flags:
-            conn.execute(audit_flags.insert(), [{"seq": seq, "flag": f} for f in flags])
-        return {**record, **({"sealed": hashed["sealed"]} if texts else {}),
-                "prev_hash": prev, "hash": digest}
-
     # -- checkpoints ----------------------------------------------------------------
 
     def checkpoint(self, upto: int | None = None) -> Checkpoint | None:
@@ -223,6 +88,7 @@ class AuditTrail:
         Returns the seconds until one is due again (None: nothing left to sign)."""
         if self.keys is None or not self.cadence.interval_s:
             return None
+        self.integrate_pending()  # a writer that died after queueing left its entry
         now = now or datetime.now(UTC)
         with self.engine.connect() as conn:
             if not _take_the_checkpoint_lock(conn):
@@ -246,7 +112,9 @@ class AuditTrail:
         """Sign and store a checkpoint of the head (or of the first ``upto`` records),
         in ``conn``'s transaction (the caller commits); None when that is signed
         already or cannot be (a gap)."""
-        latest = self._latest_stored(conn)
+        # from the largest checkpoint not past ``upto``: a writer signing at record
+        # N may come after another signed at a later multiple, and N is still due
+        latest = self._latest_stored(conn, upto)
         size, frontier = 0, []
         if latest is not None:
             size, frontier = latest.tree_size, [bytes.fromhex(h) for h in latest.frontier]
@@ -308,8 +176,11 @@ class AuditTrail:
             return list(leaves(conn, 1, size))
 
     @staticmethod
-    def _latest_stored(conn: Connection) -> StoredCheckpoint | None:
-        row = conn.execute(select(audit_checkpoints).order_by(
+    def _latest_stored(conn: Connection, upto: int | None = None) -> StoredCheckpoint | None:
+        query = select(audit_checkpoints)
+        if upto is not None:
+            query = query.where(audit_checkpoints.c.tree_size <= upto)
+        row = conn.execute(query.order_by(
             audit_checkpoints.c.tree_size.desc()).limit(1)).mappings().first()
         if row is None:
             return None
@@ -343,22 +214,6 @@ class AuditTrail:
                              held=held)
 
 
-#: Key of the PostgreSQL advisory lock that queues appenders (any fixed number).
-HEAD_LOCK = 0x61756474
-
-
-def _take_the_head(conn: Connection) -> None:
-    """Queue writers instead of letting them race for the same seq: PostgreSQL
-    takes a transaction advisory lock, SQLite its write lock (BEGIN IMMEDIATE,
-    waiting up to the busy timeout). The primary key and the unique hashes stay
-    the guarantee; this only spares the retries."""
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": HEAD_LOCK})
-    elif dialect == "sqlite":
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-
 #: Key of the PostgreSQL advisory lock the time-based checkpoint is signed under.
 CHECKPOINT_LOCK = 0x61756475
 
@@ -373,22 +228,3 @@ def _take_the_checkpoint_lock(conn: Connection) -> bool:
     if dialect == "sqlite":
         conn.exec_driver_sql("BEGIN IMMEDIATE")
     return True
-
-
-def _record_refs(record: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """Each authority's reference to the record it matched, once per authority."""
-    refs = {o["id"][:64]: o["record_ref"][:128] for o in record.get("outcomes") or []
-            if isinstance(o, Mapping) and isinstance(o.get("id"), str)
-            and o.get("outcome") == MATCH
-            and isinstance(o.get("record_ref"), str) and o["record_ref"]}
-    return sorted(refs.items())
-
-
-def _authorities(record: Mapping[str, Any]) -> set[str]:
-    found = {a for a in record.get("authorities") or [] if isinstance(a, str)}
-    # An authority not asked (suspended, circuit open) never received the child's
-    # identity: the lookup is not theirs to see, nor found under their name.
-    found |= {o["id"] for o in record.get("outcomes") or []
-              if isinstance(o, Mapping) and isinstance(o.get("id"), str)
-              and not o.get("not_asked")}
-    return {a[:64] for a in found}

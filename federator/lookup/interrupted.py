@@ -121,6 +121,7 @@ def close_interrupted(trail: AuditTrail, *, after_s: float,
     """Close every lookup cut off by a crash in the last ``horizon`` (at start-up),
     reading the trail ``batch`` records at a time; how many this call closed."""
     since = (now() - horizon).astimezone(UTC).isoformat(timespec="milliseconds")
+    trail.integrate_pending()  # entries queued by a broker that died before integrating them
     with trail.engine.connect() as conn:
         head = int(conn.execute(select(func.max(r.c.seq))).scalar() or 0)
         start = conn.execute(select(func.min(r.c.seq)).where(r.c.at >= since)).scalar()

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from federator.audit.tables import audit_checkpoints, audit_queue
 from federator.audit.trail import AuditTrail
 from federator.signing import BrokerKeys
 from federator.storage import audit_records, make_engine, upgrade
@@ -22,6 +23,7 @@ pytestmark = pytest.mark.integration
 WRITER = """
 import sys
 from pathlib import Path
+from federator.audit.tables import audit_checkpoints, audit_queue
 from federator.audit.trail import AuditTrail
 from federator.signing import BrokerKeys
 from federator.storage import make_engine
@@ -76,7 +78,18 @@ def test_parallel_writers_leave_one_unbroken_chain(setup):
                             ).scalars().all()
     assert per_writer == {f"w{i}": 60 for i in range(4)}
     assert seqs == list(range(1, 241))
-    assert trail.latest() is not None and trail.latest().tree_size % 25 == 0
+    # Every multiple of 25 signed at exactly that size, whichever writer got there
+    # first (one signing at 50 before another at 25 once left 25 unsigned; signing
+    # at the head instead of the multiple gave 226): no other sizes.
+    with trail.engine.connect() as conn:
+        sizes = conn.execute(select(audit_checkpoints.c.tree_size)
+                             .order_by(audit_checkpoints.c.tree_size)).scalars().all()
+        queued = conn.execute(select(func.count()).select_from(audit_queue)).scalar_one()
+        entries = conn.execute(select(func.count(func.distinct(audit_records.c.entry)))
+                               ).scalar_one()
+    assert sizes == list(range(25, 241, 25))
+    if trail.engine.dialect.name == "postgresql":  # through the queue, each entry once
+        assert (queued, entries) == (0, 240)
 
 
 def test_kill_minus_nine_during_appends_leaves_a_trail_that_verifies(setup):

@@ -33,6 +33,8 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 def test_only_lookup_completed_commits_without_waiting_for_the_disk(engine: Engine) -> None:
     dialect = engine.dialect.name
+    if dialect == "postgresql":
+        return _queued_durability(engine)
     seen: list[str] = []
 
     @event.listens_for(engine, "commit")
@@ -52,6 +54,31 @@ def test_only_lookup_completed_commits_without_waiting_for_the_disk(engine: Engi
     else:
         assert (requested, completed, changed) == ("on", "off", "on")
     assert trail.verify().ok and trail.verify().count == 3
+
+
+def _queued_durability(engine: Engine) -> None:
+    """PostgreSQL: an entry's durability point is its commit to the queue, one
+    statement in autocommit (federator.audit.batching); only ``lookup.completed``'s
+    relaxes ``synchronous_commit`` for it. The leader's integration commit need not
+    wait (the queue rows are on disk), whatever the event."""
+    queued: list[str] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _statement(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.startswith("INSERT INTO audit_queue"):
+            assert conn.connection.dbapi_connection.autocommit  # its own transaction
+            queued.append("off" if "'synchronous_commit', 'off'" in statement else
+                          _durability(conn.connection.dbapi_connection, "postgresql"))
+
+    trail = AuditTrail(engine, checkpoint_every=0)
+    trail.append("lookup.requested", lookup_id="L1", actor_id="u1", child_pseudonym="c" * 64,
+                 authorities=["a"])
+    trail.append("lookup.completed", lookup_id="L1", actor_id="u1", outcomes=[])
+    trail.append("registry.changed", actor_id="u2", endpoint="a")
+    assert queued == ["on", "off", "on"]
+    assert trail.verify().ok and trail.verify().count == 3
+    with engine.connect() as conn:  # and the pool's connections flush again
+        assert _durability(conn.connection.dbapi_connection, "postgresql") == "on"
 
 
 def test_the_connection_goes_back_to_the_pool_flushing(engine: Engine) -> None:

@@ -61,6 +61,9 @@ def roles(tmp_path: Path) -> Iterator[tuple[AuditTrail, AuditTrail]]:
                 conn.execute(text(f'GRANT SELECT, INSERT ON {TABLES} TO "{app}"'))
                 conn.execute(text(f'GRANT UPDATE (texts) ON audit_records TO "{app}"'))
                 conn.execute(text(f'GRANT SELECT ON alembic_version TO "{app}"'))
+                # the queue appends go through (0013): not append-only, it is emptied
+                conn.execute(text(f'GRANT SELECT, INSERT, DELETE ON audit_queue TO "{app}"'))
+                conn.execute(text(f'GRANT USAGE ON SEQUENCE audit_queue_id_seq TO "{app}"'))
             keys = BrokerKeys.load(tmp_path / "key.json", "federator", create=True)
             trails = []
             for engine in (owner_engine, app_engine):

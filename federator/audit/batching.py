@@ -1,0 +1,253 @@
+"""Appends on PostgreSQL by batch sequencing (leader/follower group commit).
+
+A writer commits its entry to ``audit_queue`` first, holding no lock: that commit
+is flushed (for ``lookup.requested``, before any authority is asked), and
+PostgreSQL merges the flushes of writers committing at once. It then tries the
+trail's head lock. The writer that gets it (the leader) integrates every queued
+entry, in queue order: numbered after the head, flagged from the trail's history
+(``appending.independent_runs``: each entry's flags count every entry before it,
+in the batch too), sealed and chained; each run's records, filter rows and the
+deletion of its queue rows are one statement, whose commit need not wait for the
+disk (the queue rows are on disk and come back if it is lost; a later flushed
+commit carries it to disk, WAL is replayed in order). The others wait for the leader (a shared lock
+on the same key), find their record by its entry id and return it; an entry
+committed too late for that batch is led by its own writer or the next.
+
+A writer killed after its queue commit leaves its entry to the next leader (any
+append, the time-based checkpoint, the broker's start-up: ``integrate_pending``).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, bindparam, insert, select, text
+
+from federator.audit.appending import (
+    Sealed,
+    independent_runs,
+    record_refs,
+    run_organisations,
+    sealed,
+)
+from federator.audit.bulk_history import load_histories
+from federator.audit.chain import GENESIS, INDEXED
+from federator.audit.flags import FlagLimits, History, completion_flags, lookup_flags
+from federator.audit.history import load_history, matched_history
+from federator.audit.redaction import open_record
+from federator.audit.tables import audit_authorities, audit_child_refs, audit_flags, audit_queue
+from federator.names import LOOKUP_COMPLETED, LOOKUP_REQUESTED
+from federator.storage import audit_records
+
+if TYPE_CHECKING:
+    from federator.audit.trail import AuditTrail
+
+#: Key of the PostgreSQL advisory lock that queues appenders (any fixed number).
+HEAD_LOCK = 0x61756474
+#: At most this many queued entries integrated per statement batch (a backlog,
+#: after an outage, is worked through in several within the leader's transaction).
+BATCH = 500
+
+_HEAD = (select(audit_records.c.seq, audit_records.c.hash)
+         .order_by(audit_records.c.seq.desc()).limit(1))
+_QUEUED = (select(audit_queue.c.id, audit_queue.c.entry, audit_queue.c.at,
+                  audit_queue.c.event, audit_queue.c.fields)
+           .order_by(audit_queue.c.id).limit(BATCH))
+_MINE = select(audit_records.c.body, audit_records.c.texts, audit_records.c.prev_hash,
+               audit_records.c.hash).where(audit_records.c.entry == bindparam("entry"))
+_ENQUEUE = text("INSERT INTO audit_queue (entry, at, event, fields) "
+                "VALUES (:entry, :at, :event, :fields)")
+#: The same, its commit not waiting for the disk (``RELAXED`` events)
+_ENQUEUE_RELAXED = text("INSERT INTO audit_queue (entry, at, event, fields) "
+                        "SELECT :entry, :at, :event, :fields "
+                        "FROM set_config('synchronous_commit', 'off', true)")
+#: Lead, or wait for the leader and read the record (migration 0013_audit_queue).
+_FOLLOW = text("SELECT lead, body, texts, prev_hash, hash "
+               "FROM federator_audit_follow(:key, :entry, :wait)")
+_UNLOCK = text("SELECT pg_advisory_unlock(:key)")
+
+
+def new_entry() -> str:
+    return uuid.uuid4().hex
+
+
+def enqueue(conn: Connection, entry: str, at: str, event: str, fields: Mapping[str, Any],
+            *, relaxed: bool) -> None:
+    """Commit the entry to the queue (``conn`` in autocommit: one round trip),
+    flushed to disk unless ``relaxed``."""
+    conn.execute(_ENQUEUE_RELAXED if relaxed else _ENQUEUE,
+                 {"entry": entry, "at": at, "event": event,
+                  "fields": json.dumps(fields, default=str)})
+
+
+def take_head(conn: Connection, entry: str, trail: AuditTrail
+              ) -> tuple[dict[str, Any] | None, list[Sealed]]:
+    """After ``enqueue`` (``conn`` in autocommit): this entry's record, and the
+    records this writer integrated as leader (for their checkpoints and alerts).
+    A follower's whole wait is one statement (``federator_audit_follow``)."""
+    wait = False
+    while True:
+        row = conn.execute(_FOLLOW, {"key": HEAD_LOCK, "entry": entry, "wait": wait}).first()
+        if row is None:  # queued after the leader's batch: lead the next one
+            wait = True
+            continue
+        if not row.lead:
+            return _record(row), []
+        return lead(conn, entry, trail)
+
+
+def lead(conn: Connection, entry: str, trail: AuditTrail
+         ) -> tuple[dict[str, Any] | None, list[Sealed]]:
+    """Holding the head (a session lock): integrate every queued entry, each run
+    committed without waiting for the disk, and let the head go."""
+    try:
+        # Still in autocommit: under the head lock nothing else writes records or
+        # takes queue rows, so the reads need no transaction; each run's one
+        # writing statement is its own, atomic (records in, their queue rows out)
+        done = integrate(conn, trail, until=entry, relax=True)
+        conn.execute(_UNLOCK, {"key": HEAD_LOCK})
+    except BaseException:
+        conn.invalidate()  # the server lets the session lock go with the connection
+        raise
+    own = next((s.record for s in done if s.row["entry"] == entry), None)
+    return own or mine(conn, entry), done
+
+
+def lock_head(conn: Connection) -> None:
+    """Wait for the head lock (held until ``conn``'s transaction ends)."""
+    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": HEAD_LOCK})
+
+
+def queued_or_done(conn: Connection, entry: str) -> bool:
+    """Whether ``entry`` is in the queue or already a record."""
+    return conn.execute(select(audit_queue.c.id).where(audit_queue.c.entry == entry)
+                        ).first() is not None or mine(conn, entry) is not None
+
+
+def mine(conn: Connection, entry: str) -> dict[str, Any] | None:
+    """The record integrated from ``entry``, as ``append`` returns it (or None)."""
+    row = conn.execute(_MINE, {"entry": entry}).first()
+    return None if row is None else _record(row)
+
+
+def _record(row: Any) -> dict[str, Any]:
+    return {**open_record(json.loads(row.body), row.texts), "prev_hash": row.prev_hash,
+            "hash": row.hash}
+
+
+def integrate(conn: Connection, trail: AuditTrail, until: str | None = None,
+              relax: bool = False) -> list[Sealed]:
+    """Integrate queued entries into the chain, the caller holding the head lock
+    (and committing, unless ``conn`` is in autocommit): every one queued, or
+    batches until ``until`` is among them. ``relax``: commits of the runs need
+    not wait for the disk (for ``conn`` in autocommit, a statement per run)."""
+    done: list[Sealed] = []
+    while True:
+        batch = _integrate_batch(conn, trail, relax)
+        done += batch
+        if not batch or len(batch) < BATCH or until is None \
+                or any(s.row["entry"] == until for s in batch):
+            return done
+
+
+def _integrate_batch(conn: Connection, trail: AuditTrail, relax: bool) -> list[Sealed]:
+    queued = conn.execute(_QUEUED).all()
+    if not queued:
+        return []
+    head = conn.execute(_HEAD).first()
+    seq, prev = (head.seq + 1, head.hash) if head else (1, GENESIS)
+    records = [{"seq": 0, "at": q.at, "event": q.event, **json.loads(q.fields)} for q in queued]
+    limits = trail.flag_limits
+    out: list[Sealed] = []
+    for run in independent_runs(records):
+        requested = [records[i] for i in run if records[i]["event"] == LOOKUP_REQUESTED]
+        histories = iter(load_histories(conn, requested, limits))
+        written: list[Sealed] = []
+        for i in run:
+            record = records[i]
+            record["seq"] = seq
+            history = None
+            if record["event"] == LOOKUP_REQUESTED:
+                history = next(histories)
+                also = run_organisations(record, [records[j] for j in range(run.start, i)],
+                                         limits.child_window)
+                if also - history.child_organisations:
+                    history = replace(history,
+                                      child_organisations=history.child_organisations | also)
+            flag(conn, record, limits, history)
+            one = sealed(record, prev, queued[i].entry)
+            written.append(one)
+            seq, prev = seq + 1, one.hash
+        write_run(conn, written, [queued[i].id for i in run], relax=relax)
+        out += written
+    return out
+
+
+def flag(conn: Connection, record: dict[str, Any], limits: FlagLimits,
+         history: History | None = None) -> None:
+    """Add the flags the trail's history raises to ``record`` (``lookup.requested``:
+    after those its caller computed, such as ``own_family_name``; ``lookup.completed``
+    whose authorities matched: ``repeat_lookups`` through the matched child)."""
+    if record["event"] == LOOKUP_REQUESTED:
+        record["flags"] = [*(record.get("flags") or []), *lookup_flags(
+            record, history or load_history(conn, record, limits), limits)]
+    elif record["event"] == LOOKUP_COMPLETED:
+        refs = record_refs(record)
+        if refs:
+            flags = completion_flags(*matched_history(conn, record, refs, limits), limits)
+            if flags:
+                record["flags"] = flags
+
+
+_COLUMNS = ("seq", "at", "event", "body", "prev_hash", "hash", "texts", "entry", *INDEXED)
+#: Built from the constant column names above, nothing else. ``{relax}``: the
+#: statement's own transaction (autocommit) commits without waiting for the disk.
+_WRITE_RUN = (
+    "WITH r AS (INSERT INTO audit_records (" + ", ".join(_COLUMNS) + ") SELECT u.* FROM unnest("  # noqa: S608
+    + ", ".join(f"CAST(:{c} AS {'bigint' if c == 'seq' else 'text'}[])" for c in _COLUMNS)
+    + ") u{relax}), a AS (INSERT INTO audit_authorities (seq, authority_id) SELECT * FROM unnest("
+    "CAST(:a_seq AS bigint[]), CAST(:a_id AS text[]))), "
+    "c AS (INSERT INTO audit_child_refs (seq, authority_id, record_ref) SELECT * FROM unnest("
+    "CAST(:c_seq AS bigint[]), CAST(:c_id AS text[]), CAST(:c_ref AS text[]))), "
+    "f AS (INSERT INTO audit_flags (seq, flag) SELECT * FROM unnest("
+    "CAST(:f_seq AS bigint[]), CAST(:f_flag AS text[]))) "
+    "DELETE FROM audit_queue WHERE id = ANY(CAST(:done AS bigint[]))")
+_WRITE = {False: text(_WRITE_RUN.format(relax="")),
+          True: text(_WRITE_RUN.format(relax=", set_config('synchronous_commit', 'off', true)"))}
+
+
+def write_run(conn: Connection, records: list[Sealed], done: list[int], *,
+              relax: bool = False) -> None:
+    """PostgreSQL: a run's records, their filter rows, and the queue rows they came
+    from deleted, in one statement (one round trip, whatever the run's size)."""
+    def text_or_none(value: Any) -> str | None:
+        return None if value is None else str(value)
+
+    authorities = [r for s in records for r in s.authorities]
+    refs = [r for s in records for r in s.refs]
+    flags = [r for s in records for r in s.flags]
+    params: dict[str, Any] = {c: [s.row[c] if c == "seq" else text_or_none(s.row[c])
+                                  for s in records] for c in _COLUMNS}
+    params.update({
+        "a_seq": [r["seq"] for r in authorities], "a_id": [r["authority_id"] for r in authorities],
+        "c_seq": [r["seq"] for r in refs], "c_id": [r["authority_id"] for r in refs],
+        "c_ref": [r["record_ref"] for r in refs],
+        "f_seq": [r["seq"] for r in flags], "f_flag": [r["flag"] for r in flags],
+        "done": done})
+    conn.execute(_WRITE[relax], params)
+
+
+def write(conn: Connection, records: list[Sealed]) -> None:
+    """Insert sealed records and their filter rows (a statement per table)."""
+    if not records:
+        return
+    conn.execute(insert(audit_records), [s.row for s in records])
+    for table, rows in ((audit_authorities, [r for s in records for r in s.authorities]),
+                        (audit_child_refs, [r for s in records for r in s.refs]),
+                        (audit_flags, [r for s in records for r in s.flags])):
+        if rows:
+            conn.execute(insert(table), rows)

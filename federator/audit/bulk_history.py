@@ -1,0 +1,114 @@
+"""The flag history (``federator.audit.history.load_history``) of many new
+``lookup.requested`` records in one statement, for a batch of queued entries.
+
+PostgreSQL: one row per record, each of ``load_history``'s queries as a lateral
+subquery over the records given as arrays (one statement text for any batch
+size, so it is prepared once), and the sustained-volume hours counted in the
+database instead of every time sent back. Each actor's rows are ordered as the
+actor index (actor, event, at) holds them (the same order, given the actor and
+event): ordered by ``at`` alone, the planner may walk the time index backwards
+through every practitioner's records, filtering. Same rows, limits and order as
+``load_history``, which stays the definition (a test compares them on random
+trails); any other database runs ``load_history`` for each record.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from federator.audit.flags import FlagLimits, History
+from federator.audit.history import REPEAT_ROWS, all_no_match, load_history, stamp
+
+_BULK = text("""
+SELECT v.i, vol.day, vol.hour, recent.bodies, orgs.list, rep.n, sus.buckets
+FROM unnest(CAST(:i AS int[]), CAST(:actor AS text[]), CAST(:child AS text[]),
+            CAST(:now AS text[]), CAST(:hour AS text[]), CAST(:day AS text[]),
+            CAST(:child_since AS text[]), CAST(:repeat_since AS text[]),
+            CAST(:sustained_since AS text[]))
+     AS v(i, actor, child, now, hour, day, child_since, repeat_since, sustained_since)
+LEFT JOIN LATERAL (
+    SELECT count(*) AS day, coalesce(sum(CASE WHEN d.at >= v.hour THEN 1 ELSE 0 END), 0)
+           AS hour
+    FROM (SELECT r.at FROM audit_records r
+          WHERE r.actor_id = v.actor AND r.event = 'lookup.requested' AND r.at >= v.day
+          ORDER BY r.actor_id DESC, r.event DESC, r.at DESC LIMIT :cap) d) vol ON true
+LEFT JOIN LATERAL (
+    SELECT array_agg(c.body ORDER BY c.at DESC, c.seq DESC) AS bodies
+    FROM (SELECT r.body, r.at, r.seq FROM audit_records r
+          WHERE r.actor_id = v.actor AND r.event = 'lookup.completed'
+          ORDER BY r.actor_id DESC, r.event DESC, r.at DESC, r.seq DESC LIMIT :streak) c
+    ) recent ON true
+LEFT JOIN LATERAL (
+    SELECT array_agg(DISTINCT r.actor_organisation) AS list FROM audit_records r
+    WHERE r.child_pseudonym = v.child AND r.event = 'lookup.requested'
+      AND r.at >= v.child_since) orgs ON true
+LEFT JOIN LATERAL (
+    SELECT count(*) AS n
+    FROM (SELECT r.seq FROM audit_records r
+          WHERE r.actor_id = v.actor AND r.event = 'lookup.requested'
+            AND r.child_pseudonym = v.child AND r.at >= v.repeat_since
+            AND r.body NOT LIKE '%"follows":%'
+          LIMIT :repeat_rows) a) rep ON true
+LEFT JOIN LATERAL (
+    SELECT json_object_agg(b.k, b.n) AS buckets
+    FROM (SELECT CAST(floor(extract(epoch FROM CAST(v.now AS timestamptz)
+                                     - CAST(s.at AS timestamptz)) / 3600) AS int) AS k,
+                 count(*) AS n
+          FROM (SELECT r.at FROM audit_records r
+                WHERE r.actor_id = v.actor AND r.event = 'lookup.requested'
+                  AND r.at >= v.sustained_since
+                ORDER BY r.actor_id DESC, r.event DESC, r.at DESC LIMIT :sustained_cap) s
+          GROUP BY 1) b) sus ON true
+""")
+
+
+def load_histories(conn: Connection, records: Sequence[Mapping[str, Any]],
+                   limits: FlagLimits) -> list[History]:
+    """``load_history(conn, record, limits)`` for each of ``records``, as the
+    trail stands (none of them written yet)."""
+    if conn.dialect.name != "postgresql":
+        return [load_history(conn, r, limits) for r in records]
+    nows = [datetime.fromisoformat(r["at"]) for r in records]
+    hours = limits.sustained_hours
+    params: dict[str, Any] = {
+        "i": list(range(len(records))),
+        "actor": [r.get("actor_id") or None for r in records],
+        "child": [r.get("child_pseudonym") or None for r in records],
+        "now": [r["at"] for r in records],
+        "hour": [stamp(n - timedelta(hours=1)) for n in nows],
+        "day": [stamp(n - timedelta(days=1)) for n in nows],
+        "child_since": [stamp(n - limits.child_window) for n in nows],
+        "repeat_since": [stamp(n - limits.repeat_window) for n in nows],
+        "sustained_since": [stamp(n - timedelta(hours=hours)) for n in nows],
+        "cap": max(limits.per_day, limits.per_hour) + 1,
+        "streak": limits.no_match_streak,
+        "repeat_rows": REPEAT_ROWS,
+        "sustained_cap": hours * limits.sustained_per_hour * 10}
+    rows = {row.i: row for row in conn.execute(_BULK, params)}
+    return [_history(records[i], rows[i], limits) for i in range(len(records))]
+
+
+def _history(record: Mapping[str, Any], row: Any, limits: FlagLimits) -> History:
+    actor, child = record.get("actor_id"), record.get("child_pseudonym")
+    if not actor:
+        day = hour = 0
+        recent: tuple[bool, ...] = ()
+    else:
+        day, hour = int(row.day), int(row.hour)
+        recent = tuple(all_no_match(b) for b in row.bodies or ()) if limits.no_match_streak \
+            else ()
+    hourly: tuple[int, ...] = ()
+    if actor and limits.sustained_hours and hour >= limits.sustained_per_hour - 1:
+        buckets = row.buckets if isinstance(row.buckets, Mapping) else \
+            json.loads(row.buckets or "{}")
+        hourly = tuple(int(buckets.get(str(k), 0)) for k in range(limits.sustained_hours))
+    organisations = frozenset(o for o in row.list or () if o) if child else frozenset()
+    repeats = int(row.n) if actor and child and limits.repeat_lookups else 0
+    return History(actor_lookups_last_hour=hour, actor_lookups_last_day=day,
+                   actor_recent_all_no_match=recent, child_organisations=organisations,
+                   actor_child_lookups=repeats, actor_hourly=hourly)
