@@ -76,6 +76,7 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP FUNCTION federator_audit_follow(bigint, varchar, boolean)")
     op.drop_index("ix_audit_records_entry", "audit_records")
-    with op.batch_alter_table("audit_records") as batch:
-        batch.drop_column("entry")
+    # Not batch mode on SQLite: it rebuilds the table, which the append-only triggers
+    # on the other audit tables (0007) refer to; SQLite 3.35+ drops a column in place.
+    op.execute("ALTER TABLE audit_records DROP COLUMN entry")
     op.drop_table("audit_queue")
