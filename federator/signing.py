@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -65,13 +66,18 @@ def write_ring(path: Path, ring: list[RingKey]) -> None:
     data = {"keys": [{"jwk": k.key.as_dict(private=k.private), "created_at": k.created_at,
                       "retires_at": k.retires_at} for k in ring]}
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    # mkstemp: a new file (O_EXCL, mode 0600) at an unguessable name, so nothing
+    # planted beside the ring (a readable file, a symlink) receives the key (issue 22)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def rotated(ring: list[RingKey], *, now: float, overlap_s: float,

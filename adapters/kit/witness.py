@@ -25,6 +25,7 @@ import fcntl
 import json
 import logging
 import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -101,11 +102,22 @@ class WitnessStore:
                 try:
                     state = self.read()
                     yield state
-                    tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-                    tmp.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
-                    os.replace(tmp, self.path)
+                    _write_new(self.path, json.dumps(state, indent=2) + "\n")
                 finally:
                     fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _write_new(path: Path, text: str) -> None:
+    """Replace ``path`` by a new file: mkstemp's (O_EXCL, unguessable name, mode
+    0600), so nothing planted beside it (a symlink) is written through (issue 22)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def reset(store: WitnessStore, reason: str, *, now: float | None = None) -> Path | None:

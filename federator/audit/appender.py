@@ -92,6 +92,8 @@ class Appender:
 
     def _append_queued(self, event: str, fields: Mapping[str, Any]) -> dict[str, Any]:
         began = time.perf_counter()
+        if batching.unstorable(fields):  # refused alone, never queued (issue 18 review)
+            raise AuditUnavailable("audit trail unavailable: a field holds a NUL character")
         entry = batching.new_entry()
         at = self.clock().isoformat(timespec="milliseconds")
         queued = False

@@ -75,6 +75,19 @@ def new_entry() -> str:
     return uuid.uuid4().hex
 
 
+def unstorable(value: Any) -> bool:
+    """Whether ``value`` holds a NUL anywhere: PostgreSQL's text refuses it, so such
+    an entry, queued, would fail every leader's batch and block the queue behind it
+    (issue 18 review); the direct path refused only its own append."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, Mapping):
+        return any(unstorable(k) or unstorable(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(unstorable(v) for v in value)
+    return False
+
+
 def enqueue(conn: Connection, entry: str, at: str, event: str, fields: Mapping[str, Any],
             *, relaxed: bool) -> None:
     """Commit the entry to the queue (``conn`` in autocommit: one round trip),

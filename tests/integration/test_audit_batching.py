@@ -234,3 +234,17 @@ def test_an_entry_taken_out_of_the_queue_refuses_the_append(engine: Engine, monk
     with pytest.raises(AuditUnavailable):
         trail.append("lookup.requested", **lookup("u2", "c2"))
     assert trail.verify().as_dict() == {"ok": True, "count": 1}
+
+
+def test_an_entry_postgresql_cannot_store_does_not_block_the_trail(engine: Engine) -> None:
+    # issue 18 review: a NUL in an indexed field (here the organisation an identity
+    # provider's claim gave) made every leader's batch fail on it, and the entry
+    # stayed first in the queue: every later append refused, for good
+    trail = AuditTrail(engine, checkpoint_every=0)
+    with pytest.raises(AuditUnavailable):
+        trail.append("lookup.requested", **lookup("u1", "c1", organisation="Leeds\x00"))
+    record = trail.append("lookup.requested", **lookup("u2", "c2"))
+    assert record["seq"] == 1
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(audit_queue)).scalar() == 0
+    assert trail.verify().as_dict() == {"ok": True, "count": 1}

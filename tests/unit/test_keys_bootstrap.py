@@ -91,3 +91,41 @@ def test_secrets_prints_values_production_accepts(key_file: Path) -> None:
     assert settings.secret_key == first["FEDERATOR_SECRET_KEY"]
     with pytest.raises(ConfigError):  # the same check refuses a weak one
         Settings.from_env({**production, "FEDERATOR_AUDIT_KEY": "a" * 40})
+
+
+def _planted_tmp(key_file: Path) -> Path:
+    """The temporary name write_ring used (before issue 22's review): predictable,
+    so anyone who can write the key's folder could plant it first."""
+    return key_file.with_name(f".{key_file.name}.{os.getpid()}.tmp")
+
+
+def test_init_and_rotate_never_write_the_key_into_a_planted_file(key_file: Path) -> None:
+    # issue 22 review: a file waiting at the temporary name (readable by all) was
+    # opened without O_EXCL, kept its mode, and was renamed over the ring
+    key_file.parent.mkdir(parents=True)
+    planted = _planted_tmp(key_file)
+    planted.write_text("")
+    planted.chmod(0o644)
+    assert CliRunner().invoke(main, ["keys", "init"]).exit_code == 0
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert planted.read_text() == ""  # nothing of the key went into it
+    planted.chmod(0o644)
+    result = CliRunner().invoke(main, ["keys", "rotate", "--overlap", "0"],
+                                env={"FEDERATOR_ENV": "development"})
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert planted.read_text() == "" and len(read_ring(key_file)) == 2
+
+
+def test_rotate_never_follows_a_planted_symlink(key_file: Path, tmp_path: Path) -> None:
+    # issue 22 review: a symlink at the temporary name sent the private key to its
+    # target and then became the key file itself
+    assert CliRunner().invoke(main, ["keys", "init"]).exit_code == 0
+    elsewhere = tmp_path / "attacker-readable"
+    elsewhere.write_text("")
+    _planted_tmp(key_file).symlink_to(elsewhere)
+    result = CliRunner().invoke(main, ["keys", "rotate", "--overlap", "0"],
+                                env={"FEDERATOR_ENV": "development"})
+    assert result.exit_code == 0, result.output
+    assert elsewhere.read_text() == ""
+    assert not key_file.is_symlink() and len(read_ring(key_file)) == 2
