@@ -93,6 +93,9 @@ def parse_host_port(value: str, variable: str) -> tuple[str, int]:
 def webhook_sender(url: str, timeout_s: float = TIMEOUT_S, *,
                    ca_file: str | None = None) -> Send:
     session = requests.Session()
+    # Only the broker's own settings: no REQUESTS_CA_BUNDLE replacing FEDERATOR_CA_FILE,
+    # no proxy from the environment, as every other outbound client of the broker.
+    session.trust_env = False
     if ca_file:
         session.verify = ca_file
 

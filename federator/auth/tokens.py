@@ -268,11 +268,15 @@ def _follow(value: Any, parts: list[str]) -> Any:
 def selected(claims: Mapping[str, Any], top: str, chosen_claim: str,
              item_field: str) -> Mapping[str, Any]:
     """``claims`` with the list ``top`` narrowed to the objects whose ``item_field``
-    equals the claim ``chosen_claim`` (unchanged when that claim is absent)."""
+    equals the claim ``chosen_claim``. When that claim is absent, a user holding one
+    role object keeps it, and one holding several keeps none: with no role chosen, the
+    roles held at other organisations must not count together."""
     chosen = claims.get(chosen_claim)
     items = claims.get(top)
-    if chosen is None or not isinstance(items, list):
+    if not isinstance(items, list):
         return claims
+    if chosen is None:
+        return claims if len(items) <= 1 else {**claims, top: []}
     return {**claims, top: [i for i in items
                             if isinstance(i, Mapping) and i.get(item_field) == chosen]}
 
