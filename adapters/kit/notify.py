@@ -24,6 +24,7 @@ every lookup).
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import logging
@@ -397,5 +398,9 @@ class Notifier:
 
     def close(self) -> None:
         self._stop.set()
+        # wake the thread now rather than at its next look at the queue (a full queue:
+        # it is not waiting on it)
+        with contextlib.suppress(queue.Full):
+            self.queue.put_nowait(None)
         if self._thread is not None and self._thread.is_alive():
             self._thread.join(timeout=5)
