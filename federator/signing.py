@@ -61,8 +61,8 @@ def read_ring(path: Path) -> list[RingKey]:
     return sorted(ring, key=lambda k: k.created_at)
 
 
-def write_ring(path: Path, ring: list[RingKey]) -> None:
-    """Write atomically (a new file, mode 0600, renamed over the old one)."""
+def _written(path: Path, ring: list[RingKey]) -> str:
+    """The ring in a new file beside ``path`` (mode 0600, flushed to disk): its name."""
     data = {"keys": [{"jwk": k.key.as_dict(private=k.private), "created_at": k.created_at,
                       "retires_at": k.retires_at} for k in ring]}
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -74,6 +74,16 @@ def write_ring(path: Path, ring: list[RingKey]) -> None:
             json.dump(data, handle)
             handle.flush()
             os.fsync(handle.fileno())
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def write_ring(path: Path, ring: list[RingKey]) -> None:
+    """Write atomically (a new file, mode 0600, renamed over the old one)."""
+    tmp = _written(path, ring)
+    try:
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -102,13 +112,14 @@ def init_ring(path: Path, *, now: float | None = None) -> RingKey:
     the file exists (a ring is never overwritten: rotate it instead)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     key = RingKey(generate_signing_key(), time.time() if now is None else now, None, True)
-    # O_EXCL: two operators (or a retry) racing cannot both write a first key
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    # The whole ring is written first, then linked in under its name: a link never
+    # replaces a file (two operators, or a retry, racing cannot both write a first
+    # key), and an init killed part-way leaves no empty ring behind to be refused.
+    tmp = _written(path, [key])
     try:
-        write_ring(path, [key])
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
+        os.link(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
     return key
 
 

@@ -129,3 +129,26 @@ def test_rotate_never_follows_a_planted_symlink(key_file: Path, tmp_path: Path) 
     assert result.exit_code == 0, result.output
     assert elsewhere.read_text() == ""
     assert not key_file.is_symlink() and len(read_ring(key_file)) == 2
+
+
+def test_an_init_cut_off_while_writing_leaves_no_ring_behind(
+        key_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Killed part-way (here: while the key is being flushed), ``keys init`` must
+    not leave an empty ring under the key's name, which the broker cannot start
+    from and the next ``keys init`` would refuse to replace."""
+    import federator.signing as signing
+
+    seen: list[bool] = []
+
+    def cut_off(fd: int) -> None:
+        seen.append(key_file.exists())
+        raise KeyboardInterrupt  # as a kill part-way through the write
+
+    with monkeypatch.context() as patched:
+        patched.setattr(signing.os, "fsync", cut_off)
+        with pytest.raises(KeyboardInterrupt):
+            signing.init_ring(key_file)
+    assert seen == [False]  # nothing under the ring's name while it was written
+    assert not key_file.exists() and list(key_file.parent.iterdir()) == []
+    assert CliRunner().invoke(main, ["keys", "init"]).exit_code == 0
+    assert read_ring(key_file)[0].private
