@@ -83,16 +83,16 @@ def describe(item: RateLimitItem) -> str:
 
 def sent_limits(principal: Principal, policy: BudgetPolicy) -> tuple[Limit, ...]:
     """The limits a lookup about to be sent spends from, in the order they are
-    checked: the practitioner's (minute, then day), then their organisation's."""
-    limits = [Limit(PRACTITIONER, principal.id, RateLimitItemPerMinute(policy.per_minute)),
-              Limit(PRACTITIONER, principal.id, RateLimitItemPerDay(policy.per_day))]
-    if principal.organisation:
-        limits += [
-            Limit(ORGANISATION, principal.organisation,
+    checked: the practitioner's (minute, then day), then their organisation's. Those
+    whose organisation is not known (no claim, or roles at several organisations)
+    share one organisation's ceiling between them, rather than none."""
+    organisation = principal.organisation or ""
+    return (Limit(PRACTITIONER, principal.id, RateLimitItemPerMinute(policy.per_minute)),
+            Limit(PRACTITIONER, principal.id, RateLimitItemPerDay(policy.per_day)),
+            Limit(ORGANISATION, organisation,
                   RateLimitItemPerMinute(policy.organisation_per_minute)),
-            Limit(ORGANISATION, principal.organisation,
-                  RateLimitItemPerDay(policy.organisation_per_day))]
-    return tuple(limits)
+            Limit(ORGANISATION, organisation,
+                  RateLimitItemPerDay(policy.organisation_per_day)))
 
 
 def refused_limits(principal: Principal, policy: BudgetPolicy) -> tuple[Limit, ...]:
@@ -102,7 +102,11 @@ def refused_limits(principal: Principal, policy: BudgetPolicy) -> tuple[Limit, .
 
 def message(limit: Limit, retry_after: int) -> str:
     """What the practitioner is told (no names, nothing of the child)."""
-    if limit.scope == ORGANISATION:
+    if limit.scope == ORGANISATION and not limit.who:
+        what = (f"Lookups by people whose organisation is not known (it is not in their "
+                f"sign-in, or they hold roles at several) share one limit of {limit.text}, "
+                f"and it has been reached.")
+    elif limit.scope == ORGANISATION:
         what = (f"Your organisation has sent too many lookups in a short time (its limit "
                 f"is {limit.text}).")
     elif limit.scope == REFUSED:

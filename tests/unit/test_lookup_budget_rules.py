@@ -13,6 +13,7 @@ from federator.lookup.budget import (
     BudgetPolicy,
     LookupBudget,
     OverBudget,
+    message,
     refused_limits,
     retry_after_s,
     sent_limits,
@@ -33,9 +34,13 @@ def test_the_practitioner_is_checked_before_the_organisation() -> None:
         ("practitioner", "p1", "2 per minute"), ("practitioner", "p1", "3 per day"),
         ("organisation", "Leeds", "3 per minute"), ("organisation", "Leeds", "50 per day")]
     assert [lim.window_s for lim in limits] == [60, 86400, 60, 86400]
-    # no organisation claim: no shared ceiling to count it under
-    assert [lim.scope for lim in sent_limits(person(organisation=""), POLICY)] == [
-        "practitioner", "practitioner"]
+    # no organisation known (no claim, or roles at several): one ceiling they all
+    # share, not none (issue 22 review: two organisations' roles escaped the ceiling)
+    unknown = sent_limits(person(organisation=""), POLICY)
+    assert [(lim.scope, lim.who) for lim in unknown] == [
+        ("practitioner", "p1"), ("practitioner", "p1"), ("organisation", ""),
+        ("organisation", "")]
+    assert "not known" in message(unknown[2], 7)
     assert [lim.text for lim in refused_limits(person(), POLICY)] == [
         "1 per minute", "5 per day"]
 
