@@ -1,10 +1,10 @@
-"""Audit trail speed: appends per second (SQLite, PostgreSQL; 1 and 4 writer
-processes) and verification speed over a long trail (1,000,000 records; ``--quick``
+"""Audit trail verification speed over a long trail (1,000,000 records; ``--quick``
 for 50,000), and proofs over it: from every leaf (as before the stored tree,
 federator/audit/tree_store.py) and from the stored tree, in the same run. Prints
-a table and writes JSON to benchmarks/results/.
+a table and writes JSON to benchmarks/results/. Appends per second are
+benchmarks/audit_appends.py's.
 
-    .venv/bin/python benchmarks/audit.py [--quick] [--no-appends] [--postgres URL]
+    .venv/bin/python benchmarks/audit.py [--quick] [--postgres URL]
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ import json
 import os
 import random
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -37,61 +35,11 @@ from federator.storage import audit_records, make_engine, upgrade
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-WRITER = """
-import sys, time
-from pathlib import Path
-from federator.audit.trail import AuditTrail
-from federator.signing import BrokerKeys
-from federator.storage import make_engine
-url, count, name, key, go = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
-pairs = sys.argv[6] == "pairs"
-trail = AuditTrail(make_engine(url), checkpoint_every=1000)
-trail.sign_with(BrokerKeys.load(Path(key), "federator", create=False))
-while not Path(go).exists():
-    time.sleep(0.01)
-for i in range(count):
-    trail.append("lookup.requested", lookup_id=f"{name}-{i}", actor_id=name,
-                 actor_organisation="Leeds", basis={"type": "consent"}, scope="targeted",
-                 child_pseudonym=f"{i:064x}", authorities=["leeds-cs", "york-health"])
-    if pairs:  # as a lookup writes them: requested, then completed
-        trail.append("lookup.completed", lookup_id=f"{name}-{i}", actor_id=name,
-                     actor_organisation="Leeds", child_pseudonym=f"{i:064x}", complete=True,
-                     outcomes=[{"id": a, "outcome": "no_match", "latency_ms": 40,
-                                "professionals": 0} for a in ("leeds-cs", "york-health")])
-"""
-
-
-def appends(url: str, writers: int, per_writer: int, workdir: Path, mode: str) -> float:
-    """Records per second: ``requested`` appends only ``lookup.requested`` (each
-    flushed to disk before the next); ``pairs`` appends what a lookup writes,
-    ``lookup.requested`` then ``lookup.completed`` (federator.audit.trail.RELAXED)."""
-    engine = make_engine(url)
-    upgrade(engine)
-    key = workdir / f"key-{uuid.uuid4().hex[:6]}.json"
-    BrokerKeys.load(key, "federator", create=True)
-    go = workdir / f"go-{uuid.uuid4().hex[:6]}"
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, url, str(per_writer), f"w{i}",
-                               str(key), str(go), mode]) for i in range(writers)]
-    time.sleep(1.5)  # let the interpreters start before the clock does
-    started = time.perf_counter()
-    go.touch()
-    for p in procs:
-        if p.wait() != 0:
-            raise RuntimeError("a writer failed")
-    elapsed = time.perf_counter() - started
-    records = writers * per_writer * (2 if mode == "pairs" else 1)
-    verdict = AuditTrail(engine).verify()
-    engine.dispose()
-    if not verdict.ok or verdict.count != records:
-        raise RuntimeError(f"trail broken after the run: {verdict}")
-    return records / elapsed
-
-
-def _lookup_record(seq: int, at: str) -> dict[str, Any]:
+def _lookup_record(seq: int, at: str, actors: int = 1) -> dict[str, Any]:
     """Records as a lookup writes them, in turn: ``lookup.requested`` (its purpose
     and justification sealed), then ``lookup.completed`` with two authorities' outcomes."""
     lookup = f"{seq // 2:032x}"
-    common = {"seq": seq, "at": at, "lookup_id": lookup, "actor_id": "u1",
+    common = {"seq": seq, "at": at, "lookup_id": lookup, "actor_id": f"u{seq // 2 % actors}",
               "actor_role": "practitioner", "actor_organisation": "Leeds",
               "child_pseudonym": f"{seq // 2:064x}"}
     if seq % 2:
@@ -104,19 +52,20 @@ def _lookup_record(seq: int, at: str) -> dict[str, Any]:
                          for a in ("leeds-cs", "york-health")]}
 
 
-def long_trail(url: str, n: int, key: Path) -> AuditTrail:
+def long_trail(url: str, n: int, key: Path, actors: int = 1) -> AuditTrail:
     """A valid trail of n records as the broker writes them, written in bulk (the
     speed of append is measured above): lookups' records (``_lookup_record``), free
     text sealed beside them (format 2, federator.audit.redaction), the filter columns
     mirroring the body, and a checkpoint signed every 1,000 records (AuditTrail's
-    default), so that verify checks the texts, the signatures and the roots too."""
+    default), so that verify checks the texts, the signatures and the roots too.
+    ``actors``: how many practitioners the lookups are spread over."""
     engine = make_engine(url)
     upgrade(engine)
     prev, batch = GENESIS, []
     at = datetime.now(UTC).isoformat(timespec="milliseconds")
     with engine.begin() as conn:
         for seq in range(1, n + 1):
-            record = _lookup_record(seq, at)
+            record = _lookup_record(seq, at, actors)
             hashed, texts = seal(record)
             body = canonical(hashed)
             digest = record_hash(prev, body)
@@ -172,10 +121,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--postgres", default=POSTGRES_URL)
     parser.add_argument("--no-postgres", action="store_true")
-    parser.add_argument("--no-appends", action="store_true",
-                        help="only verification and proofs over the long trail")
     args = parser.parse_args()
-    per_writer = 100 if args.quick else 500
     trail_size = 50_000 if args.quick else 1_000_000
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -189,19 +135,6 @@ def main() -> None:
 
             databases.append(("postgresql", make_schema))
         for name, make in databases:
-            for mode, writers in () if args.no_appends else (
-                    ("requested", 1), ("requested", 4), ("pairs", 1), ("pairs", 4)):
-                url, schema = make()
-                try:
-                    rate = appends(url, writers, per_writer, work, mode)
-                finally:
-                    if schema is not None:
-                        schema.drop()
-                measure = "appends/s" if mode == "requested" else "appends/s (lookups)"
-                records = writers * per_writer * (2 if mode == "pairs" else 1)
-                rows.append({"measure": measure, "database": name, "writers": writers,
-                             "records": records, "value": round(rate, 1)})
-                print(f"{name:11} {measure}, {writers} writer(s): {rate:8.1f}/s", flush=True)
             url, schema = make()
             try:
                 trail = long_trail(url, trail_size, work / f"key-{uuid.uuid4().hex[:6]}.json")

@@ -1,11 +1,11 @@
 """Audit appends per second (SQLite, PostgreSQL; 1, 4 and 8 writer processes), the
 queued path (federator/audit/batching.py) and, with ``--locked``, the one-lock path
 it replaced on PostgreSQL, in the same run, with CPU per record; the trail is first
-seeded with ``--history`` records. Also a verification row unless ``--appends-only``
-(benchmarks/audit.py measures verification and proofs properly). Prints a table and
-writes JSON to benchmarks/results/.
+seeded with ``--history`` records (benchmarks/audit.py's ``long_trail``, which also
+measures verification and proofs). Prints a table and writes JSON to
+benchmarks/results/.
 
-    .venv/bin/python benchmarks/audit_appends.py [--quick] [--locked] [--appends-only]
+    .venv/bin/python benchmarks/audit_appends.py [--quick] [--locked] [--writers 1,4,8]
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from audit import long_trail  # benchmarks/ is the script's folder
 from soak_services import POSTGRES_URL, PostgresSchema  # benchmarks/ is the script's folder
 
-from federator.audit.chain import GENESIS, MIRRORED, canonical, record_hash
 from federator.audit.trail import AuditTrail
 from federator.signing import BrokerKeys
-from federator.storage import audit_records, make_engine, upgrade
+from federator.storage import make_engine, upgrade
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -92,14 +92,14 @@ def appends(url: str, writers: int, per_writer: int, workdir: Path, mode: str,
     left over, this does not."""
     engine = make_engine(url)
     upgrade(engine)
+    key = workdir / f"key-{uuid.uuid4().hex[:6]}.json"
     if history:
-        long_trail(url, history, actors=500).engine.dispose()
+        long_trail(url, history, key, actors=500).engine.dispose()
         if engine.dialect.name == "postgresql":
             with engine.connect() as conn:
                 conn.exec_driver_sql("ANALYZE")
                 conn.commit()
     before = history
-    key = workdir / f"key-{uuid.uuid4().hex[:6]}.json"
     BrokerKeys.load(key, "federator", create=True)
     go = workdir / f"go-{uuid.uuid4().hex[:6]}"
     procs = [subprocess.Popen([sys.executable, "-c", WRITER, url, str(per_writer), f"w{i}",
@@ -124,41 +124,12 @@ def appends(url: str, writers: int, per_writer: int, workdir: Path, mode: str,
     return records / elapsed, (client + server) * 1000 / records
 
 
-def long_trail(url: str, n: int, actors: int = 1) -> AuditTrail:
-    """A valid chain of n records written in bulk (the speed of append is measured above)."""
-    engine = make_engine(url)
-    upgrade(engine)
-    prev, batch = GENESIS, []
-    at = datetime.now(UTC).isoformat(timespec="milliseconds")
-    with engine.begin() as conn:
-        for seq in range(1, n + 1):
-            record = {"seq": seq, "at": at, "event": "lookup.requested",
-                      "actor_id": f"u{seq % actors}",
-                      "actor_organisation": "Leeds", "basis_type": "consent",
-                      "child_pseudonym": f"{seq:064x}", "authorities": ["leeds-cs"],
-                      "purpose": "Assessment under section 17", "flags": []}
-            body = canonical(record)
-            digest = record_hash(prev, body)
-            # the filter columns mirror the body, as AuditTrail writes them (verify checks)
-            batch.append({"body": body, "prev_hash": prev, "hash": digest,
-                          **{k: record.get(k) for k in ("seq", *MIRRORED)}})
-            prev = digest
-            if len(batch) == 10000:
-                conn.execute(audit_records.insert(), batch)
-                batch = []
-        if batch:
-            conn.execute(audit_records.insert(), batch)
-    return AuditTrail(engine)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--postgres", default=POSTGRES_URL)
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--no-sqlite", action="store_true")
-    parser.add_argument("--appends-only", action="store_true",
-                        help="skip the verification row (measured by other runs)")
     parser.add_argument("--locked", action="store_true",
                         help="PostgreSQL: also measure the path before the queue (one "
                         "lock held over the whole append, commit included), same run")
@@ -169,7 +140,6 @@ def main() -> None:
     args = parser.parse_args()
     counts = [int(w) for w in args.writers.split(",")]
     per_writer = 100 if args.quick else 500
-    trail_size = 50_000 if args.quick else 1_000_000
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -202,25 +172,6 @@ def main() -> None:
                              "cpu_ms": round(cpu, 2)})
                 print(f"{name:11} {path:6} {measure}, {writers} writer(s): {rate:8.1f}/s "
                       f"({cpu:.2f} CPU ms each)", flush=True)
-            if args.appends_only:
-                continue
-            url, schema = make()
-            try:
-                trail = long_trail(url, trail_size)
-                started = time.perf_counter()
-                verdict = trail.verify()
-                elapsed = time.perf_counter() - started
-                trail.engine.dispose()
-                assert verdict.ok and verdict.count == trail_size, verdict
-            finally:
-                if schema is not None:
-                    schema.drop()
-            rows.append({"measure": "verified records/s", "database": name, "path": "",
-                         "writers": None,
-                         "records": trail_size, "value": round(trail_size / elapsed, 1),
-                         "seconds": round(elapsed, 2)})
-            print(f"{name:11} verify {trail_size} records: {elapsed:.1f} s "
-                  f"({trail_size / elapsed:,.0f}/s)", flush=True)
     print()
     print(f"{'measure':20} {'database':11} {'path':6} {'writers':>7} {'records':>9} "
           f"{'value':>12} {'CPU ms':>7}")
