@@ -154,7 +154,8 @@ class Settings:
         "grant a role.", unset="none: the claim's values are Federator's role names")
     role_selector: str = setting(
         "", "`claim=field`: when a token carries `claim`, only the objects of the roles "
-        "claim's list whose `field` equals it count, for the roles and the organisation: "
+        "claim's list whose `field` equals it count, for the roles and the organisation; "
+        "without `claim`, a list of several objects grants nothing: "
         "`selected_roleid=person_roleid` keeps CIS2's role chosen at sign-in.",
         unset="none: every object of the list counts")
     organisation_claim: str = setting(
