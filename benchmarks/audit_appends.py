@@ -1,6 +1,9 @@
-"""Audit appends per second (SQLite, PostgreSQL; 1, 4 and 8 writer processes), the
-queued path (federator/audit/batching.py) and, with ``--locked``, the one-lock path
-it replaced on PostgreSQL, in the same run, with CPU per record; the trail is first
+"""Audit appends per second (SQLite, PostgreSQL; 1, 4 and 8 writer processes). On
+PostgreSQL, in the same run: ``enqueued``, the lookup's path (``AuditTrail.enqueue``:
+the entry committed to the queue, integrated by the sequencer,
+federator/audit/sequencer.py; counted until every entry is a record); ``queued``,
+``append`` through the queue, waiting for its record (federator/audit/batching.py);
+with ``--locked``, the one-lock path both replaced; with CPU per record; the trail is first
 seeded with ``--history`` records (benchmarks/audit.py's ``long_trail``, which also
 measures verification and proofs). Prints a table and writes JSON to
 benchmarks/results/.
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,7 +37,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 WRITER = """
-import os, resource, sys, time
+import os, resource, statistics, sys, time
 from pathlib import Path
 from sqlalchemy import text
 from federator.audit.trail import AuditTrail
@@ -41,26 +45,42 @@ from federator.signing import BrokerKeys
 from federator.storage import make_engine
 url, count, name, key, go = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 pairs = sys.argv[6] == "pairs"
+spread = int(sys.argv[8])  # practitioners the writers' lookups come from (0: one per writer)
 app = f"fedbench-{name}-{os.getpid()}"
 if url.startswith("postgresql"):
     url += ("&" if "?" in url else "?") + "application_name=" + app
 engine = make_engine(url)
 trail = AuditTrail(engine, checkpoint_every=1000)
 trail.sign_with(BrokerKeys.load(Path(key), "federator", create=False))
+append = trail.append
 if sys.argv[7] == "locked":  # the path before the queue: one lock over the whole append
-    trail.append = lambda event, **fields: trail._append(event, fields, None)
+    append = lambda event, **fields: trail._append(event, fields, None)
+elif sys.argv[7] == "enqueued":  # the lookup's path: queued, integrated by the sequencer
+    append = trail.enqueue
+with engine.connect() as conn:  # a broker's connections are up before its lookups come
+    conn.execute(text("SELECT 1"))
+Path(go + "." + name).touch()  # ready: the clock starts once every writer is
 while not Path(go).exists():
-    time.sleep(0.01)
+    time.sleep(0.005)
 start = resource.getrusage(resource.RUSAGE_SELF)
+waits = []
+writer = int(name[1:])
 for i in range(count):
-    trail.append("lookup.requested", lookup_id=f"{name}-{i}", actor_id=name,
-                 actor_organisation="Leeds", basis={"type": "consent"}, scope="targeted",
-                 child_pseudonym=f"{i:064x}", authorities=["leeds-cs", "york-health"])
+    actor = f"p{(i * 8 + writer) % spread}" if spread else name
+    began = time.perf_counter()
+    append("lookup.requested", lookup_id=f"{name}-{i}", actor_id=actor,
+           actor_organisation="Leeds", basis={"type": "consent"}, scope="targeted",
+           child_pseudonym=f"{i:064x}", authorities=["leeds-cs", "york-health"])
+    waits.append(time.perf_counter() - began)
     if pairs:  # as a lookup writes them: requested, then completed
-        trail.append("lookup.completed", lookup_id=f"{name}-{i}", actor_id=name,
-                     actor_organisation="Leeds", child_pseudonym=f"{i:064x}", complete=True,
-                     outcomes=[{"id": a, "outcome": "no_match", "latency_ms": 40,
-                                "professionals": 0} for a in ("leeds-cs", "york-health")])
+        began = time.perf_counter()
+        append("lookup.completed", lookup_id=f"{name}-{i}", actor_id=actor,
+               actor_organisation="Leeds", child_pseudonym=f"{i:064x}", complete=True,
+               outcomes=[{"id": a, "outcome": "no_match", "latency_ms": 40,
+                          "professionals": 0} for a in ("leeds-cs", "york-health")])
+        waits.append(time.perf_counter() - began)
+trail.close()  # "enqueued": the sequencer stops after its pass; what is left, integrated
+done = time.time()  # every record this writer appended is in the chain by now
 # CPU spent: this process, and its PostgreSQL backends (read from /proc before they go)
 own = resource.getrusage(resource.RUSAGE_SELF)
 server = 0.0
@@ -74,12 +94,14 @@ if url.startswith("postgresql"):
             server += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
         except (OSError, IndexError, ValueError):
             pass
-print(own.ru_utime + own.ru_stime - start.ru_utime - start.ru_stime, server)
+print(own.ru_utime + own.ru_stime - start.ru_utime - start.ru_stime, server, done,
+      statistics.median(waits), sorted(waits)[int(len(waits) * 0.99)])
 """
 
 
 def appends(url: str, writers: int, per_writer: int, workdir: Path, mode: str,
-            path: str = "queued", history: int = 0) -> tuple[float, float]:
+            path: str = "queued", history: int = 0, spread: int = 0
+            ) -> tuple[float, float, float, float]:
     """Records per second: ``requested`` appends only ``lookup.requested`` (each
     flushed to disk before the next); ``pairs`` appends what a lookup writes,
     ``lookup.requested`` then ``lookup.completed`` (federator.audit.trail.RELAXED).
@@ -88,8 +110,10 @@ def appends(url: str, writers: int, per_writer: int, workdir: Path, mode: str,
     never analysed table PostgreSQL plans the flag history's queries as if it
     would stay empty, and they walk every record of the event. Also returns the
     CPU milliseconds per record, writers (from the start signal) and their
-    PostgreSQL backends (connecting included) together: on a shared machine the rate follows the CPU
-    left over, this does not."""
+    PostgreSQL backends together: on a shared machine the rate follows the CPU
+    left over, this does not; and how long a writer waited for one append (p50,
+    p99). The clock runs from when every writer is ready (interpreter up,
+    connected) until the last record is in the chain (for ``enqueued``, integrated)."""
     engine = make_engine(url)
     upgrade(engine)
     key = workdir / f"key-{uuid.uuid4().hex[:6]}.json"
@@ -103,25 +127,32 @@ def appends(url: str, writers: int, per_writer: int, workdir: Path, mode: str,
     BrokerKeys.load(key, "federator", create=True)
     go = workdir / f"go-{uuid.uuid4().hex[:6]}"
     procs = [subprocess.Popen([sys.executable, "-c", WRITER, url, str(per_writer), f"w{i}",
-                               str(key), str(go), mode, path], stdout=subprocess.PIPE)
+                               str(key), str(go), mode, path, str(spread)], stdout=subprocess.PIPE)
              for i in range(writers)]
-    time.sleep(1.5)  # let the interpreters start before the clock does
-    started = time.perf_counter()
+    while not all(Path(f"{go}.w{i}").exists() for i in range(writers)):
+        if any(p.poll() is not None for p in procs):
+            raise RuntimeError("a writer failed before starting")
+        time.sleep(0.01)
     go.touch()
-    client = server = 0.0
+    started = time.time()
+    client = server = last = 0.0
+    p50s, p99s = [], []
     for p in procs:
         out, _ = p.communicate()
         if p.returncode != 0:
             raise RuntimeError("a writer failed")
-        mine, theirs = (float(x) for x in out.split())
-        client, server = client + mine, server + theirs
-    elapsed = time.perf_counter() - started
+        mine, theirs, done, p50, p99 = (float(x) for x in out.split())
+        client, server, last = client + mine, server + theirs, max(last, done)
+        p50s.append(p50)
+        p99s.append(p99)
+    elapsed = last - started  # until the last writer's records were all in the chain
     records = writers * per_writer * (2 if mode == "pairs" else 1)
     verdict = AuditTrail(engine).verify()
     engine.dispose()
     if not verdict.ok or verdict.count != before + records:
         raise RuntimeError(f"trail broken after the run: {verdict}")
-    return records / elapsed, (client + server) * 1000 / records
+    return (records / elapsed, (client + server) * 1000 / records,
+            statistics.median(p50s) * 1000, max(p99s) * 1000)
 
 
 def main() -> None:
@@ -135,6 +166,11 @@ def main() -> None:
                         "lock held over the whole append, commit included), same run")
     parser.add_argument("--history", type=int, default=20_000,
                         help="records in the trail before the writers start")
+    parser.add_argument("--practitioners", default="0,500",
+                        help="practitioners the writers' lookups come from, comma-separated "
+                        "(0: each writer one of its own, as fast as it can: every flag's "
+                        "history at its longest; 500: a federation's practitioners, a "
+                        "broker process serving many)")
     parser.add_argument("--writers", default="1,4,8",
                         help="writer process counts, comma-separated")
     args = parser.parse_args()
@@ -154,30 +190,37 @@ def main() -> None:
 
             databases.append(("postgresql", make_schema))
         for name, make in databases:
-            paths = ["queued", "locked"] if name == "postgresql" and args.locked else \
-                ["queued" if name == "postgresql" else "locked"]
-            for mode, writers, path in [(m, w, p) for m in ("requested", "pairs")
-                                        for w in counts for p in paths]:
+            paths = (["enqueued", "queued", "locked"] if args.locked else
+                     ["enqueued", "queued"]) if name == "postgresql" else ["locked"]
+            spreads = [int(p) for p in args.practitioners.split(",")]
+            for mode, writers, path, spread in [(m, w, p, n) for m in ("requested", "pairs")
+                                                for w in counts for n in spreads
+                                                for p in paths]:
                 url, schema = make()
                 try:
-                    rate, cpu = appends(url, writers, per_writer, work, mode, path,
-                                        args.history)
+                    rate, cpu, p50, p99 = appends(url, writers, per_writer, work, mode, path,
+                                        args.history, spread)
                 finally:
                     if schema is not None:
                         schema.drop()
                 measure = "appends/s" if mode == "requested" else "appends/s (lookups)"
                 records = writers * per_writer * (2 if mode == "pairs" else 1)
                 rows.append({"measure": measure, "database": name, "path": path,
-                             "writers": writers, "records": records, "value": round(rate, 1),
-                             "cpu_ms": round(cpu, 2)})
-                print(f"{name:11} {path:6} {measure}, {writers} writer(s): {rate:8.1f}/s "
-                      f"({cpu:.2f} CPU ms each)", flush=True)
+                             "writers": writers, "practitioners": spread or writers,
+                             "records": records, "value": round(rate, 1),
+                             "cpu_ms": round(cpu, 2), "wait_p50_ms": round(p50, 2),
+                             "wait_p99_ms": round(p99, 2)})
+                print(f"{name:11} {path:8} {measure}, {writers} writer(s), "
+                      f"{spread or writers} practitioner(s): {rate:8.1f}/s "
+                      f"({cpu:.2f} CPU ms each; waits p50 {p50:.2f} ms, p99 {p99:.1f} ms)",
+                      flush=True)
     print()
-    print(f"{'measure':20} {'database':11} {'path':6} {'writers':>7} {'records':>9} "
-          f"{'value':>12} {'CPU ms':>7}")
+    print(f"{'measure':20} {'database':11} {'path':8} {'writers':>7} {'practs':>6} "
+          f"{'records':>8} {'value':>10} {'CPU ms':>7} {'wait p50':>8} {'p99':>6}")
     for r in rows:
-        print(f"{r['measure']:20} {r['database']:11} {r['path']:6} {r['writers'] or '':>7} "
-              f"{r['records']:>9} {r['value']:>12,.1f} {r.get('cpu_ms', ''):>7}")
+        print(f"{r['measure']:20} {r['database']:11} {r['path']:8} {r['writers'] or '':>7} "
+              f"{r['practitioners']:>6} {r['records']:>8} {r['value']:>10,.1f} "
+              f"{r['cpu_ms']:>7} {r['wait_p50_ms']:>8} {r['wait_p99_ms']:>6}")
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"audit-appends-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     out.write_text(json.dumps({"quick": args.quick, "cpus": os.cpu_count(),

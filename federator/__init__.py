@@ -106,10 +106,37 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> Fl
 
     app.register_blueprint(metrics_blueprint)  # GET /metrics, not in the API document
     _web_security(app, settings, services.state)
+    _integrate_before_reads(app, services.trail)
     missing = unguarded_endpoints(app, lambda ep: ep.split(".")[0] if "." in ep else None)
     if missing:
         raise RuntimeError(f"routes without an access rule: {missing}")
     return app
+
+
+#: Requests that never read the trail back: the lookup's own path (it only
+#: queues its records), and what is not about the trail at all.
+_NOT_READING = frozenset({"static", "lookups.create_lookup", "web_lookups.new_lookup"})
+_NOT_READING_BLUEPRINTS = frozenset({"health", "metrics"})
+
+
+def _integrate_before_reads(app: Flask, trail: AuditTrail) -> None:
+    """Before any other request, what lookups queued is integrated into the trail
+    (``federator.audit.sequencer``; PostgreSQL): a page or an API reads each
+    lookup's records as soon as the lookup has answered, from any broker process.
+    One indexed read when nothing is queued; if it fails, the request goes on
+    (reading the trail, it meets the same database and says so)."""
+    from flask import request
+    from sqlalchemy.exc import SQLAlchemyError
+
+    @app.before_request
+    def _integrate() -> None:
+        if request.endpoint is None or request.endpoint in _NOT_READING \
+                or request.blueprint in _NOT_READING_BLUEPRINTS:
+            return
+        try:
+            trail.integrate_pending()
+        except SQLAlchemyError:
+            log.warning("queued audit entries not integrated before a read")
 
 
 def _web_security(app: Flask, settings: Settings, state: SharedState) -> None:

@@ -21,6 +21,8 @@ from federator.audit.appending import RELAXED, Sealed, multiples, sealed
 from federator.audit.cadence import Cadence
 from federator.audit.chain import GENESIS
 from federator.audit.flags import FlagLimits, alert_flags
+from federator.audit.queue_writer import QueueWriter
+from federator.audit.sequencer import Sequencer
 from federator.audit.tables import audit_queue
 from federator.storage import audit_records
 
@@ -43,6 +45,8 @@ class Appender:
     cadence: Cadence
     clock: Callable[[], datetime]
     listeners: list[Callable[[dict[str, Any]], None]]
+    sequencer: Sequencer
+    queue_writer: QueueWriter
 
     def checkpoint(self, upto: int | None = None) -> Any:  # AuditTrail's
         raise NotImplementedError
@@ -56,6 +60,35 @@ class Appender:
         assert record is not None
         return record
 
+    def enqueue(self, event: str, **fields: Any) -> None:
+        """Commit the record's entry to the queue and return, for the lookup's own
+        path, which never reads its records back: the commit is the durability
+        point (flushed to disk, unless ``RELAXED``), and the entry becomes a record
+        (numbered, flagged, sealed, chained, exactly as ``append`` makes it) within
+        moments, by this process's sequencer or whichever integrator comes first
+        (``federator.audit.sequencer``). Elsewhere than PostgreSQL, ``append``.
+        Raises ``AuditUnavailable``."""
+        if self.engine.dialect.name != "postgresql":
+            self.append(event, **fields)
+            return
+        began = time.perf_counter()
+        if batching.unstorable(fields):  # refused alone, never queued (issue 18 review)
+            raise AuditUnavailable("audit trail unavailable: a field holds a NUL character")
+        entry = batching.new_entry()
+        at = self.clock().isoformat(timespec="milliseconds")
+
+        def once() -> None:
+            try:
+                self.queue_writer.write(entry, at, event, fields, relaxed=event in RELAXED)
+            except IntegrityError:  # an earlier attempt's commit went through
+                with self.engine.connect() as conn:
+                    if not batching.queued_or_done(conn, entry):
+                        raise
+
+        self._retrying(once)
+        self.sequencer.wake()
+        metrics.audit_append(event, time.perf_counter() - began)
+
     def append_unless(self, written: Callable[[Connection], bool], event: str,
                       **fields: Any) -> dict[str, Any] | None:
         """Write the record unless ``written(conn)`` says it (or what makes it moot)
@@ -64,15 +97,34 @@ class Appender:
         return self._append(event, fields, written)
 
     def integrate_pending(self) -> int:
-        """Integrate entries left in the queue by writers that died after queueing
-        them (PostgreSQL; at start-up and before a time-based checkpoint): how many."""
+        """Integrate every entry queued by now (PostgreSQL), waiting for the head
+        if another process holds it: what reads the trail does this first, so
+        that what was enqueued reads back as a record; entries left by writers
+        that died after queueing them too. How many."""
+        return self._integrate_queued(wait=True) or 0
+
+    def sequence(self) -> int | None:
+        """The sequencer's pass (``federator.audit.sequencer``): integrate every
+        entry queued by now, unless another process holds the head (None: it may
+        have read the queue before the latest entries came; look again)."""
+        return self._integrate_queued(wait=False)
+
+    def _integrate_queued(self, *, wait: bool) -> int | None:
+        """The commit need not wait for the disk: the queue rows it deletes are
+        on disk, and come back if it is lost (WAL is replayed in order, so a
+        later flushed commit, a checkpoint's, carries it to disk first)."""
         if self.engine.dialect.name != "postgresql":
             return 0
         with self.engine.connect() as conn:
             if conn.execute(select(audit_queue.c.id).limit(1)).first() is None:
                 conn.rollback()
                 return 0
-            batching.lock_head(conn)
+            if wait:
+                batching.lock_head(conn)
+            elif not batching.try_lock_head(conn):
+                conn.rollback()
+                return None
+            conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
             done = batching.integrate(conn, self)
             conn.commit()
         self._after(done)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, event, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from federator.audit.appender import Appender, AuditUnavailable
 from federator.audit.appending import RELAXED
@@ -19,8 +19,10 @@ from federator.audit.chain import Verdict
 from federator.audit.checkpoints import Checkpoint, sign_checkpoint
 from federator.audit.flags import FlagLimits
 from federator.audit.merkle import frontier_extend, frontier_root
+from federator.audit.queue_writer import QueueWriter
 from federator.audit.reading import leaves, verify_stored
 from federator.audit.redaction import open_record
+from federator.audit.sequencer import Sequencer
 from federator.audit.tables import audit_checkpoints
 from federator.audit.tree_store import fill_at_signing, take_lock
 from federator.audit.verification import StoredCheckpoint
@@ -48,12 +50,16 @@ class AuditTrail(Appender):
         self.keys: Any = None  # federator.signing.BrokerKeys, once loaded
         #: Checkpoints on time too (``FEDERATOR_AUDIT_CHECKPOINT_INTERVAL_S``; 0: off)
         self.cadence = Cadence(checkpoint_interval_s, self.checkpoint_if_due)
-        if checkpoint_interval_s:  # the engine's owner is done with it: no more timers
-            event.listen(engine, "engine_disposed", lambda _engine: self.cadence.close())
         #: the ``at`` of each record written (tests set it to write an old record)
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         #: called with each flagged record once committed (``listen``)
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
+        #: integrates what ``enqueue`` queued, in this process's background (PostgreSQL)
+        self.sequencer = Sequencer(self.integrate_pending)
+        #: the lookup's queue statement, over the driver (``enqueue``; PostgreSQL)
+        self.queue_writer = QueueWriter(engine)
+        # the engine's owner is done with it: no more timers, nor integrating
+        event.listen(engine, "engine_disposed", lambda _engine: self._stop_threads())
 
     def listen(self, listener: Callable[[dict[str, Any]], None]) -> None:
         """``listener(record)`` after each flagged record is committed, in the
@@ -150,9 +156,21 @@ class AuditTrail(Appender):
     def latest(self) -> Checkpoint | None:
         return self.covering(None)
 
-    def close(self) -> None:
-        """Stop this process's checkpoint timer (the broker is shutting down)."""
+    def _stop_threads(self) -> None:
         self.cadence.close()
+        self.sequencer.close()
+        self.queue_writer.dispose()
+
+    def close(self) -> None:
+        """Stop this process's checkpoint timer and sequencer (the broker is
+        shutting down), integrating what is still queued."""
+        self.cadence.close()
+        self.sequencer.close()
+        self.queue_writer.dispose()
+        try:
+            self.integrate_pending()
+        except SQLAlchemyError:  # committed all the same: the next integrator takes them
+            log.warning("audit entries left queued at shutdown")
 
     def covering(self, seq: int | None) -> Checkpoint | None:
         """The smallest checkpoint covering record ``seq`` (None: the latest)."""
@@ -191,6 +209,8 @@ class AuditTrail(Appender):
 
     def records(self, *, event: str | None = None, lookup_id: str | None = None,
                 limit: int = 100) -> list[dict[str, Any]]:
+        """Records as they stand, after integrating what is queued."""
+        self.integrate_pending()
         query = select(audit_records).order_by(audit_records.c.seq)
         if event:
             query = query.where(audit_records.c.event == event)

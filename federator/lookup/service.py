@@ -156,7 +156,9 @@ class LookupService:
         when Redis is configured and down: circuit breakers cannot be enforced."""
         self._spend(principal, role, request, follows)
         lookup = self.prepare(request, principal, role=role, follows=follows, only=only)
-        self.trail.append(LOOKUP_REQUESTED, **requested_fields(lookup))
+        # committed to the trail's queue before any authority is asked, integrated
+        # into the chain in the background (federator.audit.sequencer)
+        self.trail.enqueue(LOOKUP_REQUESTED, **requested_fields(lookup))
         return LookupEvents(lookup.id, lookup.authorities,
                             lambda listening: self._answer(lookup, listening))
 
@@ -275,7 +277,7 @@ class LookupService:
                 span.end()
         answer = answer_of(lookup.id, outcomes, lookup.plan.areas)
         metrics.lookup("complete" if answer["complete"] else "partial")
-        self.trail.append(LOOKUP_COMPLETED, **completed_fields(
+        self.trail.enqueue(LOOKUP_COMPLETED, **completed_fields(
             lookup, outcomes, answer, client_gone=not listening()))
         log.info("lookup completed", extra={"lookup_id": lookup.id,
                                             "complete": answer["complete"]})
