@@ -115,6 +115,14 @@ class Appender:
         later flushed commit, a checkpoint's, carries it to disk first)."""
         if self.engine.dialect.name != "postgresql":
             return 0
+        pool = self.engine.pool
+        try:
+            return self._integrate_in(wait=wait)
+        finally:
+            if self.engine.pool is not pool:  # disposed meanwhile (its owner is done):
+                pool.dispose()  # close the connection this pass gave back to the old pool
+
+    def _integrate_in(self, *, wait: bool) -> int | None:
         with self.engine.connect() as conn:
             if conn.execute(select(audit_queue.c.id).limit(1)).first() is None:
                 conn.rollback()
