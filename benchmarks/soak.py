@@ -293,6 +293,9 @@ def main() -> None:
             broker.stop()
 
     trail = fed.app.extensions["federator"].trail
+    # entries the brokers queued and had not integrated when they stopped (committed,
+    # so recorded): into the chain first, as the next broker to start would
+    trail.integrate_pending()
     with fed.app.extensions["federator"].engine.connect() as conn:
         rows = conn.execute(text(
             "SELECT event, lookup_id FROM audit_records WHERE event IN "

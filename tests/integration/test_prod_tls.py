@@ -292,10 +292,9 @@ def test_a_practitioner_signs_in_and_looks_up_through_the_form(deployment: Deplo
         assert anonymous.status_code in (302, 303, 400, 401, 403)
 
 
-def test_a_case_system_looks_up_through_the_api(deployment: Deployment) -> None:
-    d = deployment
+def api_lookup(d: Deployment) -> requests.Response:
     token = access_token_at(d.issuer, "kim", verify=str(d.ca))
-    answer = requests.post(f"{d.public_url}/api/v1/lookups", timeout=30, verify=str(d.ca),
+    return requests.post(f"{d.public_url}/api/v1/lookups", timeout=30, verify=str(d.ca),
                            headers={"Authorization": f"Bearer {token}",
                                     "X-Request-Id": "prod-tls-api-1"},
                            json={"child": d.child.identity(),
@@ -305,6 +304,11 @@ def test_a_case_system_looks_up_through_the_api(deployment: Deployment) -> None:
                                            .isoformat(), "reference": "CASE-22",
                                            "covers_sensitive_services": False},
                                  "include_past": True})
+
+
+def test_a_case_system_looks_up_through_the_api(deployment: Deployment) -> None:
+    d = deployment
+    answer = api_lookup(d)
     assert answer.status_code == 200, answer.text
     outcomes = {a["id"]: a["outcome"] for a in answer.json()["authorities"]}
     assert outcomes == {a: "match" for a in AUTHORITIES}, answer.json()
@@ -337,7 +341,14 @@ def test_registry_checks_over_tls_and_loopback_stays_refused(deployment: Deploym
 
 def test_the_trail_verifies_with_the_published_keys(deployment: Deployment) -> None:
     d = deployment
-    # after the other tests' lookups (and at least this module's own, if run alone)
+    looked = api_lookup(d)  # a lookup of its own, were it run alone
+    assert looked.status_code == 200, looked.text
+    # its receipt, a read: what the broker queued is in the chain before it answers
+    token = access_token_at(d.issuer, "kim", verify=str(d.ca))
+    lookup_id = looked.json()["lookup_id"]
+    receipt = requests.get(f"{d.public_url}/api/v1/lookups/{lookup_id}/receipt", timeout=30,
+                           verify=str(d.ca), headers={"Authorization": f"Bearer {token}"})
+    assert receipt.status_code == 200, receipt.text
     verify_env = {k: v for k, v in d.env.items()
                   if k not in ("FEDERATOR_SECRET_KEY", "FEDERATOR_AUDIT_KEY",
                                "FEDERATOR_CREDENTIALS_KEY")}  # an auditor holds no secret
@@ -345,7 +356,7 @@ def test_the_trail_verifies_with_the_published_keys(deployment: Deployment) -> N
                f"{d.public_url}/.well-known/federator-keys.json")
     assert done.stdout.startswith("OK: "), done.stdout
     count = int(done.stdout.split()[1])
-    assert count >= 2  # the registry's seeding at least
+    assert count >= 3  # the registry's seeding, the lookup's two records
 
 
 def test_no_log_holds_the_childs_identity(deployment: Deployment) -> None:

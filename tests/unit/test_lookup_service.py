@@ -80,6 +80,10 @@ class FakeTrail:
         self.written.append(record)
         return record
 
+    def enqueue(self, event: str, **fields: Any) -> None:
+        """The lookup's path (``AuditTrail.enqueue``): committed, not read back."""
+        self.append(event, **fields)
+
     def records(self, *, event: str | None = None, lookup_id: str | None = None,
                 limit: int = 100) -> list[dict[str, Any]]:
         return [r for r in self.written if (lookup_id is None or r.get("lookup_id") == lookup_id)
