@@ -8,7 +8,7 @@ test client), against the adapters of ``benchmarks/fanout.py`` on loopback
 (5 ms each), with the trail in PostgreSQL and shared state in Redis (or SQLite
 and in-process). It counts, per lookup: the process's CPU and wall time, the
 SQL statements by kind and the Redis commands by name. ``--without-trail``
-replaces the audit trail's ``append`` with a no-op, for this measurement only:
+replaces the audit trail's ``append`` and ``enqueue`` with no-ops, for this measurement only:
 what the rest of the broker costs, the floor the trail's own work sits on.
 
 Prints a table and writes benchmarks/results/lookup_cost.json. Run it on a quiet
@@ -76,6 +76,7 @@ def measure(fanout: int, lookups: int, without_trail: bool, stores_kind: str
             if without_trail:
                 services.trail.append = lambda event, **fields: {"seq": 0, "event": event,
                                                                  **fields}
+                services.trail.enqueue = lambda event, **fields: None
             client = app.test_client()
             headers = {"Authorization": f"Bearer {fetch_token(idp.url, 'practitioner')}"}
 

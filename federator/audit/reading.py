@@ -11,6 +11,8 @@ verification checks are read, in ``walk.ROW`` order, the body as bytes.
 from __future__ import annotations
 
 import json
+import queue
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -37,21 +39,75 @@ BATCH = 10_000
 def trail_rows(conn: Connection, start: int, end: int | None,
                batch: int = BATCH) -> Iterator[tuple[Any, ...]]:
     """Records ``start``..``end`` (None: to the head) as ``walk.ROW`` tuples."""
+    for chunk in trail_chunks(conn, start, end, batch):
+        yield from chunk
+
+
+def trail_chunks(conn: Connection, start: int, end: int | None,
+                 batch: int = BATCH) -> Iterator[Sequence[tuple[Any, ...]]]:
+    """The same rows, in chunks of up to ``batch``."""
     dialect = conn.dialect.name
     if dialect == "postgresql":
-        yield from _postgresql_rows(conn, start, end, batch)
+        yield from _postgresql_chunks(conn, start, end, batch)
     elif dialect == "sqlite":
-        yield from _sqlite_rows(conn, start, end, batch)
+        yield from _sqlite_chunks(conn, start, end, batch)
     else:  # any other database SQLAlchemy speaks: the portable way
         query = select(*(audit_records.c[k] for k in ROW)).where(audit_records.c.seq >= start)
         if end is not None:
             query = query.where(audit_records.c.seq <= end)
-        for row in conn.execute(query.order_by(audit_records.c.seq)):
-            yield tuple(row)
+        yield [tuple(row) for row in conn.execute(query.order_by(audit_records.c.seq))]
 
 
-def _postgresql_rows(conn: Connection, start: int, end: int | None, batch: int
-                     ) -> Iterator[tuple[Any, ...]]:
+def prefetched(chunks: Iterator[Sequence[tuple[Any, ...]]], depth: int = 2
+               ) -> Iterator[tuple[Any, ...]]:
+    """The rows of ``chunks``, the next chunks read by a thread of their own while
+    these are walked, so that the database's work and the driver's waits (which
+    let the GIL go) overlap the walk's. ``chunks`` is used by that thread alone
+    until this generator is closed, which stops the thread and closes ``chunks``
+    (a walk stopped at a failure)."""
+    ready: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            for chunk in chunks:
+                if not put(chunk):
+                    return
+            put(_DONE)
+        except BaseException as e:  # raised in the walk's thread instead
+            put(e)
+        finally:
+            chunks.close()
+
+    reader = threading.Thread(target=read, name="audit-verify-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = ready.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield from item
+    finally:
+        stop.set()
+        reader.join()
+
+
+_DONE = object()
+
+
+def _postgresql_chunks(conn: Connection, start: int, end: int | None, batch: int
+                       ) -> Iterator[Sequence[tuple[Any, ...]]]:
     driver = conn.connection.driver_connection
     assert driver is not None
     where, params = ("seq >= %s AND seq <= %s", (start, end)) if end is not None else (
@@ -62,11 +118,11 @@ def _postgresql_rows(conn: Connection, start: int, end: int | None, batch: int
         cursor.execute(f"SELECT {_PG_COLUMNS} FROM audit_records WHERE {where} "  # noqa: S608
                        "ORDER BY seq", params)
         while chunk := cursor.fetchmany(batch):
-            yield from chunk
+            yield chunk
 
 
-def _sqlite_rows(conn: Connection, start: int, end: int | None, batch: int
-                 ) -> Iterator[tuple[Any, ...]]:
+def _sqlite_chunks(conn: Connection, start: int, end: int | None, batch: int
+                   ) -> Iterator[Sequence[tuple[Any, ...]]]:
     driver = conn.connection.driver_connection
     assert driver is not None
     cursor = driver.cursor()
@@ -76,7 +132,7 @@ def _sqlite_rows(conn: Connection, start: int, end: int | None, batch: int
     try:
         at = start
         while chunk := cursor.execute(query, (at, last, batch)).fetchall():
-            yield from chunk
+            yield chunk
             at = chunk[-1][0] + 1
             if len(chunk) < batch:
                 return
@@ -120,7 +176,7 @@ def verify_stored(engine: Engine, *, start: int = 1, end: int | None = None,
                   for r in conn.execute(select(audit_checkpoints.c.tree_size,
                                                audit_checkpoints.c.signed,
                                                audit_checkpoints.c.frontier)).all()]
-        rows = trail_rows(conn, start, end, batch)
+        rows = prefetched(trail_chunks(conn, start, end, batch))
         try:
             return verify_trail(rows, [*stored, *held], jwks=jwks, start_seq=start,
                                 start_prev=prev, end=end)
