@@ -1,6 +1,7 @@
 """For measurement only (``benchmarks/fanout.py --without-trail``): the broker with
-its audit trail's ``append`` and ``enqueue`` (the lookup's own records) no-ops, to show what the rest of it costs. Never a
-way to run a broker: its lookups are not audited."""
+its audit trail's ``append`` and ``enqueue`` (the lookup's own records) no-ops, to
+show what the rest of it costs. Never a way to run a broker: its lookups are not
+audited."""
 
 from federator import create_app
 

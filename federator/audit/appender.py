@@ -23,7 +23,6 @@ from federator.audit.chain import GENESIS
 from federator.audit.flags import FlagLimits, alert_flags
 from federator.audit.queue_writer import QueueWriter
 from federator.audit.sequencer import Sequencer
-from federator.audit.tables import audit_queue
 from federator.storage import audit_records
 
 log = logging.getLogger("federator.audit.trail")
@@ -98,43 +97,27 @@ class Appender:
 
     def integrate_pending(self) -> int:
         """Integrate every entry queued by now (PostgreSQL), waiting for the head
-        if another process holds it: what reads the trail does this first, so
-        that what was enqueued reads back as a record; entries left by writers
-        that died after queueing them too. How many."""
-        return self._integrate_queued(wait=True) or 0
+        if another process holds it: the sequencer's pass, and what reads the
+        trail does first, so that what was enqueued reads back as a record;
+        entries left by writers that died after queueing them too. How many.
 
-    def sequence(self) -> int | None:
-        """The sequencer's pass (``federator.audit.sequencer``): integrate every
-        entry queued by now, unless another process holds the head (None: it may
-        have read the queue before the latest entries came; look again)."""
-        return self._integrate_queued(wait=False)
-
-    def _integrate_queued(self, *, wait: bool) -> int | None:
-        """The commit need not wait for the disk: the queue rows it deletes are
-        on disk, and come back if it is lost (WAL is replayed in order, so a
-        later flushed commit, a checkpoint's, carries it to disk first)."""
+        The commit need not wait for the disk: the queue rows it deletes are on
+        disk, and come back if it is lost (WAL is replayed in order, so a later
+        flushed commit, a checkpoint's, carries it to disk first)."""
         if self.engine.dialect.name != "postgresql":
             return 0
         pool = self.engine.pool
         try:
-            return self._integrate_in(wait=wait)
+            with self.engine.connect() as conn:
+                # one round trip: nothing queued, nothing locked
+                if conn.execute(batching.LOCK_IF_QUEUED).first() is None:
+                    conn.rollback()
+                    return 0
+                done = batching.integrate(conn, self)
+                conn.commit()
         finally:
             if self.engine.pool is not pool:  # disposed meanwhile (its owner is done):
                 pool.dispose()  # close the connection this pass gave back to the old pool
-
-    def _integrate_in(self, *, wait: bool) -> int | None:
-        with self.engine.connect() as conn:
-            if conn.execute(select(audit_queue.c.id).limit(1)).first() is None:
-                conn.rollback()
-                return 0
-            if wait:
-                batching.lock_head(conn)
-            elif not batching.try_lock_head(conn):
-                conn.rollback()
-                return None
-            conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
-            done = batching.integrate(conn, self)
-            conn.commit()
         self._after(done)
         return len(done)
 

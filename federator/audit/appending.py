@@ -108,21 +108,32 @@ def history_keys(record: Mapping[str, Any]) -> set[tuple[str, ...]]:
     return keys
 
 
+def read_keys(record: Mapping[str, Any]) -> set[tuple[str, ...]]:
+    """What computing a record's flags reads of the trail's history (besides the
+    child's organisations, ``run_organisations``): a ``lookup.requested`` its actor's
+    records; a ``lookup.completed`` whose authorities matched, its actor's and
+    those references' (``batching.flag``); any other record nothing."""
+    if record.get("event") == LOOKUP_COMPLETED and not record_refs(record):
+        return set()
+    return history_keys(record)
+
+
 def independent_runs(records: Sequence[Mapping[str, Any]]) -> list[range]:
-    """Split a batch, in order, into runs whose records share no history key:
-    the flags of a run's records are computed together from the trail as it
-    stands before the run (the run's own earlier records cannot change them,
-    but for the child's organisations: ``run_organisations``), and each run is
-    written before the next one's history is read. So every record's flags
-    count every record before it, as if appended one by one."""
+    """Split a batch, in order, into runs in which no record's flags read what an
+    earlier record of the run writes (``read_keys`` against ``history_keys``): the
+    flags of a run's records are computed together from the trail as it stands
+    before the run (the run's own earlier records cannot change them, but for
+    the child's organisations: ``run_organisations``), and each run is written
+    before the next one's history is read. So every record's flags count every
+    record before it, as if appended one by one. A lookup's unmatched
+    ``lookup.completed`` reads nothing: it joins its ``lookup.requested``'s run."""
     runs: list[range] = []
-    start, seen = 0, set[tuple[str, ...]]()
+    start, written = 0, set[tuple[str, ...]]()
     for i, record in enumerate(records):
-        keys = history_keys(record)
-        if keys & seen:
+        if read_keys(record) & written:
             runs.append(range(start, i))
-            start, seen = i, set()
-        seen |= keys
+            start, written = i, set()
+        written |= history_keys(record)
     if records:
         runs.append(range(start, len(records)))
     return runs

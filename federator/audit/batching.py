@@ -70,6 +70,11 @@ _ENQUEUE_RELAXED = text("INSERT INTO audit_queue (entry, at, event, fields) "
 _FOLLOW = text("SELECT lead, body, texts, prev_hash, hash "
                "FROM federator_audit_follow(:key, :entry, :wait)")
 _UNLOCK = text("SELECT pg_advisory_unlock(:key)")
+#: If anything is queued: the head lock (until the transaction ends), and that
+#: transaction's commit not waiting for the disk; no row when nothing is queued
+LOCK_IF_QUEUED = text(f"SELECT pg_advisory_xact_lock({HEAD_LOCK}), "  # noqa: S608 - a constant
+                      "set_config('synchronous_commit', 'off', true) "
+                      "WHERE EXISTS (SELECT 1 FROM audit_queue)")
 
 
 def new_entry() -> str:
@@ -134,12 +139,6 @@ def lead(conn: Connection, entry: str, trail: AuditTrail
 def lock_head(conn: Connection) -> None:
     """Wait for the head lock (held until ``conn``'s transaction ends)."""
     conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": HEAD_LOCK})
-
-
-def try_lock_head(conn: Connection) -> bool:
-    """Take the head lock if it is free (held until ``conn``'s transaction ends)."""
-    return bool(conn.execute(text("SELECT pg_try_advisory_xact_lock(:key)"),
-                             {"key": HEAD_LOCK}).scalar())
 
 
 def queued_or_done(conn: Connection, entry: str) -> bool:

@@ -4,7 +4,9 @@ the background, as a transparency log's sequencer does (PostgreSQL).
 A lookup's own records (``lookup.requested``, ``lookup.completed``) are only
 queued on its path (``Appender.enqueue``): the queue's commit is the durability
 point, and nothing on the lookup's path reads the record back. Each enqueue
-wakes this process's sequencer thread, which takes the trail's head lock (as any
+wakes this process's sequencer thread, which waits 50 ms (so that the entries of
+lookups running alongside, and usually the same lookup's ``lookup.completed``,
+join the same pass), then takes the trail's head lock (as any
 append does: one integrator at a time across every broker process, the others
 wait their turn in the database) and integrates every entry queued by then, in
 batches (``federator.audit.batching``). Entries queued while it works wake it
@@ -31,7 +33,7 @@ class Sequencer:
     """One thread per process at most, started by the first ``wake`` (after a
     fork too: gunicorn's workers each start their own)."""
 
-    def __init__(self, integrate: Callable[[], int | None], *, gather_s: float = 0.01,
+    def __init__(self, integrate: Callable[[], int], *, gather_s: float = 0.05,
                  idle_s: float = 5.0, retry_s: float = 0.05, retry_max_s: float = 5.0) -> None:
         self._integrate = integrate
         self.gather_s, self.idle_s = gather_s, idle_s
@@ -70,9 +72,7 @@ class Sequencer:
                 return
             self._wake.clear()
             try:
-                while self._integrate() is None:  # another process is integrating
-                    if self._stopped.wait(self.gather_s):
-                        return
+                self._integrate()
                 failures = 0
             except Exception as e:  # a thread of its own: the entries stay queued
                 failures += 1

@@ -87,6 +87,38 @@ def test_a_batchs_flags_count_its_own_earlier_records(engine: Engine) -> None:
     assert trail.verify().as_dict() == {"ok": True, "count": 7}
 
 
+def test_a_practitioners_lookups_in_one_batch_are_flagged_as_if_appended_one_by_one(
+        engine: Engine) -> None:
+    """Requests and their unmatched completions share runs (a completion reads
+    nothing): the no-match streak, volume and repeats still count every one."""
+    limits = FlagLimits(per_hour=3, no_match_streak=3, repeat_lookups=2, sustained_hours=0)
+    entries = []
+    for i in range(6):
+        at, child = AT + timedelta(seconds=2 * i), f"c{i % 2}"
+        entries.append(("lookup.requested", at, lookup("u1", child)))
+        entries.append(("lookup.completed", at + timedelta(seconds=1), {
+            "lookup_id": f"u1-{child}", "actor_id": "u1", "actor_organisation": "Leeds",
+            "child_pseudonym": child, "complete": True,
+            "outcomes": [{"id": "leeds-cs", "outcome": "no_match", "latency_ms": 5,
+                          "professionals": 0}]}))
+    batched = AuditTrail(engine, flag_limits=limits, checkpoint_every=0)
+    for event, at, fields in entries:
+        queue(engine, event, at, **fields)
+    assert batched.integrate_pending() == 12
+    with postgres_schema() as url:
+        other = make_engine(url)
+        upgrade(other)
+        one_by_one = AuditTrail(other, flag_limits=limits, checkpoint_every=0)
+        for event, at, fields in entries:
+            one_by_one.clock = lambda at=at: at
+            one_by_one.append(event, **fields)
+        expected = flags(one_by_one)
+        other.dispose()
+    assert flags(batched) == expected
+    raised = {f for record in expected for f in record}
+    assert {"no_match_streak", "volume_hour", "repeat_lookups"} <= raised
+
+
 def test_a_batch_signs_a_checkpoint_at_every_multiple_it_crosses(engine: Engine, tmp_path
                                                                  ) -> None:
     trail = AuditTrail(engine, checkpoint_every=5)

@@ -50,6 +50,17 @@ def test_a_completion_shares_the_authorities_references_it_matched() -> None:
     assert independent_runs([]) == []
 
 
+def test_an_unmatched_completion_reads_nothing_and_joins_its_requests_run() -> None:
+    def completed(actor: str, outcome: str = "no_match") -> dict:
+        return {"event": "lookup.completed", "actor_id": actor, "child_pseudonym": "1",
+                "outcomes": [{"id": "leeds", "outcome": outcome, "record_ref": "r1"}]}
+
+    # requested, completed (no match): one run; the next request reads the completion
+    batch = [requested("a", "1"), completed("a"), requested("a", "2"), completed("a"),
+             completed("a", outcome="match")]  # a match reads the actor's history
+    assert [list(r) for r in independent_runs(batch)] == [[0, 1], [2, 3], [4]]
+
+
 def test_checkpoints_due_are_the_multiples_a_batch_crosses() -> None:
     assert list(multiples(1, 24, 25)) == []
     assert list(multiples(24, 76, 25)) == [25, 50, 75]
