@@ -11,7 +11,9 @@ its statement instead of its ping: it is thrown away and the append retried, as
 any failed append is (``Appender._retrying``), and SQLAlchemy's pool then
 recycles every connection older than the failure.
 
-The pool is made lazily, in the process that uses it (after gunicorn's fork).
+The pool is made lazily, in the process that uses it (after gunicorn's fork):
+up to 16 connections a process (4 kept), beside the engine's own pool; an enqueue
+beyond that waits for one (docs/production.md counts them).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ _INSERT_RELAXED = ("INSERT INTO audit_queue (entry, at, event, fields) SELECT %s
 
 
 class QueueWriter:
-    def __init__(self, engine: Engine, *, pool_size: int = 5, max_overflow: int = 30) -> None:
+    def __init__(self, engine: Engine, *, pool_size: int = 4, max_overflow: int = 12) -> None:
         self._engine = engine
         self._sizes = pool_size, max_overflow
         self._lock = threading.Lock()
