@@ -17,6 +17,7 @@ import pytest
 import requests
 from sqlalchemy import func, select, text
 from support.services import postgres_schema
+from support.web_client import HTML, signed_in
 
 from federator.audit.tables import audit_queue
 from federator.audit.trail import AuditTrail, AuditUnavailable
@@ -160,3 +161,21 @@ def test_a_lookup_reads_back_at_once_on_the_receipt_and_the_auditors_api(fed):
     receipt = requests.get(f"{fed.broker.url}/api/v1/lookups/{lookup_id}/receipt",
                            headers=practitioner, timeout=30)
     assert receipt.status_code == 200, receipt.text
+
+
+def test_my_recent_lookups_page_shows_a_lookup_still_queued(fed):
+    """A page that neither appends nor reads through the trail's own methods (it
+    queries the records table): only the integration before each request puts
+    the queued lookup on it."""
+    trail = fed.app.extensions["federator"].trail
+    client = signed_in(fed.app, "practitioner")
+    actor = {"actor_id": "practitioner-None", "actor_role": "practitioner",
+             "actor_organisation": "Leeds"}
+    trail.enqueue("lookup.requested", lookup_id="recent-1", **actor,
+                  purpose="Assessment under section 17", basis_type="consent",
+                  basis={"type": "consent", "reference": "CASE-QUEUED"},
+                  authorities=["leeds-cs"])
+    assert counts(trail)[0] >= 1
+    page = client.get("/lookups/recent", headers=HTML)
+    assert page.status_code == 200
+    assert "CASE-QUEUED" in page.get_data(as_text=True)
