@@ -52,6 +52,24 @@ def _lookup_record(seq: int, at: str, actors: int = 1) -> dict[str, Any]:
                          for a in ("leeds-cs", "york-health")]}
 
 
+Database = tuple[str, Callable[[], tuple[str, PostgresSchema | None]]]
+
+
+def databases(work: Path, postgres: str | None, *, sqlite: bool = True) -> list[Database]:
+    """(name, make) for each database measured: ``make()`` gives a fresh one's URL
+    and, for PostgreSQL, its schema to drop afterwards."""
+    found: list[Database] = []
+    if sqlite:
+        found.append(("sqlite", lambda: (f"sqlite:///{work / uuid.uuid4().hex}.sqlite", None)))
+    if postgres is not None:
+        def make_schema() -> tuple[str, PostgresSchema | None]:
+            schema = PostgresSchema.create("bench", postgres)
+            return schema.url, schema
+
+        found.append(("postgresql", make_schema))
+    return found
+
+
 def long_trail(url: str, n: int, key: Path, actors: int = 1) -> AuditTrail:
     """A valid trail of n records as the broker writes them, written in bulk (the
     speed of append is measured above): lookups' records (``_lookup_record``), free
@@ -126,15 +144,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        databases: list[tuple[str, Callable[[], tuple[str, PostgresSchema | None]]]] = [
-            ("sqlite", lambda: (f"sqlite:///{work / uuid.uuid4().hex}.sqlite", None))]
-        if not args.no_postgres:
-            def make_schema() -> tuple[str, PostgresSchema | None]:
-                schema = PostgresSchema.create("bench", args.postgres)
-                return schema.url, schema
-
-            databases.append(("postgresql", make_schema))
-        for name, make in databases:
+        for name, make in databases(work, None if args.no_postgres else args.postgres):
             url, schema = make()
             try:
                 trail = long_trail(url, trail_size, work / f"key-{uuid.uuid4().hex[:6]}.json")

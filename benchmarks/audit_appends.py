@@ -22,12 +22,11 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from audit import long_trail  # benchmarks/ is the script's folder
-from soak_services import POSTGRES_URL, PostgresSchema  # benchmarks/ is the script's folder
+from audit import databases, long_trail  # benchmarks/ is the script's folder
+from soak_services import POSTGRES_URL  # benchmarks/ is the script's folder
 
 from federator.audit.trail import AuditTrail
 from federator.signing import BrokerKeys
@@ -179,17 +178,8 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        databases: list[tuple[str, Callable[[], tuple[str, PostgresSchema | None]]]] = []
-        if not args.no_sqlite:
-            databases.append(
-                ("sqlite", lambda: (f"sqlite:///{work / uuid.uuid4().hex}.sqlite", None)))
-        if not args.no_postgres:
-            def make_schema() -> tuple[str, PostgresSchema | None]:
-                schema = PostgresSchema.create("bench", args.postgres)
-                return schema.url, schema
-
-            databases.append(("postgresql", make_schema))
-        for name, make in databases:
+        for name, make in databases(work, None if args.no_postgres else args.postgres,
+                                    sqlite=not args.no_sqlite):
             paths = (["enqueued", "queued", "locked"] if args.locked else
                      ["enqueued", "queued"]) if name == "postgresql" else ["locked"]
             spreads = [int(p) for p in args.practitioners.split(",")]

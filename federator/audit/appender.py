@@ -71,20 +71,7 @@ class Appender:
             self.append(event, **fields)
             return
         began = time.perf_counter()
-        if batching.unstorable(fields):  # refused alone, never queued (issue 18 review)
-            raise AuditUnavailable("audit trail unavailable: a field holds a NUL character")
-        entry = batching.new_entry()
-        at = self.clock().isoformat(timespec="milliseconds")
-
-        def once() -> None:
-            try:
-                self.queue_writer.write(entry, at, event, fields, relaxed=event in RELAXED)
-            except IntegrityError:  # an earlier attempt's commit went through
-                with self.engine.connect() as conn:
-                    if not batching.queued_or_done(conn, entry):
-                        raise
-
-        self._retrying(once)
+        self._commit_entry(event, fields)
         self.sequencer.wake()
         metrics.audit_append(event, time.perf_counter() - began)
 
@@ -133,26 +120,34 @@ class Appender:
                 raise AuditUnavailable("audit trail unavailable") from e
         raise AuditUnavailable("audit trail unavailable") from last_error
 
-    def _append_queued(self, event: str, fields: Mapping[str, Any]) -> dict[str, Any]:
-        began = time.perf_counter()
-        if batching.unstorable(fields):  # refused alone, never queued (issue 18 review)
+    def _commit_entry(self, event: str, fields: Mapping[str, Any]) -> str:
+        """Commit an entry to the queue (``queue_writer``: one round trip, flushed
+        unless ``RELAXED``), retried; its id. A NUL is refused alone, never queued:
+        PostgreSQL cannot store it, and queued it would fail every batch (issue 18
+        review)."""
+        if batching.unstorable(fields):
             raise AuditUnavailable("audit trail unavailable: a field holds a NUL character")
         entry = batching.new_entry()
         at = self.clock().isoformat(timespec="milliseconds")
-        queued = False
+
+        def once() -> None:
+            try:
+                self.queue_writer.write(entry, at, event, fields, relaxed=event in RELAXED)
+            except IntegrityError:  # an earlier attempt's commit went through
+                with self.engine.connect() as conn:
+                    if not batching.queued_or_done(conn, entry):
+                        raise
+
+        self._retrying(once)
+        return entry
+
+    def _append_queued(self, event: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        began = time.perf_counter()
+        entry = self._commit_entry(event, fields)
 
         def once() -> tuple[dict[str, Any] | None, list[Sealed]]:
-            nonlocal queued
             with self.engine.connect() as conn:
                 conn.execution_options(isolation_level="AUTOCOMMIT")  # a statement each
-                if not queued:
-                    try:
-                        batching.enqueue(conn, entry, at, event, fields,
-                                         relaxed=event in RELAXED)
-                    except IntegrityError:  # an earlier attempt's commit went through
-                        if not batching.queued_or_done(conn, entry):
-                            raise
-                    queued = True
                 return batching.take_head(conn, entry, self)
 
         record, done = self._retrying(once)

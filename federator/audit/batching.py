@@ -60,12 +60,6 @@ _QUEUED = (select(audit_queue.c.id, audit_queue.c.entry, audit_queue.c.at,
            .order_by(audit_queue.c.id).limit(BATCH))
 _MINE = select(audit_records.c.body, audit_records.c.texts, audit_records.c.prev_hash,
                audit_records.c.hash).where(audit_records.c.entry == bindparam("entry"))
-_ENQUEUE = text("INSERT INTO audit_queue (entry, at, event, fields) "
-                "VALUES (:entry, :at, :event, :fields)")
-#: The same, its commit not waiting for the disk (``RELAXED`` events)
-_ENQUEUE_RELAXED = text("INSERT INTO audit_queue (entry, at, event, fields) "
-                        "SELECT :entry, :at, :event, :fields "
-                        "FROM set_config('synchronous_commit', 'off', true)")
 #: Lead, or wait for the leader and read the record (migration 0013_audit_queue).
 _FOLLOW = text("SELECT lead, body, texts, prev_hash, hash "
                "FROM federator_audit_follow(:key, :entry, :wait)")
@@ -94,18 +88,10 @@ def unstorable(value: Any) -> bool:
     return False
 
 
-def enqueue(conn: Connection, entry: str, at: str, event: str, fields: Mapping[str, Any],
-            *, relaxed: bool) -> None:
-    """Commit the entry to the queue (``conn`` in autocommit: one round trip),
-    flushed to disk unless ``relaxed``."""
-    conn.execute(_ENQUEUE_RELAXED if relaxed else _ENQUEUE,
-                 {"entry": entry, "at": at, "event": event,
-                  "fields": json.dumps(fields, default=str)})
-
-
 def take_head(conn: Connection, entry: str, trail: AuditTrail
               ) -> tuple[dict[str, Any] | None, list[Sealed]]:
-    """After ``enqueue`` (``conn`` in autocommit): this entry's record, and the
+    """After the entry's queue commit (``federator.audit.queue_writer``; ``conn``
+    in autocommit): this entry's record, and the
     records this writer integrated as leader (for their checkpoints and alerts).
     A follower's whole wait is one statement (``federator_audit_follow``)."""
     wait = False

@@ -21,6 +21,7 @@ from federator.audit import batching
 from federator.audit.bulk_history import load_histories
 from federator.audit.flags import FlagLimits
 from federator.audit.history import load_history
+from federator.audit.queue_writer import QueueWriter
 from federator.audit.tables import audit_checkpoints, audit_queue
 from federator.audit.trail import AuditTrail, AuditUnavailable
 from federator.lookup.interrupted import close_interrupted
@@ -44,10 +45,9 @@ def engine() -> Iterator[Engine]:
 def queue(engine: Engine, event: str, at: datetime = AT, **fields: object) -> str:
     """What a writer has done once its queue commit returned, and no more."""
     entry = batching.new_entry()
-    with engine.connect() as conn:
-        conn.execution_options(isolation_level="AUTOCOMMIT")
-        batching.enqueue(conn, entry, at.isoformat(timespec="milliseconds"), event, fields,
-                         relaxed=False)
+    writer = QueueWriter(engine)
+    writer.write(entry, at.isoformat(timespec="milliseconds"), event, fields, relaxed=False)
+    writer.dispose()
     return entry
 
 
@@ -166,14 +166,11 @@ def test_the_bulk_history_is_load_historys(engine: Engine) -> None:
 KILLED = """
 import os, signal, sys
 from datetime import UTC, datetime
-from federator.audit import batching
+from federator.audit.queue_writer import QueueWriter
 from federator.storage import make_engine
-engine = make_engine(sys.argv[1])
-with engine.connect() as conn:
-    conn.execution_options(isolation_level="AUTOCOMMIT")
-    batching.enqueue(conn, sys.argv[2], datetime.now(UTC).isoformat(timespec="milliseconds"),
-                     "lookup.requested", {"lookup_id": "L-killed", "actor_id": "u9",
-                                          "child_pseudonym": "c" * 64}, relaxed=False)
+QueueWriter(make_engine(sys.argv[1])).write(
+    sys.argv[2], datetime.now(UTC).isoformat(timespec="milliseconds"), "lookup.requested",
+    {"lookup_id": "L-killed", "actor_id": "u9", "child_pseudonym": "c" * 64}, relaxed=False)
 os.kill(os.getpid(), signal.SIGKILL)  # after the queue commit, before integrating
 """
 
@@ -256,13 +253,14 @@ def test_an_entry_taken_out_of_the_queue_refuses_the_append(engine: Engine, monk
     any authority is asked; the trail stays whole."""
     trail = AuditTrail(engine, checkpoint_every=0)
     trail.append("lookup.requested", **lookup("u1", "c1"))
-    enqueue = batching.enqueue
+    write = trail.queue_writer.write
 
-    def and_taken_out(conn, entry, *args, **kwargs):
-        enqueue(conn, entry, *args, **kwargs)
-        conn.execute(audit_queue.delete().where(audit_queue.c.entry == entry))
+    def and_taken_out(entry, *args, **kwargs):
+        write(entry, *args, **kwargs)
+        with engine.begin() as conn:
+            conn.execute(audit_queue.delete().where(audit_queue.c.entry == entry))
 
-    monkeypatch.setattr(batching, "enqueue", and_taken_out)
+    monkeypatch.setattr(trail.queue_writer, "write", and_taken_out)
     with pytest.raises(AuditUnavailable):
         trail.append("lookup.requested", **lookup("u2", "c2"))
     assert trail.verify().as_dict() == {"ok": True, "count": 1}

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import Engine, event
 
@@ -31,10 +32,11 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-def test_only_lookup_completed_commits_without_waiting_for_the_disk(engine: Engine) -> None:
+def test_only_lookup_completed_commits_without_waiting_for_the_disk(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     dialect = engine.dialect.name
     if dialect == "postgresql":
-        return _queued_durability(engine)
+        return _queued_durability(engine, monkeypatch)
     seen: list[str] = []
 
     @event.listens_for(engine, "commit")
@@ -56,27 +58,37 @@ def test_only_lookup_completed_commits_without_waiting_for_the_disk(engine: Engi
     assert trail.verify().ok and trail.verify().count == 3
 
 
-def _queued_durability(engine: Engine) -> None:
+def _queued_durability(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     """PostgreSQL: an entry's durability point is its commit to the queue, one
-    statement in autocommit (federator.audit.batching); only ``lookup.completed``'s
-    relaxes ``synchronous_commit`` for it. The leader's integration commit need not
-    wait (the queue rows are on disk), whatever the event."""
+    statement in autocommit over the driver (federator.audit.queue_writer), for the
+    lookup's ``enqueue`` and for ``append`` alike; only ``lookup.completed``'s
+    relaxes ``synchronous_commit`` for it. The integration's commit need not wait
+    (the queue rows are on disk), whatever the event."""
     queued: list[str] = []
+    execute = psycopg.Cursor.execute
 
-    @event.listens_for(engine, "before_cursor_execute")
-    def _statement(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if statement.startswith("INSERT INTO audit_queue"):
-            assert conn.connection.dbapi_connection.autocommit  # its own transaction
-            queued.append("off" if "'synchronous_commit', 'off'" in statement else
-                          _durability(conn.connection.dbapi_connection, "postgresql"))
+    def spied(cursor: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+        if str(query).startswith("INSERT INTO audit_queue"):
+            assert cursor.connection.autocommit  # its own transaction
+            queued.append("off" if "'synchronous_commit', 'off'" in str(query) else
+                          _durability(cursor.connection, "postgresql"))
+        return execute(cursor, query, *args, **kwargs)
 
+    monkeypatch.setattr(psycopg.Cursor, "execute", spied)
+    trail = AuditTrail(engine, checkpoint_every=0)
+    trail.enqueue("lookup.requested", lookup_id="L0", actor_id="u0", child_pseudonym="d" * 64,
+                  authorities=["a"])
+    trail.enqueue("lookup.completed", lookup_id="L0", actor_id="u0", outcomes=[])
+    assert queued == ["on", "off"]  # the lookup's own path
+    assert trail.integrate_pending() == 2
+    queued.clear()
     trail = AuditTrail(engine, checkpoint_every=0)
     trail.append("lookup.requested", lookup_id="L1", actor_id="u1", child_pseudonym="c" * 64,
                  authorities=["a"])
     trail.append("lookup.completed", lookup_id="L1", actor_id="u1", outcomes=[])
     trail.append("registry.changed", actor_id="u2", endpoint="a")
     assert queued == ["on", "off", "on"]
-    assert trail.verify().ok and trail.verify().count == 3
+    assert trail.verify().ok and trail.verify().count == 5
     with engine.connect() as conn:  # and the pool's connections flush again
         assert _durability(conn.connection.dbapi_connection, "postgresql") == "on"
 
