@@ -1,6 +1,5 @@
-"""What an append writes, without the database: numbering, sealing, the rows of
-the filter tables, and how a batch of queued entries is split so that flags
-computed from the trail's history count every earlier entry of the batch.
+"""What an append writes, without the database: sealing, the rows of the filter
+tables, and which checkpoints a batch makes due.
 
 Pure functions; ``federator.audit.trail`` (one record) and
 ``federator.audit.batching`` (a batch of queued entries) do the I/O.
@@ -8,14 +7,13 @@ Pure functions; ``federator.audit.trail`` (one record) and
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any
 
 from federator.audit.chain import INDEXED, canonical, record_hash
 from federator.audit.redaction import seal
-from federator.names import LOOKUP_COMPLETED, LOOKUP_REQUESTED, MATCH
+from federator.names import LOOKUP_COMPLETED, MATCH
 
 #: Events committed without waiting for the disk (SQLite ``synchronous=NORMAL`` in
 #: WAL mode, PostgreSQL ``synchronous_commit=off``, for that transaction only).
@@ -28,10 +26,6 @@ from federator.names import LOOKUP_COMPLETED, LOOKUP_REQUESTED, MATCH
 #: a later flushed record (the next ``lookup.requested``) carries every earlier
 #: one to disk with it, and the chain never gets a gap.
 RELAXED = frozenset({LOOKUP_COMPLETED})
-
-#: The events whose records the flag history reads (``federator.audit.history``).
-HISTORY_EVENTS = frozenset({LOOKUP_REQUESTED, LOOKUP_COMPLETED})
-
 
 @dataclass
 class Sealed:
@@ -91,66 +85,6 @@ def authorities(record: Mapping[str, Any]) -> set[str]:
               if isinstance(o, Mapping) and isinstance(o.get("id"), str)
               and not o.get("not_asked")}
     return {a[:64] for a in found}
-
-
-def history_keys(record: Mapping[str, Any]) -> set[tuple[str, ...]]:
-    """What the flag history of a record is read by (its actor, the authorities'
-    references it matched), for the records the history reads; a record with
-    none of another's keys cannot change that other's flags, but for the child's
-    organisations (read by child alone), which ``run_organisations`` adds."""
-    if record.get("event") not in HISTORY_EVENTS:
-        return set()
-    keys: set[tuple[str, ...]] = set()
-    if record.get("actor_id") is not None:
-        keys.add(("actor", str(record["actor_id"])))
-    if record.get("event") == LOOKUP_COMPLETED:
-        keys |= {("ref", a, ref) for a, ref in record_refs(record)}
-    return keys
-
-
-def read_keys(record: Mapping[str, Any]) -> set[tuple[str, ...]]:
-    """What computing a record's flags reads of the trail's history (besides the
-    child's organisations, ``run_organisations``): a ``lookup.requested`` its actor's
-    records; a ``lookup.completed`` whose authorities matched, its actor's and
-    those references' (``batching.flag``); any other record nothing."""
-    if record.get("event") == LOOKUP_COMPLETED and not record_refs(record):
-        return set()
-    return history_keys(record)
-
-
-def independent_runs(records: Sequence[Mapping[str, Any]]) -> list[range]:
-    """Split a batch, in order, into runs in which no record's flags read what an
-    earlier record of the run writes (``read_keys`` against ``history_keys``): the
-    flags of a run's records are computed together from the trail as it stands
-    before the run (the run's own earlier records cannot change them, but for
-    the child's organisations: ``run_organisations``), and each run is written
-    before the next one's history is read. So every record's flags count every
-    record before it, as if appended one by one. A lookup's unmatched
-    ``lookup.completed`` reads nothing: it joins its ``lookup.requested``'s run."""
-    runs: list[range] = []
-    start, written = 0, set[tuple[str, ...]]()
-    for i, record in enumerate(records):
-        if read_keys(record) & written:
-            runs.append(range(start, i))
-            start, written = i, set()
-        written |= history_keys(record)
-    if records:
-        runs.append(range(start, len(records)))
-    return runs
-
-
-def run_organisations(record: Mapping[str, Any], earlier: Sequence[Mapping[str, Any]],
-                      window: timedelta) -> frozenset[str]:
-    """The organisations that looked up ``record``'s child in the records of its
-    run before it, as ``history._CHILD_ORGANISATIONS`` reads them from the trail
-    (``lookup.requested``, at or after ``at - window``, compared as text)."""
-    child = record.get("child_pseudonym")
-    if not child:
-        return frozenset()
-    since = (datetime.fromisoformat(record["at"]) - window).isoformat(timespec="milliseconds")
-    return frozenset(str(e["actor_organisation"]) for e in earlier
-                     if e.get("event") == LOOKUP_REQUESTED and e.get("child_pseudonym") == child
-                     and str(e.get("at")) >= since and e.get("actor_organisation"))
 
 
 def multiples(first: int, last: int, every: int) -> Iterable[int]:

@@ -5,13 +5,15 @@ is flushed (for ``lookup.requested``, before any authority is asked), and
 PostgreSQL merges the flushes of writers committing at once. It then tries the
 trail's head lock. The writer that gets it (the leader) integrates every queued
 entry, in queue order: numbered after the head, flagged from the trail's history
-(``appending.independent_runs``: each entry's flags count every entry before it,
-in the batch too), sealed and chained; each run's records, filter rows and the
-deletion of its queue rows are one statement, whose commit need not wait for the
-disk (the queue rows are on disk and come back if it is lost; a later flushed
-commit carries it to disk, WAL is replayed in order). The others wait for the leader (a shared lock
-on the same key), find their record by its entry id and return it; an entry
-committed too late for that batch is led by its own writer or the next.
+(read once for the batch, the batch's earlier entries folded in, ``folding``:
+each entry's flags count every entry before it, as if appended one by one),
+sealed and chained; the batch's records, filter rows and the deletion of its
+queue rows are one statement, whose commit need not wait for the disk (the
+queue rows are on disk and come back if it is lost; a later flushed commit
+carries it to disk, WAL is replayed in order). The others wait for the leader
+(a shared lock on the same key), find their record by its entry id and return
+it; an entry committed too late for that batch is led by its own writer or the
+next.
 
 A writer killed after its queue commit leaves its entry to the next leader (any
 append, the time-based checkpoint, the broker's start-up: ``integrate_pending``).
@@ -22,23 +24,17 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import Connection, bindparam, insert, select, text
 
-from federator.audit.appending import (
-    Sealed,
-    independent_runs,
-    record_refs,
-    run_organisations,
-    sealed,
-)
-from federator.audit.bulk_history import load_histories
+from federator.audit.appending import Sealed, record_refs, sealed
+from federator.audit.bulk_history import stored_histories
 from federator.audit.chain import GENESIS, INDEXED
-from federator.audit.flags import FlagLimits, History, completion_flags, lookup_flags
-from federator.audit.history import load_history, matched_history
+from federator.audit.flags import FlagLimits, completion_flags, lookup_flags
+from federator.audit.folding import Batch
+from federator.audit.history import load_history, matched_history, matched_lookups
 from federator.audit.redaction import open_record
 from federator.audit.tables import audit_authorities, audit_child_refs, audit_flags, audit_queue
 from federator.names import LOOKUP_COMPLETED, LOOKUP_REQUESTED
@@ -167,39 +163,38 @@ def _integrate_batch(conn: Connection, trail: AuditTrail, relax: bool) -> list[S
     seq, prev = (head.seq + 1, head.hash) if head else (1, GENESIS)
     records = [{"seq": 0, "at": q.at, "event": q.event, **json.loads(q.fields)} for q in queued]
     limits = trail.flag_limits
+    # Every request's history as the trail stood before the batch, in one read;
+    # the batch's earlier records are folded in as each is flagged
+    requested = [r for r in records if r["event"] == LOOKUP_REQUESTED]
+    stored = iter(stored_histories(conn, requested, limits))
+    so_far = Batch()
     out: list[Sealed] = []
-    for run in independent_runs(records):
-        requested = [records[i] for i in run if records[i]["event"] == LOOKUP_REQUESTED]
-        histories = iter(load_histories(conn, requested, limits))
-        written: list[Sealed] = []
-        for i in run:
-            record = records[i]
-            record["seq"] = seq
-            history = None
-            if record["event"] == LOOKUP_REQUESTED:
-                history = next(histories)
-                also = run_organisations(record, [records[j] for j in range(run.start, i)],
-                                         limits.child_window)
-                if also - history.child_organisations:
-                    history = replace(history,
-                                      child_organisations=history.child_organisations | also)
-            flag(conn, record, limits, history)
-            one = sealed(record, prev, queued[i].entry)
-            written.append(one)
-            seq, prev = seq + 1, one.hash
-        write_run(conn, written, [queued[i].id for i in run], relax=relax)
-        out += written
+    for i, record in enumerate(records):
+        record["seq"] = seq
+        if record["event"] == LOOKUP_REQUESTED:
+            record["flags"] = [*(record.get("flags") or []), *lookup_flags(
+                record, so_far.history(record, next(stored), limits), limits)]
+        elif record["event"] == LOOKUP_COMPLETED and (refs := record_refs(record)):
+            flags = completion_flags(*so_far.matched(record, refs, matched_lookups(
+                conn, record, refs, limits, rows=so_far.stored_rows(refs)), limits), limits)
+            if flags:
+                record["flags"] = flags
+        one = sealed(record, prev, queued[i].entry)
+        so_far.add(one)
+        out.append(one)
+        seq, prev = seq + 1, one.hash
+    write_run(conn, out, [q.id for q in queued], relax=relax)
     return out
 
 
-def flag(conn: Connection, record: dict[str, Any], limits: FlagLimits,
-         history: History | None = None) -> None:
-    """Add the flags the trail's history raises to ``record`` (``lookup.requested``:
-    after those its caller computed, such as ``own_family_name``; ``lookup.completed``
-    whose authorities matched: ``repeat_lookups`` through the matched child)."""
+def flag(conn: Connection, record: dict[str, Any], limits: FlagLimits) -> None:
+    """Add the flags the trail's history raises to ``record``, as the trail stands
+    (``lookup.requested``: after those its caller computed, such as
+    ``own_family_name``; ``lookup.completed`` whose authorities matched:
+    ``repeat_lookups`` through the matched child)."""
     if record["event"] == LOOKUP_REQUESTED:
         record["flags"] = [*(record.get("flags") or []), *lookup_flags(
-            record, history or load_history(conn, record, limits), limits)]
+            record, load_history(conn, record, limits), limits)]
     elif record["event"] == LOOKUP_COMPLETED:
         refs = record_refs(record)
         if refs:

@@ -9,7 +9,8 @@ actor index (actor, event, at) holds them (the same order, given the actor and
 event): ordered by ``at`` alone, the planner may walk the time index backwards
 through every practitioner's records, filtering. Same rows, limits and order as
 ``load_history``, which stays the definition (a test compares them on random
-trails); any other database runs ``load_history`` for each record.
+trails). What comes back is each read's rows as capped (``folding.Stored``), so
+a batch's own earlier records can be folded in (``folding.Batch``).
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from federator.audit.flags import FlagLimits, History
-from federator.audit.history import REPEAT_ROWS, all_no_match, load_history, stamp
+from federator.audit.folding import REPEAT_ROWS, Batch, Stored, all_no_match, stamp
+from federator.audit.history import load_history
 
 _BULK = text("""
-SELECT v.i, vol.day, vol.hour, recent.bodies, orgs.list, rep.n, sus.buckets
+SELECT v.i, vol.day, vol.hour, recent.bodies, recent.ats, recent.seqs, orgs.list, rep.n, sus.buckets
 FROM unnest(CAST(:i AS int[]), CAST(:actor AS text[]), CAST(:child AS text[]),
             CAST(:now AS text[]), CAST(:hour AS text[]), CAST(:day AS text[]),
             CAST(:child_since AS text[]), CAST(:repeat_since AS text[]),
@@ -38,7 +40,9 @@ LEFT JOIN LATERAL (
           WHERE r.actor_id = v.actor AND r.event = 'lookup.requested' AND r.at >= v.day
           ORDER BY r.actor_id DESC, r.event DESC, r.at DESC LIMIT :cap) d) vol ON true
 LEFT JOIN LATERAL (
-    SELECT array_agg(c.body ORDER BY c.at DESC, c.seq DESC) AS bodies
+    SELECT array_agg(c.body ORDER BY c.at DESC, c.seq DESC) AS bodies,
+           array_agg(c.at ORDER BY c.at DESC, c.seq DESC) AS ats,
+           array_agg(c.seq ORDER BY c.at DESC, c.seq DESC) AS seqs
     FROM (SELECT r.body, r.at, r.seq FROM audit_records r
           WHERE r.actor_id = v.actor AND r.event = 'lookup.completed'
           ORDER BY r.actor_id DESC, r.event DESC, r.at DESC, r.seq DESC LIMIT :streak) c
@@ -67,12 +71,10 @@ LEFT JOIN LATERAL (
 """)
 
 
-def load_histories(conn: Connection, records: Sequence[Mapping[str, Any]],
-                   limits: FlagLimits) -> list[History]:
-    """``load_history(conn, record, limits)`` for each of ``records``, as the
-    trail stands (none of them written yet)."""
-    if conn.dialect.name != "postgresql":
-        return [load_history(conn, r, limits) for r in records]
+def stored_histories(conn: Connection, records: Sequence[Mapping[str, Any]],
+                     limits: FlagLimits) -> list[Stored]:
+    """PostgreSQL: what the trail holds, as it stands, for each of ``records``
+    (``lookup.requested``, none of them written yet), for ``folding.Batch.history``."""
     nows = [datetime.fromisoformat(r["at"]) for r in records]
     hours = limits.sustained_hours
     params: dict[str, Any] = {
@@ -89,26 +91,27 @@ def load_histories(conn: Connection, records: Sequence[Mapping[str, Any]],
         "streak": limits.no_match_streak,
         "repeat_rows": REPEAT_ROWS,
         "sustained_cap": hours * limits.sustained_per_hour * 10}
-    rows = {row.i: row for row in conn.execute(_BULK, params)}
-    return [_history(records[i], rows[i], limits) for i in range(len(records))]
+    rows = {row.i: row for row in conn.execute(_BULK, params)} if records else {}
+    return [_stored(rows[i]) for i in range(len(records))]
 
 
-def _history(record: Mapping[str, Any], row: Any, limits: FlagLimits) -> History:
-    actor, child = record.get("actor_id"), record.get("child_pseudonym")
-    if not actor:
-        day = hour = 0
-        recent: tuple[bool, ...] = ()
-    else:
-        day, hour = int(row.day), int(row.hour)
-        recent = tuple(all_no_match(b) for b in row.bodies or ()) if limits.no_match_streak \
-            else ()
-    hourly: tuple[int, ...] = ()
-    if actor and limits.sustained_hours and hour >= limits.sustained_per_hour - 1:
-        buckets = row.buckets if isinstance(row.buckets, Mapping) else \
-            json.loads(row.buckets or "{}")
-        hourly = tuple(int(buckets.get(str(k), 0)) for k in range(limits.sustained_hours))
-    organisations = frozenset(o for o in row.list or () if o) if child else frozenset()
-    repeats = int(row.n) if actor and child and limits.repeat_lookups else 0
-    return History(actor_lookups_last_hour=hour, actor_lookups_last_day=day,
-                   actor_recent_all_no_match=recent, child_organisations=organisations,
-                   actor_child_lookups=repeats, actor_hourly=hourly)
+def load_histories(conn: Connection, records: Sequence[Mapping[str, Any]],
+                   limits: FlagLimits) -> list[History]:
+    """``load_history(conn, record, limits)`` for each of ``records``, as the
+    trail stands (none of them written yet): on PostgreSQL in one statement."""
+    if conn.dialect.name != "postgresql":
+        return [load_history(conn, r, limits) for r in records]
+    return [Batch().history(r, s, limits)
+            for r, s in zip(records, stored_histories(conn, records, limits), strict=True)]
+
+
+def _stored(row: Any) -> Stored:
+    buckets = row.buckets if isinstance(row.buckets, Mapping) else \
+        json.loads(row.buckets or "{}")
+    return Stored(
+        day=int(row.day or 0), hour=int(row.hour or 0),
+        recent=tuple((str(at), int(seq), all_no_match(body))
+                     for at, seq, body in zip(row.ats or (), row.seqs or (), row.bodies or (),
+                                              strict=True)),
+        organisations=frozenset(o for o in row.list or () if o), repeats=int(row.n or 0),
+        buckets={int(k): int(n) for k, n in buckets.items()})

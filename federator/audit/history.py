@@ -15,16 +15,10 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, case, func, select, tuple_
 
 from federator.audit.flags import FlagLimits, History, hourly_counts
+from federator.audit.folding import MATCHED_ROWS, REPEAT_ROWS, all_no_match, stamp
 from federator.audit.tables import audit_child_refs as refs
 from federator.names import LOOKUP_COMPLETED, LOOKUP_REQUESTED
 from federator.storage import audit_records as r
-
-#: At most this many of an actor's recent lookups of one child are read for the
-#: ``repeat_lookups`` flag (its limit is a handful; the reason then says "at least").
-REPEAT_ROWS = 100
-#: At most this many of a matched child's most recent lookups are looked through
-#: for the practitioner's repeats (by anyone: the practitioner's are among them).
-MATCHED_ROWS = 1000
 
 #: The actor's lookups in the last day, newest first, at most ``cap`` of them: the
 #: volume flags need to know only whether a limit is passed, so the cost stays the
@@ -80,7 +74,7 @@ _MATCHED_SEQS = (
     select(refs.c.seq)
     .where(tuple_(refs.c.authority_id, refs.c.record_ref).in_(
         bindparam("pairs", expanding=True)))
-    .order_by(refs.c.seq.desc()).limit(MATCHED_ROWS)
+    .order_by(refs.c.seq.desc()).limit(bindparam("rows"))
 )
 _MATCHED_CHILD = (
     select(r.c.lookup_id)
@@ -96,11 +90,6 @@ _TYPED_CHILD = (
            r.c.body.not_like('%"follows":%'))
     .limit(REPEAT_ROWS)
 )
-
-
-def stamp(at: datetime) -> str:
-    """The trail's ``at`` format, so text comparison orders by time."""
-    return at.isoformat(timespec="milliseconds")
 
 
 def load_history(conn: Connection, record: Mapping[str, Any], limits: FlagLimits) -> History:
@@ -145,24 +134,23 @@ def matched_history(conn: Connection, record: Mapping[str, Any],
     """For a ``lookup.completed`` whose authorities matched records: this actor's
     earlier lookups of the same child in the repeat window, (recorded under the
     same pseudonym, found by pseudonym or by an authority's match)."""
-    actor, child = record.get("actor_id"), record.get("child_pseudonym")
-    if not (actor and refs_ and limits.repeat_lookups) or record.get("follows"):
-        return 0, 0
-    since = stamp(datetime.fromisoformat(record["at"]) - limits.repeat_window)
-    typed = set(conn.execute(_TYPED_CHILD, {"actor": actor, "child": child,
-                                            "since": since}).scalars())
-    seqs = list(conn.execute(_MATCHED_SEQS, {"pairs": [tuple(p) for p in refs_]}).scalars())
-    linked = set(conn.execute(_MATCHED_CHILD, {
-        "actor": actor, "since": since, "seqs": seqs}).scalars()) if seqs else set()
+    typed, linked = matched_lookups(conn, record, refs_, limits)
     return len(typed), len(typed | linked)
 
 
-def all_no_match(body: str) -> bool:
-    """Whether a ``lookup.completed`` body says every authority asked answered ``no_match``.
-
-    Read from the canonical JSON's text, not parsed: this runs on every lookup for
-    the last few records, whose outcome lists hold up to 150 authorities. Canonical
-    JSON writes each outcome as ``"outcome":"<value>"``; in any string value the
-    quotes would be escaped, so the pattern can only be an outcome field."""
-    outcomes = body.count('"outcome":"')
-    return outcomes > 0 and outcomes == body.count('"outcome":"no_match"')
+def matched_lookups(conn: Connection, record: Mapping[str, Any],
+                    refs_: Sequence[tuple[str, str]], limits: FlagLimits,
+                    rows: int = MATCHED_ROWS) -> tuple[set[str], set[str]]:
+    """The lookups ``matched_history`` counts: those typed with the same child,
+    and those linked to it by the newest ``rows`` of the authorities' references."""
+    actor, child = record.get("actor_id"), record.get("child_pseudonym")
+    if not (actor and refs_ and limits.repeat_lookups) or record.get("follows"):
+        return set(), set()
+    since = stamp(datetime.fromisoformat(record["at"]) - limits.repeat_window)
+    typed = set(conn.execute(_TYPED_CHILD, {"actor": actor, "child": child,
+                                            "since": since}).scalars())
+    seqs = list(conn.execute(_MATCHED_SEQS, {"pairs": [tuple(p) for p in refs_],
+                                             "rows": rows}).scalars()) if rows else []
+    linked = set(conn.execute(_MATCHED_CHILD, {
+        "actor": actor, "since": since, "seqs": seqs}).scalars()) if seqs else set()
+    return typed, linked

@@ -163,6 +163,80 @@ def test_the_bulk_history_is_load_historys(engine: Engine) -> None:
                                                           for h in one_by_one)
 
 
+def random_lookups(rng: random.Random, start: datetime, count: int, step: timedelta,
+                   jitter: bool = False) -> list[tuple[str, datetime, dict[str, object]]]:
+    """Lookups by a few practitioners of a few children, some retries, some
+    completions matched (the authorities' references link children typed
+    differently), in order of time (``jitter``: out of order by up to a minute)."""
+    actors, children, refs = ["a", "b", "c", ""], [f"x{k}" for k in range(8)], ["r1", "r2"]
+    out: list[tuple[str, datetime, dict[str, object]]] = []
+    for i in range(count):
+        at = start + step * i
+        if jitter and rng.random() < 0.3:
+            at -= timedelta(seconds=rng.randint(1, 60))
+        actor, child = rng.choice(actors), rng.choice(children)
+        fields = {**lookup(actor, child, rng.choice(["Leeds", "York", "Hull"])),
+                  "lookup_id": f"L{start.timestamp():.0f}-{i}"}
+        if rng.random() < 0.2:
+            fields["follows"] = "earlier"
+        out.append(("lookup.requested", at, fields))
+        if rng.random() < 0.8:
+            outcome = rng.choice(["no_match", "match", "match"])
+            answer = {"id": rng.choice(["leeds-cs", "york-cs"]), "outcome": outcome,
+                      **({"record_ref": rng.choice(refs)} if outcome == "match" else {})}
+            out.append(("lookup.completed", at + timedelta(seconds=1), {
+                "lookup_id": fields["lookup_id"], "actor_id": actor,
+                "child_pseudonym": child, "outcomes": [answer],
+                **({"follows": "earlier"} if "follows" in fields else {})}))
+    return out
+
+
+def flags_and_reasons(trail: AuditTrail) -> list[tuple[str, object]]:
+    return [(r["event"], r.get("flags")) for r in trail.records(limit=2000)]
+
+
+@pytest.mark.parametrize("seed", [18, 19, 20])
+def test_a_random_batch_is_flagged_as_if_appended_one_by_one(engine: Engine, seed: int
+                                                             ) -> None:
+    """On a trail of two days' lookups, a batch of 150 more (practitioners and
+    children repeated, matches linking children, retries, times out of order),
+    integrated at once, gets every flag and every reason (the counts in it) that
+    appending them one by one gives: the batch's earlier records folded into
+    the history read before it, with each read's caps."""
+    rng = random.Random(seed)
+    limits = FlagLimits(per_hour=3, per_day=5, no_match_streak=2, repeat_lookups=1,
+                        child_organisations=2, sustained_hours=2, sustained_per_hour=2)
+    before = random_lookups(rng, AT - timedelta(hours=48), 120, timedelta(minutes=24))
+    batch = random_lookups(rng, AT, 75, timedelta(minutes=2), jitter=True)
+
+    def one_by_one(trail: AuditTrail, entries: list) -> None:
+        for event, at, fields in entries:
+            trail.clock = lambda at=at: at
+            trail.append(event, **fields)
+
+    batched = AuditTrail(engine, flag_limits=limits, checkpoint_every=0)
+    one_by_one(batched, before)
+    for event, at, fields in batch:
+        queue(engine, event, at, **fields)
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(audit_queue)).scalar_one() \
+            == len(batch)
+    assert batched.integrate_pending() == len(batch)
+    with postgres_schema() as url:
+        other = make_engine(url)
+        upgrade(other)
+        appended = AuditTrail(other, flag_limits=limits, checkpoint_every=0)
+        one_by_one(appended, before + batch)
+        expected = flags_and_reasons(appended)
+        other.dispose()
+    assert flags_and_reasons(batched) == expected
+    raised = {(event, f["flag"]) for event, fs in expected[-len(batch):] for f in fs or []}
+    assert {("lookup.requested", f) for f in ("volume_hour", "volume_day", "no_match_streak",
+            "repeat_lookups", "child_many_organisations", "sustained_volume")} | {
+        ("lookup.completed", "repeat_lookups")} <= raised
+    assert batched.verify().ok
+
+
 KILLED = """
 import os, signal, sys
 from datetime import UTC, datetime
