@@ -3,11 +3,14 @@
 
 PostgreSQL: one row per record, each of ``load_history``'s queries as a lateral
 subquery over the records given as arrays (one statement text for any batch
-size, so it is prepared once), and the sustained-volume hours counted in the
-database instead of every time sent back. Each actor's rows are ordered as the
+size, so it is prepared once). Each actor's rows are ordered as the
 actor index (actor, event, at) holds them (the same order, given the actor and
 event): ordered by ``at`` alone, the planner may walk the time index backwards
-through every practitioner's records, filtering. Same rows, limits and order as
+through every practitioner's records, filtering. A practitioner's repeats of a
+child are read through the child's index: the actor index would walk the
+practitioner's whole day, filtering by child (``actor_id || ''`` keeps the
+planner off it; a child has few lookups, a busy practitioner hundreds a day).
+Same rows, limits and order as
 ``load_history``, which stays the definition (a test compares them on random
 trails). What comes back is each read's rows as capped (``folding.Stored``), so
 a batch's own earlier records can be folded in (``folding.Batch``).
@@ -15,7 +18,6 @@ a batch's own earlier records can be folded in (``folding.Batch``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,7 +29,8 @@ from federator.audit.folding import REPEAT_ROWS, Batch, Stored, all_no_match, st
 from federator.audit.history import load_history
 
 _BULK = text("""
-SELECT v.i, vol.day, vol.hour, recent.bodies, recent.ats, recent.seqs, orgs.list, rep.n, sus.buckets
+SELECT v.i, vol.day, vol.hour, recent.bodies, recent.ats, recent.seqs, orgs.list, rep.n,
+       sus.ats AS sustained
 FROM unnest(CAST(:i AS int[]), CAST(:actor AS text[]), CAST(:child AS text[]),
             CAST(:now AS text[]), CAST(:hour AS text[]), CAST(:day AS text[]),
             CAST(:child_since AS text[]), CAST(:repeat_since AS text[]),
@@ -54,20 +57,16 @@ LEFT JOIN LATERAL (
 LEFT JOIN LATERAL (
     SELECT count(*) AS n
     FROM (SELECT r.seq FROM audit_records r
-          WHERE r.actor_id = v.actor AND r.event = 'lookup.requested'
-            AND r.child_pseudonym = v.child AND r.at >= v.repeat_since
+          WHERE r.child_pseudonym = v.child AND r.event = 'lookup.requested'
+            AND r.actor_id || '' = v.actor AND r.at >= v.repeat_since
             AND r.body NOT LIKE '%"follows":%'
           LIMIT :repeat_rows) a) rep ON true
 LEFT JOIN LATERAL (
-    SELECT json_object_agg(b.k, b.n) AS buckets
-    FROM (SELECT CAST(floor(extract(epoch FROM CAST(v.now AS timestamptz)
-                                     - CAST(s.at AS timestamptz)) / 3600) AS int) AS k,
-                 count(*) AS n
-          FROM (SELECT r.at FROM audit_records r
-                WHERE r.actor_id = v.actor AND r.event = 'lookup.requested'
-                  AND r.at >= v.sustained_since
-                ORDER BY r.actor_id DESC, r.event DESC, r.at DESC LIMIT :sustained_cap) s
-          GROUP BY 1) b) sus ON true
+    SELECT array_agg(s.at ORDER BY s.at DESC) AS ats
+    FROM (SELECT r.at FROM audit_records r
+          WHERE r.actor_id = v.actor AND r.event = 'lookup.requested'
+            AND r.at >= v.sustained_since
+          ORDER BY r.actor_id DESC, r.event DESC, r.at DESC LIMIT :sustained_cap) s) sus ON true
 """)
 
 
@@ -106,12 +105,10 @@ def load_histories(conn: Connection, records: Sequence[Mapping[str, Any]],
 
 
 def _stored(row: Any) -> Stored:
-    buckets = row.buckets if isinstance(row.buckets, Mapping) else \
-        json.loads(row.buckets or "{}")
     return Stored(
         day=int(row.day or 0), hour=int(row.hour or 0),
         recent=tuple((str(at), int(seq), all_no_match(body))
                      for at, seq, body in zip(row.ats or (), row.seqs or (), row.bodies or (),
                                               strict=True)),
         organisations=frozenset(o for o in row.list or () if o), repeats=int(row.n or 0),
-        buckets={int(k): int(n) for k, n in buckets.items()})
+        sustained=tuple(row.sustained or ()))

@@ -17,9 +17,10 @@ queries compare them (the trail's one format orders by time).
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right, insort
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -69,9 +70,9 @@ class Stored:
     recent: tuple[tuple[str, int, bool], ...] = ()
     organisations: frozenset[str] = frozenset()
     repeats: int = 0
-    #: The kept rows of the sustained-volume window, counted by whole hours back
-    #: from the record's ``at`` (every hour they fall in, not only the window's).
-    buckets: Mapping[int, int] = field(default_factory=dict)
+    #: The times of the actor's lookups in the sustained-volume window, newest
+    #: first, as many as the read keeps.
+    sustained: tuple[str, ...] = ()
 
 
 class Earlier(NamedTuple):
@@ -90,36 +91,50 @@ class Earlier(NamedTuple):
 
 
 class Batch:
-    """The batch's records so far, indexed as the history's queries read them."""
+    """The batch's records so far, indexed as the history's queries read them:
+    each index sorted as the trail's index is (by ``at``, as text), so a count
+    over a window is two bisections, however many lookups a busy practitioner
+    has in the batch."""
 
     def __init__(self) -> None:
-        self._requested: dict[str, list[Earlier]] = defaultdict(list)  # by actor
-        self._completed: dict[str, list[Earlier]] = defaultdict(list)  # by actor
-        self._by_child: dict[str, list[Earlier]] = defaultdict(list)  # requested
-        self._with_refs: list[Earlier] = []  # completions that matched, oldest first
+        #: ``lookup.requested`` times: by actor; by actor and child, retries aside
+        self._requested: dict[str, list[str]] = defaultdict(list)
+        self._repeats: dict[tuple[str, str], list[str]] = defaultdict(list)
+        #: the child's organisations, each with its latest request's time
+        self._organisations: dict[str, dict[str, str]] = defaultdict(dict)
+        #: ``lookup.completed``: by actor (at, seq, all no_match); by actor and
+        #: child, retries aside (at, lookup id); those that matched, by reference
+        self._completed: dict[str, list[tuple[str, int, bool]]] = defaultdict(list)
+        self._typed: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
+        self._by_ref: dict[tuple[str, str], list[Earlier]] = defaultdict(list)
 
     def add(self, done: Sealed) -> None:
         row = done.row
         if row["event"] not in (LOOKUP_REQUESTED, LOOKUP_COMPLETED):
             return
         body = str(row["body"])
-        earlier = Earlier(
+        e = Earlier(
             seq=int(row["seq"]), at=str(row["at"]), event=str(row["event"]),
             actor=row.get("actor_id"), child=row.get("child_pseudonym"),
             organisation=row.get("actor_organisation"), lookup_id=row.get("lookup_id"),
             retry=is_retry(body),
             no_match=row["event"] == LOOKUP_COMPLETED and all_no_match(body),
             refs=frozenset((r["authority_id"], r["record_ref"]) for r in done.refs))
-        if earlier.event == LOOKUP_REQUESTED:
-            if earlier.actor is not None:
-                self._requested[earlier.actor].append(earlier)
-            if earlier.child is not None:
-                self._by_child[earlier.child].append(earlier)
-        else:
-            if earlier.actor is not None:
-                self._completed[earlier.actor].append(earlier)
-            if earlier.refs:
-                self._with_refs.append(earlier)
+        if e.event == LOOKUP_REQUESTED:
+            if e.actor is not None:
+                insort(self._requested[e.actor], e.at)
+                if e.child is not None and not e.retry:
+                    insort(self._repeats[e.actor, e.child], e.at)
+            if e.child is not None and e.organisation:
+                latest = self._organisations[e.child]
+                latest[e.organisation] = max(e.at, latest.get(e.organisation, e.at))
+            return
+        if e.actor is not None:
+            insort(self._completed[e.actor], (e.at, e.seq, e.no_match))
+            if e.child is not None and not e.retry and e.lookup_id:
+                insort(self._typed[e.actor, e.child], (e.at, e.lookup_id))
+        for ref in e.refs:
+            self._by_ref[ref].append(e)
 
     def history(self, record: Mapping[str, Any], stored: Stored, limits: FlagLimits
                 ) -> History:
@@ -136,25 +151,24 @@ class Batch:
             day = min(cap, stored.day + _since(mine, now - timedelta(days=1)))
             hour = min(cap, stored.hour + _since(mine, now - timedelta(hours=1)))
             if limits.no_match_streak:
-                rows = [*stored.recent,
-                        *((e.at, e.seq, e.no_match) for e in self._completed.get(actor, []))]
+                streak = limits.no_match_streak
+                rows = [*stored.recent, *self._completed.get(actor, [])[-streak:]]
                 rows.sort(key=lambda r: (r[0], r[1]), reverse=True)
-                recent = tuple(r[2] for r in rows[:limits.no_match_streak])
+                recent = tuple(r[2] for r in rows[:streak])
         hourly: tuple[int, ...] = ()
         hours = limits.sustained_hours
         if actor and hours and hour >= limits.sustained_per_hour - 1:
-            hourly = _hourly(stored.buckets, mine, now, hours,
+            hourly = _hourly(stored.sustained, mine, now, hours,
                              cap=hours * limits.sustained_per_hour * 10)
         organisations = stored.organisations if child else frozenset()
         if child:
             since = stamp(now - limits.child_window)
-            organisations |= {e.organisation for e in self._by_child.get(child, [])
-                              if e.at >= since and e.organisation}
+            organisations |= {o for o, latest in self._organisations.get(child, {}).items()
+                              if latest >= since}
         repeats = 0
         if actor and child and limits.repeat_lookups:
-            since = stamp(now - limits.repeat_window)
-            repeats = min(REPEAT_ROWS, stored.repeats + sum(
-                1 for e in mine if e.child == child and e.at >= since and not e.retry))
+            repeats = min(REPEAT_ROWS, stored.repeats + _since(
+                self._repeats.get((actor, child), []), now - limits.repeat_window))
         return History(actor_lookups_last_hour=hour, actor_lookups_last_day=day,
                        actor_recent_all_no_match=recent, child_organisations=organisations,
                        actor_child_lookups=repeats, actor_hourly=hourly)
@@ -169,9 +183,8 @@ class Batch:
             return 0, 0
         since = stamp(datetime.fromisoformat(record["at"]) - limits.repeat_window)
         typed, linked = set(stored[0]), set(stored[1])
-        for e in self._completed.get(actor, []):
-            if e.child == child and e.at >= since and not e.retry and e.lookup_id:
-                typed.add(e.lookup_id)
+        rows = self._typed.get((actor, child), [])
+        typed |= {lookup for _, lookup in rows[bisect_left(rows, (since, "")):]}
         for e in self._newest_with(refs):
             if e.actor == actor and e.at >= since and not e.retry and e.lookup_id:
                 linked.add(e.lookup_id)
@@ -181,39 +194,38 @@ class Batch:
     def stored_rows(self, refs: Sequence[tuple[str, str]]) -> int:
         """How many of the newest ``MATCHED_ROWS`` references to ``refs`` to read
         from the trail: those the batch's own (newer) references leave."""
-        return max(0, MATCHED_ROWS - sum(len(e.refs & frozenset(refs))
-                                         for e in self._with_refs))
+        return max(0, MATCHED_ROWS - sum(len(self._by_ref.get(tuple(r), []))
+                                         for r in set(map(tuple, refs))))
 
     def _newest_with(self, refs: Sequence[tuple[str, str]]) -> list[Earlier]:
         """The batch's completions among the newest ``MATCHED_ROWS`` references
         to ``refs`` (a record is among them if any of its references is)."""
-        wanted, left, found = frozenset(refs), MATCHED_ROWS, []
-        for e in reversed(self._with_refs):
+        wanted = frozenset(map(tuple, refs))
+        shared = Counter(e.seq for r in wanted for e in self._by_ref.get(r, []))
+        records = {e.seq: e for r in wanted for e in self._by_ref.get(r, [])}
+        left, found = MATCHED_ROWS, []
+        for seq in sorted(shared, reverse=True):
             if left <= 0:
                 break
-            shared = len(e.refs & wanted)
-            if shared:
-                found.append(e)
-                left -= shared
+            found.append(records[seq])
+            left -= shared[seq]
         return found
 
 
-def _since(rows: Sequence[Earlier], since: datetime) -> int:
-    at = stamp(since)
-    return sum(1 for e in rows if e.at >= at)
+def _since(ats: Sequence[str], since: datetime) -> int:
+    """How many of ``ats`` (sorted) are at or after ``since``."""
+    return len(ats) - bisect_left(ats, stamp(since))
 
 
-def _hourly(buckets: Mapping[int, int], mine: Sequence[Earlier], now: datetime, hours: int,
+def _hourly(stored: Sequence[str], mine: Sequence[str], now: datetime, hours: int,
             cap: int) -> tuple[int, ...]:
-    """The sustained-volume window's counts per hour (``flags.hourly_counts`` of
-    the newest ``cap`` rows), from the trail's kept rows and the batch's."""
-    counts = Counter(buckets)
+    """``flags.hourly_counts`` of the newest ``cap`` of the actor's lookups in the
+    sustained-volume window: those the trail's read kept and the batch's (``mine``,
+    sorted). Hour k back from ``now`` holds the times in (now - (k+1) h, now - k h],
+    the window starts at ``now - hours`` h; times after ``now`` (another host's
+    clock) are the newest, and in no hour."""
     since = stamp(now - timedelta(hours=hours))
-    for e in mine:
-        if e.at >= since:
-            counts[int((now - datetime.fromisoformat(e.at)).total_seconds() // 3600)] += 1
-    kept: dict[int, int] = {}
-    for k in sorted(counts):  # the hour nearest now first: the newest rows
-        kept[k] = min(cap, counts[k])
-        cap -= kept[k]
-    return tuple(kept.get(k, 0) for k in range(hours))
+    kept = sorted([*stored, *mine[bisect_left(mine, since):]])[-cap:] if cap > 0 else []
+    bounds = [stamp(now - timedelta(hours=k)) for k in range(hours + 1)]
+    return tuple(bisect_right(kept, bounds[k]) - bisect_right(kept, bounds[k + 1])
+                 for k in range(hours))

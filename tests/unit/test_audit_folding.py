@@ -63,17 +63,21 @@ def test_the_volume_counts_stay_capped_as_the_read_caps_them() -> None:
 
 def test_the_sustained_hours_count_the_newest_rows_up_to_the_cap() -> None:
     limits = FlagLimits(per_hour=100, per_day=1000, sustained_hours=2, sustained_per_hour=2)
-    # cap: 2 hours x 2 x 10 = 40 rows; the trail's kept 40, the batch adds 5 in
-    # the hour ending now: the newest 40 are 35 of that hour and 5 of the one before
+    # cap: 2 hours x 2 x 10 = 40 rows; the trail's read kept 40 (30 in the hour
+    # ending now, 10 before), the batch adds 5 in the hour ending now: the newest
+    # 40 are 35 of that hour and 5 of the one before
+    stored = Stored(day=40, hour=30, sustained=tuple(sorted(
+        [at(-1 - m / 10) for m in range(30)] + [at(-61 - m) for m in range(10)],
+        reverse=True)))
     batch = batch_of(*(requested(-m) for m in (1, 2, 3, 4, 5)))
-    stored = Stored(day=40, hour=30, buckets={0: 30, 1: 10})
     assert batch.history(new(), stored, limits).actor_hourly == (35, 5)
-    # rows after the record's own time (a clock ahead) are the newest of all
+    # rows after the record's own time (a clock ahead) are the newest of all, in no hour
     ahead = batch_of(*(requested(m) for m in (1, 2)))
     assert ahead.history(new(), stored, limits).actor_hourly == (30, 8)
-    # under the cap, simply added
-    assert batch.history(new(), Stored(day=12, hour=10, buckets={0: 10, 1: 2}), limits
-                         ).actor_hourly == (15, 2)
+    # under the cap, simply added; an hour's edges as ``flags.hourly_counts`` has
+    # them: exactly an hour back is the second hour's, two hours back in neither
+    few = Stored(day=12, hour=10, sustained=(at(-30), at(-59.999), at(-60), at(-120)))
+    assert batch.history(new(), few, limits).actor_hourly == (7, 1)
 
 
 def test_the_recent_completions_merge_newest_first_then_by_seq() -> None:
