@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from federator import metrics
-from federator.audit import batching
+from federator.audit import batching, queue_writer
 from federator.audit.appending import RELAXED, Sealed, multiples, sealed
 from federator.audit.cadence import Cadence
 from federator.audit.chain import GENESIS
@@ -125,14 +125,15 @@ class Appender:
         unless ``RELAXED``), retried; its id. A NUL is refused alone, never queued:
         PostgreSQL cannot store it, and queued it would fail every batch (issue 18
         review)."""
-        if batching.unstorable(fields):
+        encoded = queue_writer.encode(fields)
+        if queue_writer.holds_nul(encoded):
             raise AuditUnavailable("audit trail unavailable: a field holds a NUL character")
         entry = batching.new_entry()
         at = self.clock().isoformat(timespec="milliseconds")
 
         def once() -> None:
             try:
-                self.queue_writer.write(entry, at, event, fields, relaxed=event in RELAXED)
+                self.queue_writer.write(entry, at, event, encoded, relaxed=event in RELAXED)
             except IntegrityError:  # an earlier attempt's commit went through
                 with self.engine.connect() as conn:
                     if not batching.queued_or_done(conn, entry):

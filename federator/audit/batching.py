@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -69,19 +68,6 @@ LOCK_IF_QUEUED = text(f"SELECT pg_advisory_xact_lock({HEAD_LOCK}), "  # noqa: S6
 
 def new_entry() -> str:
     return uuid.uuid4().hex
-
-
-def unstorable(value: Any) -> bool:
-    """Whether ``value`` holds a NUL anywhere: PostgreSQL's text refuses it, so such
-    an entry, queued, would fail every leader's batch and block the queue behind it
-    (issue 18 review); the direct path refused only its own append."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, Mapping):
-        return any(unstorable(k) or unstorable(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(unstorable(v) for v in value)
-    return False
 
 
 def take_head(conn: Connection, entry: str, trail: AuditTrail

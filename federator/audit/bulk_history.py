@@ -37,11 +37,12 @@ FROM unnest(CAST(:i AS int[]), CAST(:actor AS text[]), CAST(:child AS text[]),
             CAST(:sustained_since AS text[]))
      AS v(i, actor, child, now, hour, day, child_since, repeat_since, sustained_since)
 LEFT JOIN LATERAL (
-    SELECT count(*) AS day, coalesce(sum(CASE WHEN d.at >= v.hour THEN 1 ELSE 0 END), 0)
-           AS hour
-    FROM (SELECT r.at FROM audit_records r
-          WHERE r.actor_id = v.actor AND r.event = 'lookup.requested' AND r.at >= v.day
-          ORDER BY r.actor_id DESC, r.event DESC, r.at DESC LIMIT :cap) d) vol ON true
+    SELECT (SELECT count(*) FROM (SELECT 1 FROM audit_records r
+            WHERE r.actor_id = v.actor AND r.event = 'lookup.requested' AND r.at >= v.day
+            LIMIT :cap) d) AS day,
+           (SELECT count(*) FROM (SELECT 1 FROM audit_records r
+            WHERE r.actor_id = v.actor AND r.event = 'lookup.requested' AND r.at >= v.hour
+            LIMIT :cap) h) AS hour) vol ON true
 LEFT JOIN LATERAL (
     SELECT array_agg(c.body ORDER BY c.at DESC, c.seq DESC) AS bodies,
            array_agg(c.at ORDER BY c.at DESC, c.seq DESC) AS ats,

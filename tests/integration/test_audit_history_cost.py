@@ -4,10 +4,12 @@ measured against a practitioner with a short history and again with a long one, 
 the SQLite virtual machine's instructions (its progress handler): a count, not a
 time, so the machine's load cannot change it.
 
-SQLite only: its planner has no statistics, so its choice of index is fixed by the
+SQLite: its planner has no statistics, so its choice of index is fixed by the
 schema, and a missing index shows. PostgreSQL's choice follows the table's
 statistics (a practitioner who made most of the trail's lookups is scanned by
-time instead), so rows read there measure the data as much as the schema."""
+time instead), so rows read there measure the data as much as the schema; the
+one PostgreSQL test here is of the integrator's bulk read (the blocks it touches),
+with the trail's statistics fresh."""
 
 from __future__ import annotations
 
@@ -20,7 +22,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, Engine, event
 from support.insider import insider
+from support.services import postgres_schema
 
+from federator.audit.bulk_history import stored_histories
 from federator.audit.flags import FlagLimits
 from federator.audit.history import load_history, matched_history, stamp
 from federator.audit.tables import audit_child_refs
@@ -159,3 +163,41 @@ def test_the_sustained_volume_query_reads_at_most_its_cap(engine: Engine):
     assert len(some) == len(more) == 5
     for i, (before, after) in enumerate(zip(some, more, strict=True)):
         assert after <= 2 * before + 50, f"statement {i}: {before} -> {after}"
+
+
+@pytest.fixture
+def pg_engine() -> Iterator[Engine]:
+    with postgres_schema() as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        yield engine
+        engine.dispose()
+
+
+def bulk_blocks(engine: Engine) -> int:
+    """The buffers PostgreSQL touches running the integrator's bulk history
+    (``bulk_history.stored_histories``) for four new lookups by ``busy``, each
+    of another child (EXPLAIN ANALYZE: blocks, not time)."""
+    now = datetime.now(UTC)
+    records = [{"at": stamp(now), "actor_id": "busy", "child_pseudonym": f"{7 + i:064x}"}
+               for i in range(4)]
+    with engine.connect() as conn:
+        conn.exec_driver_sql("ANALYZE audit_records")
+        sent = statements(conn, {}, lambda c, _: stored_histories(c, records, LIMITS))
+        assert len(sent) == 1  # one statement for the batch
+        statement, parameters = sent[0]
+        plan = conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + statement,
+                                    parameters).scalar_one()
+    top = (plan if isinstance(plan, list) else json.loads(plan))[0]["Plan"]
+    return int(top["Shared Hit Blocks"]) + int(top["Shared Read Blocks"])
+
+
+def test_the_integrators_bulk_history_costs_the_same_for_a_long_day(pg_engine: Engine):
+    """PostgreSQL, where the integrator runs: a practitioner's repeats of a child
+    are read through the child's index, not by walking the practitioner's day
+    (it was 600 rows filtered for each new lookup of someone with 600 that day)."""
+    history(pg_engine, 100)
+    short = bulk_blocks(pg_engine)
+    history(pg_engine, 2000)
+    long = bulk_blocks(pg_engine)
+    assert long <= 2 * short + 50, f"{short} -> {long} blocks"
