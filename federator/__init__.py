@@ -137,6 +137,9 @@ def _integrate_before_reads(app: Flask, trail: AuditTrail) -> None:
             trail.integrate_pending()
         except SQLAlchemyError:
             log.warning("queued audit entries not integrated before a read")
+        except Exception as e:  # never a 500 for the read: the sequencer retries
+            log.error("queued audit entries not integrated before a read (%s)",
+                      type(e).__name__)
 
 
 def _web_security(app: Flask, settings: Settings, state: SharedState) -> None:

@@ -69,7 +69,8 @@ def _m() -> dict[str, Any]:
                                      ["endpoint"]),
                 audit_alerts=Counter("federator_audit_alerts",
                                      "Audit records raising an alert for auditors "
-                                     "(sustained_volume, budget_reached)", ["flag"]),
+                                     "(sustained_volume, budget_reached, entry_rejected)",
+                                     ["flag"]),
             )
     return _metrics
 

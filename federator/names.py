@@ -53,6 +53,8 @@ AUDIT_SUBJECT_ACCESS = "audit.subject_access"
 AUDIT_PRUNED = "audit.pruned"
 #: an auditor's redaction of one sealed free text field (federator.audit.redaction)
 AUDIT_REDACTED = "audit.redacted"
+#: a queued entry that could not become a record, in its place (federator.audit.queue_checks)
+AUDIT_ENTRY_REJECTED = "audit.entry_rejected"
 #: the auditor's casework (``federator.audit.reviews``): what was read...
 AUDIT_LOOKUPS_LISTED = "audit.lookups_listed"
 AUDIT_QUEUE_VIEWED = "audit.queue_viewed"

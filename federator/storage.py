@@ -90,8 +90,8 @@ def make_engine(url: str, instance_dir: Path | None = None) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
-def upgrade(engine: Engine) -> None:
-    """Bring the schema to the latest Alembic revision."""
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to the latest Alembic revision (or to ``revision``)."""
     from alembic import command
     from alembic.config import Config
 
@@ -99,4 +99,4 @@ def upgrade(engine: Engine) -> None:
     config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)

@@ -155,6 +155,8 @@ class Appender:
         self._after(done)
         if record is None:  # the entry left the queue without becoming a record
             raise AuditUnavailable("audit trail unavailable")
+        if record.get("event") != event:  # rejected (queue_checks): recorded as such
+            raise AuditUnavailable("audit trail unavailable: the entry was rejected")
         metrics.audit_append(event, time.perf_counter() - began)
         return record
 

@@ -22,6 +22,7 @@ append, the time-based checkpoint, the broker's start-up: ``integrate_pending``)
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -32,8 +33,9 @@ from federator.audit.appending import Sealed, record_refs, sealed
 from federator.audit.bulk_history import stored_histories
 from federator.audit.chain import GENESIS, INDEXED
 from federator.audit.flags import FlagLimits, completion_flags, lookup_flags
-from federator.audit.folding import Batch
+from federator.audit.folding import Batch, Stored
 from federator.audit.history import load_history, matched_history, matched_lookups
+from federator.audit.queue_checks import Rejected, decode, rejection
 from federator.audit.redaction import open_record
 from federator.audit.tables import audit_authorities, audit_child_refs, audit_flags, audit_queue
 from federator.names import LOOKUP_COMPLETED, LOOKUP_REQUESTED
@@ -41,6 +43,8 @@ from federator.storage import audit_records
 
 if TYPE_CHECKING:
     from federator.audit.trail import AuditTrail
+
+log = logging.getLogger(__name__)
 
 #: Key of the PostgreSQL advisory lock that queues appenders (any fixed number).
 HEAD_LOCK = 0x61756474
@@ -50,9 +54,11 @@ BATCH = 500
 
 _HEAD = (select(audit_records.c.seq, audit_records.c.hash)
          .order_by(audit_records.c.seq.desc()).limit(1))
-_QUEUED = (select(audit_queue.c.id, audit_queue.c.entry, audit_queue.c.at,
-                  audit_queue.c.event, audit_queue.c.fields)
-           .order_by(audit_queue.c.id).limit(BATCH))
+#: With each entry, whether its id is a record's already (only a row written into
+#: the queue by hand can be: a queue row goes in the statement writing its record)
+_QUEUED = text("SELECT q.id, q.entry, q.at, q.event, q.fields, EXISTS (SELECT 1 FROM "
+               "audit_records r WHERE r.entry = q.entry) AS taken FROM audit_queue q "
+               "ORDER BY q.id LIMIT :batch").bindparams(batch=BATCH)
 _MINE = select(audit_records.c.body, audit_records.c.texts, audit_records.c.prev_hash,
                audit_records.c.hash).where(audit_records.c.entry == bindparam("entry"))
 #: Lead, or wait for the leader and read the record (migration 0013_audit_queue).
@@ -147,30 +153,54 @@ def _integrate_batch(conn: Connection, trail: AuditTrail, relax: bool) -> list[S
         return []
     head = conn.execute(_HEAD).first()
     seq, prev = (head.seq + 1, head.hash) if head else (1, GENESIS)
-    records = [{"seq": 0, "at": q.at, "event": q.event, **json.loads(q.fields)} for q in queued]
+    now = trail.clock().isoformat(timespec="milliseconds")
+    decoded = [Rejected("entry: its id is already a record's") if q.taken
+               else decode(q.at, q.event, q.fields) for q in queued]
     limits = trail.flag_limits
     # Every request's history as the trail stood before the batch, in one read;
     # the batch's earlier records are folded in as each is flagged
-    requested = [r for r in records if r["event"] == LOOKUP_REQUESTED]
+    requested = [r for r in decoded if isinstance(r, dict) and r["event"] == LOOKUP_REQUESTED]
     stored = iter(stored_histories(conn, requested, limits))
     so_far = Batch()
     out: list[Sealed] = []
-    for i, record in enumerate(records):
-        record["seq"] = seq
-        if record["event"] == LOOKUP_REQUESTED:
-            record["flags"] = [*(record.get("flags") or []), *lookup_flags(
-                record, so_far.history(record, next(stored), limits), limits)]
-        elif record["event"] == LOOKUP_COMPLETED and (refs := record_refs(record)):
-            flags = completion_flags(*so_far.matched(record, refs, matched_lookups(
-                conn, record, refs, limits, rows=so_far.stored_rows(refs)), limits), limits)
-            if flags:
-                record["flags"] = flags
-        one = sealed(record, prev, queued[i].entry)
+    rejected: list[dict[str, Any]] = []
+    for q, record in zip(queued, decoded, strict=True):
+        one = None
+        if isinstance(record, dict):
+            history = next(stored) if record["event"] == LOOKUP_REQUESTED else None
+            try:
+                one = _sealed(conn, {"seq": seq, **record}, prev, q.entry, so_far, history,
+                              limits)
+            except (TypeError, ValueError, KeyError, AttributeError) as e:
+                record = Rejected(f"fields: could not be flagged or sealed ({type(e).__name__})")
+        if isinstance(record, Rejected):
+            one = sealed({"seq": seq, **rejection(q.id, q.at, q.event, q.fields, record.reason,
+                                                  now)}, prev, None if q.taken else q.entry)
+            rejected.append({"id": q.id, "seq": seq, "reason": record.reason})
+            log.error("audit queue entry %s rejected at record %s: %s", q.id, seq,
+                      record.reason)
+        assert one is not None
         so_far.add(one)
         out.append(one)
         seq, prev = seq + 1, one.hash
-    write_run(conn, out, [q.id for q in queued], relax=relax)
+    write_run(conn, out, [q.id for q in queued], relax=relax, rejected=rejected)
     return out
+
+
+def _sealed(conn: Connection, record: dict[str, Any], prev: str, entry: str, so_far: Batch,
+            history: Stored | None, limits: FlagLimits) -> Sealed:
+    """One queued entry's record flagged (its history folded with the batch's
+    earlier records) and sealed after ``prev``."""
+    if record["event"] == LOOKUP_REQUESTED:
+        assert history is not None
+        record["flags"] = [*(record.get("flags") or []), *lookup_flags(
+            record, so_far.history(record, history, limits), limits)]
+    elif record["event"] == LOOKUP_COMPLETED and (refs := record_refs(record)):
+        flags = completion_flags(*so_far.matched(record, refs, matched_lookups(
+            conn, record, refs, limits, rows=so_far.stored_rows(refs)), limits), limits)
+        if flags:
+            record["flags"] = flags
+    return sealed(record, prev, entry)
 
 
 def flag(conn: Connection, record: dict[str, Any], limits: FlagLimits) -> None:
@@ -205,27 +235,39 @@ _WRITE_RUN = (
     "json_to_recordset(CAST(:refs AS json)) AS x(seq bigint, authority_id text, "
     "record_ref text)), "
     "f AS (INSERT INTO audit_flags (seq, flag) SELECT x.* FROM "
-    "json_to_recordset(CAST(:flags AS json)) AS x(seq bigint, flag text)) "
+    "json_to_recordset(CAST(:flags AS json)) AS x(seq bigint, flag text)){rejected} "
     "DELETE FROM audit_queue WHERE id = ANY(CAST(:done AS bigint[]))")
-_WRITE = {False: text(_WRITE_RUN.format(relax="")),
-          True: text(_WRITE_RUN.format(relax=", set_config('synchronous_commit', 'off', true)"))}
+#: Only in a batch with rejected entries (queue_checks): their rows set aside as they
+#: were. Every part of a statement sees the queue as it stood, so they are read
+#: before the DELETE.
+_REJECTED = (
+    ", k AS (INSERT INTO audit_queue_rejected (id, entry, at, event, fields, seq, reason) "
+    "SELECT q.id, q.entry, q.at, q.event, q.fields, x.seq, x.reason FROM audit_queue q "
+    "JOIN json_to_recordset(CAST(:rejected AS json)) AS x(id bigint, seq bigint, "
+    "reason text) ON q.id = x.id)")
+_RELAX = ", set_config('synchronous_commit', 'off', true)"
+_WRITE = {(relax, rejected): text(_WRITE_RUN.format(relax=_RELAX if relax else "",
+                                                     rejected=_REJECTED if rejected else ""))
+          for relax in (False, True) for rejected in (False, True)}
 
 
 def write_run(conn: Connection, records: list[Sealed], done: list[int], *,
-              relax: bool = False) -> None:
+              relax: bool = False, rejected: list[dict[str, Any]] | None = None) -> None:
     """PostgreSQL: a run's records, their filter rows, and the queue rows they came
-    from deleted, in one statement (one round trip, whatever the run's size)."""
+    from deleted, in one statement (one round trip, whatever the run's size); the
+    ``rejected`` queue rows (id, the seq written in their place, reason) moved to
+    ``audit_queue_rejected``."""
     def text_or_none(value: Any) -> str | None:
         return None if value is None else str(value)
 
     rows = [{c: s.row[c] if c == "seq" else text_or_none(s.row[c]) for c in _COLUMNS}
             for s in records]
-    conn.execute(_WRITE[relax], {
+    conn.execute(_WRITE[relax, bool(rejected)], {
         "records": orjson.dumps(rows).decode(),
         "authorities": orjson.dumps([r for s in records for r in s.authorities]).decode(),
         "refs": orjson.dumps([r for s in records for r in s.refs]).decode(),
         "flags": orjson.dumps([r for s in records for r in s.flags]).decode(),
-        "done": done})
+        "done": done, **({"rejected": orjson.dumps(rejected).decode()} if rejected else {})})
 
 
 def write(conn: Connection, records: list[Sealed]) -> None:

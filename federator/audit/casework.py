@@ -41,6 +41,7 @@ FLAG_WORDS = {
     "child_many_organisations": "Child looked up by several organisations",
     "own_family_name": "Child shares the practitioner's family name",
     "repeat_lookups": "Same child looked up again and again",
+    "entry_rejected": "A queued audit entry could not be recorded",
 }
 
 

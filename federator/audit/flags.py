@@ -18,9 +18,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 FLAGS = ("safeguarding_basis", "scope_all", "volume_hour", "volume_day", "out_of_hours",
          "no_match_streak", "child_many_organisations", "own_family_name", "repeat_lookups",
-         "sustained_volume", "budget_reached", "areas_widened")
+         "sustained_volume", "budget_reached", "areas_widened", "entry_rejected")
 #: Flags that also raise an alert on every auditor page (``federator.audit.alerts``).
-ALERTS = ("sustained_volume", "budget_reached")
+ALERTS = ("sustained_volume", "budget_reached", "entry_rejected")
 
 _HOURS = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
 

@@ -34,7 +34,12 @@ from sqlalchemy.exc import DBAPIError
 
 from federator.audit.merkle import leaf_hash
 from federator.audit.redaction import SEALED_FIELDS
-from federator.audit.tables import audit_authorities, audit_child_refs, audit_flags
+from federator.audit.tables import (
+    audit_authorities,
+    audit_child_refs,
+    audit_flags,
+    audit_queue_rejected,
+)
 from federator.names import AUDIT_PRUNED, AUDIT_REDACTED
 from federator.storage import audit_records as r
 
@@ -159,7 +164,9 @@ def _empty(engine: Any, first: int, last: int) -> None:
                 conn.execute(statement, [{"s": seq, "l": leaf_hash(body.encode()).hex()}
                                          for seq, body in rows])
                 lo, hi = rows[0][0], rows[-1][0]
-                for table in (audit_authorities, audit_flags, audit_child_refs):
+                # and a rejected entry's raw row (queue_checks), with its record's body
+                for table in (audit_authorities, audit_flags, audit_child_refs,
+                              audit_queue_rejected):
                     conn.execute(delete(table).where(table.c.seq >= lo, table.c.seq <= hi))
         except DBAPIError as e:
             raise _refused(e, "emptying the bodies") from e

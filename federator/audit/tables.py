@@ -73,3 +73,18 @@ audit_queue = Table(
     Column("event", String(60), nullable=False),
     Column("fields", Text, nullable=False),
 )
+
+#: Queued entries that could not become records (0014_audit_queue_rejected;
+#: ``federator.audit.queue_checks``): the queue row as it was, the seq of the
+#: ``audit.entry_rejected`` record written in its place, and why.
+audit_queue_rejected = Table(
+    "audit_queue_rejected",
+    metadata,
+    Column("id", SEQ, primary_key=True, autoincrement=False),  # its queue id
+    Column("entry", String(32), nullable=False),
+    Column("at", String(40), nullable=False),
+    Column("event", String(60), nullable=False),
+    Column("fields", Text, nullable=False),
+    Column("seq", SEQ, nullable=False, index=True),
+    Column("reason", Text, nullable=False),
+)

@@ -92,12 +92,21 @@ def alert_rows(alerts: list[Alert]) -> list[dict[str, Any]]:
     """What the alert banner says of each (pure): the words and the filter's link."""
     words = {"sustained_volume": "sustained volume (busy hour after hour)",
              "budget_reached": "a lookup limit reached"}
-    return [{"text": (f"{'At least ' if a.at_least else ''}{a.records} "
-                      f"{'record' if a.records == 1 else 'records'} flagged for "
-                      f"{words.get(a.flag, a.flag)}, by {a.practitioners} "
-                      f"{'practitioner' if a.practitioners == 1 else 'practitioners'}, in the "
-                      "last 24 hours."),
+    return [{"text": _alert_text(a, words),
              "href": url_for("web_audit.records", flag=a.flag, event="")} for a in alerts]
+
+
+def _alert_text(a: Alert, words: Mapping[str, str]) -> str:
+    many = f"{'At least ' if a.at_least else ''}{a.records}"
+    if a.flag == "entry_rejected":  # no practitioner: the integrator writes it
+        one = a.records == 1
+        return (f"{many} queued audit {'entry' if one else 'entries'} could not be recorded "
+                f"and {'was' if one else 'were'} set aside (audit_queue_rejected), in the "
+                "last 24 hours.")
+    return (f"{many} {'record' if a.records == 1 else 'records'} flagged for "
+            f"{words.get(a.flag, a.flag)}, by {a.practitioners} "
+            f"{'practitioner' if a.practitioners == 1 else 'practitioners'}, in the "
+            "last 24 hours.")
 
 
 def record_row(record: Mapping[str, Any]) -> dict[str, Any]:

@@ -216,3 +216,26 @@ def test_a_forged_audit_pruned_record_does_not_make_a_prune_empty_recent_records
     done = prune(trail, days=30, actor=CLI, now=later)
     assert done is not None and done.first == 7 and done.record > forged["seq"] + 1
     assert trail.verify().ok
+
+
+def test_prune_removes_a_rejected_entrys_row_with_its_record(trail):
+    """A queued entry set aside (``queue_checks``) may hold what its lookup held:
+    it goes with the body of the record written in its place (PostgreSQL, where
+    there is a queue)."""
+    if trail.engine.dialect.name != "postgresql":
+        pytest.skip("the queue is PostgreSQL's")
+    trail.sequencer.wake = lambda: None
+    trail.clock = lambda: NOW - timedelta(days=100)
+    with trail.engine.begin() as conn:
+        conn.execute(text("INSERT INTO audit_queue (entry, at, event, fields) VALUES "
+                          "('old', :at, 'lookup.requested', '{')"),
+                     {"at": (NOW - timedelta(days=100)).isoformat()})
+    trail.integrate_pending()
+    old_and_new(trail)  # records 2-7 old, 8-11 recent
+    with trail.engine.connect() as conn:
+        assert conn.execute(text("SELECT seq FROM audit_queue_rejected")).scalar_one() == 1
+    done = prune(trail, days=30, actor=CLI, now=NOW)
+    assert done is not None and (done.first, done.last) == (1, 7)
+    with trail.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM audit_queue_rejected")).scalar_one() == 0
+    assert trail.verify().ok

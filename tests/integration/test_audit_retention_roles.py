@@ -56,7 +56,9 @@ def roles(tmp_path: Path) -> Iterator[tuple[AuditTrail, AuditTrail]]:
             conn.execute(text(f'GRANT USAGE ON SCHEMA "{schema}" TO "{app}"'))
         owner_engine, app_engine = as_role(url, owner), as_role(url, app)
         try:
-            upgrade(owner_engine)
+            # a deployment set up before 0014, upgraded since (0014 grants the
+            # application role what the set-aside of a rejected entry needs)
+            upgrade(owner_engine, "0013_audit_queue")
             with owner_engine.begin() as conn:  # docs/audit.md's grants
                 conn.execute(text(f'GRANT SELECT, INSERT ON {TABLES} TO "{app}"'))
                 conn.execute(text(f'GRANT UPDATE (texts) ON audit_records TO "{app}"'))
@@ -64,6 +66,7 @@ def roles(tmp_path: Path) -> Iterator[tuple[AuditTrail, AuditTrail]]:
                 # the queue appends go through (0013): not append-only, it is emptied
                 conn.execute(text(f'GRANT SELECT, INSERT, DELETE ON audit_queue TO "{app}"'))
                 conn.execute(text(f'GRANT USAGE ON SEQUENCE audit_queue_id_seq TO "{app}"'))
+            upgrade(owner_engine)
             keys = BrokerKeys.load(tmp_path / "key.json", "federator", create=True)
             trails = []
             for engine in (owner_engine, app_engine):
@@ -124,3 +127,19 @@ def test_the_application_role_can_redact_through_the_path_and_nothing_else(roles
     verdict = owner.verify()
     assert verdict.ok, verdict
     assert app.verify().ok  # verification needs SELECT only
+
+
+def test_the_application_role_sets_a_malformed_queued_entry_aside(roles):
+    """The integrator runs as the application role: after the upgrade to 0014 it
+    may move a rejected entry's row to audit_queue_rejected, and may not delete it."""
+    _, app = roles
+    app.sequencer.wake = lambda: None
+    with app.engine.begin() as conn:
+        conn.execute(text("INSERT INTO audit_queue (entry, at, event, fields) "
+                          "VALUES ('x1', '2026-12-04T10:00:00.000+00:00', 'lookup.requested', "
+                          "'{')"))
+    app.enqueue("lookup.requested", lookup_id="after", actor_id="jo", scope="targeted")
+    assert [r["event"] for r in app.records()] == ["audit.entry_rejected", "lookup.requested"]
+    with app.engine.connect() as conn:
+        assert conn.execute(text("SELECT fields FROM audit_queue_rejected")).scalar_one() == "{"
+    assert "permission denied" in refused(app.engine, "DELETE FROM audit_queue_rejected")

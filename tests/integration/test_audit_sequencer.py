@@ -179,3 +179,18 @@ def test_my_recent_lookups_page_shows_a_lookup_still_queued(fed):
     page = client.get("/lookups/recent", headers=HTML)
     assert page.status_code == 200
     assert "CASE-QUEUED" in page.get_data(as_text=True)
+
+
+def test_auditors_see_an_alert_for_a_queued_entry_set_aside(fed):
+    """A row written into the queue by hand: the auditor's page is served (it used
+    to fail on every read while the row stayed queued) and says what happened."""
+    trail = fed.app.extensions["federator"].trail
+    with trail.engine.begin() as conn:
+        conn.execute(text("INSERT INTO audit_queue (entry, at, event, fields) VALUES "
+                          "(:e, '2026-12-04T10:00:00.000+00:00', 'lookup.requested', '{')"),
+                     {"e": uuid.uuid4().hex})
+    page = signed_in(fed.app, "auditor").get("/audit/export", headers=HTML)
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "1 queued audit entry could not be recorded" in html, html
+    assert "flag=entry_rejected" in html
