@@ -9,14 +9,14 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from federator import metrics
-from federator.audit import batching, queue_writer
+from federator.audit import batching, queue_checks, queue_writer
 from federator.audit.appending import RELAXED, Sealed, multiples, sealed
 from federator.audit.cadence import Cadence
 from federator.audit.chain import GENESIS
@@ -128,8 +128,11 @@ class Appender:
         encoded = queue_writer.encode(fields)
         if queue_writer.holds_nul(encoded):
             raise AuditUnavailable("audit trail unavailable: a field holds a NUL character")
+        if (reason := queue_checks.problem(event, fields, encoded)) is not None:
+            # the integrator would set it aside: refused before it is queued
+            raise AuditUnavailable(f"audit trail unavailable: {reason}")
         entry = batching.new_entry()
-        at = self.clock().isoformat(timespec="milliseconds")
+        at = self.clock().astimezone(UTC).isoformat(timespec="milliseconds")
 
         def once() -> None:
             try:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import Connection, bindparam, insert, select, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from federator.audit.appending import Sealed, record_refs, sealed
 from federator.audit.bulk_history import stored_histories
@@ -35,7 +36,14 @@ from federator.audit.chain import GENESIS, INDEXED
 from federator.audit.flags import FlagLimits, completion_flags, lookup_flags
 from federator.audit.folding import Batch, Stored
 from federator.audit.history import load_history, matched_history, matched_lookups
-from federator.audit.queue_checks import Rejected, decode, rejection
+from federator.audit.queue_checks import (
+    MAX_FIELDS,
+    Rejected,
+    decode,
+    problem_at,
+    rejection,
+    sha256_of,
+)
 from federator.audit.redaction import open_record
 from federator.audit.tables import audit_authorities, audit_child_refs, audit_flags, audit_queue
 from federator.names import LOOKUP_COMPLETED, LOOKUP_REQUESTED
@@ -55,10 +63,14 @@ BATCH = 500
 _HEAD = (select(audit_records.c.seq, audit_records.c.hash)
          .order_by(audit_records.c.seq.desc()).limit(1))
 #: With each entry, whether its id is a record's already (only a row written into
-#: the queue by hand can be: a queue row goes in the statement writing its record)
-_QUEUED = text("SELECT q.id, q.entry, q.at, q.event, q.fields, EXISTS (SELECT 1 FROM "
-               "audit_records r WHERE r.entry = q.entry) AS taken FROM audit_queue q "
-               "ORDER BY q.id LIMIT :batch").bindparams(batch=BATCH)
+#: the queue by hand can be: a queue row goes in the statement writing its record;
+#: the record's; fields longer than ``MAX_FIELDS`` are not read, only hashed)
+_QUEUED = text(
+    "SELECT q.id, q.entry, q.at, q.event, EXISTS (SELECT 1 FROM audit_records r "
+    "WHERE r.entry = q.entry) AS taken, CASE WHEN length(q.fields) <= :most THEN q.fields "
+    "END AS fields, CASE WHEN length(q.fields) > :most THEN "
+    "encode(sha256(convert_to(q.fields, 'UTF8')), 'hex') END AS big_sha256 "
+    "FROM audit_queue q ORDER BY q.id LIMIT :batch").bindparams(batch=BATCH, most=MAX_FIELDS)
 _MINE = select(audit_records.c.body, audit_records.c.texts, audit_records.c.prev_hash,
                audit_records.c.hash).where(audit_records.c.entry == bindparam("entry"))
 #: Lead, or wait for the leader and read the record (migration 0013_audit_queue).
@@ -168,15 +180,25 @@ def _integrate_batch(conn: Connection, trail: AuditTrail, relax: bool) -> list[S
         one = None
         if isinstance(record, dict):
             history = next(stored) if record["event"] == LOOKUP_REQUESTED else None
-            try:
-                one = _sealed(conn, {"seq": seq, **record}, prev, q.entry, so_far, history,
-                              limits)
-            except (TypeError, ValueError, KeyError, AttributeError) as e:
-                record = Rejected(f"fields: could not be flagged or sealed ({type(e).__name__})")
+            if (reason := problem_at(record, seq)) is not None:
+                record = Rejected(reason)
+            else:
+                try:
+                    one = _sealed(conn, {"seq": seq, **record}, prev, q.entry, so_far,
+                                  history, limits)
+                except (SQLAlchemyError, MemoryError):
+                    raise  # the database's, or the machine's: the batch is tried again
+                except Exception as e:  # what the pure code could not read in it
+                    record = Rejected(
+                        f"fields: could not be flagged or sealed ({type(e).__name__})")
         if isinstance(record, Rejected):
-            one = sealed({"seq": seq, **rejection(q.id, q.at, q.event, q.fields, record.reason,
+            sha = q.big_sha256 or sha256_of(q.fields)
+            one = sealed({"seq": seq, **rejection(q.id, q.at, q.event, sha, record.reason,
                                                   now)}, prev, None if q.taken else q.entry)
-            rejected.append({"id": q.id, "seq": seq, "reason": record.reason})
+            # the row as judged (a big one copied in the database, from the queue)
+            rejected.append({"queue_id": q.id, "entry": q.entry, "at": q.at,
+                             "event": q.event, "fields": q.fields, "seq": seq,
+                             "reason": record.reason})
             log.error("audit queue entry %s rejected at record %s: %s", q.id, seq,
                       record.reason)
         assert one is not None
@@ -237,14 +259,15 @@ _WRITE_RUN = (
     "f AS (INSERT INTO audit_flags (seq, flag) SELECT x.* FROM "
     "json_to_recordset(CAST(:flags AS json)) AS x(seq bigint, flag text)){rejected} "
     "DELETE FROM audit_queue WHERE id = ANY(CAST(:done AS bigint[]))")
-#: Only in a batch with rejected entries (queue_checks): their rows set aside as they
-#: were. Every part of a statement sees the queue as it stood, so they are read
-#: before the DELETE.
+#: Only in a batch with rejected entries (queue_checks): their rows set aside as the
+#: integrator read them; one too big to be read is copied from the queue (every
+#: part of a statement sees the queue as it stood, so before the DELETE).
 _REJECTED = (
-    ", k AS (INSERT INTO audit_queue_rejected (id, entry, at, event, fields, seq, reason) "
-    "SELECT q.id, q.entry, q.at, q.event, q.fields, x.seq, x.reason FROM audit_queue q "
-    "JOIN json_to_recordset(CAST(:rejected AS json)) AS x(id bigint, seq bigint, "
-    "reason text) ON q.id = x.id)")
+    ", k AS (INSERT INTO audit_queue_rejected (queue_id, entry, at, event, fields, seq, "
+    "reason) SELECT x.queue_id, x.entry, x.at, x.event, COALESCE(x.fields, q.fields, ''), "
+    "x.seq, x.reason FROM json_to_recordset(CAST(:rejected AS json)) AS x(queue_id bigint, "
+    "entry text, at text, event text, fields text, seq bigint, reason text) "
+    "LEFT JOIN audit_queue q ON q.id = x.queue_id AND x.fields IS NULL)")
 _RELAX = ", set_config('synchronous_commit', 'off', true)"
 _WRITE = {(relax, rejected): text(_WRITE_RUN.format(relax=_RELAX if relax else "",
                                                      rejected=_REJECTED if rejected else ""))
@@ -255,8 +278,8 @@ def write_run(conn: Connection, records: list[Sealed], done: list[int], *,
               relax: bool = False, rejected: list[dict[str, Any]] | None = None) -> None:
     """PostgreSQL: a run's records, their filter rows, and the queue rows they came
     from deleted, in one statement (one round trip, whatever the run's size); the
-    ``rejected`` queue rows (id, the seq written in their place, reason) moved to
-    ``audit_queue_rejected``."""
+    ``rejected`` queue rows (as read, with the seq written in their place and the
+    reason) set aside in ``audit_queue_rejected``."""
     def text_or_none(value: Any) -> str | None:
         return None if value is None else str(value)
 

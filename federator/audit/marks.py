@@ -69,7 +69,10 @@ class Marks:
         if not (isinstance(first, int) and isinstance(last, int) and first <= last < seq):
             return seq, "an audit.pruned record with an unreadable range"
         self.unclaimed = [run for run in self.unclaimed if not first <= run[0] <= run[1] <= last]
-        newly = body.get("newly") if isinstance(body.get("newly"), list) else [first, last]
+        newly = body.get("newly")
+        if not (isinstance(newly, list) and len(newly) == 2
+                and all(isinstance(n, int) for n in newly)):
+            newly = [first, last]
         self.prunes.append({"first": newly[0], "last": newly[-1], "on": body.get("at"),
                             "by": body.get("actor_id"), "seq": seq})
         return None

@@ -80,7 +80,8 @@ audit_queue = Table(
 audit_queue_rejected = Table(
     "audit_queue_rejected",
     metadata,
-    Column("id", SEQ, primary_key=True, autoincrement=False),  # its queue id
+    # no key: nothing an insider plants here can make setting a row aside fail
+    Column("queue_id", SEQ, nullable=False),
     Column("entry", String(32), nullable=False),
     Column("at", String(40), nullable=False),
     Column("event", String(60), nullable=False),

@@ -20,6 +20,7 @@ from joserfc.jwt import JWTClaimsRegistry
 
 from federator.auth.principal import Principal
 from federator.config import ROLE_NAMES
+from federator.inputs import bad_text
 
 ROLES = ROLE_NAMES
 #: Asymmetric signatures only: never ``none``, never an HMAC a client could forge.
@@ -281,6 +282,11 @@ def selected(claims: Mapping[str, Any], top: str, chosen_claim: str,
                             if isinstance(i, Mapping) and i.get(item_field) == chosen]}
 
 
+#: The longest subject or organisation the trail can record (``audit_records``'
+#: ``actor_id`` and ``actor_organisation``)
+ID_LENGTH = 200
+
+
 def principal_from_claims(claims: Mapping[str, Any], *, roles_claim: str = "roles",
                           organisation_claim: str = "organisation",
                           authority_claim: str = "authority",
@@ -296,6 +302,10 @@ def principal_from_claims(claims: Mapping[str, Any], *, roles_claim: str = "role
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub:
         raise InvalidToken("token has no subject")
+    if len(sub) > ID_LENGTH or bad_text(sub, multiline=False):
+        # the trail records who asked by this (a column of 200): refused at sign-in,
+        # not later as an audit failure on every lookup
+        raise InvalidToken(f"token's subject is not text of at most {ID_LENGTH} characters")
     if role_selector is not None:
         claims = selected(claims, roles_claim.split(".")[0], *role_selector)
     raw = claim(claims, roles_claim) or []
@@ -315,6 +325,10 @@ def principal_from_claims(claims: Mapping[str, Any], *, roles_claim: str = "role
     if isinstance(organisation, list):  # one organisation, or none: never a guess
         distinct = set(organisation) if all(isinstance(o, str) for o in organisation) else ()
         organisation = next(iter(distinct)) if len(distinct) == 1 else ""
+    if isinstance(organisation, str) and (len(organisation) > ID_LENGTH
+                                          or bad_text(organisation, multiline=False)):
+        raise InvalidToken(f"token's {organisation_claim} is not text of at most "
+                           f"{ID_LENGTH} characters")
     return Principal(
         id=sub, name=str(name), roles=roles,
         organisation=str(organisation) if isinstance(organisation, str | int) else "",

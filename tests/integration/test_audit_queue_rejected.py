@@ -35,6 +35,8 @@ POISONS = {
     "not an object": (AT, "lookup.requested", '["Ann Smith"]', "fields: not a JSON object"),
     "a NUL": (AT, "lookup.requested", '{"purpose": "Ann\\u0000Smith"}',
               "fields: hold a NUL character"),
+    "an unpaired surrogate": (AT, "lookup.requested", '{"actor_id": "Ann\\ud800Smith"}',
+                              "fields: hold an unpaired surrogate"),
     "a time without its offset": ("2026-12-04T10:00:00", "lookup.requested", "{}", "at: "),
     "not a time": ("Ann Smith", "lookup.requested", "{}", "at: "),
     "not an event": (AT, "Ann Smith", "{}", "event: "),
@@ -47,6 +49,26 @@ POISONS = {
                                  json.dumps({"child_pseudonym": "Ann Smith" * 10}),
                                  "fields.child_pseudonym: longer than 64"),
     "flags not a list": (AT, "lookup.requested", '{"flags": "Ann Smith"}', "fields.flags: "),
+    "a flag name longer than its column": (
+        AT, "lookup.requested", json.dumps({"flags": [{"flag": "ann_smith" * 5}]}),
+        "fields.flags: "),
+    "a time at the calendar's edge": ("0001-01-01T00:00:00.000+00:00", "lookup.requested",
+                                      json.dumps(FIELDS), "at: "),
+    "a time in another zone": ("2026-12-04T10:00:00.000+01:00", "lookup.requested",
+                               json.dumps(FIELDS), "at: "),
+    "nested deeper than any record": (AT, "lookup.requested",
+                                      '{"a": ' + "[" * 5000 + "]" * 5000 + "}",
+                                      "fields: nested more than 32 deep"),
+    "a prune without its range": (AT, "audit.pruned", '{"actor_id": "Ann Smith"}',
+                                  "fields.first, fields.last: "),
+    "a prune's range not two numbers": (AT, "audit.pruned", '{"first": 1, "last": 1, '
+                                        '"newly": []}', "fields.newly: "),
+    "a prune of records after its own": (AT, "audit.pruned", '{"first": 1, "last": 999}',
+                                         "fields.last: a prune of records after its own"),
+    "a redaction, never queued": (AT, "audit.redacted", '{"record": 1, "field": "purpose"}',
+                                  "event: audit.redacted is never queued"),
+    "too big to read": (AT, "lookup.requested", json.dumps({"purpose": "Ann Smith" * 120_000}),
+                        "fields: longer than 1,000,000 characters"),
     "what flagging cannot read": (AT, "lookup.requested",
                                   json.dumps({**FIELDS, "basis": "Ann Smith"}),
                                   "fields: could not be flagged or sealed (AttributeError)"),
@@ -82,7 +104,7 @@ def chain(trail: AuditTrail) -> list[dict]:
 def set_aside(trail: AuditTrail) -> list[dict]:
     with trail.engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(
-            select(audit_queue_rejected).order_by(audit_queue_rejected.c.id))]
+            select(audit_queue_rejected).order_by(audit_queue_rejected.c.queue_id))]
 
 
 @pytest.mark.parametrize("poison", list(POISONS))
@@ -105,7 +127,7 @@ def test_a_malformed_entry_is_set_aside_and_the_entries_around_it_recorded(trail
     assert "Ann" not in body and "Smith" not in body
     # the row itself kept, as it was, beside the record that stands for it
     [kept] = set_aside(trail)
-    assert (kept["id"], kept["at"], kept["event"], kept["fields"], kept["seq"]) == (
+    assert (kept["queue_id"], kept["at"], kept["event"], kept["fields"], kept["seq"]) == (
         bad, at, event, fields, rejected["seq"])
     assert kept["reason"] == rejected["reason"]
     with trail.engine.connect() as conn:
@@ -178,3 +200,24 @@ def test_a_batch_without_rejections_writes_nothing_aside(trail):
     with trail.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM audit_flags "
                                  "WHERE flag = 'entry_rejected'")).scalar_one() == 0
+
+
+def test_the_brokers_own_writer_refuses_what_would_be_set_aside(trail):
+    """Checked before queueing (``queue_checks.problem``): the writer is told, and
+    nothing is queued to become a rejection."""
+    for fields in ({"actor_id": "u" * 201}, {"purpose": "a\ud800"}, {"seq": 3},
+                   {"flags": [{"flag": "x" * 41}]}):
+        with pytest.raises(AuditUnavailable, match="fields"):
+            trail.enqueue("lookup.requested", lookup_id="w", **fields)
+    with trail.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(audit_queue)).scalar_one() == 0
+
+
+def test_rows_planted_in_the_set_aside_table_do_not_stop_a_rejection(trail):
+    """The table has no key an insider could take first."""
+    with trail.engine.begin() as conn:
+        conn.execute(audit_queue_rejected.insert().values(
+            queue_id=1, entry="x", at=AT, event="lookup.requested", fields="{}", seq=1,
+            reason="planted"))
+    queue_by_hand(trail, AT, "lookup.requested", "{")
+    assert [r["event"] for r in chain(trail)] == ["audit.entry_rejected"]

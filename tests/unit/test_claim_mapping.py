@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from federator.auth.tokens import claim, principal_from_claims
+from federator.auth.tokens import InvalidToken, claim, principal_from_claims
 from federator.config import ConfigError, Settings
 
 CIS2 = {"sub": "u1", "nhsid_nrbac_roles": [
@@ -78,3 +78,16 @@ def test_role_selector_setting_is_read_and_checked() -> None:
     for bad in ("selected_roleid", "=person_roleid", "selected_roleid="):
         with pytest.raises(ConfigError, match="FEDERATOR_ROLE_SELECTOR"):
             Settings.from_env({**env, "FEDERATOR_ROLE_SELECTOR": bad})
+
+
+@pytest.mark.parametrize("claims", [
+    {"sub": "u" * 201}, {"sub": "u\ud800"}, {"sub": "u\x00"},
+    {"sub": "u1", "organisation": "Leeds" * 41}, {"sub": "u1", "organisation": "Leeds\n"}])
+def test_a_subject_or_organisation_the_trail_cannot_record_is_refused_at_sign_in(claims):
+    """Else every lookup of theirs would fail its audit (the trail's columns hold 200)."""
+    with pytest.raises(InvalidToken, match="at most 200 characters"):
+        principal_from_claims(claims)
+
+
+def test_a_subject_of_200_characters_signs_in() -> None:
+    assert principal_from_claims({"sub": "u" * 200, "organisation": "L" * 200}).id == "u" * 200

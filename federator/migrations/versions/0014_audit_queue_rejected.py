@@ -26,7 +26,8 @@ def upgrade() -> None:
     seq = sa.BigInteger().with_variant(sa.Integer, "sqlite")
     op.create_table(
         "audit_queue_rejected",
-        sa.Column("id", seq, primary_key=True, autoincrement=False),
+        # no key: nothing an insider plants here can make setting a row aside fail
+        sa.Column("queue_id", seq, nullable=False),
         sa.Column("entry", sa.String(32), nullable=False),
         sa.Column("at", sa.String(40), nullable=False),
         sa.Column("event", sa.String(60), nullable=False),
