@@ -122,14 +122,11 @@ class Appender:
 
     def _commit_entry(self, event: str, fields: Mapping[str, Any]) -> str:
         """Commit an entry to the queue (``queue_writer``: one round trip, flushed
-        unless ``RELAXED``), retried; its id. A NUL is refused alone, never queued:
-        PostgreSQL cannot store it, and queued it would fail every batch (issue 18
-        review)."""
+        unless ``RELAXED``), retried; its id. An entry the integrator would set aside
+        (``queue_checks``: a NUL, a filter column too long, …) is refused alone,
+        never queued."""
         encoded = queue_writer.encode(fields)
-        if queue_writer.holds_nul(encoded):
-            raise AuditUnavailable("audit trail unavailable: a field holds a NUL character")
         if (reason := queue_checks.problem(event, fields, encoded)) is not None:
-            # the integrator would set it aside: refused before it is queued
             raise AuditUnavailable(f"audit trail unavailable: {reason}")
         entry = batching.new_entry()
         at = self.clock().astimezone(UTC).isoformat(timespec="milliseconds")

@@ -63,8 +63,8 @@ BATCH = 500
 _HEAD = (select(audit_records.c.seq, audit_records.c.hash)
          .order_by(audit_records.c.seq.desc()).limit(1))
 #: With each entry, whether its id is a record's already (only a row written into
-#: the queue by hand can be: a queue row goes in the statement writing its record;
-#: the record's; fields longer than ``MAX_FIELDS`` are not read, only hashed)
+#: the queue by hand can be: a queue row goes in the statement writing its
+#: record). Fields longer than ``MAX_FIELDS`` are not read, only hashed.
 _QUEUED = text(
     "SELECT q.id, q.entry, q.at, q.event, EXISTS (SELECT 1 FROM audit_records r "
     "WHERE r.entry = q.entry) AS taken, CASE WHEN length(q.fields) <= :most THEN q.fields "
@@ -177,42 +177,43 @@ def _integrate_batch(conn: Connection, trail: AuditTrail, relax: bool) -> list[S
     out: list[Sealed] = []
     rejected: list[dict[str, Any]] = []
     for q, record in zip(queued, decoded, strict=True):
-        one = None
         if isinstance(record, dict):
             history = next(stored) if record["event"] == LOOKUP_REQUESTED else None
-            if (reason := problem_at(record, seq)) is not None:
-                record = Rejected(reason)
-            else:
-                try:
-                    one = _sealed(conn, {"seq": seq, **record}, prev, q.entry, so_far,
-                                  history, limits)
-                except (SQLAlchemyError, MemoryError):
-                    raise  # the database's, or the machine's: the batch is tried again
-                except Exception as e:  # what the pure code could not read in it
-                    record = Rejected(
-                        f"fields: could not be flagged or sealed ({type(e).__name__})")
+            record = _flagged(conn, {"seq": seq, **record}, prev, q.entry, so_far, history,
+                              limits)
         if isinstance(record, Rejected):
-            sha = q.big_sha256 or sha256_of(q.fields)
-            one = sealed({"seq": seq, **rejection(q.id, q.at, q.event, sha, record.reason,
-                                                  now)}, prev, None if q.taken else q.entry)
+            record = sealed({"seq": seq, **rejection(
+                q.id, q.at, q.event, q.big_sha256 or sha256_of(q.fields), record.reason, now)},
+                prev, None if q.taken else q.entry)
             # the row as judged (a big one copied in the database, from the queue)
             rejected.append({"queue_id": q.id, "entry": q.entry, "at": q.at,
                              "event": q.event, "fields": q.fields, "seq": seq,
-                             "reason": record.reason})
+                             "reason": record.record["reason"]})
             log.error("audit queue entry %s rejected at record %s: %s", q.id, seq,
-                      record.reason)
-        assert one is not None
-        so_far.add(one)
-        out.append(one)
-        seq, prev = seq + 1, one.hash
+                      record.record["reason"])
+        so_far.add(record)
+        out.append(record)
+        seq, prev = seq + 1, record.hash
     write_run(conn, out, [q.id for q in queued], relax=relax, rejected=rejected)
     return out
 
 
+def _flagged(conn: Connection, record: dict[str, Any], prev: str, entry: str, so_far: Batch,
+             history: Stored | None, limits: FlagLimits) -> Sealed | Rejected:
+    """One queued entry's record flagged (its history folded with the batch's
+    earlier records) and sealed after ``prev``; or why it cannot be."""
+    if (reason := problem_at(record, record["seq"])) is not None:
+        return Rejected(reason)
+    try:
+        return _sealed(conn, record, prev, entry, so_far, history, limits)
+    except (SQLAlchemyError, MemoryError):
+        raise  # the database's, or the machine's: the batch is tried again
+    except Exception as e:  # what the pure code could not read in it
+        return Rejected(f"fields: could not be flagged or sealed ({type(e).__name__})")
+
+
 def _sealed(conn: Connection, record: dict[str, Any], prev: str, entry: str, so_far: Batch,
             history: Stored | None, limits: FlagLimits) -> Sealed:
-    """One queued entry's record flagged (its history folded with the batch's
-    earlier records) and sealed after ``prev``."""
     if record["event"] == LOOKUP_REQUESTED:
         assert history is not None
         record["flags"] = [*(record.get("flags") or []), *lookup_flags(

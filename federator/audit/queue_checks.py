@@ -71,8 +71,6 @@ def decode(at: str, event: str, fields: str | None) -> dict[str, Any] | Rejected
                         "(2026-12-04T10:00:00.000+00:00)")
     if fields is None or len(fields) > MAX_FIELDS:
         return Rejected(f"fields: longer than {MAX_FIELDS:,} characters")
-    if holds_nul(fields):
-        return Rejected("fields: hold a NUL character")
     if fields.count("[") + fields.count("{") > MAX_DEPTH and _depth(fields) > MAX_DEPTH:
         return Rejected(f"fields: nested more than {MAX_DEPTH} deep")
     try:
@@ -91,6 +89,8 @@ def problem(event: str, fields: Mapping[str, Any], encoded: str) -> str | None:
     would have it rejected, or None; the writer's check before it queues."""
     if event in NOT_QUEUED:
         return f"event: {event} is never queued"
+    if holds_nul(encoded):  # PostgreSQL's text cannot hold it
+        return "fields: hold a NUL character"
     # A surrogate escape unpaired (``"\\ud800"``) loads as text that no UTF-8 encoder
     # takes: the database driver would fail the batch's history read. Paired ones
     # are what ``encode`` writes for an emoji; only then is the whole re-encoded.
@@ -115,7 +115,8 @@ def problem(event: str, fields: Mapping[str, Any], encoded: str) -> str | None:
             isinstance(f, Mapping) and isinstance(f.get("flag"), str)
             and len(f["flag"]) <= FLAG_LENGTH and _FLAG.fullmatch(f["flag"])
             for f in flags)):
-        return "fields.flags: not a list of flags (each a name of at most 40 characters)"
+        return (f"fields.flags: not a list of flags (each a name of at most {FLAG_LENGTH} "
+                "characters)")
     if event == AUDIT_PRUNED:
         first, last, newly = fields.get("first"), fields.get("last"), fields.get("newly")
         if not (_whole(first) and _whole(last) and first <= last):
